@@ -1,0 +1,173 @@
+//! Configuration: raw TOML (`raw`), validation into the runtime types below (`validate`),
+//! `${ENV}` expansion (`env`) and problem reports with file, line and column (`ConfigError`).
+//!
+//! The runtime types here are what the rest of the gateway uses; nothing outside this module
+//! sees the raw serde structs.
+
+mod env;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::HeaderValue;
+use ipnet::IpNet;
+
+use crate::routing::RouteDef;
+
+pub use validate::{parse_str, load_file};
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any (used in error messages and reloads).
+    pub source: Option<PathBuf>,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub services: Vec<ServiceSpec>,
+    pub routes: Vec<RouteSpec>,
+}
+
+/// `[server]`: listeners, limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen addresses. Default `["127.0.0.1:8080"]`.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads, each with its own single-threaded runtime. 0 = number of cores. Default 0.
+    pub threads: usize,
+    /// Max bytes of the request line plus headers. Default 32 KiB. Larger: 431.
+    pub max_header_bytes: usize,
+    /// Max request body bytes. Default 10 MiB. Larger: 413.
+    pub max_body_bytes: u64,
+    /// Time a client has to send a complete request head. Default 10 s. Then: 408, closed.
+    pub header_read_timeout: Duration,
+    /// Idle time allowed between requests on a keep-alive connection. Default 60 s.
+    pub keepalive_timeout: Duration,
+    /// Max concurrent client connections; beyond it the gateway stops accepting. Default 10,000.
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish on shutdown. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are trusted. Default none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Path normalisation switches.
+    pub path: PathSettings,
+}
+
+/// `[server.path]`: how request paths are normalised before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathSettings {
+    /// Merge `//` into `/`. Default true.
+    pub merge_slashes: bool,
+    /// Reject `%2F` (encoded slash) with 400. Default true; false keeps it encoded.
+    pub reject_encoded_slash: bool,
+}
+
+/// `[log]`: access log switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    /// One line per request. Default true.
+    pub access_log: bool,
+    /// Default `Text`; `--log-format json` overrides.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[[services]]`: a named upstream with its endpoints.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub endpoints: Vec<EndpointSpec>,
+    /// TCP connect timeout. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Time from sending the request until the response head arrives. Default 30 s.
+    pub request_timeout: Duration,
+    /// Which Host header the upstream receives. Default `Endpoint`.
+    pub host_header: HostHeader,
+}
+
+/// One endpoint URL of a service, e.g. `http://127.0.0.1:9001`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// The URL as written (after `${ENV}` expansion).
+    pub url: String,
+    pub scheme: Scheme,
+    /// host:port, with the port always present.
+    pub authority: Authority,
+    /// The Host header value for `HostHeader::Endpoint` (port omitted when it is the default).
+    pub host_header: HeaderValue,
+    /// A path prefix the endpoint URL carries (e.g. `/v1`), "" when none.
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostHeader {
+    /// Pass the client's Host header through.
+    Preserve,
+    /// Use the endpoint's host:port.
+    Endpoint,
+}
+
+/// `[[routes]]`: matching conditions and rewrite (in `def`) plus the target service.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub def: RouteDef,
+    /// Index into `Config::services`.
+    pub service: usize,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        load_file(path)
+    }
+}
+
+/// Every problem found in a config, each with its location.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// One config problem: `file:line:column: key: message (hint)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+    /// 1-based; 0 when unknown.
+    pub column: usize,
+    /// Dotted key path, e.g. `routes[2].service`.
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.key, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
