@@ -1,1 +1,33 @@
-//! Portcullis
+//! Portcullis: an API gateway — config-driven routing in front of named services, with a
+//! streaming reverse proxy.
+//!
+//! Module map:
+//! - `config`: TOML -> raw serde types -> validated runtime `Config` (errors with file:line:col)
+//! - `routing`: path normalisation and the immutable `Router` (pure, allocation-free match)
+//! - `state`: the `Snapshot` compiled from a config, swapped atomically
+//! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain; `run`
+//! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
+//! - `upstream`: services and endpoints at run time (balancing)
+//! - `error`: `GatewayError` and its one mapping to problem+json responses
+//! - `observability`: logging set-up and the access log
+//! - `demo`: built-in demo services for `portcullis demo`
+//!
+//! Request flow: accept (connection limit) -> parse (header size and time limits) ->
+//! `proxy::handle`: request id -> head sanity -> normalise path -> route match -> body limit ->
+//! upstream request (headers rewritten) -> pooled HTTP/1.1 client -> streamed response ->
+//! errors as problem+json -> access log when the body is done.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod observability;
+pub mod proxy;
+pub mod routing;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+pub use config::Config;
+pub use server::{run, run_listeners};

@@ -1,2 +1,192 @@
-//! CLI
-fn main() {}
+//! The `portcullis` command line: `run`, `check` and `demo`. All the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use portcullis::config::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "An API gateway")]
+struct Cli {
+    /// Log format for all logs, access log included.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<Format>,
+    /// Default log filter when RUST_LOG is unset (e.g. info, debug, portcullis=trace).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway from a config file.
+    Run {
+        #[arg(long, default_value = "portcullis.toml")]
+        config: PathBuf,
+        /// Worker threads (default: server.threads, else the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Validate a config file and list every problem with file:line:column.
+    Check {
+        #[arg(long, default_value = "portcullis.toml")]
+        config: PathBuf,
+    },
+    /// Run the gateway on 127.0.0.1:8080 with three built-in demo services.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = |from_config: LogFormat| match cli.log_format {
+        Some(Format::Text) => LogFormat::Text,
+        Some(Format::Json) => LogFormat::Json,
+        None => from_config,
+    };
+    match cli.command {
+        Command::Check { config } => match config::load_file(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} services, {} routes)",
+                    config.display(),
+                    c.services.len(),
+                    c.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                eprintln!("{} problem(s) found", errs.0.len());
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config, threads } => {
+            let mut cfg = match config::load_file(&config) {
+                Ok(c) => c,
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    eprintln!("refusing to start: {} problem(s) in the config", errs.0.len());
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(t) = threads {
+                cfg.server.threads = t;
+            }
+            portcullis::observability::init_logging(format(cfg.log.format), &cli.log_level);
+            serve(cfg, None)
+        }
+        Command::Demo { listen, threads } => {
+            portcullis::observability::init_logging(format(LogFormat::Text), &cli.log_level);
+            serve_demo(listen, threads)
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+fn serve(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move { serve_async(cfg, banner).await })
+}
+
+async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {
+    let mut listeners = Vec::new();
+    for addr in &cfg.server.listen {
+        match portcullis::server::bind(*addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    tracing::info!(listen = ?cfg.server.listen, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    match portcullis::run_listeners(cfg, listeners, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gateway failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_demo(listen: std::net::SocketAddr, threads: Option<usize>) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let backends =
+            match portcullis::demo::start_backends(portcullis::demo::DemoPorts::Fixed).await {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("cannot start demo services: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        let mut cfg = portcullis::demo::demo_config(&backends, listen);
+        if let Some(t) = threads {
+            cfg.server.threads = t;
+        }
+        let mut banner = format!("Portcullis demo: gateway on http://{listen}\n");
+        for s in &backends.services {
+            banner.push_str(&format!("  {} on http://{}\n", s.name, s.addr));
+        }
+        banner.push_str("\nTry:\n");
+        banner.push_str(&portcullis::demo::curl_examples(listen));
+        serve_async(cfg, Some(banner)).await
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,150 @@
+//! `GatewayError`, every error the gateway itself answers, and the one exhaustive mapping from
+//! an error to its HTTP response: RFC 9457 `application/problem+json` carrying the request id.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::proxy::body::GatewayBody;
+use crate::routing::PathError;
+
+/// Where an error came from: the client's request, the upstream, or the gateway itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Upstream,
+    Gateway,
+}
+
+/// An error the gateway answers itself instead of a proxied response.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request path cannot be normalised safely (encoded slash, backslash, NUL, ...).
+    #[error("invalid request path: {0}")]
+    BadPath(PathError),
+    /// The request target is not an absolute path (and not `*` for OPTIONS).
+    #[error("invalid request target")]
+    BadTarget,
+    /// A request header is malformed or ambiguous.
+    #[error("bad request: {0}")]
+    BadHeader(&'static str),
+    /// No route matches the request.
+    #[error("no route matches this request")]
+    NoRoute,
+    /// Request line plus headers exceed `server.max_header_bytes`.
+    #[error("request headers exceed {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    /// The request body exceeds `server.max_body_bytes`.
+    #[error("request body exceeds {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    /// The upstream could not be reached (refused, unreachable, DNS).
+    #[error("upstream {service} unreachable: {detail}")]
+    UpstreamConnect { service: String, detail: String },
+    /// The TCP connect to the upstream timed out.
+    #[error("connecting to upstream {service} timed out")]
+    UpstreamConnectTimeout { service: String },
+    /// The upstream closed or reset the connection before a complete response head.
+    #[error("upstream {service} failed: {detail}")]
+    UpstreamReset { service: String, detail: String },
+    /// The upstream did not answer within the service's `request_timeout`.
+    #[error("upstream {service} did not answer in time")]
+    UpstreamTimeout { service: String },
+    /// The client's request body failed while it was being forwarded.
+    #[error("reading the request body failed")]
+    ClientBody,
+}
+
+impl GatewayError {
+    /// The status, title and origin of each error: the one place statuses are chosen.
+    pub fn classify(&self) -> (StatusCode, &'static str, Origin) {
+        use GatewayError::*;
+        match self {
+            BadPath(_) => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
+            BadTarget => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
+            BadHeader(_) => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
+            NoRoute => (StatusCode::NOT_FOUND, "Not Found", Origin::Client),
+            HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request Header Fields Too Large",
+                Origin::Client,
+            ),
+            BodyTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Content Too Large",
+                Origin::Client,
+            ),
+            UpstreamConnect { .. } => (StatusCode::BAD_GATEWAY, "Bad Gateway", Origin::Upstream),
+            UpstreamConnectTimeout { .. } => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+                Origin::Upstream,
+            ),
+            UpstreamReset { .. } => (StatusCode::BAD_GATEWAY, "Bad Gateway", Origin::Upstream),
+            UpstreamTimeout { .. } => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+                Origin::Upstream,
+            ),
+            ClientBody => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
+        }
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.classify().0
+    }
+
+    /// Builds the problem+json response for this error.
+    pub fn to_response(&self, request_id: &HeaderValue) -> Response<GatewayBody> {
+        let (status, title, _) = self.classify();
+        problem_response(status, title, &self.to_string(), request_id)
+    }
+}
+
+/// An RFC 9457 problem document as a response, with `x-request-id` set.
+pub fn problem_response(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    request_id: &HeaderValue,
+) -> Response<GatewayBody> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+        "request_id": request_id.to_str().unwrap_or(""),
+    });
+    let bytes = Bytes::from(body.to_string());
+    let mut resp = Response::new(GatewayBody::full(bytes));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(crate::proxy::headers::X_REQUEST_ID, request_id.clone());
+    resp
+}
+
+/// The raw HTTP/1.1 408 written straight to the socket when a client does not finish its
+/// request head in time (there is no request, hence no request id).
+pub const RAW_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
+content-type: application/problem+json\r\n\
+connection: close\r\n\
+content-length: 96\r\n\r\n\
+{\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"request head too slow\"}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_408_content_length_matches_body() {
+        let text = std::str::from_utf8(RAW_408).unwrap();
+        let (_, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body.len(), 96);
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["status"], 408);
+    }
+}

@@ -1,0 +1,273 @@
+//! Body types: `RequestBody` (the client's body on its way upstream, counted and limited),
+//! `PooledBody` (an upstream response body that returns its connection to the pool when it
+//! ends) and `GatewayBody` (what the client receives: proxied or gateway-made). All stream.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+
+use super::client::PoolReturn;
+
+/// Boxed error type of the bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body passed the configured size limit while streaming.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds {limit} bytes")]
+pub struct BodyLimitExceeded {
+    pub limit: u64,
+}
+
+pin_project! {
+    /// The client's request body forwarded upstream: fails once more than `limit` bytes passed,
+    /// and counts bytes into `counter` when access logging is on.
+    pub struct RequestBody {
+        #[pin]
+        inner: Option<Incoming>,
+        limit: u64,
+        seen: u64,
+        counter: Option<Arc<AtomicU64>>,
+    }
+}
+
+impl RequestBody {
+    /// Wraps a client body; `limit` 0 means unlimited.
+    pub fn new(inner: Incoming, limit: u64, counter: Option<Arc<AtomicU64>>) -> Self {
+        RequestBody {
+            inner: Some(inner),
+            limit,
+            seen: 0,
+            counter,
+        }
+    }
+
+    /// An empty body (for requests the gateway makes itself).
+    pub fn empty() -> Self {
+        RequestBody {
+            inner: None,
+            limit: 0,
+            seen: 0,
+            counter: None,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    *this.seen += n;
+                    if let Some(c) = this.counter {
+                        c.fetch_add(n, Ordering::Relaxed);
+                    }
+                    if *this.limit > 0 && *this.seen > *this.limit {
+                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded {
+                            limit: *this.limit,
+                        }))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+pin_project! {
+    /// An upstream response body; when it ends cleanly its connection goes back to the pool.
+    pub struct PooledBody {
+        #[pin]
+        inner: Incoming,
+        ret: Option<PoolReturn>,
+    }
+}
+
+impl PooledBody {
+    pub(crate) fn new(inner: Incoming, ret: PoolReturn) -> Self {
+        let mut body = PooledBody {
+            inner,
+            ret: Some(ret),
+        };
+        if body.inner.is_end_stream() {
+            if let Some(r) = body.ret.take() {
+                r.release();
+            }
+        }
+        body
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let res = match this.inner.poll_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        match &res {
+            None => {
+                if let Some(r) = this.ret.take() {
+                    r.release();
+                }
+            }
+            Some(Err(_)) => {
+                this.ret.take();
+            }
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(res.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind {
+        Full { #[pin] body: Full<Bytes> },
+        Upstream { #[pin] body: PooledBody },
+    }
+}
+
+/// Called once when a response body is finished or dropped: access log, connection state.
+pub trait OnDone: Send {
+    /// `bytes` is what the client was sent of the body; `complete` whether it all went out.
+    fn done(self: Box<Self>, bytes: u64, complete: bool);
+}
+
+pin_project! {
+    /// The body of every response the gateway sends.
+    pub struct GatewayBody {
+        #[pin]
+        kind: Kind,
+        sent: u64,
+        complete: bool,
+        on_done: Option<Box<dyn OnDone>>,
+    }
+
+    impl PinnedDrop for GatewayBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(d) = this.on_done.take() {
+                d.done(*this.sent, *this.complete);
+            }
+        }
+    }
+}
+
+impl GatewayBody {
+    /// A body the gateway made itself.
+    pub fn full(bytes: Bytes) -> Self {
+        Self::from_kind(Kind::Full {
+            body: Full::new(bytes),
+        })
+    }
+
+    /// A proxied upstream body.
+    pub fn upstream(body: PooledBody) -> Self {
+        Self::from_kind(Kind::Upstream { body })
+    }
+
+    fn from_kind(kind: Kind) -> Self {
+        GatewayBody {
+            kind,
+            sent: 0,
+            complete: false,
+            on_done: None,
+        }
+    }
+
+    /// Runs `f` once the body is finished or dropped.
+    pub fn set_on_done(&mut self, f: Box<dyn OnDone>) {
+        self.on_done = Some(f);
+    }
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let res = match this.kind.project() {
+            KindProj::Full { body } => match body.poll_frame(cx) {
+                Poll::Ready(r) => r.map(|r| r.map_err(|never| match never {})),
+                Poll::Pending => return Poll::Pending,
+            },
+            KindProj::Upstream { body } => match body.poll_frame(cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        match &res {
+            Some(Ok(frame)) => {
+                if let Some(d) = frame.data_ref() {
+                    *this.sent += d.len() as u64;
+                }
+            }
+            None => *this.complete = true,
+            Some(Err(_)) => {}
+        }
+        Poll::Ready(res)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full { body } => body.is_end_stream(),
+            Kind::Upstream { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full { body } => body.size_hint(),
+            Kind::Upstream { body } => body.size_hint(),
+        }
+    }
+}

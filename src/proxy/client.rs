@@ -1,0 +1,172 @@
+//! The upstream HTTP/1.1 client: a per-thread pool of `hyper::client::conn::http1` senders keyed
+//! by endpoint `host:port`. Each worker thread runs its own single-threaded runtime, so its pool
+//! needs no lock; a connection returns to the pool only after its response body has ended.
+//!
+//! Narrow interface, so the pool can be replaced: `send(endpoint, request, timeouts)` and
+//! `sweep_idle(now)`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::body::{PooledBody, RequestBody};
+use crate::upstream::Endpoint;
+
+/// How long an unused pooled connection is kept. Upstreams commonly close idle connections
+/// after 60 s or more; 30 s keeps us ahead of them and bounds idle sockets.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Max idle connections kept per endpoint and worker thread; extra ones are closed.
+pub const POOL_MAX_IDLE_PER_ENDPOINT: usize = 256;
+
+type Sender = http1::SendRequest<RequestBody>;
+
+struct Idle {
+    tx: Sender,
+    since: Instant,
+}
+
+thread_local! {
+    static POOL: RefCell<HashMap<Arc<str>, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// A connection on loan; `release` puts it back into the current thread's pool.
+pub(crate) struct PoolReturn {
+    key: Arc<str>,
+    tx: Sender,
+}
+
+impl PoolReturn {
+    pub(crate) fn release(self) {
+        if self.tx.is_closed() {
+            return;
+        }
+        POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            let list = pool.entry(self.key).or_default();
+            if list.len() < POOL_MAX_IDLE_PER_ENDPOINT {
+                list.push(Idle {
+                    tx: self.tx,
+                    since: Instant::now(),
+                });
+            }
+        });
+    }
+}
+
+/// Why an upstream exchange failed.
+#[derive(Debug)]
+pub enum ClientError {
+    Connect(std::io::Error),
+    ConnectTimeout,
+    Handshake(hyper::Error),
+    /// The exchange failed; `hyper::Error` says how (reset, closed, body error...).
+    Send(hyper::Error),
+    /// No response head within the request timeout.
+    Timeout,
+}
+
+/// Time limits of one upstream exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// From sending the request until the response head arrives.
+    pub request: Duration,
+}
+
+/// Sends `req` (origin-form URI) to `ep`, reusing a pooled connection when one is ready.
+/// A pooled connection that turns out closed before the request was written is replaced by
+/// a fresh one transparently: that is not a retry, nothing reached the upstream.
+pub async fn send(
+    ep: &Endpoint,
+    mut req: Request<RequestBody>,
+    t: Timeouts,
+) -> Result<Response<PooledBody>, ClientError> {
+    let deadline = Instant::now() + t.request;
+    while let Some(mut tx) = checkout(&ep.key) {
+        match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
+            Err(_) => return Err(ClientError::Timeout),
+            Ok(Ok(resp)) => return Ok(wrap(resp, &ep.key, tx)),
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(back) => req = back,
+                None => return Err(ClientError::Send(e.into_error())),
+            },
+        }
+    }
+    let mut tx = connect(ep, t.connect).await?;
+    match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
+        Err(_) => Err(ClientError::Timeout),
+        Ok(Ok(resp)) => Ok(wrap(resp, &ep.key, tx)),
+        Ok(Err(e)) => Err(ClientError::Send(e)),
+    }
+}
+
+fn wrap(resp: Response<hyper::body::Incoming>, key: &Arc<str>, tx: Sender) -> Response<PooledBody> {
+    let ret = PoolReturn {
+        key: key.clone(),
+        tx,
+    };
+    resp.map(|b| PooledBody::new(b, ret))
+}
+
+/// Takes a ready idle connection for `key`, dropping closed or expired ones.
+fn checkout(key: &str) -> Option<Sender> {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = pool.get_mut(key)?;
+        let now = Instant::now();
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Some(mut idle) = list.pop() {
+            if idle.tx.is_closed() || now.duration_since(idle.since) > POOL_IDLE_TIMEOUT {
+                continue;
+            }
+            match idle.tx.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => return Some(idle.tx),
+                Poll::Ready(Err(_)) => continue,
+                // Still finishing its previous exchange: drop it rather than wait.
+                Poll::Pending => continue,
+            }
+        }
+        None
+    })
+}
+
+async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&*ep.key)).await {
+        Err(_) => return Err(ClientError::ConnectTimeout),
+        Ok(Err(e)) => return Err(ClientError::Connect(e)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let (tx, conn) = http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(ClientError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(tx)
+}
+
+/// Drops this thread's idle connections that expired or closed. Each worker calls it
+/// periodically so idle sockets do not outlive `POOL_IDLE_TIMEOUT` by much.
+pub fn sweep_idle() {
+    let now = Instant::now();
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        pool.retain(|_, list| {
+            list.retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= POOL_IDLE_TIMEOUT);
+            !list.is_empty()
+        });
+    });
+}

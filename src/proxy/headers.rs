@@ -1,0 +1,199 @@
+//! Header handling on the way through: hop-by-hop removal (RFC 9110 §7.6.1) both ways,
+//! X-Forwarded-For/-Proto/-Host and Via on the way up, and the request id.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+/// `x-request-id`: propagated when the client sends a sane one, generated otherwise.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 portcullis");
+
+/// Headers that only concern one connection and never pass a proxy.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers: those named by `Connection`, the fixed list, and `TE` unless
+/// it is exactly `trailers` (the one value that may pass, RFC 9110 §10.1.4).
+pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    if let Some(conn) = h.get(header::CONNECTION).cloned() {
+        if let Ok(list) = conn.to_str() {
+            for name in list.split(',') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    h.remove(name);
+                }
+            }
+        }
+        for extra in h.get_all(header::CONNECTION).iter().skip(1).cloned().collect::<Vec<_>>() {
+            if let Ok(list) = extra.to_str() {
+                for name in list.split(',') {
+                    h.remove(name.trim());
+                }
+            }
+        }
+    }
+    for name in &HOP_BY_HOP {
+        if h.contains_key(name) {
+            h.remove(name);
+        }
+    }
+    if let Some(te) = h.get(header::TE) {
+        let only_trailers = te.as_bytes().eq_ignore_ascii_case(b"trailers")
+            && h.get_all(header::TE).iter().count() == 1;
+        if !only_trailers {
+            h.remove(header::TE);
+        }
+    }
+}
+
+/// Whether `ip` is one of the configured trusted proxies.
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    !trusted.is_empty() && trusted.iter().any(|n| n.contains(&ip))
+}
+
+/// Adds X-Forwarded-For/-Proto/-Host and Via. From an untrusted peer any incoming
+/// X-Forwarded-* is discarded and replaced; from a trusted proxy the chain is extended.
+pub fn add_forwarded(h: &mut HeaderMap, peer: IpAddr, trusted: bool, host: Option<&HeaderValue>) {
+    let peer_s = peer.to_string();
+    let xff = match (trusted, h.get(&X_FORWARDED_FOR)) {
+        (true, Some(prev)) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + peer_s.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer_s.as_bytes());
+            HeaderValue::from_bytes(&v).ok()
+        }
+        _ => None,
+    };
+    let xff = xff.unwrap_or_else(|| HeaderValue::from_str(&peer_s).unwrap_or(VIA_VALUE));
+    h.insert(X_FORWARDED_FOR, xff);
+    if !trusted || !h.contains_key(&X_FORWARDED_PROTO) {
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !trusted || !h.contains_key(&X_FORWARDED_HOST) {
+        match host {
+            Some(v) => h.insert(X_FORWARDED_HOST, v.clone()),
+            None => h.remove(&X_FORWARDED_HOST),
+        };
+    }
+    h.append(header::VIA, VIA_VALUE);
+}
+
+/// The client's request id when it is 1 to 128 visible ASCII characters, else a new one.
+pub fn request_id(h: &HeaderMap) -> HeaderValue {
+    if let Some(v) = h.get(&X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
+            return v.clone();
+        }
+    }
+    new_request_id()
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A new id: 16 hex digits of per-process randomness and 16 of a counter, unique per process
+/// and unlikely to repeat across processes.
+pub fn new_request_id() -> HeaderValue {
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u64> = OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut buf = [0u8; 32];
+    hex(seed, &mut buf[..16]);
+    hex(n, &mut buf[16..]);
+    HeaderValue::from_bytes(&buf).unwrap_or(VIA_VALUE)
+}
+
+fn hex(mut v: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn te_trailers_passes() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.get(header::TE).unwrap(), "trailers");
+    }
+
+    #[test]
+    fn untrusted_peer_cannot_spoof_forwarded_for() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+        add_forwarded(&mut h, "10.1.2.3".parse().unwrap(), false, None);
+        assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "10.1.2.3");
+        assert_eq!(h.get(header::VIA).unwrap(), "1.1 portcullis");
+    }
+
+    #[test]
+    fn trusted_peer_extends_the_chain() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4"));
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = "10.1.2.3".parse().unwrap();
+        assert!(is_trusted(peer, &trusted));
+        add_forwarded(&mut h, peer, true, None);
+        assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "1.2.3.4, 10.1.2.3");
+    }
+
+    #[test]
+    fn request_ids_are_unique_and_sane_ones_are_kept() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        let mut h = HeaderMap::new();
+        h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&h), "has space");
+    }
+}

@@ -1,0 +1,257 @@
+//! The request pipeline: from a parsed request to the response the client receives.
+//!
+//! Order, decided once here (later features slot in where marked):
+//! 1. request id (propagated or generated) — first, so every answer carries it;
+//! 2. request sanity: Host present and unambiguous, no Content-Length + Transfer-Encoding
+//!    mix, header bytes within `max_header_bytes` — a malformed request never reaches routing;
+//! 3. path normalisation — before routing, so `/api/public/../admin` cannot dodge a route;
+//! 4. route match on the current snapshot (404 when none);
+//! 5. body limit by Content-Length (413 before any upstream byte is sent); the streaming
+//!    limit is enforced by `RequestBody` as bytes flow;
+//! 6. upstream request: hop-by-hop headers removed, Host per service policy, X-Forwarded-*,
+//!    Via; then `client::send` with the service's connect and request timeouts;
+//! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed;
+//! 8. errors become problem+json in `error.rs`; the access log is written when the response
+//!    body is finished (so it has the real byte count and duration).
+
+pub mod body;
+pub mod client;
+pub mod headers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::error::GatewayError;
+use crate::observability::access_log::AccessEntry;
+use crate::routing::normalize_path;
+use crate::server::io::ConnState;
+use crate::state::{Shared, Snapshot};
+use crate::upstream::Endpoint;
+use body::{BodyLimitExceeded, GatewayBody, OnDone, RequestBody};
+use client::{ClientError, Timeouts};
+
+/// Per-connection facts the pipeline needs.
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub state: Arc<ConnState>,
+}
+
+/// Runs the whole pipeline for one request. Never fails: every error is a response.
+pub async fn handle(shared: &Shared, conn: &ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
+    let start = Instant::now();
+    conn.state.begin();
+    let snap = shared.snapshot.load_full();
+    let request_id = headers::request_id(req.headers());
+    let mut log = snap.access_log.then(|| {
+        Box::new(AccessEntry::new(
+            start,
+            conn.peer.ip(),
+            req.method().clone(),
+            request_id.clone(),
+        ))
+    });
+    let mut resp = match forward(&snap, conn, req, &request_id, log.as_deref_mut()).await {
+        Ok(resp) => resp,
+        Err(e) => e.to_response(&request_id),
+    };
+    if let Some(l) = log.as_deref_mut() {
+        l.status = resp.status().as_u16();
+    }
+    resp.body_mut().set_on_done(Box::new(Done {
+        conn: conn.state.clone(),
+        log,
+    }));
+    resp
+}
+
+/// What runs when the response body is finished or dropped.
+struct Done {
+    conn: Arc<ConnState>,
+    log: Option<Box<AccessEntry>>,
+}
+
+impl OnDone for Done {
+    fn done(self: Box<Self>, bytes: u64, complete: bool) {
+        self.conn.end();
+        if let Some(l) = self.log {
+            l.emit(bytes, complete);
+        }
+    }
+}
+
+async fn forward(
+    snap: &Snapshot,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    request_id: &HeaderValue,
+    mut log: Option<&mut AccessEntry>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let (mut parts, body) = req.into_parts();
+    check_head(&parts, snap.max_header_bytes)?;
+    let host = request_host(&parts)?;
+    let path = normalize_path(parts.uri.path(), &snap.normalize).map_err(GatewayError::BadPath)?;
+    if let Some(l) = log.as_deref_mut() {
+        l.path = path.to_string();
+    }
+    let m = snap
+        .router
+        .find(&parts.method, host, &path, &parts.headers)
+        .ok_or(GatewayError::NoRoute)?;
+    let route = &snap.routes[m.index];
+    let service = &snap.services[route.service];
+    let endpoint: &Endpoint = service.pick();
+    if let Some(l) = log.as_deref_mut() {
+        l.route = Some(route.name.clone());
+        l.service = Some(service.name.clone());
+        l.endpoint = Some(endpoint.url.clone());
+    }
+    if snap.max_body_bytes > 0 {
+        if let Some(len) = content_length(&parts.headers) {
+            if len > snap.max_body_bytes {
+                return Err(GatewayError::BodyTooLarge {
+                    limit: snap.max_body_bytes,
+                });
+            }
+        }
+    }
+
+    // The upstream request.
+    let mut target = String::with_capacity(endpoint.base_path.len() + path.len() + 32);
+    target.push_str(&endpoint.base_path);
+    m.upstream_path(&mut target);
+    if let Some(q) = parts.uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    parts.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+    parts.version = http::Version::HTTP_11;
+    let client_host = parts.headers.get(header::HOST).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let trusted = headers::is_trusted(conn.peer.ip(), &snap.trusted_proxies);
+    headers::add_forwarded(&mut parts.headers, conn.peer.ip(), trusted, client_host.as_ref());
+    match service.host_header {
+        crate::config::HostHeader::Endpoint => {
+            parts.headers.insert(header::HOST, endpoint.host_header.clone());
+        }
+        crate::config::HostHeader::Preserve => {
+            if client_host.is_none() {
+                parts.headers.insert(header::HOST, endpoint.host_header.clone());
+            }
+        }
+    }
+    parts.headers.insert(headers::X_REQUEST_ID, request_id.clone());
+    let counter = log.as_deref_mut().map(|l| {
+        let c = Arc::new(AtomicU64::new(0));
+        l.bytes_in = Some(c.clone());
+        c
+    });
+    let body = RequestBody::new(body, snap.max_body_bytes, counter);
+    let up = Request::from_parts(parts, body);
+
+    let timeouts = Timeouts {
+        connect: service.connect_timeout,
+        request: service.request_timeout,
+    };
+    let resp = client::send(endpoint, up, timeouts)
+        .await
+        .map_err(|e| upstream_error(e, &service.name, snap.max_body_bytes))?;
+    let (mut rparts, rbody) = resp.into_parts();
+    headers::remove_hop_by_hop(&mut rparts.headers);
+    rparts.headers.insert(headers::X_REQUEST_ID, request_id.clone());
+    Ok(Response::from_parts(rparts, GatewayBody::upstream(rbody)))
+}
+
+/// Rejects ambiguous framing and oversized heads before anything else looks at the request.
+fn check_head(parts: &http::request::Parts, max_header_bytes: usize) -> Result<(), GatewayError> {
+    let h = &parts.headers;
+    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(GatewayError::BadHeader(
+            "both Transfer-Encoding and Content-Length are present",
+        ));
+    }
+    let mut cl = h.get_all(header::CONTENT_LENGTH).iter();
+    if let (Some(a), Some(b)) = (cl.next(), cl.next()) {
+        if a != b {
+            return Err(GatewayError::BadHeader("conflicting Content-Length headers"));
+        }
+    }
+    let uri = &parts.uri;
+    let mut size = parts.method.as_str().len()
+        + uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + 12;
+    for (name, value) in h {
+        size += name.as_str().len() + value.len() + 4;
+    }
+    if size > max_header_bytes {
+        return Err(GatewayError::HeadersTooLarge {
+            limit: max_header_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// The request's host: the URI authority for absolute-form targets (RFC 9112 §3.2.2), else
+/// the single Host header. HTTP/1.1 requires exactly one Host header.
+fn request_host(parts: &http::request::Parts) -> Result<Option<&str>, GatewayError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(GatewayError::BadHeader("more than one Host header"));
+    }
+    if let Some(a) = parts.uri.authority() {
+        return Ok(Some(a.as_str()));
+    }
+    match first {
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| GatewayError::BadHeader("Host header is not valid text")),
+        None if parts.version == http::Version::HTTP_11 => {
+            Err(GatewayError::BadHeader("missing Host header"))
+        }
+        None => Ok(None),
+    }
+}
+
+fn content_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {
+    let service = service.to_string();
+    match e {
+        ClientError::Connect(e) => GatewayError::UpstreamConnect {
+            service,
+            detail: e.to_string(),
+        },
+        ClientError::ConnectTimeout => GatewayError::UpstreamConnectTimeout { service },
+        ClientError::Handshake(e) => GatewayError::UpstreamReset {
+            service,
+            detail: e.to_string(),
+        },
+        ClientError::Timeout => GatewayError::UpstreamTimeout { service },
+        ClientError::Send(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+            while let Some(s) = src {
+                if s.downcast_ref::<BodyLimitExceeded>().is_some() {
+                    return GatewayError::BodyTooLarge { limit };
+                }
+                src = s.source();
+            }
+            if e.is_user() {
+                return GatewayError::ClientBody;
+            }
+            GatewayError::UpstreamReset {
+                service,
+                detail: e.to_string(),
+            }
+        }
+    }
+}

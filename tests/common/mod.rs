@@ -1,0 +1,230 @@
+//! Test harness: the real gateway in-process on an ephemeral port (`start_gateway`), real
+//! HTTP backends on ephemeral loopback ports (`Backend`), an HTTP client and a raw-TCP helper.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// A running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends the shutdown signal (like SIGTERM) without waiting.
+    pub fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Parses `toml` (with `{name}` placeholders already substituted by the caller) through the
+/// real config loader and runs the gateway on 127.0.0.1:0 with one worker.
+pub async fn start_gateway(toml: &str) -> Gateway {
+    let mut config = portcullis::config::parse_str(toml, "test.toml")
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    config.server.threads = 1;
+    start_gateway_config(config).await
+}
+
+/// Runs the gateway with an already built config.
+pub async fn start_gateway_config(config: portcullis::Config) -> Gateway {
+    let listener = portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(portcullis::run(config, listener, async move {
+        let _ = rx.await;
+    }));
+    Gateway {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+type Handler =
+    Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<BoxBody>> + Send>> + Send + Sync>;
+
+/// A real HTTP/1.1 backend on an ephemeral loopback port, counting the requests it serves.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What a backend saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub headers: http::HeaderMap,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Backend {
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen.lock().unwrap().last().cloned().expect("backend saw no request")
+    }
+
+    /// Starts a backend answering with `f`.
+    pub async fn start<F, Fut>(f: F) -> Backend
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<BoxBody>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Arc::new(move |r| Box::pin(f(r)))).await
+    }
+
+    /// Starts on a given listener (to restart on the same port).
+    async fn serve(listener: TcpListener, handler: Handler) -> Backend {
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h2, s2) = (hits.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (handler, hits, seen) = (handler.clone(), h2.clone(), s2.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        seen.lock().unwrap().push(Seen {
+                            method: req.method().to_string(),
+                            uri: req.uri().to_string(),
+                            headers: req.headers().clone(),
+                        });
+                        let fut = handler(req);
+                        async move { Ok::<_, Infallible>(fut.await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Backend {
+            addr,
+            hits,
+            seen,
+            task,
+        }
+    }
+
+    /// A backend that answers 200 with a JSON echo of the request (method, uri, headers,
+    /// body length) after reading the whole body.
+    pub async fn echo() -> Backend {
+        Backend::start(|req: Request<Incoming>| async move {
+            let method = req.method().to_string();
+            let uri = req.uri().to_string();
+            let mut headers = serde_json::Map::new();
+            for (k, v) in req.headers() {
+                headers.insert(k.to_string(), v.to_str().unwrap_or("").into());
+            }
+            let mut body = req.into_body();
+            let mut len = 0u64;
+            while let Some(f) = body.frame().await {
+                match f {
+                    Ok(f) => len += f.data_ref().map_or(0, |d| d.len() as u64),
+                    Err(_) => break,
+                }
+            }
+            let v = serde_json::json!({"method": method, "uri": uri, "headers": headers, "body_len": len});
+            json_response(StatusCode::OK, &v)
+        })
+        .await
+    }
+}
+
+pub fn full(b: impl Into<Bytes>) -> BoxBody {
+    Full::new(b.into()).map_err(|n| match n {}).boxed()
+}
+
+pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<BoxBody> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(v.to_string()))
+        .unwrap()
+}
+
+pub fn client() -> Client<HttpConnector, BoxBody> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// GET `url`; returns status, headers and the whole body.
+pub async fn get(url: &str) -> (StatusCode, http::HeaderMap, Bytes) {
+    send(Request::get(url).body(full("")).unwrap()).await
+}
+
+pub async fn send(req: Request<BoxBody>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let resp = tokio::time::timeout(Duration::from_secs(10), client().request(req))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body failed").to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+pub fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+}
+
+/// Writes raw bytes to `addr` and reads until the peer closes or `wait` passes.
+pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP/1.1 response text.
+pub fn raw_status(resp: &str) -> u16 {
+    resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
