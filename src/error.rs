@@ -132,7 +132,7 @@ pub fn problem_response(
 pub const RAW_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
 content-type: application/problem+json\r\n\
 connection: close\r\n\
-content-length: 96\r\n\r\n\
+content-length: 94\r\n\r\n\
 {\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"request head too slow\"}";
 
 #[cfg(test)]
@@ -143,7 +143,7 @@ mod tests {
     fn raw_408_content_length_matches_body() {
         let text = std::str::from_utf8(RAW_408).unwrap();
         let (_, body) = text.split_once("\r\n\r\n").unwrap();
-        assert_eq!(body.len(), 96);
+        assert_eq!(body.len(), 94);
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["status"], 408);
     }

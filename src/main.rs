@@ -78,7 +78,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(errs) => {
                     eprintln!("{errs}");
-                    eprintln!("refusing to start: {} problem(s) in the config", errs.0.len());
+                    eprintln!(
+                        "refusing to start: {} problem(s) in the config",
+                        errs.0.len()
+                    );
                     return ExitCode::from(2);
                 }
             };
@@ -96,7 +99,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 fn serve(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {

@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 use crate::routing::RouteDef;
 
-pub use validate::{parse_str, load_file};
+pub use validate::{load_file, parse_str};
 
 /// A validated gateway configuration.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct ServerSettings {
     pub threads: usize,
     /// Max bytes of the request line plus headers. Default 32 KiB. Larger: 431.
     pub max_header_bytes: usize,
-    /// Max request body bytes. Default 10 MiB. Larger: 413.
+    /// Max request body bytes. Default 10 MiB. Larger: 413. 0 = unlimited.
     pub max_body_bytes: u64,
     /// Time a client has to send a complete request head. Default 10 s. Then: 408, closed.
     pub header_read_timeout: Duration,
@@ -150,7 +150,11 @@ pub struct ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.key, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.key, self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
         }

@@ -1,8 +1,128 @@
-//! STUB
-use std::net::SocketAddr;
-pub enum DemoPorts { Fixed, Ephemeral }
-pub struct DemoService { pub name: &'static str, pub addr: SocketAddr }
-pub struct DemoBackends { pub services: Vec<DemoService> }
-pub async fn start_backends(_p: DemoPorts) -> std::io::Result<DemoBackends> { Ok(DemoBackends { services: vec![] }) }
-pub fn demo_config(_b: &DemoBackends, _l: SocketAddr) -> crate::config::Config { unimplemented!() }
-pub fn curl_examples(_l: SocketAddr) -> String { String::new() }
+//! Built-in demo services for `portcullis demo`: user-service, order-service and
+//! product-service, each a small in-process HTTP/1.1 JSON server on its own loopback port, plus
+//! the gateway config that routes to them and the curl lines that exercise it.
+//!
+//! Each service serves `/api/<resource>` (list, get by id, create, `/slow?ms=N`) and `/health`;
+//! see `service.rs` for the full table. Records live in memory, seeded with three each and capped
+//! at 1,000 (a create beyond answers 507 Insufficient Storage).
+
+mod config;
+mod service;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use config::{curl_examples, demo_config};
+pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
+pub use store::MAX_RECORDS;
+
+use service::ServiceState;
+use store::Kind;
+
+/// Which loopback ports the demo services bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoPorts {
+    /// 9001 (user-service), 9002 (order-service), 9003 (product-service); a port that cannot
+    /// be bound falls back to an ephemeral one, with a warning.
+    Fixed,
+    /// Port 0 for every service: the OS picks free ports (for tests).
+    Ephemeral,
+}
+
+/// The running demo services.
+#[derive(Debug, Clone)]
+pub struct DemoBackends {
+    /// user-service, order-service and product-service, in that order.
+    pub services: Vec<DemoService>,
+}
+
+/// One running demo service.
+#[derive(Debug, Clone)]
+pub struct DemoService {
+    /// `user-service`, `order-service` or `product-service`.
+    pub name: &'static str,
+    /// The resource it serves under `/api/`: `users`, `orders` or `products`.
+    pub resource: &'static str,
+    /// The loopback address it listens on.
+    pub addr: SocketAddr,
+    hits: Arc<AtomicU64>,
+}
+
+impl DemoService {
+    /// Requests this service has handled so far (every request, whatever its answer).
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+impl DemoBackends {
+    /// The service with this name, if any.
+    pub fn service(&self, name: &str) -> Option<&DemoService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// Binds the three demo services on 127.0.0.1 and spawns their accept loops on the current tokio
+/// runtime (they run until the runtime shuts down). Must be called from within a runtime.
+///
+/// With `DemoPorts::Fixed`, a port that is taken falls back to an ephemeral port and logs a
+/// warning; the returned addresses are the ones actually bound.
+///
+/// # Errors
+///
+/// Fails when a listener cannot be bound at all (not even on an ephemeral port) or its local
+/// address cannot be read; no server has been spawned then.
+pub async fn start_backends(ports: DemoPorts) -> std::io::Result<DemoBackends> {
+    let mut services = Vec::with_capacity(Kind::ALL.len());
+    let mut listeners = Vec::with_capacity(Kind::ALL.len());
+    // Bind all first so a failure leaves no half-started set of servers behind.
+    for kind in Kind::ALL {
+        let listener = bind(kind, ports).await?;
+        let addr = listener.local_addr()?;
+        let hits = Arc::new(AtomicU64::new(0));
+        services.push(DemoService {
+            name: kind.service_name(),
+            resource: kind.resource(),
+            addr,
+            hits: Arc::clone(&hits),
+        });
+        listeners.push((kind, listener, hits, addr));
+    }
+    for (kind, listener, hits, addr) in listeners {
+        let state = Arc::new(ServiceState::new(kind, hits));
+        tokio::spawn(service::serve(listener, state));
+        tracing::info!(service = kind.service_name(), %addr, "demo service listening");
+    }
+    Ok(DemoBackends { services })
+}
+
+async fn bind(kind: Kind, ports: DemoPorts) -> std::io::Result<TcpListener> {
+    let ephemeral = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    match ports {
+        DemoPorts::Ephemeral => TcpListener::bind(ephemeral).await,
+        DemoPorts::Fixed => {
+            let fixed = SocketAddr::from((Ipv4Addr::LOCALHOST, kind.fixed_port()));
+            match TcpListener::bind(fixed).await {
+                Ok(listener) => Ok(listener),
+                Err(e) => {
+                    let listener = TcpListener::bind(ephemeral).await?;
+                    tracing::warn!(
+                        service = kind.service_name(),
+                        port = kind.fixed_port(),
+                        error = %e,
+                        fallback = %listener.local_addr()?,
+                        "demo port unavailable; using an ephemeral port instead"
+                    );
+                    Ok(listener)
+                }
+            }
+        }
+    }
+}

@@ -111,6 +111,19 @@ pin_project! {
         inner: Incoming,
         ret: Option<PoolReturn>,
     }
+
+    impl PinnedDrop for PooledBody {
+        fn drop(this: Pin<&mut Self>) {
+            // hyper stops polling a body once `is_end_stream` says it is complete, so a fully
+            // read body may be dropped without ever yielding `None`: release it here too.
+            let this = this.project();
+            if this.inner.is_end_stream() {
+                if let Some(r) = this.ret.take() {
+                    r.release();
+                }
+            }
+        }
+    }
 }
 
 impl PooledBody {

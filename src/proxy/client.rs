@@ -90,7 +90,7 @@ pub async fn send(
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
     let deadline = Instant::now() + t.request;
-    while let Some(mut tx) = checkout(&ep.key) {
+    while let Some(mut tx) = checkout(&ep.key).await {
         match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
             Err(_) => return Err(ClientError::Timeout),
             Ok(Ok(resp)) => return Ok(wrap(resp, &ep.key, tx)),
@@ -116,23 +116,32 @@ fn wrap(resp: Response<hyper::body::Incoming>, key: &Arc<str>, tx: Sender) -> Re
     resp.map(|b| PooledBody::new(b, ret))
 }
 
-/// Takes a ready idle connection for `key`, dropping closed or expired ones.
-fn checkout(key: &str) -> Option<Sender> {
+/// Takes a ready idle connection for `key`, dropping closed or expired ones. A connection
+/// whose previous exchange is still settling (its dispatcher has not run since the response
+/// body ended) gets one scheduler turn to become ready before it is given up.
+async fn checkout(key: &str) -> Option<Sender> {
+    let mut tx = take_idle(key)?;
+    for _ in 0..2 {
+        let ready = tx.poll_ready(&mut Context::from_waker(Waker::noop()));
+        match ready {
+            Poll::Ready(Ok(())) => return Some(tx),
+            Poll::Ready(Err(_)) => return None,
+            Poll::Pending => tokio::task::yield_now().await,
+        }
+    }
+    None
+}
+
+fn take_idle(key: &str) -> Option<Sender> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let list = pool.get_mut(key)?;
         let now = Instant::now();
-        let mut cx = Context::from_waker(Waker::noop());
-        while let Some(mut idle) = list.pop() {
+        while let Some(idle) = list.pop() {
             if idle.tx.is_closed() || now.duration_since(idle.since) > POOL_IDLE_TIMEOUT {
                 continue;
             }
-            match idle.tx.poll_ready(&mut cx) {
-                Poll::Ready(Ok(())) => return Some(idle.tx),
-                Poll::Ready(Err(_)) => continue,
-                // Still finishing its previous exchange: drop it rather than wait.
-                Poll::Pending => continue,
-            }
+            return Some(idle.tx);
         }
         None
     })

@@ -39,7 +39,13 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
                 }
             }
         }
-        for extra in h.get_all(header::CONNECTION).iter().skip(1).cloned().collect::<Vec<_>>() {
+        for extra in h
+            .get_all(header::CONNECTION)
+            .iter()
+            .skip(1)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             if let Ok(list) = extra.to_str() {
                 for name in list.split(',') {
                     h.remove(name.trim());
@@ -145,7 +151,10 @@ mod tests {
     #[test]
     fn removes_hop_by_hop_and_connection_named_headers() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("gzip"));

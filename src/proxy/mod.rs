@@ -43,7 +43,11 @@ pub struct ConnInfo {
 }
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.
-pub async fn handle(shared: &Shared, conn: &ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
+pub async fn handle(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<GatewayBody> {
     let start = Instant::now();
     conn.state.begin();
     let snap = shared.snapshot.load_full();
@@ -134,19 +138,30 @@ async fn forward(
     let client_host = parts.headers.get(header::HOST).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
     let trusted = headers::is_trusted(conn.peer.ip(), &snap.trusted_proxies);
-    headers::add_forwarded(&mut parts.headers, conn.peer.ip(), trusted, client_host.as_ref());
+    headers::add_forwarded(
+        &mut parts.headers,
+        conn.peer.ip(),
+        trusted,
+        client_host.as_ref(),
+    );
     match service.host_header {
         crate::config::HostHeader::Endpoint => {
-            parts.headers.insert(header::HOST, endpoint.host_header.clone());
+            parts
+                .headers
+                .insert(header::HOST, endpoint.host_header.clone());
         }
         crate::config::HostHeader::Preserve => {
             if client_host.is_none() {
-                parts.headers.insert(header::HOST, endpoint.host_header.clone());
+                parts
+                    .headers
+                    .insert(header::HOST, endpoint.host_header.clone());
             }
         }
     }
-    parts.headers.insert(headers::X_REQUEST_ID, request_id.clone());
-    let counter = log.as_deref_mut().map(|l| {
+    parts
+        .headers
+        .insert(headers::X_REQUEST_ID, request_id.clone());
+    let counter = log.map(|l| {
         let c = Arc::new(AtomicU64::new(0));
         l.bytes_in = Some(c.clone());
         c
@@ -163,7 +178,9 @@ async fn forward(
         .map_err(|e| upstream_error(e, &service.name, snap.max_body_bytes))?;
     let (mut rparts, rbody) = resp.into_parts();
     headers::remove_hop_by_hop(&mut rparts.headers);
-    rparts.headers.insert(headers::X_REQUEST_ID, request_id.clone());
+    rparts
+        .headers
+        .insert(headers::X_REQUEST_ID, request_id.clone());
     Ok(Response::from_parts(rparts, GatewayBody::upstream(rbody)))
 }
 
@@ -178,7 +195,9 @@ fn check_head(parts: &http::request::Parts, max_header_bytes: usize) -> Result<(
     let mut cl = h.get_all(header::CONTENT_LENGTH).iter();
     if let (Some(a), Some(b)) = (cl.next(), cl.next()) {
         if a != b {
-            return Err(GatewayError::BadHeader("conflicting Content-Length headers"));
+            return Err(GatewayError::BadHeader(
+                "conflicting Content-Length headers",
+            ));
         }
     }
     let uri = &parts.uri;
@@ -221,7 +240,12 @@ fn request_host(parts: &http::request::Parts) -> Result<Option<&str>, GatewayErr
 }
 
 fn content_length(h: &http::HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    h.get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {

@@ -11,11 +11,17 @@
 //!   receives (after strip_prefix / rewrite), without the query.
 //! - `normalize::normalize_path(path, opts) -> Result<Cow<str>, PathError>`.
 
+mod host;
 pub mod normalize;
+mod pattern;
 mod router;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use normalize::{normalize_path, NormalizeOptions, PathError};
-pub use router::{Router, RouteMatch};
+pub use router::{RouteMatch, Router};
 
 use http::{HeaderName, HeaderValue, Method};
 

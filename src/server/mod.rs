@@ -117,7 +117,11 @@ pub async fn serve(
 }
 
 /// One worker: accept loops for every listener, a pool sweeper, and the drain at the end.
-async fn worker_loop(w: Worker, listeners: Vec<std::net::TcpListener>, mut stop: watch::Receiver<bool>) {
+async fn worker_loop(
+    w: Worker,
+    listeners: Vec<std::net::TcpListener>,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = Arc::new(GracefulShutdown::new());
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
@@ -156,7 +160,10 @@ async fn worker_loop(w: Worker, listeners: Vec<std::net::TcpListener>, mut stop:
     }
     sweeper.abort();
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-    if tokio::time::timeout(w.grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(w.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = ?w.grace, "grace period over: closing remaining connections");
     }
 }
@@ -196,9 +203,7 @@ async fn accept_loop(
         let svc = service_fn(move |req| {
             let info = info.clone();
             let shared = shared.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(proxy::handle(&shared, &info, req).await)
-            }
+            async move { Ok::<_, std::convert::Infallible>(proxy::handle(&shared, &info, req).await) }
         });
         let conn = builder.serve_connection(io, svc).into_owned();
         let conn = graceful.watch(conn);

@@ -74,13 +74,17 @@ pub async fn start_gateway_config(config: portcullis::Config) -> Gateway {
     }
 }
 
-type Handler =
-    Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<BoxBody>> + Send>> + Send + Sync>;
+type Handler = Arc<
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<BoxBody>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// A real HTTP/1.1 backend on an ephemeral loopback port, counting the requests it serves.
 pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
+    conns: Arc<AtomicU64>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -105,7 +109,12 @@ impl Backend {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("backend saw no request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("backend saw no request")
     }
 
     /// Starts a backend answering with `f`.
@@ -123,12 +132,14 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (h2, s2) = (hits.clone(), seen.clone());
+        let conns = Arc::new(AtomicU64::new(0));
+        let (h2, s2, c2) = (hits.clone(), seen.clone(), conns.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                c2.fetch_add(1, Ordering::SeqCst);
                 let (handler, hits, seen) = (handler.clone(), h2.clone(), s2.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
@@ -150,9 +161,15 @@ impl Backend {
         Backend {
             addr,
             hits,
+            conns,
             seen,
             task,
         }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.conns.load(Ordering::SeqCst)
     }
 
     /// A backend that answers 200 with a JSON echo of the request (method, uri, headers,
@@ -177,6 +194,38 @@ impl Backend {
             json_response(StatusCode::OK, &v)
         })
         .await
+    }
+}
+
+/// Size of one chunk of `streamed` bodies.
+pub const CHUNK: usize = 64 * 1024;
+
+/// A body of `chunks` x 64 KiB produced lazily, never held whole in memory.
+pub fn streamed(chunks: usize) -> BoxBody {
+    ChunkBody {
+        left: chunks,
+        chunk: Bytes::from(vec![b'x'; CHUNK]),
+    }
+    .boxed()
+}
+
+struct ChunkBody {
+    left: usize,
+    chunk: Bytes,
+}
+
+impl http_body::Body for ChunkBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(self.chunk.clone()))))
     }
 }
 
@@ -212,7 +261,8 @@ pub async fn send(req: Request<BoxBody>) -> (StatusCode, http::HeaderMap, Bytes)
 }
 
 pub fn json(b: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+    serde_json::from_slice(b)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
 }
 
 /// Writes raw bytes to `addr` and reads until the peer closes or `wait` passes.
@@ -226,5 +276,8 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
 
 /// The status code of a raw HTTP/1.1 response text.
 pub fn raw_status(resp: &str) -> u16 {
-    resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    resp.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

@@ -1,0 +1,254 @@
+//! The validation context: collects every `ConfigError`, turns byte spans into 1-based
+//! line/column, expands `${ENV}` in string values, and offers the small shared checks.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::super::env;
+use super::super::raw::DurationStr;
+use super::hint;
+use crate::config::ConfigError;
+
+/// The environment lookup used for `${VAR}` expansion.
+pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Longest accepted timeout.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Collects problems while the raw config is validated.
+pub(super) struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    lookup: Lookup<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(file: &'a str, text: &'a str, lookup: Lookup<'a>) -> Self {
+        Ctx {
+            file,
+            text,
+            lookup,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `span` (a byte range of the document).
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let (line, column) = line_col(self.text, span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    /// Whether nothing has been reported so far.
+    pub(super) fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// 1-based line of a byte offset (for "first defined at line N" hints).
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        line_col(self.text, offset).0
+    }
+
+    /// All problems, ordered by position in the file.
+    pub(super) fn into_errors(mut self) -> Vec<ConfigError> {
+        self.errors.sort_by_key(|e| (e.line, e.column));
+        self.errors
+    }
+
+    /// `${ENV}`-expands a string found at `span`; `None` (after reporting) when it cannot be.
+    pub(super) fn expand(&mut self, s: &str, span: Range<usize>, key: &str) -> Option<String> {
+        match env::expand(s, self.lookup) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let (message, hint) = e.describe();
+                self.error(span, key, message, Some(hint));
+                None
+            }
+        }
+    }
+
+    /// `expand` for a spanned string.
+    pub(super) fn string(&mut self, v: &Spanned<String>, key: &str) -> Option<String> {
+        self.expand(v.get_ref(), v.span(), key)
+    }
+
+    /// Reports `key` as missing unless it was already reported (and dropped) as malformed.
+    pub(super) fn missing(
+        &mut self,
+        table: Range<usize>,
+        key: &str,
+        dropped: &[String],
+        what: &str,
+    ) {
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        if !dropped.iter().any(|d| d == leaf) {
+            self.error(
+                table,
+                key,
+                format!("missing required key `{leaf}`"),
+                Some(what.into()),
+            );
+        }
+    }
+
+    /// An integer that must lie in `min..=max`; `None` (after reporting) otherwise.
+    pub(super) fn int_in(
+        &mut self,
+        v: &Spanned<i64>,
+        key: &str,
+        min: i64,
+        max: i64,
+        hint: &str,
+    ) -> Option<i64> {
+        let n = *v.get_ref();
+        if (min..=max).contains(&n) {
+            return Some(n);
+        }
+        let range = if max == i64::MAX {
+            format!("at least {min}")
+        } else {
+            format!("between {min} and {max}")
+        };
+        let msg = format!("{n} is out of range: must be {range}");
+        self.error(v.span(), key, msg, Some(hint.to_owned()));
+        None
+    }
+
+    /// A timeout: a duration string, more than 0 and at most one day.
+    pub(super) fn timeout(&mut self, v: &Spanned<DurationStr>, key: &str) -> Option<Duration> {
+        let text = self.expand(&v.get_ref().0, v.span(), key)?;
+        match parse_duration(&text) {
+            Ok(d) if d.is_zero() => {
+                let hint = "use a positive duration such as \"10s\"".to_owned();
+                self.error(v.span(), key, "must be more than 0", Some(hint));
+                None
+            }
+            Ok(d) if d > MAX_TIMEOUT => {
+                let msg = format!("\"{text}\" is out of range: must be at most 1 day (\"24h\")");
+                self.error(v.span(), key, msg, None);
+                None
+            }
+            Ok(d) => Some(d),
+            Err(why) => {
+                let hint = "write a whole number and a unit: \"250ms\", \"10s\", \"5m\" or \"1h\"";
+                let msg = format!("invalid duration \"{text}\": {why}");
+                self.error(v.span(), key, msg, Some(hint.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// Checks a service or route name: non-empty, `[A-Za-z0-9_.-]+`.
+    pub(super) fn name(&mut self, v: &Spanned<String>, key: &str) -> Option<String> {
+        let name = self.string(v, key)?;
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok {
+            return Some(name);
+        }
+        let msg = if name.is_empty() {
+            "name must not be empty".to_owned()
+        } else {
+            format!("invalid name \"{name}\"")
+        };
+        let hint = "use letters, digits, '_', '.' and '-' only".to_owned();
+        self.error(v.span(), key, msg, Some(hint));
+        None
+    }
+
+    /// A closed set of string values (e.g. `"text"` / `"json"`).
+    pub(super) fn one_of<T: Copy>(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let s = self.string(v, key)?;
+        if let Some((_, t)) = choices.iter().find(|(name, _)| *name == s) {
+            return Some(*t);
+        }
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        let msg = format!("invalid value \"{s}\"");
+        self.error(v.span(), key, msg, Some(hint::expected_one_of(&s, &names)));
+        None
+    }
+}
+
+/// Parses `"<whole number><unit>"` with unit `ms`, `s`, `m` or `h`.
+pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
+    if num.is_empty() {
+        return Err("it must start with a whole number");
+    }
+    let n: u64 = num.parse().map_err(|_| "the number is too large")?;
+    let per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "" => return Err("the unit is missing"),
+        _ => return Err("unknown unit (use ms, s, m or h)"),
+    };
+    n.checked_mul(per_unit)
+        .map(Duration::from_millis)
+        .ok_or("the number is too large")
+}
+
+/// 1-based line and column (in characters) of a byte offset into `text`.
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let t = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 4), (1, 5));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, t.find('"').unwrap()), (2, 6));
+        assert_eq!(line_col(t, 999), (3, 1));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1.5s").is_err());
+        assert!(parse_duration("10 sec").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+    }
+}

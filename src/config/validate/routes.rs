@@ -1,0 +1,270 @@
+//! `[[routes]]`: builds the `RouteDef`s, resolves service names, then lets
+//! `routing::Router::new` check patterns and conflicts, mapping its errors back to the file.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use http::{HeaderName, HeaderValue, Method};
+
+use super::ctx::Ctx;
+use super::document::{Item, Section};
+use super::hint;
+use super::services::Services;
+use crate::config::raw::{HeaderMatch, RawRoute, StrList};
+use crate::config::RouteSpec;
+use crate::routing::{HeaderCond, RouteDef, RouteField, Router};
+
+/// Where each router-checked field of a route is written (for mapping `RouteDefError`s).
+struct FieldSpans {
+    index: usize,
+    table: Range<usize>,
+    path: Option<Range<usize>>,
+    host: Option<Range<usize>>,
+    rewrite: Option<Range<usize>>,
+    strip_prefix: Option<Range<usize>>,
+    priority: Option<Range<usize>>,
+}
+
+/// Validates every `[[routes]]` element; `None` entries had problems (already reported).
+pub(super) fn routes(
+    items: &[Item<RawRoute>],
+    services: &Services,
+    ctx: &mut Ctx<'_>,
+) -> Vec<Option<RouteSpec>> {
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    let mut defs = Vec::new();
+    let mut spans = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let checked = item
+            .section
+            .as_ref()
+            .and_then(|section| route(i, item, section, services, &mut first_seen, ctx));
+        let Some((def, field_spans, service)) = checked else {
+            out.push(None);
+            continue;
+        };
+        out.push(service.map(|service| RouteSpec {
+            def: def.clone(),
+            service,
+        }));
+        defs.push(def);
+        spans.push(field_spans);
+    }
+    if let Err(errors) = Router::new(&defs) {
+        for e in errors {
+            let Some(s) = spans.get(e.route) else {
+                continue;
+            };
+            let (field, span) = match e.field {
+                RouteField::Path => ("path", &s.path),
+                RouteField::Host => ("host", &s.host),
+                RouteField::Rewrite => ("rewrite", &s.rewrite),
+                RouteField::StripPrefix => ("strip_prefix", &s.strip_prefix),
+                RouteField::Priority => ("priority", &s.priority),
+            };
+            let span = span.clone().unwrap_or_else(|| s.table.clone());
+            let key = format!("routes[{}].{field}", s.index);
+            ctx.error(span, key, e.message, e.hint);
+        }
+    }
+    out
+}
+
+/// Checks one route. Returns its definition (for the router) when every field is usable,
+/// plus the service index when the service exists.
+fn route(
+    i: usize,
+    item: &Item<RawRoute>,
+    section: &Section<RawRoute>,
+    services: &Services,
+    first_seen: &mut HashMap<String, usize>,
+    ctx: &mut Ctx<'_>,
+) -> Option<(RouteDef, FieldSpans, Option<usize>)> {
+    let raw = &section.raw;
+    let k = |field: &str| format!("routes[{i}].{field}");
+    let required = |ctx: &mut Ctx<'_>, field: &str, what: &str| {
+        ctx.missing(item.span.clone(), &k(field), &section.dropped, what);
+        None
+    };
+    let name: Option<String> = match &raw.name {
+        // A duplicate is reported but kept, so the router still checks this route.
+        Some(v) => ctx.name(v, &k("name")).inspect(|n| {
+            if let Some(first) = first_seen.get(n) {
+                let hint = format!("first defined at line {}", ctx.line_of(*first));
+                let msg = format!("duplicate route name \"{n}\"");
+                ctx.error(v.span(), k("name"), msg, Some(hint));
+            } else {
+                first_seen.insert(n.clone(), v.span().start);
+            }
+        }),
+        None => required(
+            ctx,
+            "name",
+            "every route needs a unique name, e.g. name = \"users\"",
+        ),
+    };
+    let path = match &raw.path {
+        Some(v) => ctx.string(v, &k("path")),
+        None => required(ctx, "path", "e.g. path = \"/api/users/*\""),
+    };
+    let service = match &raw.service {
+        Some(v) => ctx.string(v, &k("service")).and_then(|s| {
+            let found = services.names.get(&s).copied();
+            if found.is_none() {
+                let msg = format!("unknown service \"{s}\"");
+                let hint = service_hint(&s, services);
+                ctx.error(v.span(), k("service"), msg, Some(hint));
+            }
+            found
+        }),
+        None => {
+            required(ctx, "service", "the name of a [[services]] entry");
+            None
+        }
+    };
+    let host = opt(ctx, &raw.host, &k("host")).map(|h| h.map(|h| h.to_ascii_lowercase()));
+    let methods = match &raw.methods {
+        Some(v) => methods(v.get_ref(), v.span(), &k("methods"), ctx),
+        None => Some(Vec::new()),
+    };
+    let headers = match &raw.headers {
+        Some(v) => headers(v.get_ref(), &k("headers"), ctx),
+        None => Some(Vec::new()),
+    };
+    let strip_prefix = opt(ctx, &raw.strip_prefix, &k("strip_prefix"));
+    let mut rewrite = opt(ctx, &raw.rewrite, &k("rewrite"));
+    if let (Some(Some(_)), Some(Some(_)), Some(v)) = (&strip_prefix, &rewrite, &raw.rewrite) {
+        let msg = "`strip_prefix` and `rewrite` cannot both be set";
+        let hint = "use rewrite alone; \"{*}\" inserts the remainder of a prefix match";
+        ctx.error(v.span(), k("rewrite"), msg, Some(hint.to_owned()));
+        rewrite = Some(None); // still let the router check the rest of this route
+    }
+    let priority = match &raw.priority {
+        Some(v) => {
+            let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
+            let hint = "a 32-bit integer; higher wins, default 0";
+            ctx.int_in(v, &k("priority"), min, max, hint)
+                .map(|p| i32::try_from(p).ok())
+        }
+        None => Some(None),
+    };
+    let def = RouteDef {
+        name: name?,
+        path: path?,
+        host: host?,
+        methods: methods?,
+        headers: headers?,
+        priority: priority?,
+        strip_prefix: strip_prefix?,
+        rewrite: rewrite?,
+    };
+    let spans = FieldSpans {
+        index: i,
+        table: item.span.clone(),
+        path: raw.path.as_ref().map(|v| v.span()),
+        host: raw.host.as_ref().map(|v| v.span()),
+        rewrite: raw.rewrite.as_ref().map(|v| v.span()),
+        strip_prefix: raw.strip_prefix.as_ref().map(|v| v.span()),
+        priority: raw.priority.as_ref().map(|v| v.span()),
+    };
+    Some((def, spans, service))
+}
+
+/// An optional string: `Some(None)` when absent, `None` when it failed to expand.
+fn opt(ctx: &mut Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str) -> Option<Option<String>> {
+    match v {
+        Some(v) => ctx.string(v, key).map(Some),
+        None => Some(None),
+    }
+}
+
+fn service_hint(name: &str, services: &Services) -> String {
+    let mut known: Vec<&str> = services.names.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    if known.is_empty() {
+        return "no services are defined; add a [[services]] entry".to_owned();
+    }
+    match hint::closest(name, &known) {
+        Some(c) => format!("did you mean \"{c}\"?"),
+        None => format!("known services: {}", hint::list(&known)),
+    }
+}
+
+fn methods(
+    list: &StrList,
+    span: Range<usize>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<Method>> {
+    let items = list.items(span.clone());
+    if items.is_empty() {
+        let hint = "remove `methods` to allow any method".to_owned();
+        ctx.error(span, key, "the method list is empty", Some(hint));
+        return None;
+    }
+    let mut out: Vec<Method> = Vec::new();
+    let mut ok = true;
+    for (i, (text, span)) in items.into_iter().enumerate() {
+        let k = match list {
+            StrList::One(_) => key.to_owned(),
+            StrList::Many(_) => format!("{key}[{i}]"),
+        };
+        let Some(text) = ctx.expand(text, span.clone(), &k) else {
+            ok = false;
+            continue;
+        };
+        match Method::from_bytes(text.to_ascii_uppercase().as_bytes()) {
+            Ok(m) if out.contains(&m) => {}
+            Ok(m) => out.push(m),
+            Err(_) => {
+                let hint = "methods are tokens such as \"GET\", \"POST\" or \"DELETE\"".to_owned();
+                ctx.error(span, k, format!("invalid method \"{text}\""), Some(hint));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+type RawHeaders = std::collections::BTreeMap<toml::Spanned<String>, toml::Spanned<HeaderMatch>>;
+
+fn headers(map: &RawHeaders, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<HeaderCond>> {
+    let mut out = Vec::with_capacity(map.len());
+    let mut ok = true;
+    for (name, cond) in map {
+        let k = format!("{key}.{}", hint::key_segment(name.get_ref()));
+        let Ok(header) = HeaderName::from_bytes(name.get_ref().as_bytes()) else {
+            let hint = "header names are tokens such as \"x-api-version\"".to_owned();
+            let msg = format!("invalid header name \"{}\"", name.get_ref());
+            ctx.error(name.span(), k, msg, Some(hint));
+            ok = false;
+            continue;
+        };
+        match cond.get_ref() {
+            HeaderMatch::Present(true) => out.push(HeaderCond::Present(header)),
+            HeaderMatch::Present(false) => {
+                let hint = "use true to require the header, or a string to require a value";
+                let msg = "`false` is not a header condition";
+                ctx.error(cond.span(), k, msg, Some(hint.to_owned()));
+                ok = false;
+            }
+            HeaderMatch::Equals(v) => {
+                let Some(v) = ctx.expand(v, cond.span(), &k) else {
+                    ok = false;
+                    continue;
+                };
+                match HeaderValue::from_str(&v) {
+                    Ok(value) => out.push(HeaderCond::Equals(header, value)),
+                    Err(_) => {
+                        let msg = format!("invalid header value \"{}\"", v.escape_debug());
+                        let hint = "use visible ASCII characters and spaces".to_owned();
+                        ctx.error(cond.span(), k, msg, Some(hint));
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    ok.then_some(out)
+}

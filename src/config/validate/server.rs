@@ -1,0 +1,193 @@
+//! `[server]`, `[server.path]` and `[log]`: defaults, ranges, listen addresses, proxy CIDRs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::ctx::Ctx;
+use super::document::Section;
+use crate::config::raw::{RawLog, RawServer, StrList};
+use crate::config::{LogFormat, LogSettings, PathSettings, ServerSettings};
+
+const KIB: i64 = 1024;
+const MIB: i64 = 1024 * 1024;
+
+/// The documented defaults of `[server]`.
+fn defaults() -> ServerSettings {
+    ServerSettings {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+        threads: 0,
+        max_header_bytes: 32 * 1024,
+        max_body_bytes: 10 * 1024 * 1024,
+        header_read_timeout: Duration::from_secs(10),
+        keepalive_timeout: Duration::from_secs(60),
+        max_connections: 10_000,
+        shutdown_grace: Duration::from_secs(30),
+        trusted_proxies: Vec::new(),
+        path: PathSettings {
+            merge_slashes: true,
+            reject_encoded_slash: true,
+        },
+    }
+}
+
+/// Validates `[server]`; absent or invalid values keep their defaults (errors are in `ctx`).
+pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) -> ServerSettings {
+    let mut out = defaults();
+    let Some(section) = section else {
+        return out;
+    };
+    let raw = &section.raw;
+    if let Some(v) = &raw.listen {
+        out.listen = listen(v, ctx);
+    }
+    if let Some(v) = &raw.threads {
+        let hint = "0 means one thread per CPU core";
+        if let Some(n) = ctx.int_in(v, "server.threads", 0, 1024, hint) {
+            out.threads = n as usize;
+        }
+    }
+    if let Some(v) = &raw.max_header_bytes {
+        let hint = "bytes, from 1 KiB (1024) to 1 MiB (1048576)";
+        if let Some(n) = ctx.int_in(v, "server.max_header_bytes", KIB, MIB, hint) {
+            out.max_header_bytes = n as usize;
+        }
+    }
+    if let Some(v) = &raw.max_body_bytes {
+        let hint = "bytes; 0 means unlimited";
+        if let Some(n) = ctx.int_in(v, "server.max_body_bytes", 0, i64::MAX, hint) {
+            out.max_body_bytes = n as u64;
+        }
+    }
+    let timeouts = [
+        (
+            &raw.header_read_timeout,
+            "server.header_read_timeout",
+            &mut out.header_read_timeout,
+        ),
+        (
+            &raw.keepalive_timeout,
+            "server.keepalive_timeout",
+            &mut out.keepalive_timeout,
+        ),
+        (
+            &raw.shutdown_grace,
+            "server.shutdown_grace",
+            &mut out.shutdown_grace,
+        ),
+    ];
+    for (value, key, slot) in timeouts {
+        if let Some(d) = value.as_ref().and_then(|v| ctx.timeout(v, key)) {
+            *slot = d;
+        }
+    }
+    if let Some(v) = &raw.max_connections {
+        let hint = "from 1 to 1000000";
+        if let Some(n) = ctx.int_in(v, "server.max_connections", 1, 1_000_000, hint) {
+            out.max_connections = n as usize;
+        }
+    }
+    if let Some(v) = &raw.trusted_proxies {
+        out.trusted_proxies = trusted_proxies(v, ctx);
+    }
+    if let Some(p) = &raw.path {
+        if let Some(b) = &p.merge_slashes {
+            out.path.merge_slashes = *b.get_ref();
+        }
+        if let Some(b) = &p.reject_encoded_slash {
+            out.path.reject_encoded_slash = *b.get_ref();
+        }
+    }
+    out
+}
+
+fn listen(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<SocketAddr> {
+    let items = v.get_ref().items(v.span());
+    if items.is_empty() {
+        let hint = "e.g. listen = [\"127.0.0.1:8080\"]".to_owned();
+        ctx.error(
+            v.span(),
+            "server.listen",
+            "at least one listen address is required",
+            Some(hint),
+        );
+    }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for (i, (text, span)) in items.into_iter().enumerate() {
+        let key = match v.get_ref() {
+            StrList::One(_) => "server.listen".to_owned(),
+            StrList::Many(_) => format!("server.listen[{i}]"),
+        };
+        let Some(text) = ctx.expand(text, span.clone(), &key) else {
+            continue;
+        };
+        match text.parse::<SocketAddr>() {
+            Ok(addr) if out.contains(&addr) => {
+                ctx.error(span, key, format!("duplicate listen address {addr}"), None);
+            }
+            Ok(addr) => out.push(addr),
+            Err(_) => {
+                let hint = if text.parse::<u16>().is_ok() {
+                    format!("add an IP address, e.g. \"0.0.0.0:{text}\"")
+                } else {
+                    "write IP:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\" (no host names)"
+                        .to_owned()
+                };
+                let msg = format!("invalid listen address \"{text}\"");
+                ctx.error(span, key, msg, Some(hint));
+            }
+        }
+    }
+    out
+}
+
+fn trusted_proxies(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for (i, (text, span)) in v.get_ref().items(v.span()).into_iter().enumerate() {
+        let key = match v.get_ref() {
+            StrList::One(_) => "server.trusted_proxies".to_owned(),
+            StrList::Many(_) => format!("server.trusted_proxies[{i}]"),
+        };
+        let Some(text) = ctx.expand(text, span.clone(), &key) else {
+            continue;
+        };
+        let parsed = if text.contains('/') {
+            text.parse::<IpNet>().map(|n| n.trunc()).ok()
+        } else {
+            text.parse::<IpAddr>().map(IpNet::from).ok()
+        };
+        match parsed {
+            Some(net) => out.push(net),
+            None => {
+                let hint =
+                    "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \"127.0.0.1\"";
+                let msg = format!("invalid IP address or CIDR \"{text}\"");
+                ctx.error(span, key, msg, Some(hint.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Validates `[log]`.
+pub(super) fn log(section: Option<&Section<RawLog>>, ctx: &mut Ctx<'_>) -> LogSettings {
+    let mut out = LogSettings {
+        access_log: true,
+        format: LogFormat::Text,
+    };
+    let Some(section) = section else {
+        return out;
+    };
+    if let Some(b) = &section.raw.access_log {
+        out.access_log = *b.get_ref();
+    }
+    if let Some(f) = &section.raw.format {
+        let choices = [("text", LogFormat::Text), ("json", LogFormat::Json)];
+        if let Some(format) = ctx.one_of(f, "log.format", &choices) {
+            out.format = format;
+        }
+    }
+    out
+}

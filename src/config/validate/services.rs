@@ -1,0 +1,258 @@
+//! `[[services]]`: names, endpoint URLs, timeouts and the Host header policy.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
+
+use super::ctx::Ctx;
+use super::document::Item;
+use crate::config::raw::{RawService, StrList};
+use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
+
+/// The validated services, aligned with the `[[services]]` elements.
+pub(super) struct Services {
+    /// `None` for an element with problems (already reported).
+    pub specs: Vec<Option<ServiceSpec>>,
+    /// Every service name that was written, valid or not, with its element index.
+    pub names: HashMap<String, usize>,
+}
+
+/// Validates every `[[services]]` element.
+pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Services {
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut first_seen: HashMap<String, Range<usize>> = HashMap::new();
+    let mut specs = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("services[{i}]");
+        let Some(section) = &item.section else {
+            if let Some(n) = &item.name {
+                names.entry(n.clone()).or_insert(i);
+            }
+            specs.push(None);
+            continue;
+        };
+        let raw = &section.raw;
+        let name = match &raw.name {
+            Some(v) => {
+                let name_key = format!("{key}.name");
+                let name = ctx.name(v, &name_key);
+                if let Some(n) = &name {
+                    if let Some(first) = first_seen.get(n) {
+                        let hint = format!("first defined at line {}", ctx.line_of(first.start));
+                        let msg = format!("duplicate service name \"{n}\"");
+                        ctx.error(v.span(), name_key, msg, Some(hint));
+                    } else {
+                        first_seen.insert(n.clone(), v.span());
+                        names.insert(n.clone(), i);
+                    }
+                }
+                name
+            }
+            None => {
+                let what = "every service needs a unique name, e.g. name = \"user-service\"";
+                ctx.missing(
+                    item.span.clone(),
+                    &format!("{key}.name"),
+                    &section.dropped,
+                    what,
+                );
+                None
+            }
+        };
+        let endpoints = match &raw.endpoints {
+            Some(v) => endpoints(v.get_ref(), v.span(), &key, ctx),
+            None => {
+                let what = "e.g. endpoints = [\"http://127.0.0.1:9001\"]";
+                let k = format!("{key}.endpoints");
+                ctx.missing(item.span.clone(), &k, &section.dropped, what);
+                None
+            }
+        };
+        let mut timeout = |v: &Option<toml::Spanned<_>>, field: &str, default: u64| match v {
+            Some(v) => ctx.timeout(v, &format!("{key}.{field}")),
+            None => Some(Duration::from_secs(default)),
+        };
+        let connect_timeout = timeout(&raw.connect_timeout, "connect_timeout", 2);
+        let request_timeout = timeout(&raw.request_timeout, "request_timeout", 30);
+        let host_header = match &raw.host_header {
+            Some(v) => {
+                let choices = [
+                    ("endpoint", HostHeader::Endpoint),
+                    ("preserve", HostHeader::Preserve),
+                ];
+                ctx.one_of(v, &format!("{key}.host_header"), &choices)
+            }
+            None => Some(HostHeader::Endpoint),
+        };
+        let spec = match (
+            name,
+            endpoints,
+            connect_timeout,
+            request_timeout,
+            host_header,
+        ) {
+            (
+                Some(name),
+                Some(endpoints),
+                Some(connect_timeout),
+                Some(request_timeout),
+                Some(h),
+            ) => Some(ServiceSpec {
+                name,
+                endpoints,
+                connect_timeout,
+                request_timeout,
+                host_header: h,
+            }),
+            _ => None,
+        };
+        specs.push(spec);
+    }
+    Services { specs, names }
+}
+
+fn endpoints(
+    list: &StrList,
+    span: Range<usize>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<EndpointSpec>> {
+    let items = list.items(span.clone());
+    if items.is_empty() {
+        let hint = "e.g. endpoints = [\"http://127.0.0.1:9001\"]".to_owned();
+        let k = format!("{key}.endpoints");
+        ctx.error(span, k, "at least one endpoint is required", Some(hint));
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, (text, span)) in items.into_iter().enumerate() {
+        let k = match list {
+            StrList::One(_) => format!("{key}.endpoints"),
+            StrList::Many(_) => format!("{key}.endpoints[{i}]"),
+        };
+        let Some(url) = ctx.expand(text, span.clone(), &k) else {
+            ok = false;
+            continue;
+        };
+        match endpoint(&url) {
+            Ok(e) => out.push(e),
+            Err((message, hint)) => {
+                ctx.error(span, k, message, hint);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Parses one endpoint URL: `http://host[:port][/base/path]`.
+pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String>)> {
+    let example =
+        || Some("write e.g. \"http://127.0.0.1:9001\" or \"http://10.0.0.5:8080/v1\"".into());
+    if url.contains(['?', '#']) {
+        let msg = format!("endpoint URL \"{url}\" must not have a query or fragment");
+        return Err((msg, example()));
+    }
+    let uri = Uri::from_str(url)
+        .map_err(|e| (format!("invalid endpoint URL \"{url}\": {e}"), example()))?;
+    let (Some(scheme), Some(auth)) = (uri.scheme(), uri.authority()) else {
+        let hint = Some(format!(
+            "add the scheme and host: \"http://{}\"",
+            url.trim_start_matches('/')
+        ));
+        return Err((
+            format!("endpoint URL \"{url}\" needs a scheme and a host"),
+            hint,
+        ));
+    };
+    if *scheme == Scheme::HTTPS {
+        let hint = "TLS to upstreams is not supported yet (it comes later); use http://";
+        return Err((
+            format!("https endpoints are not supported: \"{url}\""),
+            Some(hint.into()),
+        ));
+    }
+    if *scheme != Scheme::HTTP {
+        let msg = format!("unsupported scheme \"{scheme}\" in \"{url}\"");
+        return Err((msg, Some("endpoints use http://".into())));
+    }
+    if auth.as_str().contains('@') {
+        let msg = format!("endpoint URL \"{url}\" must not contain credentials");
+        return Err((msg, example()));
+    }
+    let host = auth.host();
+    if host.is_empty() {
+        return Err((format!("endpoint URL \"{url}\" has no host"), example()));
+    }
+    let port = match auth
+        .as_str()
+        .get(host.len()..)
+        .and_then(|r| r.strip_prefix(':'))
+    {
+        None => 80,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err((format!("invalid port in endpoint URL \"{url}\""), example())),
+        },
+    };
+    let bad = |what: &str| {
+        (
+            format!("invalid {what} in endpoint URL \"{url}\""),
+            example(),
+        )
+    };
+    let authority = Authority::from_str(&format!("{host}:{port}")).map_err(|_| bad("host"))?;
+    let host_header = if port == 80 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    };
+    let host_header = HeaderValue::from_str(&host_header).map_err(|_| bad("host"))?;
+    let base_path = uri.path().trim_end_matches('/').to_owned();
+    Ok(EndpointSpec {
+        url: url.to_owned(),
+        scheme: Scheme::HTTP,
+        authority,
+        host_header,
+        base_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = endpoint("http://127.0.0.1:9001").unwrap();
+        assert_eq!(e.authority.as_str(), "127.0.0.1:9001");
+        assert_eq!(e.host_header, "127.0.0.1:9001");
+        assert_eq!(e.base_path, "");
+        let e = endpoint("http://users.internal/v1/").unwrap();
+        assert_eq!(e.authority.as_str(), "users.internal:80");
+        assert_eq!(e.host_header, "users.internal");
+        assert_eq!(e.base_path, "/v1");
+        let e = endpoint("http://[::1]:9001/a/b").unwrap();
+        assert_eq!(e.authority.as_str(), "[::1]:9001");
+        assert_eq!(e.base_path, "/a/b");
+        for bad in [
+            "https://x:1",
+            "ftp://x",
+            "127.0.0.1:9001",
+            "http://",
+            "http://u:p@x:1",
+            "http://x:1/?q",
+            "http://x:0",
+            "http://x:99999",
+            "http://x:",
+            "not a url",
+        ] {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
+    }
+}
