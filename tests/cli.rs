@@ -1,0 +1,60 @@
+//! The `portcullis` binary: `check` accepts the example config and refuses a broken one with
+//! every problem located by file:line:column, exiting non-zero.
+use std::process::Command;
+
+fn portcullis() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let out = portcullis()
+        .args(["check", "--config"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/portcullis.toml"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 services"));
+}
+
+#[test]
+fn check_lists_every_problem_with_its_location() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"[server]
+max_conections = 5
+
+[[services]]
+name = "users"
+endpoints = ["http://127.0.0.1:9001"]
+
+[[routes]]
+name = "r"
+path = "/api/*"
+service = "userz"
+"#,
+    )
+    .unwrap();
+    let out = portcullis()
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:2:1: server.max_conections"), "{err}");
+    assert!(err.contains("max_connections"), "hint missing: {err}");
+    assert!(err.contains("bad.toml:11:11: routes[0].service"), "{err}");
+    assert!(err.contains("2 problem(s)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
