@@ -56,6 +56,27 @@ pub struct ServerSettings {
     pub path: PathSettings,
 }
 
+impl Default for ServerSettings {
+    /// The documented defaults of `[server]`.
+    fn default() -> Self {
+        ServerSettings {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            threads: 0,
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+            path: PathSettings {
+                merge_slashes: true,
+                reject_encoded_slash: true,
+            },
+        }
+    }
+}
+
 /// `[server.path]`: how request paths are normalised before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathSettings {

@@ -10,8 +10,8 @@ use http::HeaderValue;
 use super::store::Kind;
 use super::{DemoBackends, DemoService};
 use crate::config::{
-    Config, EndpointSpec, HostHeader, LogFormat, LogSettings, PathSettings, RouteSpec,
-    ServerSettings, ServiceSpec,
+    Config, EndpointSpec, HostHeader, LogFormat, LogSettings, RouteSpec, ServerSettings,
+    ServiceSpec,
 };
 use crate::routing::RouteDef;
 
@@ -42,18 +42,7 @@ pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
         source: None,
         server: ServerSettings {
             listen: vec![listen],
-            threads: 0,
-            max_header_bytes: 32 * 1024,
-            max_body_bytes: 10 * 1024 * 1024,
-            header_read_timeout: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
-            shutdown_grace: Duration::from_secs(30),
-            trusted_proxies: Vec::new(),
-            path: PathSettings {
-                merge_slashes: true,
-                reject_encoded_slash: true,
-            },
+            ..ServerSettings::default()
         },
         log: LogSettings {
             access_log: true,

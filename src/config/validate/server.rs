@@ -1,7 +1,6 @@
 //! `[server]`, `[server.path]` and `[log]`: defaults, ranges, listen addresses, proxy CIDRs.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use ipnet::IpNet;
 use toml::Spanned;
@@ -9,33 +8,14 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::document::Section;
 use crate::config::raw::{RawLog, RawServer, StrList};
-use crate::config::{LogFormat, LogSettings, PathSettings, ServerSettings};
+use crate::config::{LogFormat, LogSettings, ServerSettings};
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * 1024;
 
-/// The documented defaults of `[server]`.
-fn defaults() -> ServerSettings {
-    ServerSettings {
-        listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
-        threads: 0,
-        max_header_bytes: 32 * 1024,
-        max_body_bytes: 10 * 1024 * 1024,
-        header_read_timeout: Duration::from_secs(10),
-        keepalive_timeout: Duration::from_secs(60),
-        max_connections: 10_000,
-        shutdown_grace: Duration::from_secs(30),
-        trusted_proxies: Vec::new(),
-        path: PathSettings {
-            merge_slashes: true,
-            reject_encoded_slash: true,
-        },
-    }
-}
-
 /// Validates `[server]`; absent or invalid values keep their defaults (errors are in `ctx`).
 pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) -> ServerSettings {
-    let mut out = defaults();
+    let mut out = ServerSettings::default();
     let Some(section) = section else {
         return out;
     };
