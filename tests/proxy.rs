@@ -224,3 +224,13 @@ async fn upstream_connections_are_reused() {
         "opened {conns} upstream connections for 20 sequential requests"
     );
 }
+
+#[tokio::test]
+async fn idle_upstream_connections_expire() {
+    let b = Backend::echo().await;
+    let gw = start_gateway(&config(&b, "", r#"upstream_idle_timeout = "100ms""#)).await;
+    assert_eq!(get(&gw.url("/a")).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(get(&gw.url("/a")).await.0, 200);
+    assert_eq!(b.connections(), 2, "an expired idle connection was reused");
+}

@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub keepalive_timeout: Duration,
     /// Max concurrent client connections; beyond it the gateway stops accepting. Default 10,000.
     pub max_connections: usize,
+    /// How long an unused pooled upstream connection is kept open. Default 30 s.
+    pub upstream_idle_timeout: Duration,
     /// Time in-flight requests get to finish on shutdown. Default 30 s.
     pub shutdown_grace: Duration,
     /// Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are trusted. Default none.
@@ -67,6 +69,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            upstream_idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             path: PathSettings {

@@ -25,6 +25,7 @@ pub(super) struct RawServer {
     pub header_read_timeout: Option<Spanned<DurationStr>>,
     pub keepalive_timeout: Option<Spanned<DurationStr>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub upstream_idle_timeout: Option<Spanned<DurationStr>>,
     pub shutdown_grace: Option<Spanned<DurationStr>>,
     pub trusted_proxies: Option<Spanned<StrList>>,
     pub path: Option<RawPathSettings>,

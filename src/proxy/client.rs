@@ -5,7 +5,7 @@
 //! Narrow interface, so the pool can be replaced: `send(endpoint, request, timeouts)` and
 //! `sweep_idle(now)`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -20,9 +20,6 @@ use tokio::time::Instant;
 use super::body::{PooledBody, RequestBody};
 use crate::upstream::Endpoint;
 
-/// How long an unused pooled connection is kept. Upstreams commonly close idle connections
-/// after 60 s or more; 30 s keeps us ahead of them and bounds idle sockets.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Max idle connections kept per endpoint and worker thread; extra ones are closed.
 pub const POOL_MAX_IDLE_PER_ENDPOINT: usize = 256;
 
@@ -35,6 +32,18 @@ struct Idle {
 
 thread_local! {
     static POOL: RefCell<HashMap<Arc<str>, Vec<Idle>>> = RefCell::new(HashMap::new());
+    /// `server.upstream_idle_timeout` for this thread's pool (set by its worker at start).
+    static IDLE_TIMEOUT: Cell<Duration> = const { Cell::new(Duration::from_secs(30)) };
+}
+
+/// Sets how long this thread's pool keeps unused connections.
+pub fn set_idle_timeout(d: Duration) {
+    IDLE_TIMEOUT.with(|t| t.set(d));
+}
+
+/// This thread's pool idle timeout.
+pub fn idle_timeout() -> Duration {
+    IDLE_TIMEOUT.with(|t| t.get())
 }
 
 /// A connection on loan; `release` puts it back into the current thread's pool.
@@ -137,8 +146,9 @@ fn take_idle(key: &str) -> Option<Sender> {
         let mut pool = p.borrow_mut();
         let list = pool.get_mut(key)?;
         let now = Instant::now();
+        let max_idle = idle_timeout();
         while let Some(idle) = list.pop() {
-            if idle.tx.is_closed() || now.duration_since(idle.since) > POOL_IDLE_TIMEOUT {
+            if idle.tx.is_closed() || now.duration_since(idle.since) > max_idle {
                 continue;
             }
             return Some(idle.tx);
@@ -168,13 +178,14 @@ async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError
 }
 
 /// Drops this thread's idle connections that expired or closed. Each worker calls it
-/// periodically so idle sockets do not outlive `POOL_IDLE_TIMEOUT` by much.
+/// periodically so idle sockets do not outlive the idle timeout by much.
 pub fn sweep_idle() {
     let now = Instant::now();
+    let max_idle = idle_timeout();
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         pool.retain(|_, list| {
-            list.retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= POOL_IDLE_TIMEOUT);
+            list.retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= max_idle);
             !list.is_empty()
         });
     });

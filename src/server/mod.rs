@@ -34,6 +34,7 @@ struct Worker {
     clocks: Clocks,
     grace: Duration,
     max_buf: usize,
+    pool_idle: Duration,
 }
 
 /// Runs the gateway on `listener` until `shutdown` resolves, then drains in-flight requests for
@@ -75,6 +76,7 @@ pub async fn serve(
         },
         grace: s.shutdown_grace,
         max_buf: s.max_header_bytes.max(8192) * 2,
+        pool_idle: s.upstream_idle_timeout,
     };
     let threads = match s.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -147,8 +149,10 @@ async fn worker_loop(
             stop.clone(),
         )));
     }
-    let sweeper = tokio::spawn(async {
-        let mut tick = tokio::time::interval(proxy::client::POOL_IDLE_TIMEOUT / 2);
+    proxy::client::set_idle_timeout(w.pool_idle);
+    let pool_idle = w.pool_idle;
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(pool_idle / 2);
         loop {
             tick.tick().await;
             proxy::client::sweep_idle();

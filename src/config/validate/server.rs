@@ -53,6 +53,11 @@ pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) ->
             &mut out.keepalive_timeout,
         ),
         (
+            &raw.upstream_idle_timeout,
+            "server.upstream_idle_timeout",
+            &mut out.upstream_idle_timeout,
+        ),
+        (
             &raw.shutdown_grace,
             "server.shutdown_grace",
             &mut out.shutdown_grace,
