@@ -30,7 +30,7 @@ pin_project! {
     /// and counts bytes into `counter` when access logging is on.
     pub struct RequestBody {
         #[pin]
-        inner: Option<Incoming>,
+        inner: Incoming,
         limit: u64,
         seen: u64,
         counter: Option<Arc<AtomicU64>>,
@@ -41,20 +41,10 @@ impl RequestBody {
     /// Wraps a client body; `limit` 0 means unlimited.
     pub fn new(inner: Incoming, limit: u64, counter: Option<Arc<AtomicU64>>) -> Self {
         RequestBody {
-            inner: Some(inner),
+            inner,
             limit,
             seen: 0,
             counter,
-        }
-    }
-
-    /// An empty body (for requests the gateway makes itself).
-    pub fn empty() -> Self {
-        RequestBody {
-            inner: None,
-            limit: 0,
-            seen: 0,
-            counter: None,
         }
     }
 }
@@ -68,10 +58,7 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Ready(None);
-        };
-        match inner.poll_frame(cx) {
+        match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -94,13 +81,11 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        self.inner.size_hint()
     }
 }
 

@@ -30,27 +30,18 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// Removes hop-by-hop headers: those named by `Connection`, the fixed list, and `TE` unless
 /// it is exactly `trailers` (the one value that may pass, RFC 9110 §10.1.4).
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    if let Some(conn) = h.get(header::CONNECTION).cloned() {
-        if let Ok(list) = conn.to_str() {
-            for name in list.split(',') {
-                let name = name.trim();
-                if !name.is_empty() {
-                    h.remove(name);
-                }
-            }
-        }
-        for extra in h
+    // Every Connection header line counts; the names are gathered first because the map
+    // cannot be changed while its values are borrowed. Nothing is allocated without one.
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
             .iter()
-            .skip(1)
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            if let Ok(list) = extra.to_str() {
-                for name in list.split(',') {
-                    h.remove(name.trim());
-                }
-            }
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|list| list.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
         }
     }
     for name in &HOP_BY_HOP {
@@ -159,6 +150,20 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("gzip"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn every_connection_header_line_is_honoured() {
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("x-a"));
+        h.append(header::CONNECTION, HeaderValue::from_static(" x-b , x-c"));
+        for n in ["x-a", "x-b", "x-c"] {
+            h.insert(n, HeaderValue::from_static("1"));
+        }
         h.insert("x-keep", HeaderValue::from_static("1"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
