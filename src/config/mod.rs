@@ -6,6 +6,7 @@
 
 mod env;
 mod raw;
+pub mod upstream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -18,6 +19,10 @@ use ipnet::IpNet;
 
 use crate::routing::RouteDef;
 
+pub use upstream::{
+    BalancePolicy, BreakerSpec, HashKey, HealthCheckSpec, OutlierSpec, ResilienceSpec, RetrySpec,
+    StatusRange,
+};
 pub use validate::{load_file, parse_str};
 
 /// A validated gateway configuration.
@@ -115,6 +120,8 @@ pub struct ServiceSpec {
     pub request_timeout: Duration,
     /// Which Host header the upstream receives. Default `Endpoint`.
     pub host_header: HostHeader,
+    /// Balancing, health checks, outlier detection, breaker, bulkhead and retries.
+    pub resilience: ResilienceSpec,
 }
 
 /// One endpoint URL of a service, e.g. `http://127.0.0.1:9001`.
@@ -129,6 +136,8 @@ pub struct EndpointSpec {
     pub host_header: HeaderValue,
     /// A path prefix the endpoint URL carries (e.g. `/v1`), "" when none.
     pub base_path: String,
+    /// Relative share of traffic, 1 to 1000. Default 1.
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +154,12 @@ pub struct RouteSpec {
     pub def: RouteDef,
     /// Index into `Config::services`.
     pub service: usize,
+    /// Overall deadline for all tries until the response head. Default: the service's
+    /// `request_timeout`.
+    pub timeout: Option<Duration>,
+    /// Whether POST and PATCH (and other non-idempotent methods) may be retried after the
+    /// request was sent. Default false.
+    pub retry_non_idempotent: bool,
 }
 
 impl Config {

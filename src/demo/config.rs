@@ -60,6 +60,7 @@ fn service_spec(s: &DemoService) -> ServiceSpec {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(30),
         host_header: HostHeader::Endpoint,
+        resilience: Default::default(),
     }
 }
 
@@ -84,6 +85,7 @@ fn endpoint_spec(addr: SocketAddr) -> EndpointSpec {
         host_header: HeaderValue::from_str(&host_text)
             .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1")),
         base_path: String::new(),
+        weight: 1,
     }
 }
 
@@ -99,6 +101,8 @@ fn route(service: usize, name: &str, path: String, rewrite: Option<&str>) -> Rou
             strip_prefix: None,
             rewrite: rewrite.map(str::to_owned),
         },
+        timeout: None,
+        retry_non_idempotent: false,
         service,
     }
 }

@@ -47,6 +47,8 @@ pub(super) fn routes(
         out.push(service.map(|service| RouteSpec {
             def: def.clone(),
             service,
+            timeout: None,
+            retry_non_idempotent: false,
         }));
         defs.push(def);
         spans.push(field_spans);

@@ -107,6 +107,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
                 connect_timeout,
                 request_timeout,
                 host_header: h,
+                resilience: Default::default(),
             }),
             _ => None,
         };
@@ -220,6 +221,7 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         authority,
         host_header,
         base_path,
+        weight: 1,
     })
 }
 
