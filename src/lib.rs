@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;

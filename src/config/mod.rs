@@ -34,6 +34,9 @@ pub struct Config {
     pub log: LogSettings,
     pub services: Vec<ServiceSpec>,
     pub routes: Vec<RouteSpec>,
+    /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
+    /// clock unless a test injects `Clock::manual()`.
+    pub clock: crate::clock::Clock,
 }
 
 /// `[server]`: listeners, limits and timeouts.

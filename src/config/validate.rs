@@ -80,6 +80,7 @@ pub(super) fn parse_with_env(
         log,
         services,
         routes,
+        clock: Default::default(),
     })
 }
 

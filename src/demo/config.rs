@@ -50,6 +50,7 @@ pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
         },
         services,
         routes,
+        clock: Default::default(),
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
 use crate::proxy::{self, ConnInfo};
-use crate::state::{Shared, Snapshot};
+use crate::state::Shared;
 use io::{Clocks, ConnState, TimedIo};
 
 /// Server settings each worker needs.
@@ -54,8 +54,7 @@ pub async fn run_listeners(
     listeners: Vec<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let snapshot = Snapshot::build(&config).map_err(std::io::Error::other)?;
-    let shared = Shared::new(snapshot);
+    let shared = Shared::from_config(&config).map_err(std::io::Error::other)?;
     serve(shared, &config, listeners, shutdown).await
 }
 
@@ -67,8 +66,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let s = &config.server;
+    shared.start_background();
     let worker = Worker {
-        shared,
+        shared: shared.clone(),
         conn_limit: Arc::new(Semaphore::new(s.max_connections)),
         clocks: Clocks {
             header_read: s.header_read_timeout,
@@ -111,6 +111,7 @@ pub async fn serve(
     shutdown.await;
     tracing::info!("shutdown requested: no longer accepting, draining in-flight requests");
     let _ = stop_tx.send(true);
+    shared.stop_background();
     let _ = main_worker.await;
     for h in handles {
         let _ = tokio::task::spawn_blocking(move || h.join()).await;

@@ -1,29 +1,52 @@
-//! Upstream services and their endpoints at run time: the state a service keeps across
-//! requests (its round-robin cursor) built from a validated `ServiceSpec`.
+//! Upstream services and endpoints at run time: built from a validated `ServiceSpec`, with the
+//! state that outlives one request (health, ejection, breakers, in-flight counts, the retry
+//! budget) kept in `Arc`s so a config reload carries it over by service name and endpoint URL.
+//!
+//! Pure cores: `balance` (endpoint choice), `breaker`, `outlier`, `retry` (budget, backoff),
+//! `health::Counter`. The thin glue around them: `admit` (the per-request decisions and
+//! outcome recording), `health` (the background checker), `status` (the visibility function).
 
+pub mod admit;
 pub mod balance;
+pub mod breaker;
+pub mod health;
+pub mod outlier;
+pub mod retry;
+pub mod status;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
+use crate::clock::Clock;
+use crate::config::{EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec};
+use balance::Balancer;
+use breaker::Breaker;
+use outlier::Outlier;
+use retry::RetryBudget;
 
-/// A named upstream service with one or more endpoints.
-#[derive(Debug)]
+/// A named upstream service with one or more endpoints. The `Arc` fields are shared with
+/// earlier and later snapshots of the same service, so a reload keeps their state.
 pub struct Service {
     pub name: Arc<str>,
     pub endpoints: Vec<Endpoint>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub host_header: HostHeader,
-    next: AtomicUsize,
+    pub spec: Arc<ResilienceSpec>,
+    pub balancer: Balancer,
+    /// Requests in flight to the service (the bulkhead counts these).
+    pub in_flight: Arc<AtomicU32>,
+    /// The service breaker (absent when breakers are off).
+    pub breaker: Option<Arc<Mutex<Breaker>>>,
+    /// Passive outlier ejection over this service's endpoints (indexed like `endpoints`).
+    pub outlier: Arc<Mutex<Outlier>>,
+    pub budget: Arc<Mutex<RetryBudget>>,
 }
 
 /// One endpoint of a service.
-#[derive(Debug)]
 pub struct Endpoint {
     /// `host:port`: the key of the connection pool and what is dialled.
     pub key: Arc<str>,
@@ -31,78 +54,124 @@ pub struct Endpoint {
     pub host_header: HeaderValue,
     /// A path prefix from the endpoint URL, "" when none.
     pub base_path: Arc<str>,
-    /// The URL as configured, for logs.
+    /// The URL as configured: the endpoint's identity across reloads and in logs.
     pub url: Arc<str>,
+    pub weight: u32,
+    pub state: Arc<EndpointState>,
+}
+
+/// Per-endpoint state that survives reloads.
+pub struct EndpointState {
+    /// The active health checks' verdict (true until checks say otherwise).
+    pub healthy: AtomicBool,
+    /// Requests in flight to this endpoint (least_request reads it).
+    pub in_flight: AtomicU32,
+    /// The endpoint's own breaker when `per_endpoint` breakers are on.
+    pub breaker: Option<Mutex<Breaker>>,
+    /// Consecutive check results, owned by the health task.
+    pub checks: Mutex<health::Counter>,
+}
+
+impl EndpointState {
+    fn new(spec: &ResilienceSpec, now: tokio::time::Instant) -> EndpointState {
+        let b = &spec.breaker;
+        EndpointState {
+            healthy: AtomicBool::new(true),
+            in_flight: AtomicU32::new(0),
+            breaker: (b.enabled && b.per_endpoint).then(|| Mutex::new(Breaker::new(b, now))),
+            checks: Mutex::new(health::Counter::default()),
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the cores hold plain counters that stay consistent
+/// even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Service {
+    /// Builds the run-time service from its validated spec; `previous` is the same-named
+    /// service of the snapshot being replaced, whose state is carried over where the
+    /// settings that shape it are unchanged.
+    pub fn new(spec: &ServiceSpec, previous: Option<&Service>, clock: &Clock) -> Service {
+        let now = clock.now();
+        let r = &spec.resilience;
+        let prev_spec = previous.map(|p| &*p.spec);
+        let endpoints: Vec<Endpoint> = spec
+            .endpoints
+            .iter()
+            .map(|e| {
+                let old = previous.and_then(|p| p.endpoints.iter().find(|o| *o.url == e.url));
+                let state = match old {
+                    Some(o) if prev_spec.map(|s| &s.breaker) == Some(&r.breaker) => {
+                        if !r.health_check.enabled {
+                            o.state.healthy.store(true, Ordering::Relaxed);
+                        }
+                        o.state.clone()
+                    }
+                    _ => Arc::new(EndpointState::new(r, now)),
+                };
+                Endpoint::new(e, state)
+            })
+            .collect();
+        let same_endpoints = previous.is_some_and(|p| {
+            p.endpoints.len() == endpoints.len()
+                && p.endpoints.iter().zip(&endpoints).all(|(a, b)| a.url == b.url)
+        });
+        let b = &r.breaker;
+        let breaker = match previous {
+            Some(p) if p.spec.breaker == *b => p.breaker.clone(),
+            _ => b.enabled.then(|| Arc::new(Mutex::new(Breaker::new(b, now)))),
+        };
+        let outlier = match previous {
+            Some(p) if same_endpoints => p.outlier.clone(),
+            Some(p) => {
+                let map: Vec<Option<usize>> = endpoints
+                    .iter()
+                    .map(|e| p.endpoints.iter().position(|o| o.url == e.url))
+                    .collect();
+                Arc::new(Mutex::new(lock(&p.outlier).carry_over(&map)))
+            }
+            None => Arc::new(Mutex::new(Outlier::new(endpoints.len()))),
+        };
+        let budget = match previous {
+            Some(p) if p.spec.retry == r.retry => p.budget.clone(),
+            _ => Arc::new(Mutex::new(RetryBudget::new(
+                r.retry.budget_percent,
+                r.retry.budget_min_per_second,
+                now,
+            ))),
+        };
+        let weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
+        let ids: Vec<&str> = endpoints.iter().map(|e| &*e.url).collect();
+        let balancer = Balancer::new(r.balance, &weights, &ids);
+        Service {
+            name: Arc::from(spec.name.as_str()),
+            connect_timeout: spec.connect_timeout,
+            request_timeout: spec.request_timeout,
+            host_header: spec.host_header,
+            spec: Arc::new(r.clone()),
+            balancer,
+            in_flight: previous.map_or_else(Default::default, |p| p.in_flight.clone()),
+            breaker,
+            outlier,
+            budget,
+            endpoints,
+        }
+    }
 }
 
 impl Endpoint {
-    fn new(spec: &EndpointSpec) -> Endpoint {
+    fn new(spec: &EndpointSpec, state: Arc<EndpointState>) -> Endpoint {
         Endpoint {
             key: Arc::from(spec.authority.as_str()),
             host_header: spec.host_header.clone(),
             base_path: Arc::from(spec.base_path.trim_end_matches('/')),
             url: Arc::from(spec.url.as_str()),
+            weight: spec.weight,
+            state,
         }
     }
 }
 
-impl Service {
-    /// Builds the run-time service from its validated spec.
-    pub fn new(spec: &ServiceSpec) -> Service {
-        Service {
-            name: Arc::from(spec.name.as_str()),
-            endpoints: spec.endpoints.iter().map(Endpoint::new).collect(),
-            connect_timeout: spec.connect_timeout,
-            request_timeout: spec.request_timeout,
-            host_header: spec.host_header,
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// Picks the next endpoint, round robin. Validation guarantees at least one endpoint.
-    pub fn pick(&self) -> &Endpoint {
-        let n = self.endpoints.len();
-        if n == 1 {
-            return &self.endpoints[0];
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        &self.endpoints[i]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(n: u16) -> ServiceSpec {
-        ServiceSpec {
-            name: "s".into(),
-            endpoints: (0..n)
-                .map(|i| {
-                    let a = format!("127.0.0.1:{}", 9000 + i);
-                    EndpointSpec {
-                        url: format!("http://{a}"),
-                        scheme: http::uri::Scheme::HTTP,
-                        authority: a.parse().unwrap(),
-                        host_header: HeaderValue::from_str(&a).unwrap(),
-                        base_path: String::new(),
-                    }
-                })
-                .collect(),
-            connect_timeout: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(1),
-            host_header: HostHeader::Endpoint,
-        }
-    }
-
-    #[test]
-    fn round_robin_visits_every_endpoint_in_turn() {
-        let s = Service::new(&spec(3));
-        let keys: Vec<_> = (0..6).map(|_| s.pick().key.to_string()).collect();
-        assert_eq!(keys[0..3], keys[3..6]);
-        let mut first = keys[0..3].to_vec();
-        first.sort();
-        first.dedup();
-        assert_eq!(first.len(), 3);
-    }
-}

@@ -1,0 +1,67 @@
+//! The injectable clock: limiters, breakers, outlier ejection and caches read time from a
+//! `Clock`, so tests can jump it forward instead of sleeping.
+//!
+//! `Clock::system()` is `tokio::time::Instant::now()` (which paused tokio time also controls);
+//! `Clock::manual()` adds an offset that `advance` moves, while real sockets keep real time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A source of `Instant`s. Cloning shares the same offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Nanoseconds added to the system time; `None` for the plain system clock.
+    offset: Option<Arc<AtomicU64>>,
+}
+
+impl Clock {
+    /// The system clock (tokio's, so paused test time applies).
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    /// A clock that tests move forward with `advance`.
+    pub fn manual() -> Clock {
+        Clock {
+            offset: Some(Arc::new(AtomicU64::new(0))),
+        }
+    }
+
+    /// The current instant.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        let now = Instant::now();
+        match &self.offset {
+            None => now,
+            Some(o) => now + Duration::from_nanos(o.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Moves a manual clock forward; does nothing to the system clock.
+    pub fn advance(&self, d: Duration) {
+        if let Some(o) = &self.offset {
+            let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            o.fetch_add(nanos, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_advances_and_clones_share_it() {
+        let c = Clock::manual();
+        let c2 = c.clone();
+        let t0 = c.now();
+        c2.advance(Duration::from_secs(60));
+        assert!(c.now() >= t0 + Duration::from_secs(60));
+        let s = Clock::system();
+        s.advance(Duration::from_secs(60));
+        assert!(s.now() < t0 + Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,244 @@
+//! Active health checks: a pure `Counter` of consecutive results with its thresholds, and one
+//! background task per service (a child per endpoint) that GETs the check path and flips the
+//! endpoint's `healthy` flag. `Checkers` keeps the tasks in step with the current snapshot.
+//!
+//! Endpoints start healthy; the first check runs one interval (plus jitter) after the task
+//! starts. A task is kept across reloads while its service's check settings and endpoint URLs
+//! are unchanged, otherwise it is aborted and a new one starts on the carried-over state.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Request};
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{lock, EndpointState, Service};
+use crate::config::upstream::status_in;
+use crate::config::HealthCheckSpec;
+use crate::state::Snapshot;
+
+/// The User-Agent of health-check requests (backends and tests can tell them apart).
+pub const USER_AGENT: &str = "portcullis-health-check";
+
+/// Consecutive passes and failures of one endpoint's checks.
+#[derive(Debug, Default, Clone)]
+pub struct Counter {
+    passes: u32,
+    failures: u32,
+}
+
+impl Counter {
+    /// Records one check result for an endpoint that is `healthy` now; returns the new
+    /// verdict when it changes (after `healthy_threshold` passes or `unhealthy_threshold`
+    /// failures in a row).
+    pub fn record(&mut self, healthy: bool, passed: bool, spec: &HealthCheckSpec) -> Option<bool> {
+        if passed {
+            self.failures = 0;
+            self.passes = self.passes.saturating_add(1);
+            (!healthy && self.passes >= spec.healthy_threshold).then_some(true)
+        } else {
+            self.passes = 0;
+            self.failures = self.failures.saturating_add(1);
+            (healthy && self.failures >= spec.unhealthy_threshold).then_some(false)
+        }
+    }
+}
+
+/// What a checker needs of one endpoint.
+struct Target {
+    service: Arc<str>,
+    url: Arc<str>,
+    key: Arc<str>,
+    host: HeaderValue,
+    path: String,
+    state: Arc<EndpointState>,
+}
+
+/// One service's running checker.
+struct Checker {
+    spec: HealthCheckSpec,
+    urls: Vec<Arc<str>>,
+    task: JoinHandle<()>,
+}
+
+/// The running checkers by service name.
+#[derive(Default)]
+pub struct Checkers {
+    inner: Mutex<CheckersInner>,
+}
+
+#[derive(Default)]
+struct CheckersInner {
+    runtime: Option<Handle>,
+    tasks: HashMap<Arc<str>, Checker>,
+}
+
+impl Checkers {
+    /// Sets the runtime the tasks run on; `sync` starts them.
+    pub fn start(&self, rt: Handle) {
+        lock(&self.inner).runtime = Some(rt);
+    }
+
+    /// Aborts every task; no new ones start until `start` again.
+    pub fn stop(&self) {
+        let mut inner = lock(&self.inner);
+        inner.runtime = None;
+        for (_, c) in inner.tasks.drain() {
+            c.task.abort();
+        }
+    }
+
+    /// Makes the tasks match `snap`'s services.
+    pub fn sync(&self, snap: &Snapshot) {
+        let mut inner = lock(&self.inner);
+        let Some(rt) = inner.runtime.clone() else {
+            return;
+        };
+        let mut keep: HashMap<Arc<str>, Checker> = HashMap::new();
+        for s in &snap.services {
+            let spec = &s.spec.health_check;
+            if !spec.enabled {
+                continue;
+            }
+            let urls: Vec<Arc<str>> = s.endpoints.iter().map(|e| e.url.clone()).collect();
+            if let Some(c) = inner.tasks.remove(&s.name) {
+                if c.spec == *spec && c.urls == urls && !c.task.is_finished() {
+                    keep.insert(s.name.clone(), c);
+                    continue;
+                }
+                c.task.abort();
+            }
+            let task = rt.spawn(run_service(s, spec.clone()));
+            let spec = spec.clone();
+            keep.insert(s.name.clone(), Checker { spec, urls, task });
+        }
+        for (name, c) in inner.tasks.drain() {
+            tracing::debug!(service = %name, "health checks stopped");
+            c.task.abort();
+        }
+        inner.tasks = keep;
+    }
+
+    /// Number of running checkers (for tests).
+    pub fn running(&self) -> usize {
+        lock(&self.inner).tasks.len()
+    }
+}
+
+/// The task of one service: a child per endpoint; aborting it aborts them (the `JoinSet`
+/// is dropped).
+fn run_service(s: &Service, spec: HealthCheckSpec) -> impl std::future::Future<Output = ()> {
+    let targets: Vec<Target> = s
+        .endpoints
+        .iter()
+        .map(|e| Target {
+            service: s.name.clone(),
+            url: e.url.clone(),
+            key: e.key.clone(),
+            host: e.host_header.clone(),
+            path: format!("{}{}", e.base_path, spec.path),
+            state: e.state.clone(),
+        })
+        .collect();
+    async move {
+        let spec = Arc::new(spec);
+        let mut set = JoinSet::new();
+        for t in targets {
+            set.spawn(check_loop(t, spec.clone()));
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
+
+async fn check_loop(t: Target, spec: Arc<HealthCheckSpec>) {
+    loop {
+        tokio::time::sleep(spec.interval + jitter(spec.jitter)).await;
+        let result = probe(&t, &spec).await;
+        let passed = matches!(result, Ok(s) if status_in(&spec.expected_statuses, s));
+        let healthy = t.state.healthy.load(Ordering::Relaxed);
+        let change = lock(&t.state.checks).record(healthy, passed, &spec);
+        match change {
+            Some(true) => {
+                t.state.healthy.store(true, Ordering::Relaxed);
+                tracing::info!(service = %t.service, endpoint = %t.url, "endpoint healthy again: back in rotation");
+            }
+            Some(false) => {
+                t.state.healthy.store(false, Ordering::Relaxed);
+                let why = match &result {
+                    Ok(s) => format!("status {s}"),
+                    Err(e) => e.clone(),
+                };
+                tracing::warn!(service = %t.service, endpoint = %t.url, reason = %why, "endpoint failed its health checks: out of rotation");
+            }
+            None => {}
+        }
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    max.mul_f64(fastrand::f64())
+}
+
+/// One check: a fresh connection, `GET path`, the response status. The whole exchange is
+/// bounded by `spec.timeout`.
+async fn probe(t: &Target, spec: &HealthCheckSpec) -> Result<u16, String> {
+    let exchange = async {
+        let stream = TcpStream::connect(&*t.key)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (mut tx, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let conn = tokio::spawn(conn);
+        let req = Request::get(t.path.as_str())
+            .header(header::HOST, t.host.clone())
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::CONNECTION, "close")
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let resp = tx.send_request(req).await;
+        conn.abort();
+        resp.map(|r| r.status().as_u16())
+            .map_err(|e| format!("request: {e}"))
+    };
+    match tokio::time::timeout(spec.timeout, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {:?}", spec.timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_needs_consecutive_results_to_flip() {
+        let spec = HealthCheckSpec {
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+            ..HealthCheckSpec::default()
+        };
+        let mut c = Counter::default();
+        assert_eq!(c.record(true, false, &spec), None);
+        assert_eq!(c.record(true, false, &spec), None);
+        assert_eq!(c.record(true, true, &spec), None, "a pass resets the failures");
+        assert_eq!(c.record(true, false, &spec), None);
+        assert_eq!(c.record(true, false, &spec), None);
+        assert_eq!(c.record(true, false, &spec), Some(false));
+        assert_eq!(c.record(false, true, &spec), None);
+        assert_eq!(c.record(false, false, &spec), None, "a failure resets the passes");
+        assert_eq!(c.record(false, true, &spec), None);
+        assert_eq!(c.record(false, true, &spec), Some(true));
+        assert_eq!(c.record(true, true, &spec), None);
+    }
+}
