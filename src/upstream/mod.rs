@@ -1,6 +1,10 @@
 //! Upstream services and their endpoints at run time: the state a service keeps across
 //! requests (its round-robin cursor) built from a validated `ServiceSpec`.
 
+pub mod breaker;
+pub mod outlier;
+pub mod retry;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
