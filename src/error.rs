@@ -51,6 +51,18 @@ pub enum GatewayError {
     /// The client's request body failed while it was being forwarded.
     #[error("reading the request body failed")]
     ClientBody,
+    /// The client did not send its (buffered-for-retry) body before the route's deadline.
+    #[error("the request body did not arrive in time")]
+    RequestBodyTimeout,
+    /// Every endpoint of the service is unhealthy, ejected or behind an open breaker.
+    #[error("no healthy endpoint for service {service}")]
+    NoHealthyEndpoint { service: String },
+    /// The service's circuit breaker is open.
+    #[error("service {service} is unavailable (circuit breaker open)")]
+    BreakerOpen { service: String, retry_after: u64 },
+    /// The service's bulkhead (`max_concurrent`) is full.
+    #[error("service {service} is at its limit of {limit} concurrent requests")]
+    Overloaded { service: String, limit: u32 },
 }
 
 impl GatewayError {
@@ -85,7 +97,32 @@ impl GatewayError {
                 Origin::Upstream,
             ),
             ClientBody => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
+            RequestBodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                Origin::Client,
+            ),
+            NoHealthyEndpoint { .. } | BreakerOpen { .. } | Overloaded { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                Origin::Gateway,
+            ),
         }
+    }
+
+    /// Seconds a client should wait before trying again, sent as `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            GatewayError::BreakerOpen { retry_after, .. } => Some(*retry_after),
+            GatewayError::Overloaded { .. } | GatewayError::NoHealthyEndpoint { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether the error says the upstream failed (counts against breakers and outlier
+    /// detection, and may be retried), as opposed to the client or the gateway.
+    pub fn is_upstream_failure(&self) -> bool {
+        self.classify().2 == Origin::Upstream
     }
 
     /// The status this error is answered with.
@@ -96,7 +133,12 @@ impl GatewayError {
     /// Builds the problem+json response for this error.
     pub fn to_response(&self, request_id: &HeaderValue) -> Response<GatewayBody> {
         let (status, title, _) = self.classify();
-        problem_response(status, title, &self.to_string(), request_id)
+        let mut resp = problem_response(status, title, &self.to_string(), request_id);
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 

@@ -134,6 +134,19 @@ impl Shared {
         self.checkers.stop();
     }
 
+    /// Number of services whose health checks are running.
+    pub fn health_tasks(&self) -> usize {
+        self.checkers.running()
+    }
+
+    /// Compiles `config` against the current snapshot (carrying state over) and swaps it in.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let old = self.snapshot.load_full();
+        let snap = Snapshot::build(config, Some(&old), &self.clock)?;
+        self.swap(snap);
+        Ok(())
+    }
+
     /// Health, ejection, breaker state and in-flight counts of every service and endpoint:
     /// the one function the admin API serves.
     pub fn upstream_status(&self) -> Vec<ServiceStatus> {

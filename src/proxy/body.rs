@@ -26,11 +26,22 @@ pub struct BodyLimitExceeded {
 }
 
 pin_project! {
+    #[project = SourceProj]
+    enum Source {
+        /// The client's body, streamed; `prefix` holds bytes already read from it.
+        Stream { prefix: Option<Bytes>, #[pin] inner: Incoming },
+        /// A buffered body (kept for retries), sent whole.
+        Buffered { data: Option<Bytes> },
+    }
+}
+
+pin_project! {
     /// The client's request body forwarded upstream: fails once more than `limit` bytes passed,
-    /// and counts bytes into `counter` when access logging is on.
+    /// and counts bytes into `counter` when access logging is on. Either streamed from the
+    /// client or replayed from a buffer (for retries).
     pub struct RequestBody {
         #[pin]
-        inner: Incoming,
+        src: Source,
         limit: u64,
         seen: u64,
         counter: Option<Arc<AtomicU64>>,
@@ -40,11 +51,34 @@ pin_project! {
 impl RequestBody {
     /// Wraps a client body; `limit` 0 means unlimited.
     pub fn new(inner: Incoming, limit: u64, counter: Option<Arc<AtomicU64>>) -> Self {
+        Self::prefixed(None, inner, limit, counter)
+    }
+
+    /// Like `new`, for a body of which `prefix` was already read (and counted).
+    pub fn prefixed(
+        prefix: Option<Bytes>,
+        inner: Incoming,
+        limit: u64,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Self {
+        let seen = prefix.as_ref().map_or(0, |p| p.len() as u64);
         RequestBody {
-            inner,
+            src: Source::Stream { prefix, inner },
             limit,
-            seen: 0,
+            seen,
             counter,
+        }
+    }
+
+    /// A body buffered in full (already counted and checked against the limit).
+    pub fn buffered(data: Bytes) -> Self {
+        RequestBody {
+            src: Source::Buffered {
+                data: (!data.is_empty()).then_some(data),
+            },
+            limit: 0,
+            seen: 0,
+            counter: None,
         }
     }
 }
@@ -58,7 +92,18 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let inner = match this.src.project() {
+            SourceProj::Buffered { data } => {
+                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))));
+            }
+            SourceProj::Stream { prefix, inner } => {
+                if let Some(p) = prefix.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(p))));
+                }
+                inner
+            }
+        };
+        match inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -81,11 +126,34 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.src {
+            Source::Buffered { data } => data.is_none(),
+            Source::Stream { prefix, inner } => prefix.is_none() && inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.src {
+            Source::Buffered { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Source::Stream {
+                prefix: None,
+                inner,
+            } => inner.size_hint(),
+            Source::Stream {
+                prefix: Some(p),
+                inner,
+            } => {
+                let mut h = inner.size_hint();
+                let n = p.len() as u64;
+                h.set_lower(h.lower() + n);
+                if let Some(u) = h.upper() {
+                    h.set_upper(u + n);
+                }
+                h
+            }
+        }
     }
 }
 
@@ -184,6 +252,8 @@ pin_project! {
         sent: u64,
         complete: bool,
         on_done: Option<Box<dyn OnDone>>,
+        // Guards released with the body (bulkhead slot, endpoint in-flight unit).
+        held: Option<Box<dyn std::any::Any + Send>>,
     }
 
     impl PinnedDrop for GatewayBody {
@@ -215,7 +285,13 @@ impl GatewayBody {
             sent: 0,
             complete: false,
             on_done: None,
+            held: None,
         }
+    }
+
+    /// Keeps `guard` alive until the body is finished or dropped.
+    pub fn hold(&mut self, guard: Box<dyn std::any::Any + Send>) {
+        self.held = Some(guard);
     }
 
     /// Runs `f` once the body is finished or dropped.

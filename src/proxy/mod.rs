@@ -14,6 +14,7 @@
 //! 8. errors become problem+json in `error.rs`; the access log is written when the response
 //!    body is finished (so it has the real byte count and duration).
 
+mod attempt;
 pub mod body;
 pub mod client;
 pub mod headers;
@@ -23,7 +24,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -32,9 +33,8 @@ use crate::observability::access_log::AccessEntry;
 use crate::routing::normalize_path;
 use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
-use crate::upstream::Endpoint;
-use body::{BodyLimitExceeded, GatewayBody, OnDone, RequestBody};
-use client::{ClientError, Timeouts};
+use body::{BodyLimitExceeded, GatewayBody, OnDone};
+use client::ClientError;
 
 /// Per-connection facts the pipeline needs.
 pub struct ConnInfo {
@@ -60,7 +60,17 @@ pub async fn handle(
             request_id.clone(),
         ))
     });
-    let mut resp = match forward(&snap, conn, req, &request_id, log.as_deref_mut()).await {
+    let mut resp = match forward(
+        shared,
+        &snap,
+        conn,
+        req,
+        &request_id,
+        start,
+        log.as_deref_mut(),
+    )
+    .await
+    {
         Ok(resp) => resp,
         Err(e) => e.to_response(&request_id),
     };
@@ -90,10 +100,12 @@ impl OnDone for Done {
 }
 
 async fn forward(
+    shared: &Shared,
     snap: &Snapshot,
     conn: &ConnInfo,
     req: Request<Incoming>,
     request_id: &HeaderValue,
+    start: Instant,
     mut log: Option<&mut AccessEntry>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let (mut parts, body) = req.into_parts();
@@ -109,11 +121,9 @@ async fn forward(
         .ok_or(GatewayError::NoRoute)?;
     let route = &snap.routes[m.index];
     let service = &snap.services[route.service];
-    let endpoint: &Endpoint = service.pick();
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
-        l.endpoint = Some(endpoint.url.clone());
     }
     if snap.max_body_bytes > 0 {
         if let Some(len) = content_length(&parts.headers) {
@@ -125,15 +135,13 @@ async fn forward(
         }
     }
 
-    // The upstream request.
-    let mut target = String::with_capacity(endpoint.base_path.len() + path.len() + 32);
-    target.push_str(&endpoint.base_path);
-    m.upstream_path(&mut target);
+    // The upstream request, but for what depends on the endpoint (base path and Host).
+    let mut path_and_query = String::with_capacity(path.len() + 32);
+    m.upstream_path(&mut path_and_query);
     if let Some(q) = parts.uri.query() {
-        target.push('?');
-        target.push_str(q);
+        path_and_query.push('?');
+        path_and_query.push_str(q);
     }
-    parts.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
     parts.version = http::Version::HTTP_11;
     let client_host = parts.headers.get(header::HOST).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
@@ -144,44 +152,41 @@ async fn forward(
         trusted,
         client_host.as_ref(),
     );
-    match service.host_header {
-        crate::config::HostHeader::Endpoint => {
-            parts
-                .headers
-                .insert(header::HOST, endpoint.host_header.clone());
-        }
-        crate::config::HostHeader::Preserve => {
-            if client_host.is_none() {
-                parts
-                    .headers
-                    .insert(header::HOST, endpoint.host_header.clone());
-            }
-        }
-    }
     parts
         .headers
         .insert(headers::X_REQUEST_ID, request_id.clone());
-    let counter = log.map(|l| {
+    let counter = log.as_deref_mut().map(|l| {
         let c = Arc::new(AtomicU64::new(0));
         l.bytes_in = Some(c.clone());
         c
     });
-    let body = RequestBody::new(body, snap.max_body_bytes, counter);
-    let up = Request::from_parts(parts, body);
-
-    let timeouts = Timeouts {
-        connect: service.connect_timeout,
-        request: service.request_timeout,
+    let plan = attempt::Plan {
+        service,
+        deadline: start + route.timeout.unwrap_or(service.request_timeout),
+        allow_non_idempotent: route.retry_non_idempotent,
+        clock: &shared.clock,
+        client_ip: conn.peer.ip(),
     };
-    let resp = client::send(endpoint, up, timeouts)
-        .await
-        .map_err(|e| upstream_error(e, &service.name, snap.max_body_bytes))?;
+    let out = attempt::Outgoing {
+        parts,
+        path_and_query,
+        client_host,
+        body,
+        max_body_bytes: snap.max_body_bytes,
+        counter,
+    };
+    let (resp, guards, endpoint) = attempt::run(plan, out).await?;
+    if let Some(l) = log {
+        l.endpoint = Some(endpoint);
+    }
     let (mut rparts, rbody) = resp.into_parts();
     headers::remove_hop_by_hop(&mut rparts.headers);
     rparts
         .headers
         .insert(headers::X_REQUEST_ID, request_id.clone());
-    Ok(Response::from_parts(rparts, GatewayBody::upstream(rbody)))
+    let mut body = GatewayBody::upstream(rbody);
+    body.hold(guards);
+    Ok(Response::from_parts(rparts, body))
 }
 
 /// Rejects ambiguous framing and oversized heads before anything else looks at the request.
@@ -248,7 +253,7 @@ fn content_length(h: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {
+pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {
     let service = service.to_string();
     match e {
         ClientError::Connect(e) => GatewayError::UpstreamConnect {

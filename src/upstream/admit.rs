@@ -132,7 +132,12 @@ impl Drop for Pick<'_> {
 
 /// Chooses an endpoint of `s` for one try, skipping unhealthy, ejected and breaker-open ones
 /// and preferring endpoints not in `tried`. `None` when no endpoint can take the request.
-pub fn pick<'a>(s: &'a Service, tried: &[usize], hash: Option<u64>, now: Instant) -> Option<Pick<'a>> {
+pub fn pick<'a>(
+    s: &'a Service,
+    tried: &[usize],
+    hash: Option<u64>,
+    now: Instant,
+) -> Option<Pick<'a>> {
     let n = s.endpoints.len();
     let eps = &s.endpoints;
     let mut usable = Mask::new(n);

@@ -231,12 +231,20 @@ mod tests {
         let mut c = Counter::default();
         assert_eq!(c.record(true, false, &spec), None);
         assert_eq!(c.record(true, false, &spec), None);
-        assert_eq!(c.record(true, true, &spec), None, "a pass resets the failures");
+        assert_eq!(
+            c.record(true, true, &spec),
+            None,
+            "a pass resets the failures"
+        );
         assert_eq!(c.record(true, false, &spec), None);
         assert_eq!(c.record(true, false, &spec), None);
         assert_eq!(c.record(true, false, &spec), Some(false));
         assert_eq!(c.record(false, true, &spec), None);
-        assert_eq!(c.record(false, false, &spec), None, "a failure resets the passes");
+        assert_eq!(
+            c.record(false, false, &spec),
+            None,
+            "a failure resets the passes"
+        );
         assert_eq!(c.record(false, true, &spec), None);
         assert_eq!(c.record(false, true, &spec), Some(true));
         assert_eq!(c.record(true, true, &spec), None);

@@ -117,12 +117,17 @@ impl Service {
             .collect();
         let same_endpoints = previous.is_some_and(|p| {
             p.endpoints.len() == endpoints.len()
-                && p.endpoints.iter().zip(&endpoints).all(|(a, b)| a.url == b.url)
+                && p.endpoints
+                    .iter()
+                    .zip(&endpoints)
+                    .all(|(a, b)| a.url == b.url)
         });
         let b = &r.breaker;
         let breaker = match previous {
             Some(p) if p.spec.breaker == *b => p.breaker.clone(),
-            _ => b.enabled.then(|| Arc::new(Mutex::new(Breaker::new(b, now)))),
+            _ => b
+                .enabled
+                .then(|| Arc::new(Mutex::new(Breaker::new(b, now)))),
         };
         let outlier = match previous {
             Some(p) if same_endpoints => p.outlier.clone(),
@@ -174,4 +179,3 @@ impl Endpoint {
         }
     }
 }
-

@@ -2,6 +2,8 @@
 //! HTTP backends on ephemeral loopback ports (`Backend`), an HTTP client and a raw-TCP helper.
 #![allow(dead_code)]
 
+pub mod scripted;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    pub shared: Arc<portcullis::state::Shared>,
     stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -59,16 +62,31 @@ pub async fn start_gateway(toml: &str) -> Gateway {
     start_gateway_config(config).await
 }
 
+/// `start_gateway` with an injected clock (tests move it instead of sleeping).
+pub async fn start_gateway_clock(toml: &str, clock: portcullis::clock::Clock) -> Gateway {
+    let mut config = portcullis::config::parse_str(toml, "test.toml")
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    config.server.threads = 1;
+    config.clock = clock;
+    start_gateway_config(config).await
+}
+
 /// Runs the gateway with an already built config.
 pub async fn start_gateway_config(config: portcullis::Config) -> Gateway {
     let listener = portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(portcullis::run(config, listener, async move {
-        let _ = rx.await;
-    }));
+    let shared = portcullis::state::Shared::from_config(&config).unwrap();
+    let s2 = shared.clone();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.await;
+        };
+        portcullis::server::serve(s2, &config, vec![listener], stop).await
+    });
     Gateway {
         addr,
+        shared,
         stop: Some(tx),
         task,
     }
@@ -80,7 +98,8 @@ type Handler = Arc<
         + Sync,
 >;
 
-/// A real HTTP/1.1 backend on an ephemeral loopback port, counting the requests it serves.
+/// A real HTTP/1.1 backend on an ephemeral loopback port, counting the requests it serves
+/// (health-check probes, told apart by their User-Agent, are not counted as hits).
 pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
@@ -143,7 +162,13 @@ impl Backend {
                 let (handler, hits, seen) = (handler.clone(), h2.clone(), s2.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
-                        hits.fetch_add(1, Ordering::SeqCst);
+                        let probe = req
+                            .headers()
+                            .get(http::header::USER_AGENT)
+                            .is_some_and(|v| v == portcullis::upstream::health::USER_AGENT);
+                        if !probe {
+                            hits.fetch_add(1, Ordering::SeqCst);
+                        }
                         seen.lock().unwrap().push(Seen {
                             method: req.method().to_string(),
                             uri: req.uri().to_string(),

@@ -1,0 +1,276 @@
+//! The tries of one request against its service, inside the route's overall deadline:
+//! admission (bulkhead, service breaker) -> for each try: pick an endpoint (skipping
+//! unhealthy, ejected and breaker-open ones, preferring one not tried yet) -> per-try timeout
+//! -> send -> record the outcome (breakers, outlier ejection) -> retry or answer.
+//!
+//! Retry rules: only before any response byte went to the client (a retried response is
+//! dropped unread); connect failures (nothing was sent) for every method; resets, per-try
+//! timeouts and the `on_statuses` statuses only for idempotent methods unless the route
+//! allows more; only when the body was buffered for replay (<= `max_replay_bytes`); only
+//! within the service's retry budget and the deadline; after a full-jitter backoff.
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, Request, Response, Uri};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::body::{PooledBody, RequestBody};
+use super::client::{self, ClientError, Timeouts};
+use crate::config::upstream::status_in;
+use crate::config::{BalancePolicy, HashKey, HostHeader};
+use crate::error::GatewayError;
+use crate::upstream::admit::{self, Refused};
+use crate::upstream::balance::hash_key;
+use crate::upstream::retry::{backoff, method_retryable};
+use crate::upstream::{lock, Service};
+
+/// The most tries one request can make (`retries` is at most 10).
+const MAX_TRIES: usize = 11;
+
+/// A request ready to be sent, minus what depends on the endpoint (base path, Host).
+pub struct Outgoing {
+    pub parts: http::request::Parts,
+    /// Path and query the upstream receives after the endpoint's base path.
+    pub path_and_query: String,
+    /// The client's Host header, for `host_header = "preserve"`.
+    pub client_host: Option<http::HeaderValue>,
+    pub body: Incoming,
+    pub max_body_bytes: u64,
+    pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// What the try loop needs to know of the route and the client.
+pub struct Plan<'a> {
+    pub service: &'a Service,
+    pub deadline: Instant,
+    pub allow_non_idempotent: bool,
+    pub clock: &'a crate::clock::Clock,
+    pub client_ip: std::net::IpAddr,
+}
+
+/// The body as it will be sent: buffered (replayable) or streamed (sent once).
+enum Prepared {
+    Buffered(Bytes),
+    Stream(Option<RequestBody>),
+}
+
+/// A response, the guards its body must hold, and the endpoint that gave it.
+pub type Answer = (
+    Response<PooledBody>,
+    Box<dyn std::any::Any + Send>,
+    std::sync::Arc<str>,
+);
+
+/// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
+/// in-flight unit) that its body releases when done.
+pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> {
+    let s = plan.service;
+    let name = || s.name.to_string();
+    let now = plan.clock.now();
+    let mut admission = admit::enter(s, now).map_err(|r| match r {
+        Refused::Overloaded { limit } => GatewayError::Overloaded {
+            service: name(),
+            limit,
+        },
+        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
+            service: name(),
+            retry_after,
+        },
+    })?;
+    let spec = &s.spec.retry;
+    let Outgoing {
+        mut parts,
+        path_and_query,
+        client_host,
+        body,
+        max_body_bytes,
+        counter,
+    } = out;
+    let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
+    if retries > 0 {
+        lock(&s.budget).deposit(now);
+    }
+    let mut body = if retries == 0 {
+        Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
+    } else {
+        let limit = spec.max_replay_bytes;
+        let read = buffer(body, limit, max_body_bytes, counter, plan.deadline).await?;
+        if matches!(read, Prepared::Stream(_)) {
+            retries = 0;
+        }
+        read
+    };
+    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
+        .then(|| request_hash(&s.spec.hash_key, &parts.headers, plan.client_ip));
+    let method_ok = method_retryable(&parts.method, plan.allow_non_idempotent);
+    let per_try = spec.per_try_timeout.unwrap_or(s.request_timeout);
+    let failure_statuses = &s.spec.breaker.failure_statuses;
+    let mut tried = [0usize; MAX_TRIES];
+    let mut n = 0usize;
+    let mut last_error: Option<GatewayError> = None;
+    loop {
+        let now = plan.clock.now();
+        let Some(mut pick) = admit::pick(s, &tried[..n], hash, now) else {
+            return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint { service: name() }));
+        };
+        tried[n] = pick.index;
+        n += 1;
+        let ep = pick.endpoint;
+        let remaining = plan.deadline.saturating_duration_since(Instant::now());
+        let timeouts = Timeouts {
+            connect: s.connect_timeout.min(remaining),
+            request: per_try.min(remaining),
+        };
+        let req_body = match &mut body {
+            Prepared::Buffered(b) => RequestBody::buffered(b.clone()),
+            Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
+        };
+        let last = n > retries as usize;
+        let mut p = if last {
+            std::mem::replace(&mut parts, Request::new(()).into_parts().0)
+        } else {
+            clone_parts(&parts)
+        };
+        let mut target = String::with_capacity(ep.base_path.len() + path_and_query.len());
+        target.push_str(&ep.base_path);
+        target.push_str(&path_and_query);
+        p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+        let host = match (s.host_header, &client_host) {
+            (HostHeader::Preserve, Some(h)) => h.clone(),
+            _ => ep.host_header.clone(),
+        };
+        p.headers.insert(header::HOST, host);
+        let result = client::send(ep, Request::from_parts(p, req_body), timeouts).await;
+        let now = plan.clock.now();
+        let may_retry = !last && Instant::now() < plan.deadline;
+        match result {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let failed = status >= 500 && status_in(failure_statuses, status);
+                let load = pick.take_load();
+                admit::record_try(s, pick, now, !failed);
+                let retry = may_retry
+                    && method_ok
+                    && status_in(&spec.on_statuses, status)
+                    && lock(&s.budget).try_withdraw(now);
+                if !retry {
+                    admission.finish(s, now, !failed);
+                    let slot = admission.into_slot();
+                    return Ok((resp, Box::new((slot, load)), ep.url.clone()));
+                }
+                tracing::debug!(service = %s.name, endpoint = %ep.url, status, "retrying after status");
+                drop(resp);
+            }
+            Err(e) => {
+                let sent = !matches!(e, ClientError::Connect(_) | ClientError::ConnectTimeout);
+                let err = super::upstream_error(e, &s.name, max_body_bytes);
+                if !err.is_upstream_failure() {
+                    return Err(err);
+                }
+                admit::record_try(s, pick, now, false);
+                let retry = may_retry && (method_ok || !sent) && lock(&s.budget).try_withdraw(now);
+                if !retry {
+                    admission.finish(s, now, false);
+                    return Err(err);
+                }
+                tracing::debug!(service = %s.name, endpoint = %ep.url, error = %err, "retrying after error");
+                last_error = Some(err);
+            }
+        }
+        let wait = backoff(
+            n as u32,
+            spec.backoff_base,
+            spec.backoff_max,
+            fastrand::f64(),
+        );
+        let wait = wait.min(plan.deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
+    let mut req = Request::new(());
+    *req.method_mut() = p.method.clone();
+    *req.version_mut() = p.version;
+    *req.headers_mut() = p.headers.clone();
+    req.into_parts().0
+}
+
+/// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream
+/// that starts with what was read (and the request will not be retried).
+async fn buffer(
+    mut body: Incoming,
+    limit: usize,
+    max_body_bytes: u64,
+    counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    deadline: Instant,
+) -> Result<Prepared, GatewayError> {
+    if body.is_end_stream() {
+        return Ok(Prepared::Buffered(Bytes::new()));
+    }
+    if body.size_hint().lower() > limit as u64 {
+        let b = RequestBody::new(body, max_body_bytes, counter);
+        return Ok(Prepared::Stream(Some(b)));
+    }
+    let mut buf = BytesMut::new();
+    let read = async {
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let frame = frame.map_err(|_| GatewayError::ClientBody)?;
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+                if max_body_bytes > 0 && buf.len() as u64 > max_body_bytes {
+                    return Err(GatewayError::BodyTooLarge {
+                        limit: max_body_bytes,
+                    });
+                }
+                if buf.len() > limit {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    };
+    let complete = match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => return Err(GatewayError::RequestBodyTimeout),
+        Ok(r) => r?,
+    };
+    if let Some(c) = &counter {
+        c.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let buf = buf.freeze();
+    if complete {
+        return Ok(Prepared::Buffered(buf));
+    }
+    let prefix = Some(buf);
+    let b = RequestBody::prefixed(prefix, body, max_body_bytes, counter);
+    Ok(Prepared::Stream(Some(b)))
+}
+
+/// The consistent-hash key of a request: the configured header or cookie, else the client IP.
+fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
+    match key {
+        HashKey::Header(name) => {
+            if let Some(v) = headers.get(name) {
+                return hash_key(v.as_bytes());
+            }
+        }
+        HashKey::Cookie(name) => {
+            for v in headers.get_all(header::COOKIE) {
+                let Ok(text) = v.to_str() else { continue };
+                for pair in text.split(';') {
+                    if let Some((k, val)) = pair.trim().split_once('=') {
+                        if k == name {
+                            return hash_key(val.as_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        HashKey::ClientIp => {}
+    }
+    match ip {
+        std::net::IpAddr::V4(v4) => hash_key(&v4.octets()),
+        std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
+    }
+}
