@@ -84,12 +84,14 @@ mod tests {
                         authority: a.parse().unwrap(),
                         host_header: HeaderValue::from_str(&a).unwrap(),
                         base_path: String::new(),
+                        weight: 1,
                     }
                 })
                 .collect(),
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             host_header: HostHeader::Endpoint,
+            resilience: Default::default(),
         }
     }
 
