@@ -79,6 +79,19 @@ fn example_file_parses() {
         Some("/v2/users/{id}/profile")
     );
     assert_eq!(config.server.trusted_proxies.len(), 2);
+    // The resilience tables written on order-service.
+    let orders = &config.services[1];
+    let weights: Vec<u32> = orders.endpoints.iter().map(|e| e.weight).collect();
+    assert_eq!(weights, [1, 2]);
+    assert_eq!(orders.resilience.retry.retries, 2);
+    assert_eq!(orders.resilience.health_check.path, "/health");
+    let route = config
+        .routes
+        .iter()
+        .find(|r| r.def.name == "orders")
+        .unwrap();
+    assert_eq!(route.timeout, Some(Duration::from_secs(10)));
+    assert!(!route.retry_non_idempotent);
 }
 
 #[test]

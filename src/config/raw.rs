@@ -6,10 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
+
+mod resilience;
+
+pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
+pub(super) use resilience::{StatusItem, StatusList};
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &["server", "log", "services", "routes"];
@@ -52,10 +58,19 @@ pub(super) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
     pub name: Option<Spanned<String>>,
-    pub endpoints: Option<Spanned<StrList>>,
+    pub endpoints: Option<Spanned<EndpointList>>,
     pub connect_timeout: Option<Spanned<DurationStr>>,
     pub request_timeout: Option<Spanned<DurationStr>>,
     pub host_header: Option<Spanned<String>>,
+    pub load_balancing: Option<Spanned<String>>,
+    pub hash_key: Option<Spanned<String>>,
+    pub panic_threshold: Option<Spanned<i64>>,
+    pub max_concurrent: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub health_check: Option<RawHealthCheck>,
+    pub outlier_detection: Option<RawOutlier>,
+    pub circuit_breaker: Option<RawBreaker>,
+    pub retry: Option<RawRetry>,
 }
 
 /// One `[[routes]]` element.
@@ -71,6 +86,8 @@ pub(super) struct RawRoute {
     pub strip_prefix: Option<Spanned<String>>,
     pub rewrite: Option<Spanned<String>>,
     pub priority: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<DurationStr>>,
+    pub retry_non_idempotent: Option<Spanned<bool>>,
 }
 
 /// A string or an array of strings (`listen = "a"` and `listen = ["a", "b"]` both work).
@@ -84,7 +101,7 @@ pub(super) enum StrList {
 
 impl StrList {
     /// The strings with their spans; `outer` is the span of the whole value.
-    pub fn items(&self, outer: std::ops::Range<usize>) -> Vec<(&str, std::ops::Range<usize>)> {
+    pub fn items(&self, outer: Range<usize>) -> Vec<(&str, Range<usize>)> {
         match self {
             StrList::One(s) => vec![(s.as_str(), outer)],
             StrList::Many(v) => v.iter().map(|s| (s.get_ref().as_str(), s.span())).collect(),
@@ -109,6 +126,97 @@ impl<'de> Deserialize<'de> for StrList {
                     out.push(s);
                 }
                 Ok(StrList::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `endpoints`: a URL string, or an array of URL strings and `{ url, weight }` tables.
+#[derive(Debug)]
+pub(super) enum EndpointList {
+    /// A single URL string; its span is the one of the enclosing `Spanned`.
+    One(RawEndpoint),
+    /// An array, each element with its own span.
+    Many(Vec<Spanned<RawEndpoint>>),
+}
+
+impl EndpointList {
+    /// The endpoints with their spans; `outer` is the span of the whole value.
+    pub fn items(&self, outer: Range<usize>) -> Vec<(&RawEndpoint, Range<usize>)> {
+        match self {
+            EndpointList::One(e) => vec![(e, outer)],
+            EndpointList::Many(v) => v.iter().map(|e| (e.get_ref(), e.span())).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EndpointList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EndpointList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a URL string or an array of URL strings and { url, weight } tables")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EndpointList, E> {
+                Ok(EndpointList::One(RawEndpoint::Url(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EndpointList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(e) = seq.next_element::<Spanned<RawEndpoint>>()? {
+                    out.push(e);
+                }
+                Ok(EndpointList::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One element of `endpoints`.
+#[derive(Debug)]
+pub(super) enum RawEndpoint {
+    Url(String),
+    Table(RawEndpointTable),
+}
+
+/// `{ url = "...", weight = 3 }`. Unknown keys are collected (not rejected here) so that
+/// validation reports every one of them, in every element.
+#[derive(Debug, Default)]
+pub(super) struct RawEndpointTable {
+    pub url: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+    pub unknown: Vec<Spanned<String>>,
+}
+
+/// The keys of an endpoint table.
+pub(super) const ENDPOINT_KEYS: &[&str] = &["url", "weight"];
+
+impl<'de> Deserialize<'de> for RawEndpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEndpoint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a URL string or a { url, weight } table")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEndpoint, E> {
+                Ok(RawEndpoint::Url(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEndpoint, A::Error> {
+                let mut t = RawEndpointTable::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    match key.get_ref().as_str() {
+                        "url" => t.url = Some(map.next_value()?),
+                        "weight" => t.weight = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                            t.unknown.push(key);
+                        }
+                    }
+                }
+                Ok(RawEndpoint::Table(t))
             }
         }
         d.deserialize_any(V)

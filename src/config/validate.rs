@@ -2,14 +2,18 @@
 //! the first) as a `ConfigError` with file, 1-based line/column, dotted key, message and hint.
 //!
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
-//! durations), `hint` (did-you-mean), `server`, `services`, `routes`.
+//! durations), `hint` (did-you-mean), `server`, `services` (with `resilience` and
+//! `statuses`), `routes`.
 
 mod ctx;
 mod document;
+mod fields;
 mod hint;
+mod resilience;
 mod routes;
 mod server;
 mod services;
+mod statuses;
 
 use std::path::Path;
 
@@ -86,3 +90,5 @@ pub(super) fn parse_with_env(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_resilience;

@@ -131,9 +131,27 @@ impl<'a> Ctx<'a> {
 
     /// A timeout: a duration string, more than 0 and at most one day.
     pub(super) fn timeout(&mut self, v: &Spanned<DurationStr>, key: &str) -> Option<Duration> {
+        self.duration(v, key, false)
+    }
+
+    /// A duration that may be 0 (a jitter, a backoff), at most one day.
+    pub(super) fn duration_allow_zero(
+        &mut self,
+        v: &Spanned<DurationStr>,
+        key: &str,
+    ) -> Option<Duration> {
+        self.duration(v, key, true)
+    }
+
+    fn duration(
+        &mut self,
+        v: &Spanned<DurationStr>,
+        key: &str,
+        allow_zero: bool,
+    ) -> Option<Duration> {
         let text = self.expand(&v.get_ref().0, v.span(), key)?;
         match parse_duration(&text) {
-            Ok(d) if d.is_zero() => {
+            Ok(d) if d.is_zero() && !allow_zero => {
                 let hint = "use a positive duration such as \"10s\"".to_owned();
                 self.error(v.span(), key, "must be more than 0", Some(hint));
                 None
@@ -212,6 +230,19 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
         .ok_or("the number is too large")
 }
 
+/// A duration in the config syntax, in the largest unit that keeps it whole (`"90s"`).
+pub(super) fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (n, unit) = match ms {
+        0 => (0, "s"),
+        _ if ms % 3_600_000 == 0 => (ms / 3_600_000, "h"),
+        _ if ms % 60_000 == 0 => (ms / 60_000, "m"),
+        _ if ms % 1_000 == 0 => (ms / 1_000, "s"),
+        _ => (ms, "ms"),
+    };
+    format!("\"{n}{unit}\"")
+}
+
 /// 1-based line and column (in characters) of a byte offset into `text`.
 pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
@@ -250,5 +281,9 @@ mod tests {
         assert!(parse_duration("1.5s").is_err());
         assert!(parse_duration("10 sec").is_err());
         assert!(parse_duration("99999999999999999999s").is_err());
+        assert_eq!(show_duration(Duration::from_millis(1500)), "\"1500ms\"");
+        assert_eq!(show_duration(Duration::from_secs(90)), "\"90s\"");
+        assert_eq!(show_duration(Duration::from_secs(300)), "\"5m\"");
+        assert_eq!(show_duration(Duration::ZERO), "\"0s\"");
     }
 }

@@ -121,12 +121,12 @@ fn section<T: DeserializeOwned>(
         let at = err.span().unwrap_or(span.clone());
         let path = locate(&table, &at);
         let full_key = match &path {
-            Some(p) => format!("{key}.{}", p.join(".")),
+            Some((p, inner)) => format!("{key}.{}{inner}", p.join(".")),
             None => key.to_owned(),
         };
         let (message, hint) = describe(err.message());
         ctx.error(at, full_key, message, hint);
-        let path = path?;
+        let (path, _) = path?;
         if !remove(&mut table, &path) {
             return None;
         }
@@ -156,21 +156,53 @@ fn describe(message: &str) -> (String, Option<String>) {
     (message, None)
 }
 
-/// The key path (through nested tables) of the entry an error span points into.
-fn locate(table: &DeTable<'_>, at: &Range<usize>) -> Option<Vec<String>> {
-    let inside = |s: Range<usize>| s.start <= at.start && at.start < s.end.max(s.start + 1);
+/// Whether the error position `at` lies in `span`.
+fn inside(span: Range<usize>, at: &Range<usize>) -> bool {
+    span.start <= at.start && at.start < span.end.max(span.start + 1)
+}
+
+/// The key path (through nested tables) of the entry an error span points into, plus the
+/// position inside that entry's value when it is an array (`[1].weight`), for the report only:
+/// the whole entry is what gets dropped.
+fn locate(table: &DeTable<'_>, at: &Range<usize>) -> Option<(Vec<String>, String)> {
     for (k, v) in table {
         if let DeValue::Table(inner) = v.get_ref() {
-            if let Some(mut path) = locate(inner, at) {
+            if let Some((mut path, within)) = locate(inner, at) {
                 path.insert(0, hint::key_segment(k.get_ref()));
-                return Some(path);
+                return Some((path, within));
             }
         }
-        if inside(k.span()) || inside(v.span()) {
-            return Some(vec![hint::key_segment(k.get_ref())]);
+        if inside(k.span(), at) || inside(v.span(), at) {
+            return Some((
+                vec![hint::key_segment(k.get_ref())],
+                within(v.get_ref(), at),
+            ));
         }
     }
     None
+}
+
+/// `[i]` and `.key` steps from an array value down to the element `at` points into.
+fn within(value: &DeValue<'_>, at: &Range<usize>) -> String {
+    match value {
+        DeValue::Array(items) => items
+            .iter()
+            .position(|e| inside(e.span(), at))
+            .map(|i| format!("[{i}]{}", within(items[i].get_ref(), at)))
+            .unwrap_or_default(),
+        DeValue::Table(t) => t
+            .iter()
+            .find(|(k, v)| inside(k.span(), at) || inside(v.span(), at))
+            .map(|(k, v)| {
+                format!(
+                    ".{}{}",
+                    hint::key_segment(k.get_ref()),
+                    within(v.get_ref(), at)
+                )
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// Removes the entry at `path`; false when it is not there.

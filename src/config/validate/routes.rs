@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
@@ -40,15 +41,20 @@ pub(super) fn routes(
             .section
             .as_ref()
             .and_then(|section| route(i, item, section, services, &mut first_seen, ctx));
-        let Some((def, field_spans, service)) = checked else {
+        let Some((def, field_spans, service, timeout)) = checked else {
             out.push(None);
             continue;
         };
-        out.push(service.map(|service| RouteSpec {
+        let retry_non_idempotent = item
+            .section
+            .as_ref()
+            .and_then(|s| s.raw.retry_non_idempotent.as_ref())
+            .is_some_and(|b| *b.get_ref());
+        out.push(service.zip(timeout).map(|(service, timeout)| RouteSpec {
             def: def.clone(),
             service,
-            timeout: None,
-            retry_non_idempotent: false,
+            timeout,
+            retry_non_idempotent,
         }));
         defs.push(def);
         spans.push(field_spans);
@@ -73,6 +79,15 @@ pub(super) fn routes(
     out
 }
 
+/// What `route` found: the definition for the router, where its fields are, the service
+/// index (when the service exists) and the `timeout` (when valid; `Some(None)` when absent).
+type Checked = (
+    RouteDef,
+    FieldSpans,
+    Option<usize>,
+    Option<Option<Duration>>,
+);
+
 /// Checks one route. Returns its definition (for the router) when every field is usable,
 /// plus the service index when the service exists.
 fn route(
@@ -82,7 +97,7 @@ fn route(
     services: &Services,
     first_seen: &mut HashMap<String, usize>,
     ctx: &mut Ctx<'_>,
-) -> Option<(RouteDef, FieldSpans, Option<usize>)> {
+) -> Option<Checked> {
     let raw = &section.raw;
     let k = |field: &str| format!("routes[{i}].{field}");
     let required = |ctx: &mut Ctx<'_>, field: &str, what: &str| {
@@ -151,6 +166,10 @@ fn route(
         }
         None => Some(None),
     };
+    let timeout = match &raw.timeout {
+        Some(v) => ctx.timeout(v, &k("timeout")).map(Some),
+        None => Some(None),
+    };
     let def = RouteDef {
         name: name?,
         path: path?,
@@ -170,7 +189,7 @@ fn route(
         strip_prefix: raw.strip_prefix.as_ref().map(|v| v.span()),
         priority: raw.priority.as_ref().map(|v| v.span()),
     };
-    Some((def, spans, service))
+    Some((def, spans, service, timeout))
 }
 
 /// An optional string: `Some(None)` when absent, `None` when it failed to expand.

@@ -1,4 +1,5 @@
-//! `[[services]]`: names, endpoint URLs, timeouts and the Host header policy.
+//! `[[services]]`: names, endpoint URLs and weights, timeouts and the Host header policy; the
+//! resilience keys are in `resilience`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -10,7 +11,8 @@ use http::{HeaderValue, Uri};
 
 use super::ctx::Ctx;
 use super::document::Item;
-use crate::config::raw::{RawService, StrList};
+use super::{hint, resilience};
+use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
 use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
 
 /// The validated services, aligned with the `[[services]]` elements.
@@ -88,26 +90,29 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             }
             None => Some(HostHeader::Endpoint),
         };
+        let resilience = resilience::resilience(raw, &key, ctx);
         let spec = match (
             name,
             endpoints,
             connect_timeout,
             request_timeout,
             host_header,
+            resilience,
         ) {
             (
                 Some(name),
                 Some(endpoints),
                 Some(connect_timeout),
                 Some(request_timeout),
-                Some(h),
+                Some(host_header),
+                Some(resilience),
             ) => Some(ServiceSpec {
                 name,
                 endpoints,
                 connect_timeout,
                 request_timeout,
-                host_header: h,
-                resilience: Default::default(),
+                host_header,
+                resilience,
             }),
             _ => None,
         };
@@ -116,8 +121,9 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
     Services { specs, names }
 }
 
+/// Validates `endpoints`: URLs, weights, unknown keys of `{ url, weight }` tables, duplicates.
 fn endpoints(
-    list: &StrList,
+    list: &EndpointList,
     span: Range<usize>,
     key: &str,
     ctx: &mut Ctx<'_>,
@@ -129,26 +135,76 @@ fn endpoints(
         ctx.error(span, k, "at least one endpoint is required", Some(hint));
         return None;
     }
-    let mut out = Vec::with_capacity(items.len());
+    let mut out: Vec<(EndpointSpec, usize)> = Vec::with_capacity(items.len());
     let mut ok = true;
-    for (i, (text, span)) in items.into_iter().enumerate() {
+    for (i, (item, span)) in items.into_iter().enumerate() {
         let k = match list {
-            StrList::One(_) => format!("{key}.endpoints"),
-            StrList::Many(_) => format!("{key}.endpoints[{i}]"),
+            EndpointList::One(_) => format!("{key}.endpoints"),
+            EndpointList::Many(_) => format!("{key}.endpoints[{i}]"),
         };
-        let Some(url) = ctx.expand(text, span.clone(), &k) else {
+        let (url, url_span, url_key, weight) = match item {
+            RawEndpoint::Url(url) => (url, span.clone(), k, Some(1)),
+            RawEndpoint::Table(t) => {
+                for u in &t.unknown {
+                    let hint = hint::expected_one_of(u.get_ref(), ENDPOINT_KEYS);
+                    let uk = format!("{k}.{}", hint::key_segment(u.get_ref()));
+                    ctx.error(
+                        u.span(),
+                        uk,
+                        format!("unknown key `{}`", u.get_ref()),
+                        Some(hint),
+                    );
+                    ok = false;
+                }
+                let weight = match &t.weight {
+                    Some(w) => {
+                        let hint = "a relative share of the traffic, 1 to 1000; default 1";
+                        let w = ctx.int_in(w, &format!("{k}.weight"), 1, 1000, hint);
+                        w.and_then(|w| u32::try_from(w).ok())
+                    }
+                    None => Some(1),
+                };
+                let Some(url) = &t.url else {
+                    let what = "e.g. { url = \"http://127.0.0.1:9002\", weight = 3 }";
+                    ctx.missing(span.clone(), &format!("{k}.url"), &[], what);
+                    ok = false;
+                    continue;
+                };
+                (url.get_ref(), url.span(), format!("{k}.url"), weight)
+            }
+        };
+        let Some(url) = ctx.expand(url, url_span.clone(), &url_key) else {
             ok = false;
             continue;
         };
-        match endpoint(&url) {
-            Ok(e) => out.push(e),
+        let mut e = match endpoint(&url) {
+            Ok(e) => e,
             Err((message, hint)) => {
-                ctx.error(span, k, message, hint);
+                ctx.error(url_span, url_key, message, hint);
                 ok = false;
+                continue;
             }
+        };
+        let same = |(o, _): &&(EndpointSpec, usize)| {
+            o.authority == e.authority && o.base_path == e.base_path
+        };
+        if let Some((_, first)) = out.iter().find(same) {
+            let msg = format!("duplicate endpoint \"{url}\"");
+            let hint = format!(
+                "first listed at line {}; to send it a larger share, give it a weight",
+                ctx.line_of(*first)
+            );
+            ctx.error(url_span, url_key, msg, Some(hint));
+            ok = false;
+            continue;
         }
+        match weight {
+            Some(w) => e.weight = w,
+            None => ok = false,
+        }
+        out.push((e, url_span.start));
     }
-    ok.then_some(out)
+    ok.then(|| out.into_iter().map(|(e, _)| e).collect())
 }
 
 /// Parses one endpoint URL: `http://host[:port][/base/path]`.

@@ -1,0 +1,119 @@
+//! `Fields`: reads the optional keys of one config table into slots that hold their defaults,
+//! reporting each problem under the table's dotted key and remembering whether any occurred.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::ctx::{show_duration, Ctx};
+use super::statuses::{statuses, Codes};
+use crate::config::raw::{DurationStr, StatusList};
+use crate::config::StatusRange;
+
+/// Reads the optional keys of one table into their slots; `ok` turns false on any problem.
+pub(super) struct Fields<'c, 'a> {
+    pub ctx: &'c mut Ctx<'a>,
+    /// The dotted key of the table, e.g. `services[0].retry`.
+    pub prefix: String,
+    pub ok: bool,
+}
+
+impl Fields<'_, '_> {
+    /// Runs a check given the context and a `field -> full key` function.
+    pub(super) fn check<T>(
+        &mut self,
+        run: impl FnOnce(&mut Ctx<'_>, &dyn Fn(&str) -> String) -> Option<T>,
+    ) -> Option<T> {
+        let prefix = &self.prefix;
+        let out = run(self.ctx, &|field| format!("{prefix}.{field}"));
+        self.ok &= out.is_some();
+        out
+    }
+
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+        hint: &str,
+    ) {
+        let key = format!("{}.{field}", self.prefix);
+        self.ctx.error(span, key, message, Some(hint.to_owned()));
+        self.ok = false;
+    }
+
+    /// An integer in `min..=max`.
+    pub(super) fn int<T: TryFrom<i64>>(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        field: &str,
+        min: i64,
+        max: i64,
+        hint: &str,
+        slot: &mut T,
+    ) {
+        let Some(v) = v else { return };
+        let n = self.check(|ctx, k| ctx.int_in(v, &k(field), min, max, hint));
+        if let Some(n) = n.and_then(|n| T::try_from(n).ok()) {
+            *slot = n;
+        }
+    }
+
+    pub(super) fn flag(&mut self, v: &Option<Spanned<bool>>, slot: &mut bool) {
+        if let Some(b) = v {
+            *slot = *b.get_ref();
+        }
+    }
+
+    /// A duration (`zero` allows 0). Returns false when present and invalid.
+    pub(super) fn duration(
+        &mut self,
+        v: &Option<Spanned<DurationStr>>,
+        field: &str,
+        zero: bool,
+        slot: &mut Duration,
+    ) -> bool {
+        let Some(v) = v else { return true };
+        let d = self.check(|ctx, k| match zero {
+            true => ctx.duration_allow_zero(v, &k(field)),
+            false => ctx.timeout(v, &k(field)),
+        });
+        d.inspect(|d| *slot = *d).is_some()
+    }
+
+    pub(super) fn statuses(
+        &mut self,
+        v: &Option<Spanned<StatusList>>,
+        field: &str,
+        codes: Codes,
+        allow_empty: bool,
+        slot: &mut Vec<StatusRange>,
+    ) {
+        let Some(v) = v else { return };
+        if let Some(s) = self.check(|ctx, k| statuses(ctx, v, &k(field), codes, allow_empty)) {
+            *slot = s;
+        }
+    }
+
+    /// `upper` (when written) must not be below `lower`; when absent it is raised to `lower`.
+    pub(super) fn at_least(
+        &mut self,
+        (upper_v, upper_field, upper): (&Option<Spanned<DurationStr>>, &str, &mut Duration),
+        (lower_field, lower): (&str, Duration),
+    ) {
+        match upper_v {
+            None => *upper = (*upper).max(lower),
+            Some(v) if *upper < lower => {
+                let msg = format!(
+                    "{} is less than `{lower_field}` ({})",
+                    show_duration(*upper),
+                    show_duration(lower)
+                );
+                let hint = format!("raise {upper_field} or lower {lower_field}");
+                self.error(v.span(), upper_field, msg, &hint);
+            }
+            Some(_) => {}
+        }
+    }
+}
