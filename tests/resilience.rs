@@ -387,3 +387,45 @@ consecutive_failures = 2
     assert!(gw.shared.upstream_status().is_empty());
     assert_eq!(get(&gw.url("/x")).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn bodies_within_the_replay_bound_are_replayed_larger_ones_are_not_retried() {
+    let a = Scripted::start("a").await;
+    a.set(Mode::Reset);
+    let b = Backend::echo().await;
+    let cfg = format!(
+        r#"
+[[services]]
+name = "svc"
+endpoints = ["{}", "http://{}"]
+retries = 1
+{QUIET}
+[services.retry]
+max_replay_bytes = 65536
+[[routes]]
+name = "all"
+path = "/*"
+service = "svc"
+"#,
+        a.url(),
+        b.addr
+    );
+    let gw = start_gateway(&cfg).await;
+    let put = |body: BoxBody| Request::put(gw.url("/x")).body(body).unwrap();
+    // 10 KiB with Content-Length: a resets, the retry on b gets the whole body.
+    let (st, _, body) = send(put(full(vec![b'x'; 10 * 1024]))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(json(&body)["body_len"], 10 * 1024);
+    assert_eq!(a.hits(), 1);
+    // 64 KiB chunked (no Content-Length), within the bound: replayed too.
+    send(put(full(""))).await; // b's turn, so the next request starts on a
+    let (st, _, body) = send(put(streamed(1))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(json(&body)["body_len"], CHUNK);
+    assert_eq!(a.hits(), 2);
+    // 128 KiB: over the bound, streamed once and not retried.
+    send(put(full(""))).await;
+    let (st, _, _) = send(put(streamed(2))).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY);
+    assert_eq!(a.hits(), 3);
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Instructions per request of Portcullis configs, counted by callgrind: repeatable to a
+# fraction of a percent whatever else the machine does (the shared harness's CPU µs/req
+# spread 10-35 % between rounds here). Each config runs twice, with N1 and N2 requests
+# (h2load --h1, 8 connections); (Ir2 - Ir1) / (N2 - N1) cancels start-up and shutdown.
+# Usage: bench/instructions.sh CONFIG.toml [CONFIG.toml ...]   (needs valgrind, h2load and the
+# shared harness's backend: ../shared/bench/bench.sh builds it once.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
+bin=target/release/portcullis
+n1=${N1:-2000}
+n2=${N2:-12000}
+export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
+work=$(mktemp -d)
+"$backend" >/dev/null 2>&1 &
+backend_pid=$!
+trap 'kill $backend_pid 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.3
+
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "proxy did not start" >&2; return 1
+}
+
+count() { # config requests -> total Ir
+  local out="$work/cg.$RANDOM"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run --config "$1" --threads 1 \
+    >/dev/null 2>&1 &
+  local pid=$!
+  wait_port
+  h2load --h1 -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT/api/items" >"$work/h2load.txt"
+  grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
+  kill -TERM $pid; wait $pid || true
+  grep -E "^(summary|totals):" "$out" | head -1 | awk '{print $2}'
+}
+
+printf '| config | instructions per request |\n|---|---:|\n'
+for cfg in "$@"; do
+  a=$(count "$cfg" "$n1")
+  b=$(count "$cfg" "$n2")
+  printf '| %s | %s |\n' "$cfg" "$(( (b - a) / (n2 - n1) ))"
+done
