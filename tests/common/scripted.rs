@@ -163,3 +163,36 @@ async fn answer(inner: &Inner, req: Request<Incoming>) -> Option<Response<BoxBod
     *resp.status_mut() = status;
     Some(resp)
 }
+
+/// A config with one service `svc` over `eps` (with weights) and one catch-all route;
+/// `service` and `route` are appended to the service and route tables.
+pub fn config(eps: &[(&Scripted, u32)], service: &str, route: &str) -> String {
+    let urls: Vec<String> = eps
+        .iter()
+        .map(|(e, w)| format!("{{ url = \"{}\", weight = {w} }}", e.url()))
+        .collect();
+    format!(
+        r#"
+[[services]]
+name = "svc"
+endpoints = [{urls}]
+{service}
+[[routes]]
+name = "all"
+path = "/*"
+service = "svc"
+{route}
+"#,
+        urls = urls.join(", ")
+    )
+}
+
+/// Health checks, outlier detection and the breaker off: only what a test turns on acts.
+pub const QUIET: &str = r#"
+[services.health_check]
+enabled = false
+[services.outlier_detection]
+enabled = false
+[services.circuit_breaker]
+enabled = false
+"#;
