@@ -1,0 +1,106 @@
+//! Every upstream state change is logged once, with service and endpoint: ejection, breaker
+//! open / half-open / closed, health out / back. Logs are captured by a subscriber set for
+//! this test's (single) thread, on which the gateway and its health tasks run.
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::scripted::{config, Mode, Scripted};
+use common::*;
+use portcullis::clock::Clock;
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn lines(&self, needle: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn each_state_change_is_logged_once_with_service_and_endpoint() {
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let a = Scripted::start("a").await;
+    let b = Scripted::start("b").await;
+    a.set(Mode::Fail);
+    let service = r#"
+[services.health_check]
+interval = "50ms"
+timeout = "50ms"
+jitter = "0ms"
+unhealthy_threshold = 1
+healthy_threshold = 1
+[services.outlier_detection]
+consecutive_failures = 2
+base_ejection_time = "10s"
+[services.circuit_breaker]
+consecutive_failures = 3
+cooldown = "5s"
+"#;
+    let clock = Clock::manual();
+    let gw = start_gateway_clock(&config(&[(&a, 1), (&b, 1)], service, ""), clock.clone()).await;
+    // a fails its checks (Mode::Fail answers 500 to /health too) and its requests.
+    for _ in 0..6 {
+        get(&gw.url("/x")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = buf.lines("out of rotation");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].contains("\"service\":\"svc\"") && out[0].contains(&a.url()),
+        "{}",
+        out[0]
+    );
+
+    a.set(Mode::Ok);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(buf.lines("back in rotation").len(), 1);
+
+    // b now fails too: the service breaker opens once, however many requests it rejects.
+    b.set(Mode::Fail);
+    a.set(Mode::Fail);
+    for _ in 0..20 {
+        get(&gw.url("/x")).await;
+    }
+    let opened = buf.lines("circuit breaker open");
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].contains("\"service\":\"svc\""));
+    a.set(Mode::Ok);
+    b.set(Mode::Ok);
+    clock.advance(Duration::from_secs(6));
+    for _ in 0..5 {
+        get(&gw.url("/x")).await;
+    }
+    assert_eq!(buf.lines("half-open").len(), 1);
+    assert_eq!(buf.lines("circuit breaker closed").len(), 1);
+    let ejected = buf.lines("endpoint ejected");
+    assert!(!ejected.is_empty());
+    for l in &ejected {
+        assert!(l.contains("\"endpoint\":\"http://127.0.0.1:"), "{l}");
+    }
+}
