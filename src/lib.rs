@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod middleware;
 pub mod observability;
 pub mod proxy;
 pub mod routing;

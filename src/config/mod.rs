@@ -5,6 +5,7 @@
 //! sees the raw serde structs.
 
 mod env;
+pub mod policy;
 mod raw;
 pub mod upstream;
 mod validate;
@@ -34,6 +35,12 @@ pub struct Config {
     pub log: LogSettings,
     pub services: Vec<ServiceSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[consumers.*]`, in name order.
+    pub consumers: Vec<policy::ConsumerSpec>,
+    /// `[policies.*]`, in name order; routes refer to them by index.
+    pub policies: Vec<policy::PolicySpec>,
+    /// `[rate_limit]`.
+    pub rate_limit: policy::RateLimitSettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
@@ -163,6 +170,9 @@ pub struct RouteSpec {
     /// Whether POST and PATCH (and other non-idempotent methods) may be retried after the
     /// request was sent. Default false.
     pub retry_non_idempotent: bool,
+    /// Indexes into `Config::policies`, in the order written: the route's `policies`, or
+    /// `[defaults] policies` when the route has no `policies` key.
+    pub policies: Vec<usize>,
 }
 
 impl Config {

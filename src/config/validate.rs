@@ -84,6 +84,9 @@ pub(super) fn parse_with_env(
         log,
         services,
         routes,
+        consumers: Vec::new(),
+        policies: Vec::new(),
+        rate_limit: Default::default(),
         clock: Default::default(),
     })
 }

@@ -50,6 +50,9 @@ pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
         },
         services,
         routes,
+        consumers: Vec::new(),
+        policies: Vec::new(),
+        rate_limit: Default::default(),
         clock: Default::default(),
     }
 }
@@ -104,6 +107,7 @@ fn route(service: usize, name: &str, path: String, rewrite: Option<&str>) -> Rou
         },
         timeout: None,
         retry_non_idempotent: false,
+        policies: Vec::new(),
         service,
     }
 }

@@ -54,6 +54,7 @@ pub(super) fn routes(
             def: def.clone(),
             service,
             timeout,
+            policies: Vec::new(),
             retry_non_idempotent,
         }));
         defs.push(def);

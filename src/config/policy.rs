@@ -1,0 +1,244 @@
+//! Validated traffic-policy settings: consumers, named policies (auth, rate limits, header
+//! transforms, CORS, IP rules, body limit) and the global rate-limit settings. Routes refer to
+//! policies by index; `middleware::Chain` compiles them once per snapshot.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use ipnet::IpNet;
+
+pub use jsonwebtoken::Algorithm as JwtAlgorithm;
+
+/// `[consumers.NAME]`: an identity that API keys, basic auth or JWTs resolve to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerSpec {
+    pub name: String,
+    /// SHA-256 digests of the consumer's API keys (config holds `sha256:<64 hex>`, or a plain
+    /// key, usually from `${ENV}`, hashed at load).
+    pub api_keys: Vec<[u8; 32]>,
+    /// Basic-auth credential: user name (default: the consumer name) and password hash
+    /// (bcrypt `$2a$`/`$2b$`/`$2y$`, or argon2 PHC `$argon2id$...`).
+    pub basic: Option<BasicCredential>,
+    /// Route names this consumer may call; empty = every route.
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicCredential {
+    pub user: String,
+    pub hash: String,
+}
+
+/// `[policies.NAME]`: one named bundle of settings. A route applies a list of policies; see
+/// `docs/config.md` for how they merge.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicySpec {
+    pub name: String,
+    pub auth: Option<AuthSpec>,
+    pub rate_limits: Vec<RateLimitSpec>,
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
+    pub cors: Option<CorsSpec>,
+    pub ip_rules: Option<IpRules>,
+    /// Request body limit for routes using this policy (overrides `server.max_body_bytes`;
+    /// 0 = unlimited).
+    pub max_body_bytes: Option<u64>,
+}
+
+/// `[policies.NAME.auth]`: which credentials are accepted. The first method that finds
+/// credentials in the request decides; none found -> 401 (unless `optional`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSpec {
+    pub api_key: Option<ApiKeySpec>,
+    pub jwt: Option<JwtSpec>,
+    pub basic: Option<BasicSpec>,
+    /// Header that carries the consumer's name upstream. Default `X-Consumer`.
+    pub consumer_header: HeaderName,
+    /// Let requests without any credentials through (anonymous). Default false. Invalid
+    /// credentials are still refused.
+    pub optional: bool,
+}
+
+/// API keys from a header (default `X-API-Key`) and/or a query parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeySpec {
+    pub header: Option<HeaderName>,
+    pub query: Option<String>,
+}
+
+/// HTTP Basic authentication against the consumers' hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicSpec {
+    /// `WWW-Authenticate: Basic realm="..."`. Default "portcullis".
+    pub realm: String,
+}
+
+/// JWT bearer tokens (`Authorization: Bearer <token>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSpec {
+    pub keys: Vec<JwtKeySource>,
+    /// Accepted `iss` values; empty = not checked.
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values (any one must be present); empty = not checked.
+    pub audiences: Vec<String>,
+    /// Claims that must be present (besides `exp`, which always must).
+    pub required_claims: Vec<String>,
+    /// Clock skew allowed for `exp`, `nbf` and `iat`. Default 60 s.
+    pub leeway: Duration,
+    /// Tokens longer than this are refused unparsed. Default 8 KiB.
+    pub max_token_bytes: usize,
+    /// Claim -> request header passed upstream (string claims as is, others as JSON).
+    pub forward_claims: Vec<(String, HeaderName)>,
+    /// Remove `Authorization` before the request goes upstream. Default false.
+    pub strip_authorization: bool,
+    /// The claim naming the consumer (rate-limit key, consumer header). Default `sub`.
+    pub consumer_claim: String,
+}
+
+/// Where verification keys come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JwtKeySource {
+    /// An HMAC secret, for the HS algorithms listed.
+    Secret {
+        secret: Vec<u8>,
+        algorithms: Vec<JwtAlgorithm>,
+        kid: Option<String>,
+    },
+    /// A PEM public key (RSA, EC or Ed25519), for the algorithms listed (they must fit the
+    /// key type).
+    Pem {
+        pem: String,
+        algorithms: Vec<JwtAlgorithm>,
+        kid: Option<String>,
+    },
+    /// A JWKS document on disk, read at load.
+    JwksFile { path: PathBuf },
+    /// A JWKS URL fetched in the background.
+    JwksUrl {
+        url: String,
+        /// Refetch period. Default 5 min.
+        refresh: Duration,
+        /// An unknown `kid` triggers a refetch at most once per this period. Default 30 s.
+        min_refetch: Duration,
+        /// Time limit of one fetch. Default 5 s.
+        timeout: Duration,
+    },
+}
+
+/// One rate limit: `rate` requests per `per`, with bursts up to `burst`, per key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSpec {
+    /// Shown in `RateLimit-Policy` and metrics. Default `"{rate}-per-{per}"`.
+    pub name: String,
+    pub rate: u64,
+    pub per: Duration,
+    /// Default `rate`.
+    pub burst: u64,
+    /// The key: one or more parts, combined. Default `[ClientIp]`.
+    pub key: Vec<LimitKey>,
+    pub store: LimitStore,
+    /// What a Redis-backed limit does when Redis fails. Default `Local`.
+    pub on_error: OnStoreError,
+}
+
+/// A part of a rate-limit key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitKey {
+    /// The client IP: the peer, or the right-most untrusted X-Forwarded-For / Forwarded
+    /// address when the peer is a trusted proxy.
+    ClientIp,
+    /// The authenticated consumer (anonymous requests share the key "-").
+    Consumer,
+    /// A request header's value ("-" when absent).
+    Header(HeaderName),
+    /// The route name (one bucket per route).
+    Route,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitStore {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    Allow,
+    Deny,
+    /// Fall back to this instance's in-memory limiter.
+    #[default]
+    Local,
+}
+
+/// `[rate_limit]`: global settings of the limiters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSettings {
+    /// Most keys the in-memory store keeps (all limits together); idle keys are evicted
+    /// first. Default 100 000.
+    pub max_keys: usize,
+    /// Redis for `store = "redis"` limits.
+    pub redis: Option<RedisSpec>,
+    /// Also send `X-RateLimit-Limit/-Remaining/-Reset`. Default false.
+    pub legacy_headers: bool,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            max_keys: 100_000,
+            redis: None,
+            legacy_headers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSpec {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Time limit of one decision. Default 20 ms.
+    pub timeout: Duration,
+    /// Key prefix. Default `portcullis:rl:`.
+    pub prefix: String,
+}
+
+/// Header operations, applied in this order: rename, remove, set, add.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeaderOps {
+    pub rename: Vec<(HeaderName, HeaderName)>,
+    pub remove: Vec<HeaderName>,
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    pub add: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl HeaderOps {
+    pub fn is_empty(&self) -> bool {
+        self.rename.is_empty() && self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+}
+
+/// CORS for a route; preflights are answered by the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsSpec {
+    /// Exact origins (`https://app.example.com`), `*`, or `https://*.example.com`.
+    pub allow_origins: Vec<String>,
+    /// Default GET, HEAD, POST.
+    pub allow_methods: Vec<Method>,
+    /// Request headers allowed; `["*"]` reflects what the preflight asks for.
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<HeaderName>,
+    /// Default false; with true, `*` origins are answered with the request's origin.
+    pub allow_credentials: bool,
+    /// `Access-Control-Max-Age`. Default none.
+    pub max_age: Option<Duration>,
+}
+
+/// IP allow and deny lists (CIDR) on the client IP; deny wins; a non-empty allow list
+/// refuses everything else. 403.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IpRules {
+    pub allow: Vec<IpNet>,
+    pub deny: Vec<IpNet>,
+}

@@ -1,0 +1,13 @@
+//! Per-route traffic policies, compiled once per snapshot into a `Chain` the request runs in
+//! a fixed order (see `docs/architecture.md`): IP rules, CORS preflight, authentication, rate
+//! limits, body limit, request header transforms; then, on the way back, response header
+//! transforms and CORS response headers.
+
+pub mod api_key;
+pub mod basic_auth;
+pub mod client_ip;
+pub mod cors;
+pub mod ip_rules;
+pub mod jwt;
+pub mod rate_limit;
+pub mod transform;
