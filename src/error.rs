@@ -63,6 +63,25 @@ pub enum GatewayError {
     /// The service's bulkhead (`max_concurrent`) is full.
     #[error("service {service} is at its limit of {limit} concurrent requests")]
     Overloaded { service: String, limit: u32 },
+    /// Credentials are missing or invalid (`reason` never contains a credential).
+    #[error("authentication failed: {reason}")]
+    Unauthorized {
+        reason: &'static str,
+        /// `WWW-Authenticate` challenges, one per accepted method.
+        challenges: std::sync::Arc<[HeaderValue]>,
+    },
+    /// The client is known but not allowed (IP rules, consumer not allowed on the route,
+    /// CORS preflight refused).
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: &'static str },
+    /// A rate limit is exhausted.
+    #[error("rate limit {limit} exceeded")]
+    RateLimited {
+        limit: String,
+        retry_after: u64,
+        /// `RateLimit-Policy` / `RateLimit` (and legacy) headers.
+        headers: Box<http::HeaderMap>,
+    },
 }
 
 impl GatewayError {
@@ -102,6 +121,13 @@ impl GatewayError {
                 "Request Timeout",
                 Origin::Client,
             ),
+            Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "Unauthorized", Origin::Client),
+            Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden", Origin::Client),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                Origin::Client,
+            ),
             NoHealthyEndpoint { .. } | BreakerOpen { .. } | Overloaded { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
@@ -113,7 +139,8 @@ impl GatewayError {
     /// Seconds a client should wait before trying again, sent as `Retry-After`.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            GatewayError::BreakerOpen { retry_after, .. } => Some(*retry_after),
+            GatewayError::BreakerOpen { retry_after, .. }
+            | GatewayError::RateLimited { retry_after, .. } => Some(*retry_after),
             GatewayError::Overloaded { .. } | GatewayError::NoHealthyEndpoint { .. } => Some(1),
             _ => None,
         }
@@ -134,9 +161,22 @@ impl GatewayError {
     pub fn to_response(&self, request_id: &HeaderValue) -> Response<GatewayBody> {
         let (status, title, _) = self.classify();
         let mut resp = problem_response(status, title, &self.to_string(), request_id);
+        let h = resp.headers_mut();
         if let Some(secs) = self.retry_after() {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        match self {
+            GatewayError::Unauthorized { challenges, .. } => {
+                for c in challenges.iter() {
+                    h.append(header::WWW_AUTHENTICATE, c.clone());
+                }
+            }
+            GatewayError::RateLimited { headers, .. } => {
+                for (name, value) in headers.iter() {
+                    h.append(name, value.clone());
+                }
+            }
+            _ => {}
         }
         resp
     }

@@ -8,6 +8,10 @@ use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
 use crate::config::{Config, PathSettings};
+use crate::middleware::background::JwksTasks;
+use crate::middleware::chain::{self, Chain};
+use crate::middleware::jwt::Verifier;
+use crate::middleware::rate_limit::Stores;
 use crate::routing::{NormalizeOptions, RouteDef, Router};
 use crate::upstream::health::Checkers;
 use crate::upstream::status::ServiceStatus;
@@ -31,6 +35,10 @@ pub struct Snapshot {
     /// Same order as the router's route indexes.
     pub routes: Vec<Route>,
     pub services: Vec<Arc<Service>>,
+    /// Each route's compiled policy chain (same order as `routes`); `None` = no policies.
+    pub chains: Vec<Option<Arc<Chain>>>,
+    /// The JWT verifiers the chains use (their JWKS refresh tasks run beside the snapshot).
+    pub verifiers: Vec<(crate::config::policy::JwtSpec, Arc<Verifier>)>,
     pub normalize: NormalizeOptions,
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
@@ -46,6 +54,7 @@ impl Snapshot {
         config: &Config,
         previous: Option<&Snapshot>,
         clock: &Clock,
+        stores: &Arc<Stores>,
     ) -> Result<Snapshot, String> {
         let defs: Vec<RouteDef> = config.routes.iter().map(|r| r.def.clone()).collect();
         let router = Router::new(&defs).map_err(|errs| {
@@ -72,6 +81,30 @@ impl Snapshot {
                 Arc::new(Service::new(s, old.map(|o| &**o), clock))
             })
             .collect();
+        let shared = chain::Shared::new(config, stores.clone());
+        let mut verifiers = previous.map_or_else(Vec::new, |p| p.verifiers.clone());
+        let mut chains = Vec::with_capacity(config.routes.len());
+        for r in &config.routes {
+            let policies: Vec<_> = r.policies.iter().map(|&i| &config.policies[i]).collect();
+            let c = chain::compile(
+                &r.def.name,
+                &policies,
+                &config.consumers,
+                &shared,
+                &mut verifiers,
+            )
+            .map_err(|e| format!("route {}: {e}", r.def.name))?;
+            chains.push(c);
+        }
+        // Keep only the verifiers some chain uses.
+        verifiers.retain(|(_, v)| {
+            chains.iter().flatten().any(|c| {
+                c.auth
+                    .as_ref()
+                    .and_then(|a| a.jwt.as_ref())
+                    .is_some_and(|(cv, _)| Arc::ptr_eq(cv, v))
+            })
+        });
         let PathSettings {
             merge_slashes,
             reject_encoded_slash,
@@ -80,6 +113,8 @@ impl Snapshot {
             router,
             routes,
             services,
+            chains,
+            verifiers,
             normalize: NormalizeOptions {
                 merge_slashes,
                 reject_encoded_slash,
@@ -97,22 +132,35 @@ impl Snapshot {
 pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub clock: Clock,
+    /// The rate limiters' stores (memory and Redis), shared by every snapshot.
+    pub stores: Arc<Stores>,
     checkers: Checkers,
+    jwks: JwksTasks,
 }
 
 impl Shared {
     /// Builds the first snapshot of `config` (with `config.clock`).
     pub fn from_config(config: &Config) -> Result<Arc<Shared>, String> {
-        let snapshot = Snapshot::build(config, None, &config.clock)?;
-        Ok(Shared::new(snapshot, config.clock.clone()))
+        let stores = Arc::new(Stores::new(&config.rate_limit));
+        let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
+        Ok(Shared::new(snapshot, config.clock.clone(), stores))
     }
 
-    pub fn new(snapshot: Snapshot, clock: Clock) -> Arc<Shared> {
+    pub fn new(snapshot: Snapshot, clock: Clock, stores: Arc<Stores>) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
+            stores,
             checkers: Checkers::default(),
+            jwks: JwksTasks::default(),
         })
+    }
+
+    fn sync_background(&self) {
+        let snap = self.snapshot.load();
+        self.checkers.sync(&snap);
+        let verifiers: Vec<_> = snap.verifiers.iter().map(|(_, v)| v.clone()).collect();
+        self.jwks.sync(&verifiers);
     }
 
     /// Replaces the snapshot; requests already running finish on the old one. Health-check
@@ -120,18 +168,20 @@ impl Shared {
     /// removed ones.
     pub fn swap(&self, snapshot: Snapshot) {
         self.snapshot.store(Arc::new(snapshot));
-        self.checkers.sync(&self.snapshot.load());
+        self.sync_background();
     }
 
     /// Starts the background tasks (health checks) on the current tokio runtime.
     pub fn start_background(&self) {
         self.checkers.start(tokio::runtime::Handle::current());
-        self.checkers.sync(&self.snapshot.load());
+        self.jwks.start(tokio::runtime::Handle::current());
+        self.sync_background();
     }
 
     /// Stops every background task.
     pub fn stop_background(&self) {
         self.checkers.stop();
+        self.jwks.stop();
     }
 
     /// Number of services whose health checks are running.
@@ -142,7 +192,7 @@ impl Shared {
     /// Compiles `config` against the current snapshot (carrying state over) and swaps it in.
     pub fn reload(&self, config: &Config) -> Result<(), String> {
         let old = self.snapshot.load_full();
-        let snap = Snapshot::build(config, Some(&old), &self.clock)?;
+        let snap = Snapshot::build(config, Some(&old), &self.clock, &self.stores)?;
         self.swap(snap);
         Ok(())
     }

@@ -4,10 +4,13 @@
 //! transforms and CORS response headers.
 
 pub mod api_key;
+pub mod background;
 pub mod basic_auth;
+pub mod chain;
 pub mod client_ip;
 pub mod cors;
 pub mod ip_rules;
 pub mod jwt;
 pub mod rate_limit;
+pub mod run;
 pub mod transform;

@@ -29,6 +29,8 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::error::GatewayError;
+use crate::middleware::client_ip;
+use crate::middleware::run::{self, Step};
 use crate::observability::access_log::AccessEntry;
 use crate::routing::normalize_path;
 use crate::server::io::ConnState;
@@ -125,11 +127,38 @@ async fn forward(
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
     }
-    if snap.max_body_bytes > 0 {
+    // The route's policies (IP rules, CORS preflight, auth, rate limits, request header
+    // transforms), in the fixed order of `middleware::run`.
+    let chain = snap.chains[m.index].as_deref();
+    let mut client_ip = conn.peer.ip();
+    let mut passed = None;
+    if let Some(chain) = chain {
+        if chain.needs_client_ip {
+            client_ip = client_ip::client_ip(client_ip, &parts.headers, &snap.trusted_proxies);
+        }
+        match run::request(chain, &mut parts, client_ip, &shared.clock).await {
+            Ok(Step::Continue(p)) => passed = Some(p),
+            Ok(Step::Answer(mut resp)) => {
+                resp.headers_mut()
+                    .insert(headers::X_REQUEST_ID, request_id.clone());
+                return Ok(resp);
+            }
+            Err(e) => {
+                let mut resp = e.to_response(request_id);
+                let origin = parts.headers.get(header::ORIGIN);
+                run::cors_headers(chain, origin, resp.headers_mut());
+                return Ok(resp);
+            }
+        }
+    }
+    let max_body_bytes = chain
+        .and_then(|c| c.max_body_bytes)
+        .unwrap_or(snap.max_body_bytes);
+    if max_body_bytes > 0 {
         if let Some(len) = content_length(&parts.headers) {
-            if len > snap.max_body_bytes {
+            if len > max_body_bytes {
                 return Err(GatewayError::BodyTooLarge {
-                    limit: snap.max_body_bytes,
+                    limit: max_body_bytes,
                 });
             }
         }
@@ -165,14 +194,14 @@ async fn forward(
         deadline: start + route.timeout.unwrap_or(service.request_timeout),
         allow_non_idempotent: route.retry_non_idempotent,
         clock: &shared.clock,
-        client_ip: conn.peer.ip(),
+        client_ip,
     };
     let out = attempt::Outgoing {
         parts,
         path_and_query,
         client_host,
         body,
-        max_body_bytes: snap.max_body_bytes,
+        max_body_bytes,
         counter,
     };
     let (resp, guards, endpoint) = attempt::run(plan, out).await?;
@@ -184,6 +213,9 @@ async fn forward(
     rparts
         .headers
         .insert(headers::X_REQUEST_ID, request_id.clone());
+    if let Some(chain) = chain {
+        run::response(chain, passed.as_ref(), &mut rparts.headers);
+    }
     let mut body = GatewayBody::upstream(rbody);
     body.hold(guards);
     Ok(Response::from_parts(rparts, body))

@@ -1,0 +1,261 @@
+//! Running a route's chain: the request phase (IP rules, CORS preflight, authentication,
+//! rate limits, request header transforms) and the response phase (response header
+//! transforms, CORS and RateLimit headers). The order is fixed here, whatever the order of
+//! the policies in the config:
+//! - IP rules first: a refused address costs nothing else;
+//! - the CORS preflight before auth: browsers send preflights without credentials;
+//! - auth before rate limits: a limit keyed on the consumer needs it, and an unauthenticated
+//!   flood is refused before it can use up a consumer's quota;
+//! - rate limits before the body is read and before anything goes upstream.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+use super::chain::{Auth, Chain};
+use super::cors::Preflight;
+use super::rate_limit::{self, Decision};
+use super::{api_key, basic_auth, transform};
+use crate::clock::Clock;
+use crate::config::policy::LimitKey;
+use crate::error::GatewayError;
+use crate::proxy::body::GatewayBody;
+
+/// Who the request authenticated as.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub name: String,
+    /// Index into the configured consumers, when it is one (API key and basic auth always;
+    /// a JWT subject when it names a configured consumer).
+    pub index: Option<usize>,
+}
+
+/// What the request phase leaves for the response phase.
+#[derive(Default)]
+pub struct Passed {
+    pub consumer: Option<Consumer>,
+    /// One decision per limit of the chain, in order.
+    pub decisions: Vec<Decision>,
+    /// The request's Origin (for CORS response headers).
+    pub origin: Option<HeaderValue>,
+}
+
+/// The request phase's result: go on upstream, or answer now (a CORS preflight).
+pub enum Step {
+    Continue(Passed),
+    Answer(Response<GatewayBody>),
+}
+
+/// Runs the request phase on the request head; may change its headers.
+pub async fn request(
+    chain: &Chain,
+    parts: &mut http::request::Parts,
+    client_ip: IpAddr,
+    clock: &Clock,
+) -> Result<Step, GatewayError> {
+    if let Some(ip) = &chain.ip {
+        if !ip.allows(client_ip) {
+            return Err(GatewayError::Forbidden {
+                reason: "client address not allowed",
+            });
+        }
+    }
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    if let Some(cors) = &chain.cors {
+        if parts.method == Method::OPTIONS {
+            match cors.preflight(&parts.headers, &parts.method) {
+                Some(Preflight::Allowed(h)) => {
+                    let mut resp = Response::new(GatewayBody::full(bytes::Bytes::new()));
+                    *resp.status_mut() = StatusCode::NO_CONTENT;
+                    *resp.headers_mut() = h;
+                    return Ok(Step::Answer(resp));
+                }
+                Some(Preflight::Denied) => {
+                    return Err(GatewayError::Forbidden {
+                        reason: "CORS preflight not allowed",
+                    })
+                }
+                None => {}
+            }
+        }
+    }
+    let mut passed = Passed {
+        origin,
+        ..Passed::default()
+    };
+    if let Some(auth) = &chain.auth {
+        passed.consumer = authenticate(auth, parts).await?;
+    }
+    for limit in &chain.limits {
+        let key = limit_key(&limit.spec.key, client_ip, &passed, &chain.route, &parts.headers);
+        let d = limit.limiter.check(&key, clock.now()).await;
+        if !d.allowed {
+            let mut h = HeaderMap::new();
+            rate_limit::headers(&[(&limit.spec, &d)], chain.legacy_headers, &mut h);
+            let retry_after = d.retry_after.map_or(1, |r| r.as_secs_f64().ceil() as u64);
+            return Err(GatewayError::RateLimited {
+                limit: limit.spec.name.clone(),
+                retry_after: retry_after.max(1),
+                headers: Box::new(h),
+            });
+        }
+        passed.decisions.push(d);
+    }
+    for ops in &chain.request_headers {
+        transform::apply(ops, &mut parts.headers);
+    }
+    Ok(Step::Continue(passed))
+}
+
+/// Runs the response phase on a response's headers (proxied or made by the gateway).
+pub fn response(chain: &Chain, passed: Option<&Passed>, headers: &mut HeaderMap) {
+    for ops in &chain.response_headers {
+        transform::apply(ops, headers);
+    }
+    if let Some(p) = passed {
+        if !p.decisions.is_empty() {
+            let pairs: Vec<_> = chain
+                .limits
+                .iter()
+                .zip(&p.decisions)
+                .map(|(l, d)| (&l.spec, d))
+                .collect();
+            rate_limit::headers(&pairs, chain.legacy_headers, headers);
+        }
+    }
+    cors_headers(chain, passed.and_then(|p| p.origin.as_ref()), headers);
+}
+
+/// CORS response headers for a response to a request with `origin`.
+pub fn cors_headers(chain: &Chain, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    if let (Some(cors), Some(origin)) = (&chain.cors, origin) {
+        let mut req = HeaderMap::with_capacity(1);
+        req.insert(header::ORIGIN, origin.clone());
+        cors.response_headers(&req, headers);
+    }
+}
+
+async fn authenticate(
+    auth: &Auth,
+    parts: &mut http::request::Parts,
+) -> Result<Option<Consumer>, GatewayError> {
+    let unauthorized = |reason: &'static str| GatewayError::Unauthorized {
+        reason,
+        challenges: auth.challenges.clone(),
+    };
+    // A consumer header or forwarded claim sent by the client is never trusted.
+    parts.headers.remove(&auth.consumer_header);
+    let mut consumer = None;
+    let mut found = false;
+    if let Some(spec) = &auth.api_key {
+        let key = api_key::extract(spec, &parts.headers, parts.uri.query()).map(Cow::into_owned);
+        if let Some(key) = key {
+            found = true;
+            let i = auth
+                .keys
+                .lookup(&key)
+                .ok_or_else(|| unauthorized("invalid API key"))?;
+            consumer = Some(Consumer {
+                name: auth.consumers[i].to_string(),
+                index: Some(i),
+            });
+        }
+    }
+    if !found {
+        if let Some((verifier, spec)) = &auth.jwt {
+            for (_, h) in &spec.forward_claims {
+                parts.headers.remove(h);
+            }
+            let token = super::jwt::Verifier::bearer(&parts.headers).map(str::to_owned);
+            if let Some(token) = token {
+                found = true;
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let claims = verifier.verify(&token, now).map_err(|e| {
+                    tracing::debug!(reason = e.reason(), "JWT refused");
+                    unauthorized(e.reason())
+                })?;
+                for (claim, h) in &spec.forward_claims {
+                    if let Some(v) = claims.header_value(claim) {
+                        parts.headers.insert(h.clone(), v);
+                    }
+                }
+                if spec.strip_authorization {
+                    parts.headers.remove(header::AUTHORIZATION);
+                }
+                if let Some(name) = claims.consumer(&spec.consumer_claim) {
+                    let index = auth.consumers.iter().position(|c| **c == *name);
+                    consumer = Some(Consumer { name, index });
+                }
+            }
+        }
+    }
+    if !found && auth.basic {
+        if let Some((user, password)) = basic_auth::parse_authorization(&parts.headers) {
+            found = true;
+            let table = auth.basic_table.clone();
+            // Password hashing is slow by design: keep it off the worker's event loop.
+            let i = tokio::task::spawn_blocking(move || table.verify(&user, &password))
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| unauthorized("invalid user or password"))?;
+            consumer = Some(Consumer {
+                name: auth.consumers[i].to_string(),
+                index: Some(i),
+            });
+        }
+    }
+    if !found && !auth.optional {
+        return Err(unauthorized("credentials required"));
+    }
+    if let Some(c) = &consumer {
+        if let Some(i) = c.index {
+            if !auth.consumer_allowed.get(i).copied().unwrap_or(true) {
+                return Err(GatewayError::Forbidden {
+                    reason: "consumer may not call this route",
+                });
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&c.name) {
+            parts.headers.insert(auth.consumer_header.clone(), v);
+        }
+    }
+    Ok(consumer)
+}
+
+/// The bytes of a rate-limit key: its parts joined by 0x1f.
+fn limit_key(
+    parts: &[LimitKey],
+    ip: IpAddr,
+    passed: &Passed,
+    route: &str,
+    headers: &HeaderMap,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0x1f);
+        }
+        match p {
+            LimitKey::ClientIp => match ip {
+                IpAddr::V4(v4) => key.extend_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => key.extend_from_slice(&v6.octets()),
+            },
+            LimitKey::Consumer => match &passed.consumer {
+                Some(c) => key.extend_from_slice(c.name.as_bytes()),
+                None => key.push(b'-'),
+            },
+            LimitKey::Header(h) => match headers.get(h) {
+                Some(v) => key.extend_from_slice(v.as_bytes()),
+                None => key.push(b'-'),
+            },
+            LimitKey::Route => key.extend_from_slice(route.as_bytes()),
+        }
+    }
+    key
+}
