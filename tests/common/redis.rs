@@ -11,11 +11,10 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one; `None` (with a message) when `redis-server` is not installed.
+    /// Starts one. Panics when `redis-server` is not installed: `scripts/test` installs it.
     pub fn start() -> Option<RedisServer> {
         if Command::new("redis-server").arg("--version").output().is_err() {
-            eprintln!("redis-server not found: scripts/test installs it (apt-get install redis-server)");
-            return None;
+            panic!("redis-server not found: run scripts/test, which installs it (apt-get install redis-server)");
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut r = RedisServer { port, child: None };
