@@ -175,7 +175,7 @@ async fn authenticate(
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let claims = verifier.verify(&token, now).map_err(|e| {
+                let claims = verifier.verify_fresh(&token, now).await.map_err(|e| {
                     tracing::debug!(reason = e.reason(), "JWT refused");
                     unauthorized(e.reason())
                 })?;
