@@ -55,16 +55,28 @@ fn req(method: Method, url: &str, headers: &[(&str, &str)]) -> Request<BoxBody> 
 #[tokio::test]
 async fn api_keys_identify_consumers_and_restrict_routes() {
     let be = Backend::echo().await;
-    let policies = "[policies.keyed.auth]\napi_key = { header = \"X-API-Key\", query = \"api_key\" }\n";
+    let policies =
+        "[policies.keyed.auth]\napi_key = { header = \"X-API-Key\", query = \"api_key\" }\n";
     let gw = start_gateway(&config(&be, policies, "policies = [\"keyed\"]")).await;
     let url = gw.url("/api/x");
 
     let (st, h, body) = send(req(Method::GET, &url, &[])).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(h["www-authenticate"].to_str().unwrap().starts_with("ApiKey"));
-    assert!(json(&body)["detail"].as_str().unwrap().contains("credentials required"));
+    assert!(h["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("ApiKey"));
+    assert!(json(&body)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("credentials required"));
 
-    let (st, _, _) = send(req(Method::GET, &url, &[("x-api-key", "wrong-key-0123456789")])).await;
+    let (st, _, _) = send(req(
+        Method::GET,
+        &url,
+        &[("x-api-key", "wrong-key-0123456789")],
+    ))
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(be.hits(), 0);
 
@@ -82,7 +94,10 @@ async fn api_keys_identify_consumers_and_restrict_routes() {
     let bob = [("x-api-key", "bob-key-0123456789abcdef0")];
     let (st, _, body) = send(req(Method::GET, &url, &bob)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    assert!(json(&body)["detail"].as_str().unwrap().contains("may not call"));
+    assert!(json(&body)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("may not call"));
 }
 
 #[tokio::test]
@@ -92,12 +107,25 @@ async fn basic_auth_against_bcrypt() {
     let gw = start_gateway(&config(&be, policies, "policies = [\"basic\"]")).await;
     let url = gw.url("/api/x");
     use base64::Engine;
-    let enc = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+    let enc = |s: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    };
     let (st, h, _) = send(req(Method::GET, &url, &[])).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(h["www-authenticate"].to_str().unwrap().contains("realm=\"staff\""));
+    assert!(h["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("realm=\"staff\""));
     let bad = enc("alice:looking-glass");
-    assert_eq!(send(req(Method::GET, &url, &[("authorization", &bad)])).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(req(Method::GET, &url, &[("authorization", &bad)]))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let good = enc("alice:wonderland");
     let (st, _, body) = send(req(Method::GET, &url, &[("authorization", &good)])).await;
     assert_eq!(st, StatusCode::OK);
@@ -144,19 +172,39 @@ algorithms = ["HS256"]
     assert_eq!(seen["x-user-id"], "user-42");
     assert_eq!(seen["x-role"], "admin");
     assert_eq!(seen["x-consumer"], "user-42");
-    assert!(seen.get("authorization").is_none(), "Authorization stripped");
+    assert!(
+        seen.get("authorization").is_none(),
+        "Authorization stripped"
+    );
 
     for (claims, why) in [
-        (serde_json::json!({"sub": "u", "iss": "https://idp.test", "aud": "api", "exp": now() - 3600}), "expired"),
-        (serde_json::json!({"sub": "u", "iss": "https://evil.test", "aud": "api", "exp": now() + 300}), "issuer"),
-        (serde_json::json!({"sub": "u", "iss": "https://idp.test", "aud": "other", "exp": now() + 300}), "audience"),
+        (
+            serde_json::json!({"sub": "u", "iss": "https://idp.test", "aud": "api", "exp": now() - 3600}),
+            "expired",
+        ),
+        (
+            serde_json::json!({"sub": "u", "iss": "https://evil.test", "aud": "api", "exp": now() + 300}),
+            "issuer",
+        ),
+        (
+            serde_json::json!({"sub": "u", "iss": "https://idp.test", "aud": "other", "exp": now() + 300}),
+            "audience",
+        ),
     ] {
         let b = format!("Bearer {}", hs256(claims));
         let (st, h, _) = send(req(Method::GET, &url, &[("authorization", &b)])).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{why}");
-        assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert!(h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
     }
-    let (st, _, _) = send(req(Method::GET, &url, &[("authorization", "Bearer not.a.jwt")])).await;
+    let (st, _, _) = send(req(
+        Method::GET,
+        &url,
+        &[("authorization", "Bearer not.a.jwt")],
+    ))
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(be.hits(), 1);
 }
@@ -175,7 +223,12 @@ set = { "X-Served-By" = "portcullis" }
 remove = ["Content-Type"]
 "#;
     let gw = start_gateway(&config(&be, policies, "policies = [\"tx\"]")).await;
-    let hdrs = [("x-debug", "1"), ("x-old", "v"), ("x-tag", "a"), ("x-gateway", "client")];
+    let hdrs = [
+        ("x-debug", "1"),
+        ("x-old", "v"),
+        ("x-tag", "a"),
+        ("x-gateway", "client"),
+    ];
     let (st, h, body) = send(req(Method::GET, &gw.url("/api/x"), &hdrs)).await;
     assert_eq!(st, StatusCode::OK);
     let seen = &json(&body)["headers"];
@@ -207,19 +260,33 @@ max_age = "10m"
     let (st, h, _) = send(req(Method::OPTIONS, &url, &pre)).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
-    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
     assert_eq!(h["access-control-max-age"], "600");
     assert_eq!(be.hits(), 0, "the preflight never reaches the upstream");
 
-    let evil = [("origin", "https://evil.example"), ("access-control-request-method", "PUT")];
+    let evil = [
+        ("origin", "https://evil.example"),
+        ("access-control-request-method", "PUT"),
+    ];
     let (st, h, _) = send(req(Method::OPTIONS, &url, &evil)).await;
     assert_ne!(st, StatusCode::OK);
     assert!(h.get("access-control-allow-origin").is_none());
 
-    let (st, h, _) = send(req(Method::GET, &url, &[("origin", "https://app.example.com")])).await;
+    let (st, h, _) = send(req(
+        Method::GET,
+        &url,
+        &[("origin", "https://app.example.com")],
+    ))
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
-    assert!(h.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("Origin")));
+    assert!(h
+        .get_all("vary")
+        .iter()
+        .any(|v| v.to_str().unwrap().contains("Origin")));
 }
 
 #[tokio::test]
@@ -238,12 +305,16 @@ max_body_bytes = 10
     drop(gw);
 
     let gw = start_gateway(&config(&be, policies, "policies = [\"small\"]")).await;
-    let big = Request::post(gw.url("/api/x")).body(full("more than ten bytes")).unwrap();
+    let big = Request::post(gw.url("/api/x"))
+        .body(full("more than ten bytes"))
+        .unwrap();
     assert_eq!(send(big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
     let small = Request::post(gw.url("/api/x")).body(full("tiny")).unwrap();
     assert_eq!(send(small).await.0, StatusCode::OK);
     // Routes without the policy keep the server's limit.
-    let other = Request::post(gw.url("/other/x")).body(full("more than ten bytes")).unwrap();
+    let other = Request::post(gw.url("/other/x"))
+        .body(full("more than ten bytes"))
+        .unwrap();
     assert_eq!(send(other).await.0, StatusCode::OK);
 }
 

@@ -215,7 +215,10 @@ pub struct HeaderOps {
 
 impl HeaderOps {
     pub fn is_empty(&self) -> bool {
-        self.rename.is_empty() && self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+        self.rename.is_empty()
+            && self.remove.is_empty()
+            && self.set.is_empty()
+            && self.add.is_empty()
     }
 }
 

@@ -109,9 +109,8 @@ pub fn compile(
     let mut limits = Vec::new();
     for p in policies {
         for spec in &p.rate_limits {
-            let id = format!("{}/{}", p.name, spec.name);
             limits.push(Limit {
-                limiter: Limiter::new(spec, &id, shared.stores.clone()),
+                limiter: Limiter::new(&p.name, spec, shared.stores.clone()),
                 spec: spec.clone(),
             });
         }

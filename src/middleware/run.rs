@@ -90,7 +90,13 @@ pub async fn request(
         passed.consumer = authenticate(auth, parts).await?;
     }
     for limit in &chain.limits {
-        let key = limit_key(&limit.spec.key, client_ip, &passed, &chain.route, &parts.headers);
+        let key = limit_key(
+            &limit.spec.key,
+            client_ip,
+            &passed,
+            &chain.route,
+            &parts.headers,
+        );
         let d = limit.limiter.check(&key, clock.now()).await;
         if !d.allowed {
             let mut h = HeaderMap::new();

@@ -127,6 +127,13 @@ async fn forward(
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
     }
+    // The upstream request, but for what depends on the endpoint (base path and Host).
+    let mut path_and_query = String::with_capacity(path.len() + 32);
+    m.upstream_path(&mut path_and_query);
+    if let Some(q) = parts.uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
     // The route's policies (IP rules, CORS preflight, auth, rate limits, request header
     // transforms), in the fixed order of `middleware::run`.
     let chain = snap.chains[m.index].as_deref();
@@ -164,13 +171,6 @@ async fn forward(
         }
     }
 
-    // The upstream request, but for what depends on the endpoint (base path and Host).
-    let mut path_and_query = String::with_capacity(path.len() + 32);
-    m.upstream_path(&mut path_and_query);
-    if let Some(q) = parts.uri.query() {
-        path_and_query.push('?');
-        path_and_query.push_str(q);
-    }
     parts.version = http::Version::HTTP_11;
     let client_host = parts.headers.get(header::HOST).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
