@@ -92,6 +92,23 @@ fn example_file_parses() {
         .unwrap();
     assert_eq!(route.timeout, Some(Duration::from_secs(10)));
     assert!(!route.retry_non_idempotent);
+    // Policies: sorted by name; routes list them, or get [defaults], or `[]` = none.
+    let names: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["base", "cors-web", "partners", "public-api"]);
+    let policies = |route: &str| -> Vec<&str> {
+        let r = config.routes.iter().find(|r| r.def.name == route).unwrap();
+        r.policies
+            .iter()
+            .map(|&i| config.policies[i].name.as_str())
+            .collect()
+    };
+    assert_eq!(policies("users"), ["base", "public-api", "cors-web"]);
+    assert_eq!(policies("orders"), ["base"]);
+    assert!(policies("products").is_empty());
+    assert_eq!(policies("partner-products"), ["base", "partners"]);
+    let consumers: Vec<&str> = config.consumers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(consumers, ["mobile-app", "ops"]);
+    assert_eq!(config.rate_limit.max_keys, 100_000);
 }
 
 #[test]
@@ -366,4 +383,21 @@ fn identical_routes_with_equal_priority_conflict() {
         "no conflict located at either route:\n{}",
         render(&errs)
     );
+}
+
+#[test]
+fn policy_mistakes_are_located_and_secrets_not_echoed() {
+    let text = format!(
+        "{BASE}policies = [\"public-ap\"]\n\n[policies.public-api.auth]\napi_key = true\n\n\
+         [consumers.alice]\napi_keys = [\"short-secret\"]\nroutes = [\"user\"]\n"
+    );
+    let errs = errors(&text);
+    let e = expect(&errs, &text, "routes[0].policies[0]", "public-ap\"");
+    assert_eq!(hint(e), "did you mean \"public-api\"?");
+    let e = expect(&errs, &text, "consumers.alice.api_keys[0]", "short-secret");
+    assert!(e.message.contains("too weak"), "{e}");
+    assert!(!render(&errs).contains("short-secret"), "{}", render(&errs));
+    let e = expect(&errs, &text, "consumers.alice.routes[0]", "[\"user\"]");
+    assert_eq!(hint(e), "did you mean \"users\"?");
+    assert_eq!(errs.len(), 3, "{}", render(&errs));
 }

@@ -12,13 +12,28 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod policy;
 mod resilience;
 
+pub(super) use policy::{
+    RawApiKey, RawAuth, RawBasicAuth, RawConsumer, RawConsumerBasic, RawCors, RawDefaults,
+    RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit, RawRateLimitSettings,
+    RawRedis, RawStrMap, Tables, Toggle,
+};
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 
 /// The top-level keys a config file may contain.
-pub(super) const TOP_LEVEL_KEYS: &[&str] = &["server", "log", "services", "routes"];
+pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
+    "server",
+    "log",
+    "defaults",
+    "rate_limit",
+    "services",
+    "routes",
+    "consumers",
+    "policies",
+];
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +103,7 @@ pub(super) struct RawRoute {
     pub priority: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<DurationStr>>,
     pub retry_non_idempotent: Option<Spanned<bool>>,
+    pub policies: Option<Spanned<StrList>>,
 }
 
 /// A string or an array of strings (`listen = "a"` and `listen = ["a", "b"]` both work).

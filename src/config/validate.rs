@@ -3,12 +3,21 @@
 //!
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `services` (with `resilience` and
-//! `statuses`), `routes`.
+//! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers` and
+//! `cors`), `consumers`.
 
+mod auth;
+mod consumers;
+mod cors;
 mod ctx;
 mod document;
 mod fields;
+mod headers;
 mod hint;
+mod jwt;
+mod jwt_keys;
+mod limits;
+mod policy;
 mod resilience;
 mod routes;
 mod server;
@@ -59,16 +68,30 @@ pub(super) fn parse_with_env(
     };
     let server = server::server(doc.server.as_ref(), &mut ctx);
     let log = server::log(doc.log.as_ref(), &mut ctx);
+    let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
+    let policies = policy::policies(&doc.policies, doc.defaults.as_ref(), redis, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
-    let routes = routes::routes(&doc.routes, &services, &mut ctx);
+    let routes = routes::routes(&doc.routes, &services, &policies, &mut ctx);
+    // Route names as validated, or as written for routes with problems (already reported).
+    let route_names: Vec<String> = routes
+        .iter()
+        .zip(&doc.routes)
+        .filter_map(|(r, item)| r.as_ref().map(|r| r.def.name.clone()).or(item.name.clone()))
+        .collect();
+    let consumers = consumers::consumers(&doc.consumers, &route_names, &mut ctx);
     if !ctx.is_clean() {
         return Err(ConfigErrors(ctx.into_errors()));
     }
     // With no errors reported every element validated, so the routes' service indices
-    // (element indices) are indices into `services`.
+    // (element indices) are indices into `services`, and their policy indices (positions in
+    // name order) indices into `policies`.
     let services: Option<Vec<_>> = services.specs.into_iter().collect();
     let routes: Option<Vec<_>> = routes.into_iter().collect();
-    let (Some(services), Some(routes)) = (services, routes) else {
+    let policies: Option<Vec<_>> = policies.specs.into_iter().collect();
+    let consumers: Option<Vec<_>> = consumers.into_iter().collect();
+    let (Some(services), Some(routes), Some(policies), Some(consumers)) =
+        (services, routes, policies, consumers)
+    else {
         return Err(ConfigErrors(vec![ConfigError {
             file: file.to_owned(),
             line: 0,
@@ -84,14 +107,16 @@ pub(super) fn parse_with_env(
         log,
         services,
         routes,
-        consumers: Vec::new(),
-        policies: Vec::new(),
-        rate_limit: Default::default(),
+        consumers,
+        policies,
+        rate_limit,
         clock: Default::default(),
     })
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;

@@ -54,6 +54,12 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// The config file name as given to `parse_str` (relative key files are read from its
+    /// directory).
+    pub(super) fn file(&self) -> &str {
+        self.file
+    }
+
     /// Whether nothing has been reported so far.
     pub(super) fn is_clean(&self) -> bool {
         self.errors.is_empty()
@@ -96,7 +102,13 @@ impl<'a> Ctx<'a> {
         what: &str,
     ) {
         let leaf = key.rsplit('.').next().unwrap_or(key);
-        if !dropped.iter().any(|d| d == leaf) {
+        let was_dropped = |d: &String| {
+            d == leaf
+                || key
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|k| k.ends_with('.'))
+        };
+        if !dropped.iter().any(was_dropped) {
             self.error(
                 table,
                 key,

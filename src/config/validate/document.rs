@@ -1,7 +1,8 @@
-//! From TOML text to the raw structs: parse the document once, then deserialize each section
-//! and each `[[services]]` / `[[routes]]` element on its own. When serde rejects a table, the
-//! offending entry is reported, dropped, and the table deserialized again, so every unknown key
-//! and every wrong type is reported, not only the first.
+//! From TOML text to the raw structs: parse the document once, then deserialize each section,
+//! each `[[services]]` / `[[routes]]` element and each `[consumers.NAME]` / `[policies.NAME]`
+//! table on its own. When serde rejects a table, the offending entry is reported, dropped (only
+//! that entry, also inside an element of an array of tables), and the table deserialized again,
+//! so every unknown key and every wrong type is reported, not only the first.
 
 use std::ops::Range;
 
@@ -11,13 +12,24 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::hint;
-use crate::config::raw::{RawLog, RawRoute, RawServer, RawService, TOP_LEVEL_KEYS};
+use crate::config::raw::{
+    RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings, RawRoute, RawServer,
+    RawService, TOP_LEVEL_KEYS,
+};
 
 /// A deserialized table and the keys dropped because they were malformed.
 pub(super) struct Section<T> {
     pub raw: T,
-    /// Leaf names of dropped entries (so validation does not also call them "missing").
+    /// Dotted paths, relative to the table, of dropped entries (`name`,
+    /// `rate_limit[0].rate`), so validation does not also call them "missing".
     pub dropped: Vec<String>,
+}
+
+/// One `[consumers.NAME]` or `[policies.NAME]` table.
+pub(super) struct Named<T> {
+    /// NAME as written (a key: never `${ENV}`-expanded), with its span.
+    pub name: Spanned<String>,
+    pub section: Option<Section<T>>,
 }
 
 /// One element of `services` or `routes`.
@@ -33,8 +45,12 @@ pub(super) struct Item<T> {
 pub(super) struct RawDocument {
     pub server: Option<Section<RawServer>>,
     pub log: Option<Section<RawLog>>,
+    pub defaults: Option<Section<RawDefaults>>,
+    pub rate_limit: Option<Section<RawRateLimitSettings>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
+    pub consumers: Vec<Named<RawConsumer>>,
+    pub policies: Vec<Named<RawPolicy>>,
 }
 
 /// Parses the text; `None` after reporting a syntax error.
@@ -56,6 +72,10 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "log" => out.log = section(value, "log", ctx),
             "services" => out.services = items(value, "services", ctx),
             "routes" => out.routes = items(value, "routes", ctx),
+            "defaults" => out.defaults = section(value, "defaults", ctx),
+            "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
+            "consumers" => out.consumers = named(value, "consumers", ctx),
+            "policies" => out.policies = named(value, "policies", ctx),
             other => {
                 let hint = hint::expected_one_of(other, TOP_LEVEL_KEYS);
                 ctx.error(
@@ -100,10 +120,58 @@ fn items<T: DeserializeOwned>(
         .collect()
 }
 
+/// Deserializes a table of named tables (`[policies.NAME]`) table by table.
+fn named<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Vec<Named<T>> {
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        let mut hint = format!("write each entry as a [{key}.NAME] table");
+        if key == "policies" {
+            hint.push_str("; to apply policies to every route, use [defaults] policies = [...]");
+        }
+        ctx.error(span, key, "expected a table", Some(hint));
+        return Vec::new();
+    };
+    table
+        .into_iter()
+        .map(|(name, value)| {
+            let name = Spanned::new(name.span(), name.get_ref().to_string());
+            let k = format!("{key}.{}", hint::key_segment(name.get_ref()));
+            Named {
+                section: section_in(value, &k, Arrays::Enter, ctx),
+                name,
+            }
+        })
+        .collect()
+}
+
+/// Whether a problem inside an element of an array of tables drops only the offending entry of
+/// that element (`Enter`: policies, whose `[[...rate_limit]]` and `[[...keys]]` elements are
+/// checked one by one) or the whole array (`Drop`: the older sections, whose arrays are checked
+/// as a whole).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrays {
+    Enter,
+    Drop,
+}
+
 /// Deserializes one table, reporting and dropping each offending entry until serde accepts it.
 fn section<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
     key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Section<T>> {
+    section_in(value, key, Arrays::Drop, ctx)
+}
+
+/// `section`, entering arrays of tables or not.
+fn section_in<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    key: &str,
+    arrays: Arrays,
     ctx: &mut Ctx<'_>,
 ) -> Option<Section<T>> {
     let span = value.span();
@@ -119,19 +187,44 @@ fn section<T: DeserializeOwned>(
             Err(err) => err,
         };
         let at = err.span().unwrap_or(span.clone());
-        let path = locate(&table, &at);
+        let path = locate(&table, &at, arrays);
         let full_key = match &path {
-            Some((p, inner)) => format!("{key}.{}{inner}", p.join(".")),
+            Some((p, inner)) => format!("{key}.{}{inner}", dotted(p)),
             None => key.to_owned(),
         };
-        let (message, hint) = describe(err.message());
+        let (mut message, hint) = describe(err.message());
+        if may_hold_secret(&full_key) {
+            message = redact(&message);
+        }
         ctx.error(at, full_key, message, hint);
         let (path, _) = path?;
         if !remove(&mut table, &path) {
             return None;
         }
-        dropped.extend(path.last().cloned());
+        dropped.push(dotted(&path));
     }
+}
+
+/// One step of a path to a table entry: a key, or an element of an array of tables.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[2].c`, keys quoted where TOML needs it.
+fn dotted(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(&hint::key_segment(k)),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(&hint::key_segment(k));
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
 }
 
 /// Turns a serde message into a friendlier message and an optional hint.
@@ -156,27 +249,71 @@ fn describe(message: &str) -> (String, Option<String>) {
     (message, None)
 }
 
+/// Whether the entry at `key` may hold a credential (an API key, a JWT secret or key, a
+/// password hash, a header value such as `Authorization`): its value is never echoed.
+fn may_hold_secret(key: &str) -> bool {
+    let steps: Vec<&str> = key
+        .split('.')
+        .map(|s| s.split('[').next().unwrap_or(s))
+        .collect();
+    let secret = [
+        "secret",
+        "pem",
+        "api_keys",
+        "password_hash",
+        "basic",
+        "set",
+        "add",
+        "url",
+    ];
+    steps.iter().any(|s| secret.contains(s))
+}
+
+/// `wrong type: integer `123`, expected a string` -> `wrong type: integer, expected a string`.
+fn redact(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("wrong type: ") else {
+        return message.to_owned();
+    };
+    let (found, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+    let kind = found.split(['`', '"']).next().unwrap_or(found).trim_end();
+    match expected.is_empty() {
+        true => format!("wrong type: {kind}"),
+        false => format!("wrong type: {kind}, expected{expected}"),
+    }
+}
+
 /// Whether the error position `at` lies in `span`.
 fn inside(span: Range<usize>, at: &Range<usize>) -> bool {
     span.start <= at.start && at.start < span.end.max(span.start + 1)
 }
 
-/// The key path (through nested tables) of the entry an error span points into, plus the
-/// position inside that entry's value when it is an array (`[1].weight`), for the report only:
-/// the whole entry is what gets dropped.
-fn locate(table: &DeTable<'_>, at: &Range<usize>) -> Option<(Vec<String>, String)> {
+/// The key path (through nested tables, and with `Arrays::Enter` into the table elements of
+/// arrays) of the entry an error span points into, plus the position inside that entry's value when it is an array
+/// of plain values (`[1]`), for the report only: the whole entry is what gets dropped.
+fn locate(table: &DeTable<'_>, at: &Range<usize>, arrays: Arrays) -> Option<(Vec<Step>, String)> {
     for (k, v) in table {
-        if let DeValue::Table(inner) = v.get_ref() {
-            if let Some((mut path, within)) = locate(inner, at) {
-                path.insert(0, hint::key_segment(k.get_ref()));
-                return Some((path, within));
-            }
+        let inner =
+            match v.get_ref() {
+                DeValue::Table(inner) => locate(inner, at, arrays),
+                DeValue::Array(items) if arrays == Arrays::Enter => items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, e)| match e.get_ref() {
+                        DeValue::Table(t) => locate(t, at, arrays).map(|(mut path, within)| {
+                            path.insert(0, Step::Index(i));
+                            (path, within)
+                        }),
+                        _ => None,
+                    }),
+                _ => None,
+            };
+        if let Some((mut path, within)) = inner {
+            path.insert(0, Step::Key(k.get_ref().to_string()));
+            return Some((path, within));
         }
         if inside(k.span(), at) || inside(v.span(), at) {
-            return Some((
-                vec![hint::key_segment(k.get_ref())],
-                within(v.get_ref(), at),
-            ));
+            let step = Step::Key(k.get_ref().to_string());
+            return Some((vec![step], within(v.get_ref(), at)));
         }
     }
     None
@@ -206,13 +343,20 @@ fn within(value: &DeValue<'_>, at: &Range<usize>) -> String {
 }
 
 /// Removes the entry at `path`; false when it is not there.
-fn remove(table: &mut DeTable<'_>, path: &[String]) -> bool {
+fn remove(table: &mut DeTable<'_>, path: &[Step]) -> bool {
     match path {
-        [] => false,
-        [leaf] => table.remove(leaf.as_str()).is_some(),
-        [first, rest @ ..] => match table.get_mut(first.as_str()).map(|v| v.get_mut()) {
+        [Step::Key(leaf)] => table.remove(leaf.as_str()).is_some(),
+        [Step::Key(first), rest @ ..] => match table.get_mut(first.as_str()).map(|v| v.get_mut()) {
             Some(DeValue::Table(inner)) => remove(inner, rest),
+            Some(DeValue::Array(items)) => match rest {
+                [Step::Index(i), rest @ ..] => match items.get_mut(*i).map(|e| e.get_mut()) {
+                    Some(DeValue::Table(inner)) => remove(inner, rest),
+                    _ => false,
+                },
+                _ => false,
+            },
             _ => false,
         },
+        _ => false,
     }
 }

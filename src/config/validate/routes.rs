@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue, Method};
 use super::ctx::Ctx;
 use super::document::{Item, Section};
 use super::hint;
+use super::policy::{policy_list, Policies};
 use super::services::Services;
 use crate::config::raw::{HeaderMatch, RawRoute, StrList};
 use crate::config::RouteSpec;
@@ -30,6 +31,7 @@ struct FieldSpans {
 pub(super) fn routes(
     items: &[Item<RawRoute>],
     services: &Services,
+    policies: &Policies,
     ctx: &mut Ctx<'_>,
 ) -> Vec<Option<RouteSpec>> {
     let mut first_seen: HashMap<String, usize> = HashMap::new();
@@ -37,6 +39,11 @@ pub(super) fn routes(
     let mut defs = Vec::new();
     let mut spans = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        // A route without `policies` applies `[defaults] policies`; `policies = []` none.
+        let route_policies = item.section.as_ref().and_then(|s| match &s.raw.policies {
+            Some(v) => policy_list(v, &format!("routes[{i}].policies"), &policies.names, ctx),
+            None => Some(policies.defaults.clone()),
+        });
         let checked = item
             .section
             .as_ref()
@@ -50,11 +57,12 @@ pub(super) fn routes(
             .as_ref()
             .and_then(|s| s.raw.retry_non_idempotent.as_ref())
             .is_some_and(|b| *b.get_ref());
-        out.push(service.zip(timeout).map(|(service, timeout)| RouteSpec {
+        let resolved = service.zip(timeout).zip(route_policies);
+        out.push(resolved.map(|((service, timeout), policies)| RouteSpec {
             def: def.clone(),
             service,
             timeout,
-            policies: Vec::new(),
+            policies,
             retry_non_idempotent,
         }));
         defs.push(def);

@@ -1,0 +1,244 @@
+//! `[policies.NAME]` (body limit, IP rules; `auth`, `rate_limit`, the header transforms and
+//! `cors` are in their own modules), `[defaults]`, and the policy lists of routes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::ctx::Ctx;
+use super::document::{Named, Section};
+use super::{auth, cors, headers, hint, limits};
+use crate::config::policy::{IpRules, PolicySpec};
+use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
+
+const TIB: i64 = 1 << 40;
+
+/// The validated policies, in name order.
+pub(super) struct Policies {
+    /// `None` for a policy with problems (already reported).
+    pub specs: Vec<Option<PolicySpec>>,
+    /// Every policy name written, valid or not, with its index in `specs`.
+    pub names: HashMap<String, usize>,
+    /// `[defaults] policies`: what a route without a `policies` key applies.
+    pub defaults: Vec<usize>,
+}
+
+/// One string of a `StrList`, `${ENV}`-expanded (`None`: it could not be, already reported),
+/// with its span and dotted key (`key[i]`, or `key` for a single string).
+pub(super) struct Entry {
+    pub text: Option<String>,
+    pub span: Range<usize>,
+    pub key: String,
+}
+
+/// The strings of a list, expanded.
+pub(super) fn expanded(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Vec<Entry> {
+    let list = v.get_ref();
+    let items = list.items(v.span());
+    let mut out = Vec::with_capacity(items.len());
+    for (i, (text, span)) in items.into_iter().enumerate() {
+        let key = match list {
+            StrList::One(_) => key.to_owned(),
+            StrList::Many(_) => format!("{key}[{i}]"),
+        };
+        let text = ctx.expand(text, span.clone(), &key);
+        out.push(Entry { text, span, key });
+    }
+    out
+}
+
+/// The name of a `[consumers.NAME]` / `[policies.NAME]` table: the rules of service names.
+/// Table keys are never `${ENV}`-expanded.
+pub(super) fn table_name(ctx: &mut Ctx<'_>, name: &Spanned<String>, key: &str) -> bool {
+    let n = name.get_ref();
+    let ok = !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        let msg = match n.is_empty() {
+            true => "name must not be empty".to_owned(),
+            false => format!("invalid name \"{}\"", n.escape_debug()),
+        };
+        let hint = "use letters, digits, '_', '.' and '-' only".to_owned();
+        ctx.error(name.span(), key, msg, Some(hint));
+    }
+    ok
+}
+
+/// Validates every `[policies.NAME]` table; `redis` tells whether `[rate_limit.redis]` is
+/// written (valid or not).
+pub(super) fn policies(
+    items: &[Named<RawPolicy>],
+    defaults: Option<&Section<RawDefaults>>,
+    redis: bool,
+    ctx: &mut Ctx<'_>,
+) -> Policies {
+    let mut sorted: Vec<&Named<RawPolicy>> = items.iter().collect();
+    sorted.sort_by(|a, b| a.name.get_ref().cmp(b.name.get_ref()));
+    let mut names = HashMap::new();
+    let mut specs = Vec::with_capacity(sorted.len());
+    for (i, item) in sorted.into_iter().enumerate() {
+        let name = item.name.get_ref();
+        names.insert(name.clone(), i);
+        let key = format!("policies.{}", hint::key_segment(name));
+        let named = table_name(ctx, &item.name, &key);
+        let spec = item
+            .section
+            .as_ref()
+            .and_then(|s| policy(name, s, &key, redis, ctx));
+        specs.push(spec.filter(|_| named));
+    }
+    let defaults = defaults
+        .and_then(|d| d.raw.policies.as_ref())
+        .and_then(|v| policy_list(v, "defaults.policies", &names, ctx))
+        .unwrap_or_default();
+    Policies {
+        specs,
+        names,
+        defaults,
+    }
+}
+
+/// One policy; `None` after reporting problems.
+fn policy(
+    name: &str,
+    section: &Section<RawPolicy>,
+    key: &str,
+    redis: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<PolicySpec> {
+    let raw = &section.raw;
+    let dropped = &section.dropped;
+    let k = |field: &str| format!("{key}.{field}");
+    let mut ok = true;
+    let mut out = PolicySpec {
+        name: name.to_owned(),
+        ..PolicySpec::default()
+    };
+    if let Some(v) = &raw.max_body_bytes {
+        let hint = "bytes, at most 1 TiB (1099511627776); 0 = unlimited";
+        match ctx.int_in(v, &k("max_body_bytes"), 0, TIB, hint) {
+            Some(n) => out.max_body_bytes = Some(n as u64),
+            None => ok = false,
+        }
+    }
+    if let Some(v) = &raw.auth {
+        out.auth = auth::auth(v, &k("auth"), dropped, ctx);
+        ok &= out.auth.is_some();
+    }
+    if let Some(v) = &raw.rate_limit {
+        match limits::rate_limits(v, &k("rate_limit"), redis, dropped, ctx) {
+            Some(l) => out.rate_limits = l,
+            None => ok = false,
+        }
+    }
+    for (field, raw, slot) in [
+        (
+            "request_headers",
+            &raw.request_headers,
+            &mut out.request_headers,
+        ),
+        (
+            "response_headers",
+            &raw.response_headers,
+            &mut out.response_headers,
+        ),
+    ] {
+        let Some(raw) = raw else { continue };
+        match headers::header_ops(raw, &k(field), ctx) {
+            Some(ops) => *slot = ops,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = &raw.cors {
+        out.cors = cors::cors(v, &k("cors"), dropped, ctx);
+        ok &= out.cors.is_some();
+    }
+    if let Some(v) = &raw.ip_rules {
+        out.ip_rules = ip_rules(v, &k("ip_rules"), ctx);
+        ok &= out.ip_rules.is_some();
+    }
+    ok.then_some(out)
+}
+
+/// `allow` and `deny`: CIDRs or single addresses (host bits of a CIDR are ignored).
+fn ip_rules(raw: &RawIpRules, key: &str, ctx: &mut Ctx<'_>) -> Option<IpRules> {
+    let mut out = IpRules::default();
+    let mut ok = true;
+    for (field, list, slot) in [
+        ("allow", &raw.allow, &mut out.allow),
+        ("deny", &raw.deny, &mut out.deny),
+    ] {
+        let Some(list) = list else { continue };
+        for item in expanded(list, &format!("{key}.{field}"), ctx) {
+            let Some(text) = item.text else {
+                ok = false;
+                continue;
+            };
+            let parsed = match text.contains('/') {
+                true => text.parse::<IpNet>().map(|n| n.trunc()).ok(),
+                false => text.parse::<IpAddr>().map(IpNet::from).ok(),
+            };
+            match parsed {
+                Some(net) => slot.push(net),
+                None => {
+                    let hint = "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \
+                                \"192.168.1.7\"";
+                    let msg = format!("invalid IP address or CIDR \"{}\"", text.escape_debug());
+                    ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A list of policy names (a route's `policies`, `[defaults] policies`): each must exist and
+/// appear once. Indexes into the name-sorted policies, in the order written.
+pub(super) fn policy_list(
+    v: &Spanned<StrList>,
+    key: &str,
+    names: &HashMap<String, usize>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<usize>> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut ok = true;
+    for item in expanded(v, key, ctx) {
+        let Some(name) = item.text else {
+            ok = false;
+            continue;
+        };
+        let Some(&index) = names.get(&name) else {
+            let msg = format!("unknown policy \"{}\"", name.escape_debug());
+            ctx.error(item.span, item.key, msg, Some(known_hint(&name, names)));
+            ok = false;
+            continue;
+        };
+        if let Some((_, first)) = out.iter().find(|(i, _)| *i == index) {
+            let msg = format!("policy \"{name}\" is listed twice");
+            let hint = format!("first listed at line {}; remove one", ctx.line_of(*first));
+            ctx.error(item.span, item.key, msg, Some(hint));
+            ok = false;
+            continue;
+        }
+        out.push((index, item.span.start));
+    }
+    ok.then(|| out.into_iter().map(|(i, _)| i).collect())
+}
+
+/// "did you mean" among the policy names, or the list of them.
+fn known_hint(name: &str, names: &HashMap<String, usize>) -> String {
+    let mut known: Vec<&str> = names.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    if known.is_empty() {
+        return "no policies are defined; add a [policies.NAME] table".to_owned();
+    }
+    match hint::closest(name, &known) {
+        Some(c) => format!("did you mean \"{c}\"?"),
+        None => format!("known policies: {}", hint::list(&known)),
+    }
+}
