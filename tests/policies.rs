@@ -154,6 +154,7 @@ issuers = ["https://idp.test"]
 audiences = ["api"]
 forward_claims = {{ sub = "X-User-Id", role = "X-Role" }}
 strip_authorization = true
+query = "access_token"
 [[policies.jwt.auth.jwt.keys]]
 secret = "{JWT_SECRET}"
 algorithms = ["HS256"]
@@ -207,6 +208,10 @@ algorithms = ["HS256"]
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(be.hits(), 1);
+    // The token may also come from the configured query parameter.
+    let (st, _, body) = send(req(Method::GET, &format!("{url}?access_token={ok}"), &[])).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(json(&body)["headers"]["x-user-id"], "user-42");
 }
 
 #[tokio::test]

@@ -94,6 +94,9 @@ pub struct JwtSpec {
     pub strip_authorization: bool,
     /// The claim naming the consumer (rate-limit key, consumer header). Default `sub`.
     pub consumer_claim: String,
+    /// Also accept the token from this query parameter when there is no bearer header
+    /// (e.g. `access_token`, for clients that cannot set headers). Default none.
+    pub query: Option<String>,
 }
 
 /// Where verification keys come from.

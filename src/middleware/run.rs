@@ -175,7 +175,12 @@ async fn authenticate(
             for (_, h) in &spec.forward_claims {
                 parts.headers.remove(h);
             }
-            let token = super::jwt::Verifier::bearer(&parts.headers).map(str::to_owned);
+            let token = super::jwt::Verifier::bearer(&parts.headers)
+                .map(str::to_owned)
+                .or_else(|| {
+                    let name = spec.query.as_deref()?;
+                    query_param(parts.uri.query()?, name).map(str::to_owned)
+                });
             if let Some(token) = token {
                 found = true;
                 let now = SystemTime::now()
@@ -264,4 +269,13 @@ fn limit_key(
         }
     }
     key
+}
+
+/// The raw value of query parameter `name` (JWTs are URL-safe: no decoding needed).
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }

@@ -108,6 +108,7 @@ pub(in crate::config) struct RawJwt {
     pub forward_claims: Option<Spanned<RawStrMap>>,
     pub strip_authorization: Option<Spanned<bool>>,
     pub consumer_claim: Option<Spanned<String>>,
+    pub query: Option<Spanned<String>>,
     pub keys: Option<Spanned<Tables<RawJwtKey>>>,
 }
 

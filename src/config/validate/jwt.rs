@@ -38,6 +38,7 @@ pub(super) fn jwt(
         forward_claims: Vec::new(),
         strip_authorization: false,
         consumer_claim: "sub".to_owned(),
+        query: None,
     };
     for (field, list, slot) in [
         ("issuers", &raw.issuers, &mut out.issuers),
@@ -88,6 +89,23 @@ pub(super) fn jwt(
     if let Some(c) = &raw.consumer_claim {
         match non_empty(ctx, c, &k("consumer_claim"), "a claim name such as \"sub\"") {
             Some(c) => out.consumer_claim = c,
+            None => ok = false,
+        }
+    }
+    if let Some(q) = &raw.query {
+        let hint = "a query parameter name such as \"access_token\"";
+        match non_empty(ctx, q, &k("query"), hint) {
+            Some(q) if q.contains(['&', '=', '#', '?', ' ']) => {
+                let msg = format!("invalid query parameter name \"{q}\"");
+                ctx.error(
+                    raw.query.as_ref().map_or(0..0, |v| v.span()),
+                    k("query"),
+                    msg,
+                    Some(hint.to_owned()),
+                );
+                ok = false;
+            }
+            Some(q) => out.query = Some(q),
             None => ok = false,
         }
     }

@@ -171,6 +171,7 @@ allow_origins = "*"
         forward_claims: Vec::new(),
         strip_authorization: false,
         consumer_claim: "sub".to_owned(),
+        query: None,
     };
     assert_eq!(*jwt, expected);
     let limit = RateLimitSpec {

@@ -69,6 +69,7 @@ pub(super) fn spec(keys: Vec<JwtKeySource>) -> JwtSpec {
         forward_claims: vec![],
         strip_authorization: false,
         consumer_claim: "sub".into(),
+        query: None,
     }
 }
 

@@ -262,6 +262,7 @@ fn public_api_policy() -> PolicySpec {
         ],
         strip_authorization: true,
         consumer_claim: "client_id".to_owned(),
+        query: None,
     };
     PolicySpec {
         name: "public-api".to_owned(),
