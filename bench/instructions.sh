@@ -3,7 +3,7 @@
 # fraction of a percent whatever else the machine does (the shared harness's CPU µs/req
 # spread 10-35 % between rounds here). Each config runs twice, with N1 and N2 requests
 # (h2load --h1, 8 connections); (Ir2 - Ir1) / (N2 - N1) cancels start-up and shutdown.
-# Usage: bench/instructions.sh CONFIG.toml [CONFIG.toml ...]   (needs valgrind, h2load and the
+# Usage: [BENCH_PATH=/path?query] bench/instructions.sh CONFIG.toml [CONFIG.toml ...]   (needs valgrind, h2load and the
 # shared harness's backend: ../shared/bench/bench.sh builds it once.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ count() { # config requests -> total Ir
     >/dev/null 2>&1 &
   local pid=$!
   wait_port
-  h2load --h1 -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT/api/items" >"$work/h2load.txt"
+  h2load --h1 -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT${BENCH_PATH:-/api/items}" >"$work/h2load.txt"
   grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
   kill -TERM $pid; wait $pid || true
   grep -E "^(summary|totals):" "$out" | head -1 | awk '{print $2}'

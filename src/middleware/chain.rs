@@ -11,7 +11,7 @@ use super::basic_auth::{self, BasicTable};
 use super::cors::Cors;
 use super::ip_rules::IpFilter;
 use super::jwt::Verifier;
-use super::rate_limit::{Limiter, Stores};
+use super::rate_limit::{Limiter, Rendered, Stores};
 use crate::config::policy::{
     ApiKeySpec, AuthSpec, ConsumerSpec, HeaderOps, JwtSpec, LimitKey, PolicySpec, RateLimitSpec,
 };
@@ -33,12 +33,13 @@ pub struct Chain {
     pub cors: Option<Cors>,
     pub auth: Option<Auth>,
     pub limits: Vec<Limit>,
+    /// `RateLimit-Policy` and the parts of `RateLimit` rendered once.
+    pub rate_headers: Rendered,
     pub max_body_bytes: Option<u64>,
     pub request_headers: Vec<HeaderOps>,
     pub response_headers: Vec<HeaderOps>,
     /// Whether the client IP is needed (IP rules or a limit keyed on it).
     pub needs_client_ip: bool,
-    pub legacy_headers: bool,
 }
 
 /// The route's authentication.
@@ -132,12 +133,15 @@ pub fn compile(
         ip,
         cors,
         auth,
+        rate_headers: Rendered::new(
+            &limits.iter().map(|l| &l.spec).collect::<Vec<_>>(),
+            shared.legacy_headers,
+        ),
         limits,
         max_body_bytes,
         request_headers: ops(&|p| &p.request_headers),
         response_headers: ops(&|p| &p.response_headers),
         needs_client_ip,
-        legacy_headers: shared.legacy_headers,
     })))
 }
 

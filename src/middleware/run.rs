@@ -17,7 +17,7 @@ use http::{Method, Response, StatusCode};
 
 use super::chain::{Auth, Chain};
 use super::cors::Preflight;
-use super::rate_limit::{self, Decision};
+use super::rate_limit::Decision;
 use super::{api_key, basic_auth, transform};
 use crate::clock::Clock;
 use crate::config::policy::LimitKey;
@@ -100,7 +100,9 @@ pub async fn request(
         let d = limit.limiter.check(&key, clock.now()).await;
         if !d.allowed {
             let mut h = HeaderMap::new();
-            rate_limit::headers(&[(&limit.spec, &d)], chain.legacy_headers, &mut h);
+            let mut seen = std::mem::take(&mut passed.decisions);
+            seen.push(d.clone());
+            chain.rate_headers.write(&seen, &mut h);
             let retry_after = d.retry_after.map_or(1, |r| r.as_secs_f64().ceil() as u64);
             return Err(GatewayError::RateLimited {
                 limit: limit.spec.name.clone(),
@@ -122,15 +124,7 @@ pub fn response(chain: &Chain, passed: Option<&Passed>, headers: &mut HeaderMap)
         transform::apply(ops, headers);
     }
     if let Some(p) = passed {
-        if !p.decisions.is_empty() {
-            let pairs: Vec<_> = chain
-                .limits
-                .iter()
-                .zip(&p.decisions)
-                .map(|(l, d)| (&l.spec, d))
-                .collect();
-            rate_limit::headers(&pairs, chain.legacy_headers, headers);
-        }
+        chain.rate_headers.write(&p.decisions, headers);
     }
     cors_headers(chain, passed.and_then(|p| p.origin.as_ref()), headers);
 }

@@ -54,7 +54,16 @@ pub struct Verifier {
     started: AtomicBool,
     /// The refresh tasks, aborted when the verifier is dropped.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Tokens whose signature was verified recently (see `VERIFIED_TTL`).
+    verified: moka::sync::Cache<Arc<str>, Arc<Claims>, xxhash_rust::xxh3::Xxh3Builder>,
 }
+
+/// How long a verified signature is remembered. Claims (exp, nbf, iat, iss, aud, required)
+/// are checked again on every request; only the signature check is skipped. A key removed
+/// from a JWKS keeps validating tokens it signed for at most this long.
+pub const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most verified tokens remembered per verifier (each entry is the token and its claims).
+pub const VERIFIED_MAX: u64 = 10_000;
 
 /// The parts of a JOSE header that matter here.
 struct JoseHeader {
@@ -115,6 +124,14 @@ impl Verifier {
             max_token_bytes: spec.max_token_bytes,
             started: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_MAX)
+                .time_to_live(VERIFIED_TTL)
+                // Only validly signed tokens are ever inserted, so the (fast, seeded) hash
+                // cannot be flooded with chosen collisions.
+                .build_with_hasher(
+                    xxhash_rust::xxh3::Xxh3Builder::new().with_seed(fastrand::u64(..)),
+                ),
         })
     }
 
@@ -146,9 +163,17 @@ impl Verifier {
     /// Verifies a compact JWS token at unix time `now` (seconds). Returns the claims. Never
     /// waits: an unknown `kid` asks the JWKS URL sources for a refetch (at most once per
     /// `min_refetch`) and fails this token with `UnknownKid`; see `verify_fresh`.
-    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, JwtError> {
+    ///
+    /// A token whose signature was verified within `VERIFIED_TTL` skips the signature check
+    /// (the cache compares whole tokens, so no other token can match an entry); its claims
+    /// are checked again against `now`.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, JwtError> {
         if token.len() > self.max_token_bytes {
             return Err(JwtError::TooLarge);
+        }
+        if let Some(claims) = self.verified.get(token) {
+            self.rules.check(&claims.0, now)?;
+            return Ok(claims);
         }
         if token.is_empty() {
             return Err(JwtError::Malformed("empty token"));
@@ -171,13 +196,15 @@ impl Verifier {
         let message = &token.as_bytes()[..token.len() - signature.len() - 1];
         self.check_signature(&header, message, signature)?;
         self.rules.check(&claims, now)?;
-        Ok(Claims(claims))
+        let claims = Arc::new(Claims(claims));
+        self.verified.insert(Arc::from(token), claims.clone());
+        Ok(claims)
     }
 
     /// Like `verify`, but when the token's `kid` is unknown and a JWKS refetch is pending (this
     /// token's or an earlier one's), waits for it up to the source's fetch timeout and verifies
     /// once more. For async callers that prefer a slower answer to a refused rotated key.
-    pub async fn verify_fresh(&self, token: &str, now: u64) -> Result<Claims, JwtError> {
+    pub async fn verify_fresh(&self, token: &str, now: u64) -> Result<Arc<Claims>, JwtError> {
         let first = self.verify(token, now);
         if !matches!(first, Err(JwtError::UnknownKid)) {
             return first;

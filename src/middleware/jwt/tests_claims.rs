@@ -13,7 +13,7 @@ fn base() -> JwtSpec {
 }
 
 /// Verifies a token carrying `changes` over the default claims (null removes a claim).
-fn check(spec: &JwtSpec, changes: Value) -> Result<Claims, JwtError> {
+fn check(spec: &JwtSpec, changes: Value) -> Result<std::sync::Arc<Claims>, JwtError> {
     let v = Verifier::new(spec).unwrap();
     let t = sign(
         Algorithm::HS256,
@@ -217,4 +217,35 @@ fn claims_header_value() {
     assert_eq!(hv("nothing"), None);
     assert_eq!(hv("bad"), None);
     assert_eq!(hv("missing"), None);
+}
+
+#[test]
+fn a_remembered_signature_still_has_its_claims_checked() {
+    let v = Verifier::new(&base()).unwrap();
+    let t = sign(
+        Algorithm::HS256,
+        None,
+        &claims_with(json!({})),
+        &signing_key(Algorithm::HS256),
+    );
+    let first = v.verify(&t, NOW).unwrap();
+    let again = v.verify(&t, NOW).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "the second check is served from the cache"
+    );
+    // Much later the cached token is expired like any other.
+    assert_eq!(
+        v.verify(&t, NOW + 10 * 365 * 24 * 3600)
+            .map_err(|e| e.reason()),
+        Err("expired")
+    );
+    // A token differing in its signature is not mistaken for the remembered one.
+    let mut forged = t.clone();
+    forged.pop();
+    forged.push(if t.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        v.verify(&forged, NOW).map_err(|e| e.reason()),
+        Err("bad_signature")
+    );
 }

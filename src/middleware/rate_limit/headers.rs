@@ -29,6 +29,90 @@ static X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// Sets the rate-limit headers for the limits a request was checked against (replacing any
 /// already in `out`). Does nothing for an empty list.
+/// The headers of a fixed list of limits, rendered once (at config load) but for the
+/// numbers of each response.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    policy: Option<HeaderValue>,
+    /// Each limit's name as a structured-field string (`"name"`).
+    names: Vec<String>,
+    legacy: bool,
+}
+
+impl Rendered {
+    pub fn new(specs: &[&RateLimitSpec], legacy: bool) -> Rendered {
+        let mut policy = String::with_capacity(32 * specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            if i > 0 {
+                policy.push_str(", ");
+            }
+            let (q, w) = quota_window(spec.rate, spec.per);
+            push_sf_string(&mut policy, &spec.name);
+            policy.push_str(&format!(";q={q};w={w}"));
+        }
+        let names = specs
+            .iter()
+            .map(|s| {
+                let mut n = String::new();
+                push_sf_string(&mut n, &s.name);
+                n
+            })
+            .collect();
+        Rendered {
+            policy: HeaderValue::try_from(policy)
+                .ok()
+                .filter(|_| !specs.is_empty()),
+            names,
+            legacy,
+        }
+    }
+
+    /// Writes `RateLimit-Policy` and `RateLimit` (for the most restrictive of `decisions`,
+    /// which line up with the limits given to `new`; a shorter list is fine).
+    pub fn write(&self, decisions: &[Decision], out: &mut HeaderMap) {
+        let Some(policy) = &self.policy else {
+            return;
+        };
+        let Some((name, d)) = self
+            .names
+            .iter()
+            .zip(decisions)
+            .max_by(|a, b| restrictiveness(a.1).cmp(&restrictiveness(b.1)))
+        else {
+            return;
+        };
+        let t = window_secs(d);
+        let mut current = String::with_capacity(name.len() + 24);
+        current.push_str(name);
+        current.push_str(";r=");
+        push_u64(&mut current, d.remaining);
+        current.push_str(";t=");
+        push_u64(&mut current, t);
+        out.insert(RATELIMIT_POLICY.clone(), policy.clone());
+        insert(out, &RATELIMIT, current);
+        if self.legacy {
+            out.insert(X_LIMIT.clone(), HeaderValue::from(d.limit));
+            out.insert(X_REMAINING.clone(), HeaderValue::from(d.remaining));
+            out.insert(X_RESET.clone(), HeaderValue::from(t));
+        }
+    }
+}
+
+/// Appends `n` in decimal without the formatting machinery.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
 pub fn headers(policies: &[(&RateLimitSpec, &Decision)], legacy: bool, out: &mut HeaderMap) {
     let Some(&(spec, d)) = policies
         .iter()
