@@ -101,7 +101,7 @@ pub async fn request(
         if !d.allowed {
             let mut h = HeaderMap::new();
             let mut seen = std::mem::take(&mut passed.decisions);
-            seen.push(d.clone());
+            seen.push(d);
             chain.rate_headers.write(&seen, &mut h);
             let retry_after = d.retry_after.map_or(1, |r| r.as_secs_f64().ceil() as u64);
             return Err(GatewayError::RateLimited {
