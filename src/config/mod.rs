@@ -5,6 +5,7 @@
 //! sees the raw serde structs.
 
 mod env;
+pub mod cache;
 pub mod policy;
 mod raw;
 pub mod upstream;
@@ -41,6 +42,8 @@ pub struct Config {
     pub policies: Vec<policy::PolicySpec>,
     /// `[rate_limit]`.
     pub rate_limit: policy::RateLimitSettings,
+    /// `[cache]`.
+    pub cache: cache::CacheSettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,

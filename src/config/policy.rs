@@ -44,6 +44,8 @@ pub struct PolicySpec {
     /// Request body limit for routes using this policy (overrides `server.max_body_bytes`;
     /// 0 = unlimited).
     pub max_body_bytes: Option<u64>,
+    /// Response caching (`[policies.NAME.cache]`).
+    pub cache: Option<super::cache::CacheSpec>,
 }
 
 /// `[policies.NAME.auth]`: which credentials are accepted. The first method that finds

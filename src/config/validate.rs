@@ -110,6 +110,7 @@ pub(super) fn parse_with_env(
         consumers,
         policies,
         rate_limit,
+        cache: Default::default(),
         clock: Default::default(),
     })
 }

@@ -53,6 +53,7 @@ pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
         consumers: Vec::new(),
         policies: Vec::new(),
         rate_limit: Default::default(),
+        cache: Default::default(),
         clock: Default::default(),
     }
 }

@@ -1,0 +1,68 @@
+//! Validated response-cache settings: the global store (`[cache]`) and a policy's cache
+//! section (`[policies.NAME.cache]`), which routes get through their policies.
+
+use std::time::Duration;
+
+use http::HeaderName;
+
+/// `[cache]`: the shared in-memory store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    /// Total bytes of all stored responses (body plus headers). Default 64 MiB.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[policies.NAME.cache]`: caching for the routes using the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSpec {
+    /// Default true when the table is present.
+    pub enabled: bool,
+    /// Freshness for responses without explicit freshness (no max-age, s-maxage or
+    /// Expires). Default none: only explicitly cacheable responses are stored.
+    pub default_ttl: Option<Duration>,
+    /// Larger responses stream through unstored. Default 1 MiB.
+    pub max_object_bytes: u64,
+    /// Query parameters in the key: `All` (default, sorted) or only those listed.
+    pub key_query: KeyQuery,
+    /// Request headers added to the key (besides those the response's Vary names).
+    pub key_headers: Vec<HeaderName>,
+    /// Add the authenticated consumer to the key. Default false.
+    pub per_consumer: bool,
+    /// Store responses carrying Set-Cookie (the cookie is stored and replayed to everyone).
+    /// Default false.
+    pub store_set_cookie: bool,
+    /// Answer `PURGE` requests on these routes (after the route's auth). Default false.
+    pub allow_purge: bool,
+}
+
+impl Default for CacheSpec {
+    fn default() -> Self {
+        CacheSpec {
+            enabled: true,
+            default_ttl: None,
+            max_object_bytes: 1024 * 1024,
+            key_query: KeyQuery::All,
+            key_headers: Vec::new(),
+            per_consumer: false,
+            store_set_cookie: false,
+            allow_purge: false,
+        }
+    }
+}
+
+/// Which query parameters belong to the cache key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyQuery {
+    /// Every parameter, sorted (so `?b=1&a=2` and `?a=2&b=1` share an entry).
+    All,
+    /// Only these parameters (sorted); `Only(vec![])` ignores the query.
+    Only(Vec<String>),
+}
