@@ -398,7 +398,18 @@ secret = "{JWT_SECRET}"
         &[],
     ))
     .await;
-    let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    // Access log lines are written when each response body is dropped: wait for all five.
+    let text = || String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    let t = std::time::Instant::now();
+    while text().matches("\"target\":\"access\"").count() < 5 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "no access log: {}",
+            text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logs = text();
     assert!(
         logs.contains("\"status\":401") || logs.contains("401"),
         "requests were logged: {logs}"

@@ -4,8 +4,8 @@
 //! The runtime types here are what the rest of the gateway uses; nothing outside this module
 //! sees the raw serde structs.
 
-mod env;
 pub mod cache;
+mod env;
 pub mod policy;
 mod raw;
 pub mod upstream;
