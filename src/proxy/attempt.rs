@@ -35,7 +35,9 @@ pub struct Outgoing {
     pub path_and_query: String,
     /// The client's Host header, for `host_header = "preserve"`.
     pub client_host: Option<http::HeaderValue>,
-    pub body: Incoming,
+    /// The client's body; `None` for a request the gateway makes itself (a background
+    /// cache refresh), sent without a body.
+    pub body: Option<Incoming>,
     pub max_body_bytes: u64,
     pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -91,15 +93,19 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
     if retries > 0 {
         lock(&s.budget).deposit(now);
     }
-    let mut body = if retries == 0 {
-        Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
-    } else {
-        let limit = spec.max_replay_bytes;
-        let read = buffer(body, limit, max_body_bytes, counter, plan.deadline).await?;
-        if matches!(read, Prepared::Stream(_)) {
-            retries = 0;
+    let mut body = match body {
+        None => Prepared::Buffered(Bytes::new()),
+        Some(body) if retries == 0 => {
+            Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
         }
-        read
+        Some(body) => {
+            let limit = spec.max_replay_bytes;
+            let read = buffer(body, limit, max_body_bytes, counter, plan.deadline).await?;
+            if matches!(read, Prepared::Stream(_)) {
+                retries = 0;
+            }
+            read
+        }
     };
     let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
         .then(|| request_hash(&s.spec.hash_key, &parts.headers, plan.client_ip));

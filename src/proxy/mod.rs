@@ -200,7 +200,7 @@ async fn forward(
         parts,
         path_and_query,
         client_host,
-        body,
+        body: Some(body),
         max_body_bytes,
         counter,
     };
