@@ -109,6 +109,22 @@ fn example_file_parses() {
     let consumers: Vec<&str> = config.consumers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(consumers, ["mobile-app", "ops"]);
     assert_eq!(config.rate_limit.max_keys, 100_000);
+    // The response cache: the store, and the partners policy's section.
+    assert_eq!(config.cache.max_bytes, 64 * 1024 * 1024);
+    let partners = config
+        .policies
+        .iter()
+        .find(|p| p.name == "partners")
+        .unwrap();
+    let cache = partners.cache.as_ref().unwrap();
+    assert!(cache.enabled && !cache.allow_purge);
+    assert_eq!(cache.default_ttl, Some(Duration::from_secs(30)));
+    assert_eq!(cache.key_headers, ["accept-language"]);
+    assert!(config
+        .policies
+        .iter()
+        .filter(|p| p.name != "partners")
+        .all(|p| p.cache.is_none()));
 }
 
 #[test]

@@ -16,9 +16,9 @@ mod policy;
 mod resilience;
 
 pub(super) use policy::{
-    RawApiKey, RawAuth, RawBasicAuth, RawConsumer, RawConsumerBasic, RawCors, RawDefaults,
-    RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit, RawRateLimitSettings,
-    RawRedis, RawStrMap, Tables, Toggle,
+    RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
+    RawCors, RawDefaults, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit,
+    RawRateLimitSettings, RawRedis, RawStrMap, Tables, Toggle,
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
@@ -29,6 +29,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "log",
     "defaults",
     "rate_limit",
+    "cache",
     "services",
     "routes",
     "consumers",

@@ -3,10 +3,11 @@
 //!
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `services` (with `resilience` and
-//! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers` and
-//! `cors`), `consumers`.
+//! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
+//! `cors` and `cache`), `consumers`.
 
 mod auth;
+mod cache;
 mod consumers;
 mod cors;
 mod ctx;
@@ -69,7 +70,9 @@ pub(super) fn parse_with_env(
     let server = server::server(doc.server.as_ref(), &mut ctx);
     let log = server::log(doc.log.as_ref(), &mut ctx);
     let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
-    let policies = policy::policies(&doc.policies, doc.defaults.as_ref(), redis, &mut ctx);
+    let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
+    let defaults = doc.defaults.as_ref();
+    let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
     let routes = routes::routes(&doc.routes, &services, &policies, &mut ctx);
     // Route names as validated, or as written for routes with problems (already reported).
@@ -110,13 +113,15 @@ pub(super) fn parse_with_env(
         consumers,
         policies,
         rate_limit,
-        cache: Default::default(),
+        cache,
         clock: Default::default(),
     })
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cache;
 #[cfg(test)]
 mod tests_policy;
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The raw `[defaults]`, `[rate_limit]`, `[consumers.*]` and `[policies.*]` tables (see `raw`).
+//! The raw `[defaults]`, `[rate_limit]`, `[cache]`, `[consumers.*]` and `[policies.*]` tables
+//! (see `raw`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +41,13 @@ pub(in crate::config) struct RawRedis {
     pub prefix: Option<Spanned<String>>,
 }
 
+/// `[cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(in crate::config) struct RawCacheSettings {
+    pub max_bytes: Option<Spanned<i64>>,
+}
+
 /// `[consumers.NAME]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
@@ -68,6 +76,7 @@ pub(in crate::config) struct RawPolicy {
     pub response_headers: Option<RawHeaderOps>,
     pub cors: Option<Spanned<RawCors>>,
     pub ip_rules: Option<RawIpRules>,
+    pub cache: Option<Spanned<RawCache>>,
 }
 
 /// `[policies.NAME.auth]`.
@@ -161,6 +170,20 @@ pub(in crate::config) struct RawCors {
     pub expose_headers: Option<Spanned<StrList>>,
     pub allow_credentials: Option<Spanned<bool>>,
     pub max_age: Option<Spanned<DurationStr>>,
+}
+
+/// `[policies.NAME.cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(in crate::config) struct RawCache {
+    pub enabled: Option<Spanned<bool>>,
+    pub default_ttl: Option<Spanned<DurationStr>>,
+    pub max_object_bytes: Option<Spanned<i64>>,
+    pub key_query: Option<Spanned<StrList>>,
+    pub key_headers: Option<Spanned<StrList>>,
+    pub per_consumer: Option<Spanned<bool>>,
+    pub store_set_cookie: Option<Spanned<bool>>,
+    pub allow_purge: Option<Spanned<bool>>,
 }
 
 /// `[policies.NAME.ip_rules]`.

@@ -143,7 +143,17 @@ impl<'a> Ctx<'a> {
 
     /// A timeout: a duration string, more than 0 and at most one day.
     pub(super) fn timeout(&mut self, v: &Spanned<DurationStr>, key: &str) -> Option<Duration> {
-        self.duration(v, key, false)
+        self.duration(v, key, false, MAX_TIMEOUT)
+    }
+
+    /// A duration more than 0 and at most `max`, a whole number of days (a cache TTL).
+    pub(super) fn duration_up_to(
+        &mut self,
+        v: &Spanned<DurationStr>,
+        key: &str,
+        max: Duration,
+    ) -> Option<Duration> {
+        self.duration(v, key, false, max)
     }
 
     /// A duration that may be 0 (a jitter, a backoff), at most one day.
@@ -152,7 +162,7 @@ impl<'a> Ctx<'a> {
         v: &Spanned<DurationStr>,
         key: &str,
     ) -> Option<Duration> {
-        self.duration(v, key, true)
+        self.duration(v, key, true, MAX_TIMEOUT)
     }
 
     fn duration(
@@ -160,6 +170,7 @@ impl<'a> Ctx<'a> {
         v: &Spanned<DurationStr>,
         key: &str,
         allow_zero: bool,
+        max: Duration,
     ) -> Option<Duration> {
         let text = self.expand(&v.get_ref().0, v.span(), key)?;
         match parse_duration(&text) {
@@ -168,8 +179,13 @@ impl<'a> Ctx<'a> {
                 self.error(v.span(), key, "must be more than 0", Some(hint));
                 None
             }
-            Ok(d) if d > MAX_TIMEOUT => {
-                let msg = format!("\"{text}\" is out of range: must be at most 1 day (\"24h\")");
+            Ok(d) if d > max => {
+                let days = max.as_secs() / 86_400;
+                let unit = if days == 1 { "day" } else { "days" };
+                let msg = format!(
+                    "\"{text}\" is out of range: must be at most {days} {unit} ({})",
+                    show_duration(max)
+                );
                 self.error(v.span(), key, msg, None);
                 None
             }

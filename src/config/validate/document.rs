@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings, RawRoute, RawServer,
-    RawService, TOP_LEVEL_KEYS,
+    RawCacheSettings, RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings, RawRoute,
+    RawServer, RawService, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -47,6 +47,7 @@ pub(super) struct RawDocument {
     pub log: Option<Section<RawLog>>,
     pub defaults: Option<Section<RawDefaults>>,
     pub rate_limit: Option<Section<RawRateLimitSettings>>,
+    pub cache: Option<Section<RawCacheSettings>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub consumers: Vec<Named<RawConsumer>>,
@@ -74,6 +75,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "routes" => out.routes = items(value, "routes", ctx),
             "defaults" => out.defaults = section(value, "defaults", ctx),
             "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
+            "cache" => out.cache = section(value, "cache", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),
             other => {

@@ -1,5 +1,5 @@
-//! `[policies.NAME]` (body limit, IP rules; `auth`, `rate_limit`, the header transforms and
-//! `cors` are in their own modules), `[defaults]`, and the policy lists of routes.
+//! `[policies.NAME]` (body limit, IP rules; `auth`, `rate_limit`, the header transforms,
+//! `cors` and `cache` are in their own modules), `[defaults]`, and the policy lists of routes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,9 +8,10 @@ use std::ops::Range;
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
-use super::{auth, cors, headers, hint, limits};
+use super::{auth, cache, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
 
@@ -69,11 +70,12 @@ pub(super) fn table_name(ctx: &mut Ctx<'_>, name: &Spanned<String>, key: &str) -
 }
 
 /// Validates every `[policies.NAME]` table; `redis` tells whether `[rate_limit.redis]` is
-/// written (valid or not).
+/// written (valid or not); `store` is `[cache] max_bytes` when known.
 pub(super) fn policies(
     items: &[Named<RawPolicy>],
     defaults: Option<&Section<RawDefaults>>,
     redis: bool,
+    store: Option<StoreSize>,
     ctx: &mut Ctx<'_>,
 ) -> Policies {
     let mut sorted: Vec<&Named<RawPolicy>> = items.iter().collect();
@@ -88,7 +90,7 @@ pub(super) fn policies(
         let spec = item
             .section
             .as_ref()
-            .and_then(|s| policy(name, s, &key, redis, ctx));
+            .and_then(|s| policy(name, s, &key, (redis, store), ctx));
         specs.push(spec.filter(|_| named));
     }
     let defaults = defaults
@@ -107,7 +109,7 @@ fn policy(
     name: &str,
     section: &Section<RawPolicy>,
     key: &str,
-    redis: bool,
+    (redis, store): (bool, Option<StoreSize>),
     ctx: &mut Ctx<'_>,
 ) -> Option<PolicySpec> {
     let raw = &section.raw;
@@ -160,6 +162,10 @@ fn policy(
     if let Some(v) = &raw.ip_rules {
         out.ip_rules = ip_rules(v, &k("ip_rules"), ctx);
         ok &= out.ip_rules.is_some();
+    }
+    if let Some(v) = &raw.cache {
+        out.cache = cache::cache(v, &k("cache"), store, ctx);
+        ok &= out.cache.is_some();
     }
     ok.then_some(out)
 }
