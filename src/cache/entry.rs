@@ -1,0 +1,251 @@
+//! A stored response (`Entry`): its policy (from http-cache-semantics), the headers and body we
+//! replay, its stale windows (RFC 5861) and its weight in the store; plus the Cache-Control
+//! and Vary parsing the other parts share.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{AGE, CACHE_CONTROL, CONNECTION, DATE, VARY};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_cache_semantics::CachePolicy;
+
+use super::httpdate;
+use crate::config::cache::CacheSpec;
+
+/// Fixed bytes counted per entry besides its key, headers and body: the policy's own maps and
+/// fields, the `Arc`s and the store's bookkeeping.
+pub const ENTRY_OVERHEAD: u64 = 1024;
+
+/// Response header fields a cache does not store (hop-by-hop, RFC 9110 §7.6.1), besides the
+/// ones the response's `Connection` names.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// One stored response (one Vary variant of a primary key).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The primary key (`key::primary_key`).
+    pub key: String,
+    /// The crate's view of the exchange: decides freshness, Vary matching and revalidation.
+    /// Its response headers may carry a synthetic `s-maxage` (the spec's `default_ttl`) and
+    /// lack `Set-Cookie`; the client never sees them (replies are built from `headers`).
+    pub policy: CachePolicy,
+    /// The stored status.
+    pub status: StatusCode,
+    /// The stored response headers, replayed to clients (hop-by-hop fields removed; a `Date`
+    /// added when the origin sent none).
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// When the response was received (the policy's response time).
+    pub stored: SystemTime,
+    /// `stale-while-revalidate`: how long past freshness it may be served while refreshing.
+    pub swr: Duration,
+    /// `stale-if-error`: how long past freshness it may be served when the origin fails.
+    pub sie: Duration,
+    /// Identifies the variant: a hash of the Vary-named request header values
+    /// (`variant_id`). The store replaces an entry of the same key and variant.
+    pub variant: u64,
+    /// The spec's `default_ttl` when stored, reapplied when a 304 refreshes the entry.
+    pub default_ttl: Option<Duration>,
+}
+
+impl Entry {
+    /// An entry for the response `resp` to `req` that `decide::storable` accepted with
+    /// `policy`, received at `now` (the same `now` given to `storable`), with its whole `body`.
+    pub fn new(
+        key: String,
+        req: &http::request::Parts,
+        resp: &http::response::Parts,
+        policy: CachePolicy,
+        body: Bytes,
+        spec: &CacheSpec,
+        now: SystemTime,
+    ) -> Entry {
+        let mut headers = storable_headers(&resp.headers);
+        if !headers.contains_key(DATE) {
+            if let Ok(v) = HeaderValue::from_str(&httpdate::format(now)) {
+                headers.insert(DATE, v);
+            }
+        }
+        let (swr, sie) = stale_windows(&headers);
+        Entry {
+            key,
+            policy,
+            status: resp.status,
+            variant: variant_id(&headers, &req.headers),
+            headers,
+            body,
+            stored: now,
+            swr,
+            sie,
+            default_ttl: spec.default_ttl,
+        }
+    }
+
+    /// Bytes this entry holds, for the store's bound: body + key + header bytes (counted twice:
+    /// the policy keeps its own copy) + `ENTRY_OVERHEAD`; saturates at `u32::MAX`.
+    pub fn weight(&self) -> u32 {
+        let total = self.body.len() as u64
+            + self.key.len() as u64
+            + 2 * header_bytes(&self.headers)
+            + ENTRY_OVERHEAD;
+        u32::try_from(total).unwrap_or(u32::MAX)
+    }
+
+    /// When the entry stops being fresh.
+    pub fn fresh_until(&self) -> SystemTime {
+        self.stored + self.policy.time_to_live(self.stored)
+    }
+
+    /// How long past freshness it is at `now` (zero while fresh). For a response that arrived
+    /// already stale this counts from its arrival.
+    pub fn staleness(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.fresh_until()).unwrap_or_default()
+    }
+
+    /// The Cache-Status `ttl` at `now`: seconds of freshness left, or minus the seconds past
+    /// freshness once stale.
+    pub fn ttl(&self, now: SystemTime) -> i64 {
+        if self.policy.is_stale(now) {
+            -i64::try_from(self.staleness(now).as_secs()).unwrap_or(i64::MAX)
+        } else {
+            i64::try_from(self.policy.time_to_live(now).as_secs()).unwrap_or(i64::MAX)
+        }
+    }
+
+    /// The head to reply with at `now`: the stored status and headers with `Age` set to the
+    /// current age (the body is `self.body`).
+    pub fn response_parts(&self, now: SystemTime) -> http::response::Parts {
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = self.status;
+        parts.headers = self.headers.clone();
+        parts
+            .headers
+            .insert(AGE, HeaderValue::from(self.policy.age(now).as_secs()));
+        parts
+    }
+}
+
+/// The `stale-while-revalidate` and `stale-if-error` windows (RFC 5861) of a response, from
+/// its Cache-Control. Both are zero when the response also says `must-revalidate`,
+/// `proxy-revalidate` or `no-cache` (RFC 9111 §4.2.4: those forbid serving it stale) and a
+/// window is zero when absent or malformed. `s-maxage`, which implies `proxy-revalidate`, does
+/// not cancel them: an explicit window is taken as the origin's permission (common CDN
+/// practice for `s-maxage=60, stale-while-revalidate=30`).
+pub fn stale_windows(cache_control: &HeaderMap) -> (Duration, Duration) {
+    let (mut swr, mut sie) = (Duration::ZERO, Duration::ZERO);
+    for (name, value) in directives(cache_control) {
+        let secs = || {
+            value
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(Duration::ZERO, Duration::from_secs)
+        };
+        match name.as_str() {
+            "must-revalidate" | "proxy-revalidate" | "no-cache" => {
+                return (Duration::ZERO, Duration::ZERO)
+            }
+            "stale-while-revalidate" => swr = secs(),
+            "stale-if-error" => sie = secs(),
+            _ => {}
+        }
+    }
+    (swr, sie)
+}
+
+/// The Cache-Control directives of `headers`: lowercased names, values with quotes removed.
+pub fn directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let (name, arg) = match part.split_once('=') {
+                Some((n, v)) => (n, Some(v.trim().trim_matches('"').to_owned())),
+                None => (part, None),
+            };
+            let name = name.trim();
+            if !name.is_empty() {
+                out.push((name.to_ascii_lowercase(), arg));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the Cache-Control of `headers` has the directive `name` (lowercase).
+pub fn has_directive(headers: &HeaderMap, name: &str) -> bool {
+    directives(headers).iter().any(|(n, _)| n == name)
+}
+
+/// The field names a response's `Vary` lists, lowercased (`*` kept as is).
+pub fn vary_names(resp_headers: &HeaderMap) -> Vec<String> {
+    let mut names: Vec<String> = resp_headers
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The variant of a request for a response: an xxh3 hash of the sorted Vary names and the
+/// request's values of each (0 when the response has no Vary).
+pub fn variant_id(resp_headers: &HeaderMap, req_headers: &HeaderMap) -> u64 {
+    let names = vary_names(resp_headers);
+    if names.is_empty() {
+        return 0;
+    }
+    let mut buf = Vec::with_capacity(64);
+    for name in &names {
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+        for v in req_headers.get_all(name.as_str()) {
+            buf.extend_from_slice(v.as_bytes());
+            buf.push(1);
+        }
+        buf.push(2);
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf)
+}
+
+/// A copy of response headers without the hop-by-hop fields and those `Connection` names.
+pub fn storable_headers(headers: &HeaderMap) -> HeaderMap {
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let n = name.as_str();
+        if !HOP_BY_HOP.contains(&n) && !named.iter().any(|c| c == n) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+fn header_bytes(headers: &HeaderMap) -> u64 {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().len() + v.len() + 32) as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests;

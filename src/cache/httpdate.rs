@@ -1,0 +1,144 @@
+//! HTTP-date (RFC 9110 §5.6.7) parsing in all three formats and IMF-fixdate formatting, for
+//! conditional requests (`If-Modified-Since` against `Last-Modified`) and the `Date` a cache
+//! adds to a stored response that lacked one.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// Parses an HTTP-date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850
+/// form (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime (`Sun Nov  6 08:49:37 1994`). The day
+/// name is not checked. `None` for anything else, or a date before 1970.
+pub fn parse(s: &str) -> Option<SystemTime> {
+    let t: Vec<&str> = s.split_whitespace().collect();
+    let (day, month, year, time) = match t.as_slice() {
+        [_, d, m, y, time, "GMT"] if y.len() == 4 => (*d, *m, year4(y)?, *time),
+        [_, dmy, time, "GMT"] => {
+            let mut it = dmy.split('-');
+            let (d, m, y) = (it.next()?, it.next()?, it.next()?);
+            if it.next().is_some() || y.len() != 2 {
+                return None;
+            }
+            // Two-digit years: 70..99 are 19xx, 00..69 are 20xx.
+            let yy: i64 = y.parse().ok()?;
+            (d, m, if yy >= 70 { 1900 + yy } else { 2000 + yy }, *time)
+        }
+        [_, m, d, time, y] if y.len() == 4 => (*d, *m, year4(y)?, *time),
+        _ => return None,
+    };
+    let day: u32 = digits(day, 1, 2)?;
+    let month = MONTHS.iter().position(|&n| n == month)? as u32 + 1;
+    let mut hms = time.split(':');
+    let h: u64 = digits(hms.next()?, 2, 2)?;
+    let m: u64 = digits(hms.next()?, 2, 2)?;
+    let sec: u64 = digits(hms.next()?, 2, 2)?;
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Formats `t` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (times before 1970
+/// render as the epoch).
+pub fn format(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days + 4).rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn year4(s: &str) -> Option<i64> {
+    digits(s, 4, 4)
+}
+
+fn digits<T: std::str::FromStr>(s: &str, min: usize, max: usize) -> Option<T> {
+    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of `days_from_civil`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn parses_the_three_formats() {
+        let want = Some(at(784_111_777));
+        assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 GMT"), want);
+        assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), want);
+        assert_eq!(parse("Sun Nov  6 08:49:37 1994"), want);
+    }
+
+    #[test]
+    fn refuses_malformed_dates() {
+        for bad in [
+            "",
+            "0",
+            "yesterday",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 94 08:49:37 GMT",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        assert_eq!(format(at(784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(format(at(0)), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // Leap day and a year boundary.
+        for secs in [951_782_400, 1_700_000_000, 1_704_067_199, 4_102_444_800] {
+            assert_eq!(parse(&format(at(secs))), Some(at(secs)), "{secs}");
+        }
+        assert_eq!(format(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+}
