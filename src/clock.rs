@@ -40,6 +40,16 @@ impl Clock {
         }
     }
 
+    /// The current wall-clock time (for HTTP dates and cache freshness), moved by `advance`
+    /// like `now`.
+    pub fn system_time(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        match &self.offset {
+            None => now,
+            Some(o) => now + Duration::from_nanos(o.load(Ordering::Relaxed)),
+        }
+    }
+
     /// Moves a manual clock forward; does nothing to the system clock.
     pub fn advance(&self, d: Duration) {
         if let Some(o) = &self.offset {

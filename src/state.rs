@@ -134,6 +134,8 @@ pub struct Shared {
     pub clock: Clock,
     /// The rate limiters' stores (memory and Redis), shared by every snapshot.
     pub stores: Arc<Stores>,
+    /// The response cache and its in-flight misses, shared by every snapshot.
+    pub cache: Arc<crate::proxy::cache::CacheState>,
     checkers: Checkers,
     jwks: JwksTasks,
 }
@@ -143,14 +145,21 @@ impl Shared {
     pub fn from_config(config: &Config) -> Result<Arc<Shared>, String> {
         let stores = Arc::new(Stores::new(&config.rate_limit));
         let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
-        Ok(Shared::new(snapshot, config.clock.clone(), stores))
+        let cache = Arc::new(crate::proxy::cache::CacheState::new(&config.cache));
+        Ok(Shared::new(snapshot, config.clock.clone(), stores, cache))
     }
 
-    pub fn new(snapshot: Snapshot, clock: Clock, stores: Arc<Stores>) -> Arc<Shared> {
+    pub fn new(
+        snapshot: Snapshot,
+        clock: Clock,
+        stores: Arc<Stores>,
+        cache: Arc<crate::proxy::cache::CacheState>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
             stores,
+            cache,
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
         })

@@ -36,6 +36,8 @@ pub struct Chain {
     /// `RateLimit-Policy` and the parts of `RateLimit` rendered once.
     pub rate_headers: Rendered,
     pub max_body_bytes: Option<u64>,
+    /// Response caching (the last policy with a `cache` section), when enabled.
+    pub cache: Option<Arc<crate::config::cache::CacheSpec>>,
     pub request_headers: Vec<HeaderOps>,
     pub response_headers: Vec<HeaderOps>,
     /// Whether the client IP is needed (IP rules or a limit keyed on it).
@@ -103,6 +105,10 @@ pub fn compile(
         .and_then(|p| p.cors.as_ref())
         .map(Cors::new);
     let max_body_bytes = last(&|p| p.max_body_bytes.is_some()).and_then(|p| p.max_body_bytes);
+    let cache = last(&|p| p.cache.is_some())
+        .and_then(|p| p.cache.clone())
+        .filter(|c| c.enabled)
+        .map(Arc::new);
     let auth = match last(&|p| p.auth.is_some()).and_then(|p| p.auth.as_ref()) {
         Some(a) => Some(auth(route, a, consumers, shared, verifiers)?),
         None => None,
@@ -139,6 +145,7 @@ pub fn compile(
         ),
         limits,
         max_body_bytes,
+        cache,
         request_headers: ops(&|p| &p.request_headers),
         response_headers: ops(&|p| &p.response_headers),
         needs_client_ip,

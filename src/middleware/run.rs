@@ -46,7 +46,7 @@ pub struct Passed {
 /// The request phase's result: go on upstream, or answer now (a CORS preflight).
 pub enum Step {
     Continue(Passed),
-    Answer(Response<GatewayBody>),
+    Answer(Box<Response<GatewayBody>>),
 }
 
 /// Runs the request phase on the request head; may change its headers.
@@ -71,7 +71,7 @@ pub async fn request(
                     let mut resp = Response::new(GatewayBody::full(bytes::Bytes::new()));
                     *resp.status_mut() = StatusCode::NO_CONTENT;
                     *resp.headers_mut() = h;
-                    return Ok(Step::Answer(resp));
+                    return Ok(Step::Answer(Box::new(resp)));
                 }
                 Some(Preflight::Denied) => {
                     return Err(GatewayError::Forbidden {

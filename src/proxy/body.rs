@@ -235,6 +235,7 @@ pin_project! {
     enum Kind {
         Full { #[pin] body: Full<Bytes> },
         Upstream { #[pin] body: PooledBody },
+        Tee { #[pin] body: crate::cache::TeeBody<PooledBody> },
     }
 }
 
@@ -279,6 +280,11 @@ impl GatewayBody {
         Self::from_kind(Kind::Upstream { body })
     }
 
+    /// A proxied upstream body copied into the cache as it streams.
+    pub fn tee(body: crate::cache::TeeBody<PooledBody>) -> Self {
+        Self::from_kind(Kind::Tee { body })
+    }
+
     fn from_kind(kind: Kind) -> Self {
         GatewayBody {
             kind,
@@ -318,6 +324,10 @@ impl Body for GatewayBody {
                 Poll::Ready(r) => r,
                 Poll::Pending => return Poll::Pending,
             },
+            KindProj::Tee { body } => match body.poll_frame(cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            },
         };
         match &res {
             Some(Ok(frame)) => {
@@ -335,6 +345,7 @@ impl Body for GatewayBody {
         match &self.kind {
             Kind::Full { body } => body.is_end_stream(),
             Kind::Upstream { body } => body.is_end_stream(),
+            Kind::Tee { body } => body.is_end_stream(),
         }
     }
 
@@ -342,6 +353,7 @@ impl Body for GatewayBody {
         match &self.kind {
             Kind::Full { body } => body.size_hint(),
             Kind::Upstream { body } => body.size_hint(),
+            Kind::Tee { body } => body.size_hint(),
         }
     }
 }

@@ -16,6 +16,7 @@
 
 mod attempt;
 pub mod body;
+pub mod cache;
 pub mod client;
 pub mod headers;
 
@@ -46,7 +47,7 @@ pub struct ConnInfo {
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.
 pub async fn handle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &ConnInfo,
     req: Request<Incoming>,
 ) -> Response<GatewayBody> {
@@ -102,8 +103,8 @@ impl OnDone for Done {
 }
 
 async fn forward(
-    shared: &Shared,
-    snap: &Snapshot,
+    shared: &Arc<Shared>,
+    snap: &Arc<Snapshot>,
     conn: &ConnInfo,
     req: Request<Incoming>,
     request_id: &HeaderValue,
@@ -121,7 +122,8 @@ async fn forward(
         .router
         .find(&parts.method, host, &path, &parts.headers)
         .ok_or(GatewayError::NoRoute)?;
-    let route = &snap.routes[m.index];
+    let route_index = m.index;
+    let route = &snap.routes[route_index];
     let service = &snap.services[route.service];
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
@@ -134,9 +136,19 @@ async fn forward(
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
+    let chain = snap.chains[route_index].as_deref();
+    // What the cache key needs of the request target, taken before the head changes.
+    let cache_target = chain.and_then(|c| c.cache.clone()).map(|spec| {
+        let host = host.unwrap_or("").to_owned();
+        (
+            spec,
+            host,
+            path.to_string(),
+            parts.uri.query().map(str::to_owned),
+        )
+    });
     // The route's policies (IP rules, CORS preflight, auth, rate limits, request header
     // transforms), in the fixed order of `middleware::run`.
-    let chain = snap.chains[m.index].as_deref();
     let mut client_ip = conn.peer.ip();
     let mut passed = None;
     if let Some(chain) = chain {
@@ -148,7 +160,7 @@ async fn forward(
             Ok(Step::Answer(mut resp)) => {
                 resp.headers_mut()
                     .insert(headers::X_REQUEST_ID, request_id.clone());
-                return Ok(resp);
+                return Ok(*resp);
             }
             Err(e) => {
                 let mut resp = e.to_response(request_id);
@@ -171,6 +183,54 @@ async fn forward(
         }
     }
 
+    // The response cache, after auth and rate limits (hits count against quotas; private
+    // routes stay private) and before anything goes upstream.
+    let mut pending = None;
+    if let Some((spec, host, path, query)) = cache_target {
+        let consumer = passed
+            .as_ref()
+            .and_then(|p| p.consumer.as_ref())
+            .map(|c| c.name.as_str());
+        let key = crate::cache::primary_key(
+            "http",
+            &host,
+            &path,
+            query.as_deref(),
+            &spec,
+            &parts.headers,
+            consumer,
+        );
+        let prefix = crate::cache::path_prefix("http", &host, &path);
+        let deadline = start + route.timeout.unwrap_or(service.request_timeout);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let now = || shared.clock.system_time();
+        match cache::before(&shared.cache, &spec, &mut parts, key, prefix, now, wait).await {
+            cache::Before::Answer { mut resp, refresh } => {
+                if let Some((reval, entry, guard)) = refresh {
+                    background_refresh(
+                        shared,
+                        snap,
+                        route_index,
+                        &parts,
+                        reval,
+                        entry,
+                        guard,
+                        &path_and_query,
+                        client_ip,
+                    );
+                }
+                resp.headers_mut()
+                    .insert(headers::X_REQUEST_ID, request_id.clone());
+                if let Some(chain) = chain {
+                    run::response(chain, passed.as_ref(), resp.headers_mut());
+                }
+                return Ok(resp);
+            }
+            cache::Before::Forward(p) => pending = Some(p),
+        }
+    }
+
+    let method = parts.method.clone();
     parts.version = http::Version::HTTP_11;
     let client_host = parts.headers.get(header::HOST).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
@@ -204,21 +264,44 @@ async fn forward(
         max_body_bytes,
         counter,
     };
-    let (resp, guards, endpoint) = attempt::run(plan, out).await?;
+    let (resp, guards, endpoint) = match attempt::run(plan, out).await {
+        Ok(r) => r,
+        Err(e) => {
+            // stale-if-error: a stale entry answers for a failed (or breaker-open) upstream.
+            let stale = pending.and_then(|p| p.on_error(shared.clock.system_time()));
+            let Some(mut resp) = stale else {
+                return Err(e);
+            };
+            resp.headers_mut()
+                .insert(headers::X_REQUEST_ID, request_id.clone());
+            if let Some(chain) = chain {
+                run::response(chain, passed.as_ref(), resp.headers_mut());
+            }
+            return Ok(resp);
+        }
+    };
     if let Some(l) = log {
         l.endpoint = Some(endpoint);
     }
     let (mut rparts, rbody) = resp.into_parts();
     headers::remove_hop_by_hop(&mut rparts.headers);
-    rparts
-        .headers
+    let mut resp = match pending {
+        Some(p) => p.after(
+            &shared.cache,
+            rparts,
+            rbody,
+            shared.clock.system_time(),
+            &method,
+        ),
+        None => Response::from_parts(rparts, GatewayBody::upstream(rbody)),
+    };
+    resp.headers_mut()
         .insert(headers::X_REQUEST_ID, request_id.clone());
     if let Some(chain) = chain {
-        run::response(chain, passed.as_ref(), &mut rparts.headers);
+        run::response(chain, passed.as_ref(), resp.headers_mut());
     }
-    let mut body = GatewayBody::upstream(rbody);
-    body.hold(guards);
-    Ok(Response::from_parts(rparts, body))
+    resp.body_mut().hold(guards);
+    Ok(resp)
 }
 
 /// Rejects ambiguous framing and oversized heads before anything else looks at the request.
@@ -315,4 +398,60 @@ pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> Gatew
             }
         }
     }
+}
+
+/// Starts the one background refresh of a stale entry served under stale-while-revalidate:
+/// a conditional GET for the same target, through the same service.
+#[allow(clippy::too_many_arguments)]
+fn background_refresh(
+    shared: &Arc<Shared>,
+    snap: &Arc<Snapshot>,
+    route_index: usize,
+    client: &http::request::Parts,
+    reval: http::request::Parts,
+    entry: Arc<crate::cache::Entry>,
+    guard: crate::cache::LeaderGuard,
+    path_and_query: &str,
+    client_ip: std::net::IpAddr,
+) {
+    let (shared, snap) = (shared.clone(), snap.clone());
+    let Some(spec) = snap.chains[route_index]
+        .as_ref()
+        .and_then(|c| c.cache.clone())
+    else {
+        return;
+    };
+    let mut parts = cache::copy_head(client);
+    parts.method = http::Method::GET;
+    cache::conditional(&mut parts, &reval);
+    let req = cache::copy_head(&parts);
+    let client_host = parts.headers.get(header::HOST).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    parts.version = http::Version::HTTP_11;
+    let path_and_query = path_and_query.to_owned();
+    tokio::spawn(async move {
+        let route = &snap.routes[route_index];
+        let service = &snap.services[route.service];
+        let timeout = route.timeout.unwrap_or(service.request_timeout);
+        let plan = attempt::Plan {
+            service,
+            deadline: Instant::now() + timeout,
+            allow_non_idempotent: false,
+            clock: &shared.clock,
+            client_ip,
+        };
+        let out = attempt::Outgoing {
+            parts,
+            path_and_query,
+            client_host,
+            body: None,
+            max_body_bytes: 0,
+            counter: None,
+        };
+        if let Ok((resp, _guards, _)) = attempt::run(plan, out).await {
+            let now = shared.clock.system_time();
+            cache::refresh(&shared.cache, &spec, &entry, &req, resp, now).await;
+        }
+        guard.finish(crate::cache::FlightOutcome::Stored);
+    });
 }

@@ -1,0 +1,428 @@
+//! The cache stage of the pipeline (after auth and rate limits, before the upstream): answers
+//! from the store (HIT, 304, STALE), coalesces concurrent misses, revalidates stale entries,
+//! stores cacheable responses as they stream (`TeeBody`), serves stale on upstream failure
+//! (stale-if-error), refreshes in the background (stale-while-revalidate), invalidates after
+//! unsafe methods, and answers `PURGE`. The decisions themselves live in `crate::cache`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+use super::body::{GatewayBody, PooledBody};
+use crate::cache::{
+    self, cache_status, x_cache, CacheStatus, Coalescer, Entry, FlightOutcome, Fwd, LeaderGuard,
+    Lookup, Role, Status, Store, TeeBody,
+};
+use crate::config::cache::{CacheSettings, CacheSpec};
+
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// The store and the in-flight misses, shared by every snapshot.
+pub struct CacheState {
+    pub store: Arc<Store>,
+    pub coalescer: Coalescer,
+}
+
+impl CacheState {
+    pub fn new(settings: &CacheSettings) -> CacheState {
+        CacheState {
+            store: Arc::new(Store::new(settings)),
+            coalescer: Coalescer::default(),
+        }
+    }
+
+    /// Removes the entry with exactly this key; returns the responses removed.
+    pub fn purge_key(&self, key: &str) -> usize {
+        self.store.purge_exact(key)
+    }
+
+    /// Removes every entry whose key starts with `prefix` (a whole path: see
+    /// `cache::matches_prefix`); returns the responses removed.
+    pub fn purge_prefix(&self, prefix: &str) -> usize {
+        self.store.purge_prefix(prefix)
+    }
+}
+
+/// What the cache stage decided before the upstream.
+pub enum Before {
+    /// Answered from the cache (or a purge); `refresh` asks for one background refresh.
+    Answer {
+        resp: Response<GatewayBody>,
+        refresh: Option<(http::request::Parts, Arc<Entry>, LeaderGuard)>,
+    },
+    /// Go upstream (the request head may have been made conditional).
+    Forward(Pending),
+}
+
+/// A request on its way upstream through the cache stage.
+pub struct Pending {
+    key: String,
+    prefix: String,
+    spec: Arc<CacheSpec>,
+    /// A copy of the request head (GET only), for `storable` and `Entry::new`.
+    req: Option<http::request::Parts>,
+    leader: Option<LeaderGuard>,
+    /// The stale entry being revalidated, and whether stale-if-error allows serving it.
+    stale: Option<(Arc<Entry>, bool)>,
+    /// The client's own conditional headers (a revalidation replaces them upstream).
+    client_headers: Option<HeaderMap>,
+    fwd: Fwd,
+}
+
+/// Runs the cache stage. `key` is the request's primary key, `prefix` its path prefix.
+pub async fn before(
+    st: &CacheState,
+    spec: &Arc<CacheSpec>,
+    parts: &mut http::request::Parts,
+    key: String,
+    prefix: String,
+    now: impl Fn() -> SystemTime,
+    wait: Duration,
+) -> Before {
+    let pending = |fwd, req, leader| Pending {
+        key: key.clone(),
+        prefix: prefix.clone(),
+        spec: spec.clone(),
+        req,
+        leader,
+        stale: None,
+        client_headers: None,
+        fwd,
+    };
+    if parts.method.as_str() == "PURGE" && spec.allow_purge {
+        let n = st.purge_key(&key) + st.purge_prefix(&prefix);
+        let status = if n > 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        let body = serde_json::json!({ "purged": n }).to_string();
+        let mut resp = Response::new(GatewayBody::full(Bytes::from(body)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Before::Answer {
+            resp,
+            refresh: None,
+        };
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return Before::Forward(pending(Fwd::Bypass, None, None));
+    }
+    let mut coalesce = true;
+    loop {
+        let t = now();
+        let found = st.store.get(&key).map(|v| v.find(parts, t));
+        let fwd = match &found {
+            None => Fwd::UriMiss,
+            Some(None) => Fwd::VaryMiss,
+            Some(Some(_)) => Fwd::Stale,
+        };
+        if let Some(Some((entry, lookup))) = found {
+            match lookup {
+                Lookup::Fresh(head) => {
+                    let resp = from_entry(&entry, head, parts, Status::Hit, t);
+                    return Before::Answer {
+                        resp,
+                        refresh: None,
+                    };
+                }
+                Lookup::Stale {
+                    revalidate,
+                    within_swr: true,
+                    ..
+                } => {
+                    let head = entry.response_parts(t);
+                    let resp = from_entry(&entry, head, parts, Status::Stale, t);
+                    let refresh = match st.coalescer.join(&format!("refresh\n{key}")) {
+                        Role::Leader(g) => Some((revalidate, entry.clone(), g)),
+                        Role::Follower(_) => None,
+                    };
+                    return Before::Answer { resp, refresh };
+                }
+                Lookup::Stale {
+                    revalidate,
+                    within_sie,
+                    ..
+                } => {
+                    let client_headers = Some(parts.headers.clone());
+                    let original = copy_head(parts);
+                    conditional(parts, &revalidate);
+                    let mut p = pending(Fwd::Stale, Some(original), None);
+                    p.stale = Some((entry, within_sie));
+                    p.client_headers = client_headers;
+                    return Before::Forward(p);
+                }
+                Lookup::Unusable => {}
+            }
+        }
+        if cache::only_if_cached(parts) {
+            let mut resp = Response::new(GatewayBody::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+            mark(
+                resp.headers_mut(),
+                Status::Miss,
+                None,
+                Some("only-if-cached"),
+            );
+            return Before::Answer {
+                resp,
+                refresh: None,
+            };
+        }
+        if parts.method == Method::HEAD || !coalesce {
+            return Before::Forward(pending(fwd, Some(copy_head(parts)), None));
+        }
+        match st.coalescer.join(&key) {
+            Role::Leader(g) => {
+                return Before::Forward(pending(fwd, Some(copy_head(parts)), Some(g)))
+            }
+            Role::Follower(w) => match w.wait(wait).await {
+                // Stored: look again (normally a HIT); otherwise go upstream alone.
+                FlightOutcome::Stored => coalesce = false,
+                FlightOutcome::Uncacheable | FlightOutcome::Timeout => {
+                    return Before::Forward(pending(fwd, Some(copy_head(parts)), None))
+                }
+            },
+        }
+    }
+}
+
+impl Pending {
+    /// Handles the upstream response head: stores it as it streams, answers a 304 from the
+    /// refreshed entry, or invalidates after an unsafe method.
+    pub fn after(
+        mut self,
+        st: &CacheState,
+        mut head: http::response::Parts,
+        body: PooledBody,
+        now: SystemTime,
+        method: &Method,
+    ) -> Response<GatewayBody> {
+        let Some(req) = self.req.take() else {
+            // Not a GET/HEAD: invalidate on success, pass through.
+            if cache::invalidates(method, head.status) {
+                st.purge_prefix(&self.prefix);
+                for h in [header::LOCATION, header::CONTENT_LOCATION] {
+                    if let Some(p) = same_origin_path(&head.headers, &h, &self.prefix) {
+                        st.purge_prefix(&p);
+                    }
+                }
+            }
+            mark(&mut head.headers, Status::Bypass, None, None);
+            return Response::from_parts(head, GatewayBody::upstream(body));
+        };
+        if let Some((entry, within_sie)) = self.stale.take() {
+            if head.status == StatusCode::NOT_MODIFIED {
+                if let Some(fresh) = cache::revalidated(&entry, &req, &head, now) {
+                    let fresh = Arc::new(fresh);
+                    st.store.insert((*fresh).clone());
+                    let mut client = req.clone();
+                    if let Some(h) = self.client_headers.take() {
+                        client.headers = h;
+                    }
+                    let h = fresh.response_parts(now);
+                    return from_entry(&fresh, h, &client, Status::Revalidated, now);
+                }
+            }
+            if head.status.is_server_error() && within_sie {
+                let h = entry.response_parts(now);
+                return from_entry(&entry, h, &req, Status::Stale, now);
+            }
+        }
+        if req.method != Method::GET {
+            mark(&mut head.headers, Status::Miss, None, None);
+            return Response::from_parts(head, GatewayBody::upstream(body));
+        }
+        match cache::storable(&req, &head, &self.spec, now) {
+            Err(why) => {
+                if let Some(g) = self.leader.take() {
+                    g.finish(FlightOutcome::Uncacheable);
+                }
+                let detail = Some(why.detail());
+                let cs = CacheStatus {
+                    fwd: Some(self.fwd),
+                    fwd_status: Some(head.status.as_u16()),
+                    detail,
+                    ..CacheStatus::default()
+                };
+                head.headers.insert(CACHE_STATUS, cs.render());
+                head.headers.insert(X_CACHE, x_cache(Status::Miss));
+                Response::from_parts(head, GatewayBody::upstream(body))
+            }
+            Ok(policy) => {
+                let store = st.store.clone();
+                let (key, spec) = (self.key, self.spec.clone());
+                let resp_head = copy_response_head(&head);
+                let leader = self.leader.take();
+                let on_complete: cache::OnComplete = Box::new(move |bytes: Bytes| {
+                    let entry = Entry::new(key, &req, &resp_head, policy, bytes, &spec, now);
+                    let stored = store.insert(entry);
+                    if let Some(g) = leader {
+                        g.finish(if stored {
+                            FlightOutcome::Stored
+                        } else {
+                            FlightOutcome::Uncacheable
+                        });
+                    }
+                });
+                let limit = usize::try_from(self.spec.max_object_bytes).unwrap_or(usize::MAX);
+                let tee = TeeBody::new(body, limit, on_complete, None);
+                let cs = CacheStatus {
+                    fwd: Some(self.fwd),
+                    fwd_status: Some(head.status.as_u16()),
+                    stored: true,
+                    ..CacheStatus::default()
+                };
+                head.headers.insert(CACHE_STATUS, cs.render());
+                head.headers.insert(X_CACHE, x_cache(Status::Miss));
+                Response::from_parts(head, GatewayBody::tee(tee))
+            }
+        }
+    }
+
+    /// The upstream failed (error, or breaker open): a stale entry within stale-if-error
+    /// answers instead.
+    pub fn on_error(mut self, now: SystemTime) -> Option<Response<GatewayBody>> {
+        let (entry, within_sie) = self.stale.take()?;
+        let req = self.req.take()?;
+        within_sie.then(|| {
+            let h = entry.response_parts(now);
+            from_entry(&entry, h, &req, Status::Stale, now)
+        })
+    }
+}
+
+/// A response built from a stored entry: 304 when the client's conditional matches, the
+/// head only for HEAD, else head and body.
+fn from_entry(
+    entry: &Entry,
+    mut head: http::response::Parts,
+    req: &http::request::Parts,
+    status: Status,
+    now: SystemTime,
+) -> Response<GatewayBody> {
+    let ttl = Some(entry.ttl(now));
+    if cache::client_conditional_matches(&req.headers, &entry.headers) {
+        let mut h = HeaderMap::new();
+        for name in [
+            header::ETAG,
+            header::CACHE_CONTROL,
+            header::DATE,
+            header::EXPIRES,
+            header::VARY,
+            header::CONTENT_LOCATION,
+            header::LAST_MODIFIED,
+            header::AGE,
+        ] {
+            if let Some(v) = head.headers.get(&name) {
+                h.insert(name, v.clone());
+            }
+        }
+        mark(&mut h, status, ttl, None);
+        let mut resp = Response::new(GatewayBody::full(Bytes::new()));
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        *resp.headers_mut() = h;
+        return resp;
+    }
+    mark(&mut head.headers, status, ttl, None);
+    let body = if req.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        entry.body.clone()
+    };
+    head.headers.remove(header::TRANSFER_ENCODING);
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+    head.status = entry.status;
+    Response::from_parts(head, GatewayBody::full(body))
+}
+
+fn mark(h: &mut HeaderMap, status: Status, ttl: Option<i64>, detail: Option<&str>) {
+    h.insert(X_CACHE, x_cache(status));
+    h.insert(CACHE_STATUS, cache_status(status, ttl, detail));
+}
+
+/// Refreshes a stale entry in the background (stale-while-revalidate) once the upstream
+/// answered `head`: a 304 refreshes the entry, a storable 200 replaces it (its body read up
+/// to the size bound), anything else leaves it.
+pub async fn refresh(
+    st: &CacheState,
+    spec: &CacheSpec,
+    entry: &Entry,
+    req: &http::request::Parts,
+    resp: Response<PooledBody>,
+    now: SystemTime,
+) {
+    use http_body_util::BodyExt;
+    let (head, body) = resp.into_parts();
+    if head.status == StatusCode::NOT_MODIFIED {
+        if let Some(fresh) = cache::revalidated(entry, req, &head, now) {
+            st.store.insert(fresh);
+        }
+        return;
+    }
+    let Ok(policy) = cache::storable(req, &head, spec, now) else {
+        return;
+    };
+    let limit = usize::try_from(spec.max_object_bytes).unwrap_or(usize::MAX);
+    let limited = http_body_util::Limited::new(body, limit);
+    if let Ok(collected) = limited.collect().await {
+        let key = entry.key.clone();
+        let e = Entry::new(key, req, &head, policy, collected.to_bytes(), spec, now);
+        st.store.insert(e);
+    }
+}
+
+/// Makes `parts` conditional like the crate's revalidation request (`If-None-Match` /
+/// `If-Modified-Since` from the stored validators), replacing the client's own.
+pub fn conditional(parts: &mut http::request::Parts, revalidate: &http::request::Parts) {
+    for h in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE] {
+        parts.headers.remove(&h);
+        if let Some(v) = revalidate.headers.get(&h) {
+            parts.headers.insert(h, v.clone());
+        }
+    }
+}
+
+/// A copy of a request head (method, URI, version, headers).
+pub fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
+    let mut r = http::Request::new(());
+    *r.method_mut() = parts.method.clone();
+    *r.uri_mut() = parts.uri.clone();
+    *r.version_mut() = parts.version;
+    *r.headers_mut() = parts.headers.clone();
+    r.into_parts().0
+}
+
+fn copy_response_head(parts: &http::response::Parts) -> http::response::Parts {
+    let mut r = Response::new(());
+    *r.status_mut() = parts.status;
+    *r.version_mut() = parts.version;
+    *r.headers_mut() = parts.headers.clone();
+    r.into_parts().0
+}
+
+/// The path prefix of a same-origin `Location` / `Content-Location` (absolute path, or an
+/// absolute URL on the same scheme and host as `prefix`).
+fn same_origin_path(h: &HeaderMap, name: &HeaderName, prefix: &str) -> Option<String> {
+    let v = h.get(name)?.to_str().ok()?;
+    let (origin_end, _) = prefix
+        .match_indices('/')
+        .nth(2)
+        .unwrap_or((prefix.len(), ""));
+    let origin = &prefix[..origin_end];
+    let path = if v.starts_with('/') {
+        v
+    } else {
+        v.strip_prefix(origin)?
+    };
+    let path = path.split(['?', '#']).next()?;
+    Some(format!("{origin}{path}"))
+}
