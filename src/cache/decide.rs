@@ -273,18 +273,24 @@ pub fn revalidated(
     let stored_req = stored_request(&req.headers, &headers);
     let policy = build_policy(stored_req, entry.status, &headers, entry.default_ttl, now);
     let (swr, sie) = stale_windows(&headers);
-    Some(Entry {
-        key: entry.key.clone(),
-        policy,
-        status: entry.status,
-        variant: variant_id(&headers, &req.headers),
-        headers,
-        body: entry.body.clone(),
-        stored: now,
-        swr,
-        sie,
-        default_ttl: entry.default_ttl,
-    })
+    Some(
+        Entry {
+            key: entry.key.clone(),
+            policy,
+            status: entry.status,
+            variant: variant_id(&headers, &req.headers),
+            headers,
+            body: entry.body.clone(),
+            stored: now,
+            swr,
+            sie,
+            default_ttl: entry.default_ttl,
+            fresh_at: now,
+            age_at_store: std::time::Duration::ZERO,
+            has_vary: false,
+        }
+        .with_fast_path(),
+    )
 }
 
 /// Whether a client's conditional GET/HEAD matches the stored response, so the cache may

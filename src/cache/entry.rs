@@ -56,6 +56,11 @@ pub struct Entry {
     pub variant: u64,
     /// The spec's `default_ttl` when stored, reapplied when a 304 refreshes the entry.
     pub default_ttl: Option<Duration>,
+    /// `fresh_until()` and the age at `stored`, computed once (see `fast_fresh`).
+    pub fresh_at: SystemTime,
+    pub age_at_store: Duration,
+    /// Whether the stored response has a `Vary` header.
+    pub has_vary: bool,
 }
 
 impl Entry {
@@ -88,7 +93,54 @@ impl Entry {
             swr,
             sie,
             default_ttl: spec.default_ttl,
+            fresh_at: now,
+            age_at_store: Duration::ZERO,
+            has_vary: false,
         }
+        .with_fast_path()
+    }
+
+    /// Fills the fields the fast path reads (freshness end, initial age, Vary presence).
+    pub fn with_fast_path(mut self) -> Entry {
+        self.fresh_at = self.stored + self.policy.time_to_live(self.stored);
+        self.age_at_store = self.policy.age(self.stored);
+        self.has_vary = self.headers.contains_key(http::header::VARY);
+        self
+    }
+
+    /// The fast path of a lookup: true when this entry may answer `req` at `now` without
+    /// revalidation and the request carries no cache directives of its own (no
+    /// `Cache-Control`, no `Pragma`), with its Vary variant matching. Exactly what the full
+    /// `decide::lookup` would find `Fresh` for such a request, without re-deriving freshness
+    /// from the headers on every hit. `false` means: use `decide::lookup`.
+    pub fn fast_fresh(&self, req: &http::request::Parts, now: SystemTime) -> bool {
+        now < self.fresh_at
+            && !req.headers.contains_key(http::header::CACHE_CONTROL)
+            && !req.headers.contains_key(http::header::PRAGMA)
+            && (!self.has_vary || variant_id(&self.headers, &req.headers) == self.variant)
+    }
+
+    /// The reply head for the fast path: stored status and headers with the current `Age`.
+    pub fn fast_parts(&self, now: SystemTime) -> http::response::Parts {
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = self.status;
+        // Room for what the reply adds (Age, X-Cache, Cache-Status, Content-Length, request
+        // id, ...) so no insert has to grow the map.
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 8);
+        for (k, v) in &self.headers {
+            headers.append(k.clone(), v.clone());
+        }
+        parts.headers = headers;
+        let age = self.age_at_store + now.duration_since(self.stored).unwrap_or_default();
+        parts.headers.insert(AGE, HeaderValue::from(age.as_secs()));
+        parts
+    }
+
+    /// Seconds of freshness left at `now` for the fast path (which only serves fresh
+    /// entries).
+    pub fn fast_ttl(&self, now: SystemTime) -> i64 {
+        let left = self.fresh_at.duration_since(now).unwrap_or_default();
+        i64::try_from(left.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Bytes this entry holds, for the store's bound: body + key + header bytes (counted twice:

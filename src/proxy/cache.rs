@@ -112,13 +112,28 @@ pub async fn before(
             refresh: None,
         };
     }
-    if parts.method != Method::GET && parts.method != Method::HEAD {
+    // Other methods, and range requests (206 is never stored), pass by the cache.
+    if (parts.method != Method::GET && parts.method != Method::HEAD)
+        || parts.headers.contains_key(header::RANGE)
+    {
         return Before::Forward(pending(Fwd::Bypass, None, None));
     }
     let mut coalesce = true;
     loop {
         let t = now();
-        let found = st.store.get(&key).map(|v| v.find(parts, t));
+        let variants = st.store.get(&key);
+        // Fast path: a fresh entry for a request without cache directives of its own.
+        if let Some(v) = &variants {
+            if let Some(e) = v.entries().iter().find(|e| e.fast_fresh(parts, t)) {
+                let head = e.fast_parts(t);
+                let resp = hit(e, head, parts, e.fast_ttl(t), t);
+                return Before::Answer {
+                    resp,
+                    refresh: None,
+                };
+            }
+        }
+        let found = variants.map(|v| v.find(parts, t));
         let fwd = match &found {
             None => Fwd::UriMiss,
             Some(None) => Fwd::VaryMiss,
@@ -342,6 +357,51 @@ fn from_entry(
         .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
     head.status = entry.status;
     Response::from_parts(head, GatewayBody::full(body))
+}
+
+/// A fresh hit (the fast path): like `from_entry` with `Status::Hit`, with the Cache-Status
+/// value assembled without the formatting machinery.
+fn hit(
+    entry: &Entry,
+    mut head: http::response::Parts,
+    req: &http::request::Parts,
+    ttl: i64,
+    now: SystemTime,
+) -> Response<GatewayBody> {
+    if cache::client_conditional_matches(&req.headers, &entry.headers) {
+        return from_entry(entry, head, req, Status::Hit, now);
+    }
+    let mut cs = String::with_capacity(32);
+    cs.push_str("portcullis; hit; ttl=");
+    cs.push_str(itoa(ttl.max(0) as u64).as_str());
+    head.headers.insert(X_CACHE, x_cache(Status::Hit));
+    if let Ok(v) = HeaderValue::try_from(cs) {
+        head.headers.insert(CACHE_STATUS, v);
+    }
+    let body = if req.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        entry.body.clone()
+    };
+    head.headers.remove(header::TRANSFER_ENCODING);
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+    Response::from_parts(head, GatewayBody::full(body))
+}
+
+/// Decimal digits of `n` in a small stack string.
+fn itoa(mut n: u64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&buf[i..]).into_owned()
 }
 
 fn mark(h: &mut HeaderMap, status: Status, ttl: Option<i64>, detail: Option<&str>) {

@@ -200,7 +200,13 @@ async fn forward(
             &parts.headers,
             consumer,
         );
-        let prefix = crate::cache::path_prefix("http", &host, &path);
+        // The path prefix is only needed to purge and to invalidate (not for GET and HEAD).
+        let read = parts.method == http::Method::GET || parts.method == http::Method::HEAD;
+        let prefix = if read {
+            String::new()
+        } else {
+            crate::cache::path_prefix("http", &host, &path)
+        };
         let deadline = start + route.timeout.unwrap_or(service.request_timeout);
         let wait = deadline.saturating_duration_since(Instant::now());
         let now = || shared.clock.system_time();
