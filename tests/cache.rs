@@ -298,6 +298,20 @@ async fn revalidation_and_client_conditionals() {
     assert_eq!(o.hits(), 2);
     let (_, h, _) = fetch(&gw, Method::GET, "/r", &[]).await;
     assert_eq!(x_cache(&h), "HIT");
+    // `no-cache`: stored, but revalidated before every use.
+    o.set(|s| {
+        s.headers = vec![
+            ("cache-control", "no-cache".into()),
+            ("etag", "\"n1\"".into()),
+        ]
+    });
+    fetch(&gw, Method::GET, "/nc", &[]).await;
+    let before = o.hits();
+    let (_, h, body) = fetch(&gw, Method::GET, "/nc", &[]).await;
+    assert_eq!(x_cache(&h), "REVALIDATED");
+    assert_eq!(o.hits(), before + 1);
+    assert_eq!(o.conditional.lock().unwrap().as_deref(), Some("\"n1\""));
+    assert!(body.starts_with("response"));
 }
 
 #[tokio::test]
