@@ -14,7 +14,7 @@
 //! 8. errors become problem+json in `error.rs`; the access log is written when the response
 //!    body is finished (so it has the real byte count and duration).
 
-mod attempt;
+pub(crate) mod attempt;
 pub mod body;
 pub mod cache;
 pub mod client;
@@ -213,7 +213,7 @@ async fn forward(
         match cache::before(&shared.cache, &spec, &mut parts, key, prefix, now, wait).await {
             cache::Before::Answer { mut resp, refresh } => {
                 if let Some((reval, entry, guard)) = refresh {
-                    background_refresh(
+                    cache::background_refresh(
                         shared,
                         snap,
                         route_index,
@@ -404,60 +404,4 @@ pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> Gatew
             }
         }
     }
-}
-
-/// Starts the one background refresh of a stale entry served under stale-while-revalidate:
-/// a conditional GET for the same target, through the same service.
-#[allow(clippy::too_many_arguments)]
-fn background_refresh(
-    shared: &Arc<Shared>,
-    snap: &Arc<Snapshot>,
-    route_index: usize,
-    client: &http::request::Parts,
-    reval: http::request::Parts,
-    entry: Arc<crate::cache::Entry>,
-    guard: crate::cache::LeaderGuard,
-    path_and_query: &str,
-    client_ip: std::net::IpAddr,
-) {
-    let (shared, snap) = (shared.clone(), snap.clone());
-    let Some(spec) = snap.chains[route_index]
-        .as_ref()
-        .and_then(|c| c.cache.clone())
-    else {
-        return;
-    };
-    let mut parts = cache::copy_head(client);
-    parts.method = http::Method::GET;
-    cache::conditional(&mut parts, &reval);
-    let req = cache::copy_head(&parts);
-    let client_host = parts.headers.get(header::HOST).cloned();
-    headers::remove_hop_by_hop(&mut parts.headers);
-    parts.version = http::Version::HTTP_11;
-    let path_and_query = path_and_query.to_owned();
-    tokio::spawn(async move {
-        let route = &snap.routes[route_index];
-        let service = &snap.services[route.service];
-        let timeout = route.timeout.unwrap_or(service.request_timeout);
-        let plan = attempt::Plan {
-            service,
-            deadline: Instant::now() + timeout,
-            allow_non_idempotent: false,
-            clock: &shared.clock,
-            client_ip,
-        };
-        let out = attempt::Outgoing {
-            parts,
-            path_and_query,
-            client_host,
-            body: None,
-            max_body_bytes: 0,
-            counter: None,
-        };
-        if let Ok((resp, _guards, _)) = attempt::run(plan, out).await {
-            let now = shared.clock.system_time();
-            cache::refresh(&shared.cache, &spec, &entry, &req, resp, now).await;
-        }
-        guard.finish(crate::cache::FlightOutcome::Stored);
-    });
 }

@@ -99,18 +99,8 @@ impl Rendered {
 }
 
 /// Appends `n` in decimal without the formatting machinery.
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 pub fn headers(policies: &[(&RateLimitSpec, &Decision)], legacy: bool, out: &mut HeaderMap) {

@@ -13,10 +13,16 @@ use http::{Method, Response, StatusCode};
 
 use super::body::{GatewayBody, PooledBody};
 use crate::cache::{
-    self, cache_status, x_cache, CacheStatus, Coalescer, Entry, FlightOutcome, Fwd, LeaderGuard,
-    Lookup, Role, Status, Store, TeeBody,
+    self, x_cache, CacheStatus, Coalescer, Entry, FlightOutcome, Fwd, LeaderGuard, Lookup, Role,
+    Status, Store, TeeBody,
 };
 use crate::config::cache::{CacheSettings, CacheSpec};
+use reply::{from_entry, hit, mark};
+
+mod refresh;
+mod reply;
+
+pub use refresh::background_refresh;
 
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -311,132 +317,6 @@ impl Pending {
             let h = entry.response_parts(now);
             from_entry(&entry, h, &req, Status::Stale, now)
         })
-    }
-}
-
-/// A response built from a stored entry: 304 when the client's conditional matches, the
-/// head only for HEAD, else head and body.
-fn from_entry(
-    entry: &Entry,
-    mut head: http::response::Parts,
-    req: &http::request::Parts,
-    status: Status,
-    now: SystemTime,
-) -> Response<GatewayBody> {
-    let ttl = Some(entry.ttl(now));
-    if cache::client_conditional_matches(&req.headers, &entry.headers) {
-        let mut h = HeaderMap::new();
-        for name in [
-            header::ETAG,
-            header::CACHE_CONTROL,
-            header::DATE,
-            header::EXPIRES,
-            header::VARY,
-            header::CONTENT_LOCATION,
-            header::LAST_MODIFIED,
-            header::AGE,
-        ] {
-            if let Some(v) = head.headers.get(&name) {
-                h.insert(name, v.clone());
-            }
-        }
-        mark(&mut h, status, ttl, None);
-        let mut resp = Response::new(GatewayBody::full(Bytes::new()));
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        *resp.headers_mut() = h;
-        return resp;
-    }
-    mark(&mut head.headers, status, ttl, None);
-    let body = if req.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        entry.body.clone()
-    };
-    head.headers.remove(header::TRANSFER_ENCODING);
-    head.headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-    head.status = entry.status;
-    Response::from_parts(head, GatewayBody::full(body))
-}
-
-/// A fresh hit (the fast path): like `from_entry` with `Status::Hit`, with the Cache-Status
-/// value assembled without the formatting machinery.
-fn hit(
-    entry: &Entry,
-    mut head: http::response::Parts,
-    req: &http::request::Parts,
-    ttl: i64,
-    now: SystemTime,
-) -> Response<GatewayBody> {
-    if cache::client_conditional_matches(&req.headers, &entry.headers) {
-        return from_entry(entry, head, req, Status::Hit, now);
-    }
-    let mut cs = String::with_capacity(32);
-    cs.push_str("portcullis; hit; ttl=");
-    cs.push_str(itoa(ttl.max(0) as u64).as_str());
-    head.headers.insert(X_CACHE, x_cache(Status::Hit));
-    if let Ok(v) = HeaderValue::try_from(cs) {
-        head.headers.insert(CACHE_STATUS, v);
-    }
-    let body = if req.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        entry.body.clone()
-    };
-    head.headers.remove(header::TRANSFER_ENCODING);
-    head.headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-    Response::from_parts(head, GatewayBody::full(body))
-}
-
-/// Decimal digits of `n` in a small stack string.
-fn itoa(mut n: u64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&buf[i..]).into_owned()
-}
-
-fn mark(h: &mut HeaderMap, status: Status, ttl: Option<i64>, detail: Option<&str>) {
-    h.insert(X_CACHE, x_cache(status));
-    h.insert(CACHE_STATUS, cache_status(status, ttl, detail));
-}
-
-/// Refreshes a stale entry in the background (stale-while-revalidate) once the upstream
-/// answered `head`: a 304 refreshes the entry, a storable 200 replaces it (its body read up
-/// to the size bound), anything else leaves it.
-pub async fn refresh(
-    st: &CacheState,
-    spec: &CacheSpec,
-    entry: &Entry,
-    req: &http::request::Parts,
-    resp: Response<PooledBody>,
-    now: SystemTime,
-) {
-    use http_body_util::BodyExt;
-    let (head, body) = resp.into_parts();
-    if head.status == StatusCode::NOT_MODIFIED {
-        if let Some(fresh) = cache::revalidated(entry, req, &head, now) {
-            st.store.insert(fresh);
-        }
-        return;
-    }
-    let Ok(policy) = cache::storable(req, &head, spec, now) else {
-        return;
-    };
-    let limit = usize::try_from(spec.max_object_bytes).unwrap_or(usize::MAX);
-    let limited = http_body_util::Limited::new(body, limit);
-    if let Ok(collected) = limited.collect().await {
-        let key = entry.key.clone();
-        let e = Entry::new(key, req, &head, policy, collected.to_bytes(), spec, now);
-        st.store.insert(e);
     }
 }
 
