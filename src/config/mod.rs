@@ -4,6 +4,7 @@
 //! The runtime types here are what the rest of the gateway uses; nothing outside this module
 //! sees the raw serde structs.
 
+pub mod admin;
 pub mod cache;
 mod env;
 pub mod policy;
@@ -44,6 +45,8 @@ pub struct Config {
     pub rate_limit: policy::RateLimitSettings,
     /// `[cache]`.
     pub cache: cache::CacheSettings,
+    /// `[admin]`.
+    pub admin: admin::AdminSettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,

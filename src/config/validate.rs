@@ -114,6 +114,7 @@ pub(super) fn parse_with_env(
         policies,
         rate_limit,
         cache,
+        admin: Default::default(),
         clock: Default::default(),
     })
 }

@@ -54,6 +54,7 @@ pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
         policies: Vec::new(),
         rate_limit: Default::default(),
         cache: Default::default(),
+        admin: Default::default(),
         clock: Default::default(),
     }
 }

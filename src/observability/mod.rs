@@ -1,6 +1,7 @@
 //! Logging set-up (text or JSON, `RUST_LOG` / `--log-level`) and the access log.
 
 pub mod access_log;
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

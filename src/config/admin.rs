@@ -1,0 +1,25 @@
+//! Validated `[admin]` settings: the admin listener (API, metrics, health) and its token.
+
+use std::net::SocketAddr;
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    /// Serve the admin listener at all. Default true.
+    pub enabled: bool,
+    /// Default 127.0.0.1:9901. Anything but a loopback address requires `token`.
+    pub listen: SocketAddr,
+    /// Bearer token every admin request must carry (from `token = "${ENV}"` or
+    /// `token_file`). Default none, allowed only on loopback.
+    pub token: Option<String>,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            token: None,
+        }
+    }
+}
