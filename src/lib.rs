@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod cache;
 pub mod clock;
+pub mod reload;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -126,11 +126,54 @@ async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCod
             }
         }
     }
-    tracing::info!(listen = ?cfg.server.listen, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
+    let shared = match portcullis::state::Shared::from_config(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot build the gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reloader = portcullis::reload::Reloader::new(shared.clone(), &cfg, shared.metrics.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut admin_url = None;
+    if cfg.admin.enabled {
+        match tokio::net::TcpListener::bind(cfg.admin.listen).await {
+            Ok(l) => {
+                admin_url = Some(format!("http://{}", cfg.admin.listen));
+                let state = portcullis::admin::AdminState::new(
+                    shared.clone(),
+                    reloader.clone(),
+                    cfg.admin.token.clone(),
+                );
+                let mut rx = stop_rx.clone();
+                tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    };
+                    if let Err(e) = portcullis::admin::serve(l, state, stop).await {
+                        tracing::error!(error = %e, "admin listener failed");
+                    }
+                });
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {} (admin): {e}", cfg.admin.listen);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    spawn_sighup_reload(reloader);
+    tracing::info!(listen = ?cfg.server.listen, admin = ?admin_url, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
     if let Some(b) = banner {
         println!("{b}");
+        if let Some(u) = &admin_url {
+            println!("Admin API: {u}/api/status   metrics: {u}/metrics   OpenAPI: {u}/api/openapi.json");
+        }
     }
-    match portcullis::run_listeners(cfg, listeners, shutdown_signal()).await {
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    match portcullis::server::serve(shared, &cfg, listeners, shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -139,6 +182,24 @@ async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCod
             eprintln!("gateway failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reloads the config file on every SIGHUP.
+fn spawn_sighup_reload(reloader: std::sync::Arc<portcullis::reload::Reloader>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config");
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
+        });
     }
 }
 

@@ -136,6 +136,10 @@ pub struct Shared {
     pub stores: Arc<Stores>,
     /// The response cache and its in-flight misses, shared by every snapshot.
     pub cache: Arc<crate::proxy::cache::CacheState>,
+    /// The gateway's Prometheus metrics.
+    pub metrics: Arc<crate::observability::metrics::Metrics>,
+    /// Client connections open now.
+    pub open_connections: std::sync::atomic::AtomicU64,
     checkers: Checkers,
     jwks: JwksTasks,
 }
@@ -160,6 +164,8 @@ impl Shared {
             clock,
             stores,
             cache,
+            metrics: Arc::new(crate::observability::metrics::Metrics::new()),
+            open_connections: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
         })

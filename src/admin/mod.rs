@@ -1,1 +1,273 @@
-//! (in progress)
+//! The admin listener (axum, its own port, 127.0.0.1:9901 by default): health probes,
+//! Prometheus metrics, and a JSON API over the running gateway, described by an OpenAPI 3.1
+//! document (`openapi.json`, kept in step with `ENDPOINTS` by a test). With a token
+//! configured, every request must carry `Authorization: Bearer <token>` (compared in constant
+//! time); configuration refuses a non-loopback listener without one.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::observability::metrics::{Scrape, CONTENT_TYPE};
+use crate::reload::Reloader;
+use crate::state::Shared;
+
+/// The OpenAPI document served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every endpoint (method, path in OpenAPI syntax); a test checks the document and the router
+/// against this list.
+pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("get", "/livez"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/status"),
+    ("get", "/api/services"),
+    ("get", "/api/services/{name}"),
+    ("get", "/api/routes"),
+    ("post", "/api/reload"),
+    ("post", "/api/cache/purge"),
+];
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct AdminState {
+    pub shared: Arc<Shared>,
+    pub reloader: Arc<Reloader>,
+    pub started: Instant,
+    token: Option<Arc<str>>,
+}
+
+impl AdminState {
+    pub fn new(shared: Arc<Shared>, reloader: Arc<Reloader>, token: Option<String>) -> Self {
+        AdminState {
+            shared,
+            reloader,
+            started: Instant::now(),
+            token: token.map(Arc::from),
+        }
+    }
+}
+
+/// The admin API's router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/status", get(status))
+        .route("/api/services", get(services))
+        .route("/api/services/{name}", get(service))
+        .route("/api/routes", get(routes))
+        .route("/api/reload", post(reload))
+        .route("/api/cache/purge", post(purge))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state)
+}
+
+/// Serves the admin API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or(""),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+async fn authorize(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &st.token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok: bool = presented.as_bytes().ct_eq(token.as_bytes()).into();
+        if !ok {
+            let mut resp = problem(StatusCode::UNAUTHORIZED, "admin token required");
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"portcullis-admin\""),
+            );
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "no such admin endpoint")
+}
+
+async fn livez() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready once the config is applied and every JWKS URL has been fetched once.
+async fn readyz(State(st): State<AdminState>) -> Response {
+    let snap = st.shared.snapshot.load();
+    let pending: Vec<String> = snap
+        .verifiers
+        .iter()
+        .filter(|(_, v)| !v.ready())
+        .map(|(spec, _)| format!("{} JWT key source(s) not fetched yet", spec.keys.len()))
+        .collect();
+    if pending.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        let body = json!({ "status": "not ready", "waiting_for": pending });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+async fn metrics(State(st): State<AdminState>) -> Response {
+    let services = st.shared.upstream_status();
+    let store = &st.shared.cache.store;
+    let scrape = Scrape {
+        services: &services,
+        cache_bytes: store.weighted_size(),
+        cache_entries: store.entry_count(),
+        open_connections: st
+            .shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+    };
+    let text = st.shared.metrics.encode(&scrape);
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn status(State(st): State<AdminState>) -> Json<Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": st.started.elapsed().as_secs(),
+        "generation": st.reloader.generation(),
+        "last_reload": st.reloader.last(),
+    }))
+}
+
+async fn services(State(st): State<AdminState>) -> Json<Value> {
+    Json(json!({ "services": st.shared.upstream_status() }))
+}
+
+async fn service(State(st): State<AdminState>, Path(name): Path<String>) -> Response {
+    match st
+        .shared
+        .upstream_status()
+        .into_iter()
+        .find(|s| s.name == name)
+    {
+        Some(s) => Json(s).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "no such service"),
+    }
+}
+
+async fn routes(State(st): State<AdminState>) -> Json<Value> {
+    let snap = st.shared.snapshot.load();
+    let list: Vec<Value> = snap
+        .routes
+        .iter()
+        .zip(&snap.chains)
+        .map(|(r, chain)| {
+            json!({
+                "name": &*r.name,
+                "service": &*snap.services[r.service].name,
+                "timeout_ms": r.timeout.map(|t| t.as_millis() as u64),
+                "retry_non_idempotent": r.retry_non_idempotent,
+                "policies": chain.is_some(),
+                "cache": chain.as_ref().is_some_and(|c| c.cache.is_some()),
+            })
+        })
+        .collect();
+    Json(json!({ "routes": list }))
+}
+
+async fn reload(State(st): State<AdminState>) -> Response {
+    let reloader = st.reloader.clone();
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(generation)) => Json(json!({
+            "result": "ok",
+            "generation": generation,
+            "restart_required": st.reloader.last().restart_required,
+        }))
+        .into_response(),
+        Ok(Err(errors)) => {
+            let body = json!({
+                "type": "about:blank",
+                "title": "Unprocessable Content",
+                "status": 422,
+                "detail": "the config was refused; the previous one keeps serving",
+                "errors": errors,
+            });
+            let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/problem+json"),
+            );
+            resp
+        }
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "reload task failed"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Purge {
+    key: Option<String>,
+    prefix: Option<String>,
+}
+
+async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Response {
+    let Some(Json(p)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body {\"key\": ...} or {\"prefix\": ...}",
+        );
+    };
+    let purged = match (p.key, p.prefix) {
+        (Some(k), None) => st.shared.cache.purge_key(&k),
+        (None, Some(pre)) => st.shared.cache.purge_prefix(&pre),
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of \"key\" and \"prefix\"",
+            )
+        }
+    };
+    Json(json!({ "purged": purged })).into_response()
+}
+
+#[cfg(test)]
+mod tests;

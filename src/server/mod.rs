@@ -201,6 +201,7 @@ async fn accept_loop(
             _ = stopped(&mut stop) => return,
         };
         let _ = stream.set_nodelay(true);
+        let open = OpenConnection::new(&w.shared);
         let state = Arc::new(ConnState::default());
         let io = TokioIo::new(TimedIo::new(stream, state.clone(), w.clocks));
         let info = Arc::new(ConnInfo { peer, state });
@@ -217,7 +218,28 @@ async fn accept_loop(
                 tracing::debug!(%peer, error = %e, "client connection ended with an error");
             }
             drop(permit);
+            drop(open);
         });
+    }
+}
+
+/// Counts an open client connection in `Shared::open_connections` while it lives.
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    fn new(shared: &Arc<Shared>) -> OpenConnection {
+        shared
+            .open_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenConnection(shared.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0
+            .open_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

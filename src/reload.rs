@@ -1,0 +1,152 @@
+//! Hot reload: re-read the config file, validate it exactly as at start, build the new
+//! snapshot against the current one (health, ejection, breaker, budget and limiter state
+//! carried over), and swap it in atomically. Requests in flight finish on the old snapshot. A
+//! config with errors is refused, its errors kept for `/api/status`, and the old one keeps
+//! serving. Triggers: SIGHUP (`main.rs`) and `POST /api/reload` (`admin`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::{self, Config};
+use crate::observability::metrics::Metrics;
+use crate::state::Shared;
+use crate::upstream::lock;
+
+/// The outcome of the last reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    /// `none` (no reload yet), `ok` or `error`.
+    pub result: &'static str,
+    /// Unix seconds of the attempt (0 when none).
+    pub at: u64,
+    /// The problems of a refused config, as `portcullis check` prints them.
+    pub errors: Vec<String>,
+    /// Settings that changed but only take effect after a restart.
+    pub restart_required: Vec<String>,
+}
+
+/// Reloads the config file of a running gateway.
+pub struct Reloader {
+    shared: Arc<Shared>,
+    source: Option<PathBuf>,
+    /// The config currently applied (for what-needs-a-restart comparisons).
+    current: Mutex<Config>,
+    generation: AtomicU64,
+    last: Mutex<LastReload>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    pub fn new(shared: Arc<Shared>, config: &Config, metrics: Arc<Metrics>) -> Arc<Reloader> {
+        Arc::new(Reloader {
+            shared,
+            source: config.source.clone(),
+            current: Mutex::new(config.clone()),
+            generation: AtomicU64::new(1),
+            last: Mutex::new(LastReload {
+                result: "none",
+                at: 0,
+                errors: Vec::new(),
+                restart_required: Vec::new(),
+            }),
+            metrics,
+        })
+    }
+
+    /// Reloads from the config file. `Ok` gives the new generation; `Err` the problems (the
+    /// old config keeps serving).
+    pub fn reload(&self) -> Result<u64, Vec<String>> {
+        let result = match &self.source {
+            None => Err(vec![
+                "no config file to reload: this gateway runs a built-in config".to_owned(),
+            ]),
+            Some(path) => config::load_file(path)
+                .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+                .and_then(|c| self.apply(c)),
+        };
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut last = lock(&self.last);
+        match &result {
+            Ok(generation) => {
+                self.metrics.reload("ok");
+                last.result = "ok";
+                last.errors.clear();
+                tracing::info!(generation, restart_required = ?last.restart_required, "config reloaded");
+            }
+            Err(errors) => {
+                self.metrics.reload("error");
+                last.result = "error";
+                last.errors = errors.clone();
+                tracing::warn!(errors = errors.len(), "config reload refused; the previous config keeps serving");
+                for e in errors {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        last.at = at;
+        result
+    }
+
+    /// Applies an already validated config (a reload without the file).
+    pub fn apply(&self, mut config: Config) -> Result<u64, Vec<String>> {
+        let mut current = lock(&self.current);
+        config.clock = current.clock.clone();
+        config.source = current.source.clone();
+        let restart = restart_required(&current, &config);
+        self.shared.reload(&config).map_err(|e| vec![e])?;
+        *current = config;
+        lock(&self.last).restart_required = restart;
+        Ok(self.generation.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// The current config generation (1 at start, +1 per applied reload).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> LastReload {
+        lock(&self.last).clone()
+    }
+}
+
+/// Settings that differ between `old` and `new` but are only read at start.
+fn restart_required(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let s = (&old.server, &new.server);
+    if s.0.listen != s.1.listen {
+        out.push("server.listen".to_owned());
+    }
+    if s.0.threads != s.1.threads {
+        out.push("server.threads".to_owned());
+    }
+    if s.0.max_connections != s.1.max_connections {
+        out.push("server.max_connections".to_owned());
+    }
+    let clocks = |s: &crate::config::ServerSettings| {
+        (
+            s.header_read_timeout,
+            s.keepalive_timeout,
+            s.upstream_idle_timeout,
+            s.shutdown_grace,
+        )
+    };
+    if clocks(s.0) != clocks(s.1) {
+        out.push("server timeouts (header_read, keepalive, upstream_idle, shutdown_grace)".to_owned());
+    }
+    if old.admin != new.admin {
+        out.push("admin".to_owned());
+    }
+    if old.rate_limit != new.rate_limit {
+        out.push("rate_limit".to_owned());
+    }
+    if old.cache != new.cache {
+        out.push("cache".to_owned());
+    }
+    out
+}

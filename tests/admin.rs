@@ -1,0 +1,154 @@
+//! The admin API on its own listener against a real gateway: every documented endpoint
+//! answers, the token rule, service state, metrics after traffic, reload through the API
+//! (a refused config keeps the old one serving), and cache purge.
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use http::{Method, Request, StatusCode};
+use portcullis::admin::{AdminState, ENDPOINTS};
+use portcullis::reload::Reloader;
+
+struct Admin {
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&str>) -> Admin {
+    let reloader = Reloader::new(gw.shared.clone(), config, gw.shared.metrics.clone());
+    let state = AdminState::new(gw.shared.clone(), reloader, token.map(str::to_owned));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(portcullis::admin::serve(l, state, async move {
+        let _ = rx.await;
+    }));
+    Admin { addr, _stop: tx }
+}
+
+async fn call(admin: &Admin, method: Method, path: &str, token: Option<&str>, body: &str) -> (StatusCode, http::HeaderMap, String) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{}{}", admin.addr, path))
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let (st, h, body) = send(b.body(full(body.to_owned())).unwrap()).await;
+    (st, h, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn write_config(path: &std::path::Path, backend: &Backend, extra_route: &str) {
+    let text = format!(
+        r#"
+[[services]]
+name = "echo"
+endpoints = ["http://{}"]
+[services.health_check]
+enabled = false
+[policies.c.cache]
+default_ttl = "60s"
+allow_purge = true
+[[routes]]
+name = "stable"
+path = "/stable/*"
+service = "echo"
+policies = ["c"]
+{extra_route}
+"#,
+        backend.addr
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("portcullis-{}-{name}.toml", std::process::id()))
+}
+
+async fn gateway_from_file(path: &std::path::Path) -> (Gateway, portcullis::Config) {
+    let mut config = portcullis::config::load_file(path).unwrap();
+    config.server.threads = 1;
+    let gw = start_gateway_config(config.clone()).await;
+    (gw, config)
+}
+
+#[tokio::test]
+async fn every_documented_endpoint_answers_and_the_token_is_required() {
+    let be = Backend::echo().await;
+    let path = temp_path("endpoints");
+    write_config(&path, &be, "");
+    let (gw, config) = gateway_from_file(&path).await;
+    let token = "a-long-admin-token-0123456789";
+    let admin = start_admin(&gw, &config, Some(token)).await;
+    for (method, p) in ENDPOINTS {
+        let p = p.replace("{name}", "echo");
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = if p.ends_with("purge") { "{\"prefix\": \"http://x/y\"}" } else { "" };
+        let (st, h, _) = call(&admin, m.clone(), &p, None, body).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{method} {p} without the token");
+        assert!(h.contains_key("www-authenticate"));
+        let (st, _, text) = call(&admin, m, &p, Some(token), body).await;
+        assert!(st.is_success(), "{method} {p}: {st} {text}");
+    }
+    let (st, _, _) = call(&admin, Method::GET, "/api/services/echo", Some("wrong-token-0123456789"), "").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = call(&admin, Method::GET, "/api/services/nope", Some(token), "").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn status_services_metrics_purge_and_reload() {
+    let be = Backend::echo().await;
+    let path = temp_path("reload");
+    write_config(&path, &be, "");
+    let (gw, config) = gateway_from_file(&path).await;
+    let admin = start_admin(&gw, &config, None).await;
+    for _ in 0..3 {
+        assert_eq!(get(&gw.url("/stable/x")).await.0, StatusCode::OK);
+    }
+    let (_, _, text) = call(&admin, Method::GET, "/api/services", None, "").await;
+    let v = json(text.as_bytes());
+    let ep = &v["services"][0]["endpoints"][0];
+    assert_eq!(ep["healthy"], true);
+    assert_eq!(ep["in_rotation"], true);
+
+    let (st, h, text) = call(&admin, Method::GET, "/metrics", None, "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().contains("text"));
+    assert!(text.contains("portcullis_requests_total"), "{text}");
+    assert!(text.contains("route=\"stable\""), "{text}");
+    assert!(!text.contains("/stable/x"), "raw paths never become labels");
+
+    // Purge through the API.
+    let (_, h, _) = get(&gw.url("/stable/x")).await;
+    assert_eq!(h["x-cache"], "HIT");
+    let prefix = format!("{{\"prefix\": \"http://{}/stable/x\"}}", gw.addr);
+    let (st, _, text) = call(&admin, Method::POST, "/api/cache/purge", None, &prefix).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(json(text.as_bytes())["purged"], 1);
+
+    // Reload: a new route appears; a broken file is refused and the old config serves on.
+    assert_eq!(get(&gw.url("/new")).await.0, StatusCode::NOT_FOUND);
+    write_config(&path, &be, "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"echo\"\n");
+    let (st, _, text) = call(&admin, Method::POST, "/api/reload", None, "").await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    assert_eq!(json(text.as_bytes())["generation"], 2);
+    assert_eq!(get(&gw.url("/new")).await.0, StatusCode::OK);
+    write_config(&path, &be, "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"missing\"\n");
+    let (st, _, text) = call(&admin, Method::POST, "/api/reload", None, "").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let errors = json(text.as_bytes())["errors"].to_string();
+    assert!(errors.contains("unknown service"), "{errors}");
+    assert!(errors.contains(".toml:"), "errors carry file and line: {errors}");
+    assert_eq!(get(&gw.url("/new")).await.0, StatusCode::OK, "the old config keeps serving");
+    let (_, _, text) = call(&admin, Method::GET, "/api/status", None, "").await;
+    let v = json(text.as_bytes());
+    assert_eq!(v["generation"], 2);
+    assert_eq!(v["last_reload"]["result"], "error");
+    let (_, _, text) = call(&admin, Method::GET, "/metrics", None, "").await;
+    assert!(text.contains("portcullis_config_reloads_total{result=\"error\"} 1"), "{text}");
+    let _ = std::fs::remove_file(&path);
+    let _ = Arc::strong_count(&gw.shared);
+}
