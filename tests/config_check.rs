@@ -79,6 +79,8 @@ fn example_file_parses() {
         Some("/v2/users/{id}/profile")
     );
     assert_eq!(config.server.trusted_proxies.len(), 2);
+    assert!(config.admin.enabled && config.admin.token.is_none());
+    assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9901");
     // The resilience tables written on order-service.
     let orders = &config.services[1];
     let weights: Vec<u32> = orders.endpoints.iter().map(|e| e.weight).collect();

@@ -30,6 +30,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "defaults",
     "rate_limit",
     "cache",
+    "admin",
     "services",
     "routes",
     "consumers",
@@ -67,6 +68,16 @@ pub(super) struct RawPathSettings {
 pub(super) struct RawLog {
     pub access_log: Option<Spanned<bool>>,
     pub format: Option<Spanned<String>>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub enabled: Option<Spanned<bool>>,
+    pub listen: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.

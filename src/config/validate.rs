@@ -2,10 +2,11 @@
 //! the first) as a `ConfigError` with file, 1-based line/column, dotted key, message and hint.
 //!
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
-//! durations), `hint` (did-you-mean), `server`, `services` (with `resilience` and
+//! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
 //! `cors` and `cache`), `consumers`.
 
+mod admin;
 mod auth;
 mod cache;
 mod consumers;
@@ -71,6 +72,7 @@ pub(super) fn parse_with_env(
     let log = server::log(doc.log.as_ref(), &mut ctx);
     let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
+    let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -114,13 +116,15 @@ pub(super) fn parse_with_env(
         policies,
         rate_limit,
         cache,
-        admin: Default::default(),
+        admin,
         clock: Default::default(),
     })
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_admin;
 #[cfg(test)]
 mod tests_cache;
 #[cfg(test)]

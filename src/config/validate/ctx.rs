@@ -88,6 +88,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `expand` without reporting: for looking again at a value already checked elsewhere.
+    pub(super) fn expand_quiet(&self, s: &str) -> Option<String> {
+        env::expand(s, self.lookup).ok()
+    }
+
     /// `expand` for a spanned string.
     pub(super) fn string(&mut self, v: &Spanned<String>, key: &str) -> Option<String> {
         self.expand(v.get_ref(), v.span(), key)

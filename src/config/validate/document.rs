@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawCacheSettings, RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings, RawRoute,
-    RawServer, RawService, TOP_LEVEL_KEYS,
+    RawAdmin, RawCacheSettings, RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings,
+    RawRoute, RawServer, RawService, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -48,6 +48,7 @@ pub(super) struct RawDocument {
     pub defaults: Option<Section<RawDefaults>>,
     pub rate_limit: Option<Section<RawRateLimitSettings>>,
     pub cache: Option<Section<RawCacheSettings>>,
+    pub admin: Option<Section<RawAdmin>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub consumers: Vec<Named<RawConsumer>>,
@@ -76,6 +77,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "defaults" => out.defaults = section(value, "defaults", ctx),
             "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
             "cache" => out.cache = section(value, "cache", ctx),
+            "admin" => out.admin = section(value, "admin", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),
             other => {
@@ -267,6 +269,7 @@ fn may_hold_secret(key: &str) -> bool {
         "set",
         "add",
         "url",
+        "token",
     ];
     steps.iter().any(|s| secret.contains(s))
 }

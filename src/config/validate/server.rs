@@ -1,6 +1,7 @@
 //! `[server]`, `[server.path]` and `[log]`: defaults, ranges, listen addresses, proxy CIDRs.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use ipnet::IpNet;
 use toml::Spanned;
@@ -108,24 +109,36 @@ fn listen(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<SocketAddr> {
         let Some(text) = ctx.expand(text, span.clone(), &key) else {
             continue;
         };
-        match text.parse::<SocketAddr>() {
-            Ok(addr) if out.contains(&addr) => {
+        match socket_addr(&text, span.clone(), &key, ctx) {
+            Some(addr) if out.contains(&addr) => {
                 ctx.error(span, key, format!("duplicate listen address {addr}"), None);
             }
-            Ok(addr) => out.push(addr),
-            Err(_) => {
-                let hint = if text.parse::<u16>().is_ok() {
-                    format!("add an IP address, e.g. \"0.0.0.0:{text}\"")
-                } else {
-                    "write IP:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\" (no host names)"
-                        .to_owned()
-                };
-                let msg = format!("invalid listen address \"{text}\"");
-                ctx.error(span, key, msg, Some(hint));
-            }
+            Some(addr) => out.push(addr),
+            None => {}
         }
     }
     out
+}
+
+/// One `IP:port` listen address (already `${ENV}`-expanded) written at `span`; `None` after
+/// reporting.
+pub(super) fn socket_addr(
+    text: &str,
+    span: Range<usize>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let hint = if text.parse::<u16>().is_ok() {
+        format!("add an IP address, e.g. \"0.0.0.0:{text}\"")
+    } else {
+        "write IP:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\" (no host names)".to_owned()
+    };
+    let msg = format!("invalid listen address \"{text}\"");
+    ctx.error(span, key, msg, Some(hint));
+    None
 }
 
 fn trusted_proxies(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<IpNet> {
