@@ -93,8 +93,13 @@ cooldown = "5s"
     a.set(Mode::Ok);
     b.set(Mode::Ok);
     clock.advance(Duration::from_secs(6));
-    for _ in 0..5 {
+    // The health checks need a moment to see the endpoints back; keep asking until the
+    // breaker has probed and closed.
+    let t = std::time::Instant::now();
+    while buf.lines("circuit breaker closed").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(5), "breaker never closed");
         get(&gw.url("/x")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(buf.lines("half-open").len(), 1);
     assert_eq!(buf.lines("circuit breaker closed").len(), 1);

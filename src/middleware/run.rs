@@ -55,6 +55,7 @@ pub async fn request(
     parts: &mut http::request::Parts,
     client_ip: IpAddr,
     clock: &Clock,
+    metrics: &crate::observability::metrics::Metrics,
 ) -> Result<Step, GatewayError> {
     if let Some(ip) = &chain.ip {
         if !ip.allows(client_ip) {
@@ -87,7 +88,18 @@ pub async fn request(
         ..Passed::default()
     };
     if let Some(auth) = &chain.auth {
-        passed.consumer = authenticate(auth, parts).await?;
+        passed.consumer = match authenticate(auth, parts).await {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = match &e {
+                    GatewayError::Unauthorized { reason, .. }
+                    | GatewayError::Forbidden { reason } => reason,
+                    _ => "other",
+                };
+                metrics.auth_failure(&chain.route, reason);
+                return Err(e);
+            }
+        };
     }
     for limit in &chain.limits {
         let key = limit_key(
@@ -99,6 +111,7 @@ pub async fn request(
         );
         let d = limit.limiter.check(&key, clock.now()).await;
         if !d.allowed {
+            metrics.rate_limited(&chain.route, &limit.spec.name);
             let mut h = HeaderMap::new();
             let mut seen = std::mem::take(&mut passed.decisions);
             seen.push(d);

@@ -49,6 +49,7 @@ pub struct Plan<'a> {
     pub allow_non_idempotent: bool,
     pub clock: &'a crate::clock::Clock,
     pub client_ip: std::net::IpAddr,
+    pub metrics: &'a crate::observability::metrics::Metrics,
 }
 
 /// The body as it will be sent: buffered (replayable) or streamed (sent once).
@@ -147,11 +148,14 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             _ => ep.host_header.clone(),
         };
         p.headers.insert(header::HOST, host);
+        let sent_at = Instant::now();
         let result = client::send(ep, Request::from_parts(p, req_body), timeouts).await;
+        let took = sent_at.elapsed();
         let now = plan.clock.now();
         let may_retry = !last && Instant::now() < plan.deadline;
         match result {
             Ok(resp) => {
+                plan.metrics.upstream(&s.name, &ep.url, took);
                 let status = resp.status().as_u16();
                 let failed = status >= 500 && status_in(failure_statuses, status);
                 let load = pick.take_load();
@@ -170,10 +174,17 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             }
             Err(e) => {
                 let sent = !matches!(e, ClientError::Connect(_) | ClientError::ConnectTimeout);
+                let kind = match &e {
+                    ClientError::Connect(_) => "connect",
+                    ClientError::ConnectTimeout => "connect_timeout",
+                    ClientError::Timeout => "timeout",
+                    ClientError::Handshake(_) | ClientError::Send(_) => "reset",
+                };
                 let err = super::upstream_error(e, &s.name, max_body_bytes);
                 if !err.is_upstream_failure() {
                     return Err(err);
                 }
+                plan.metrics.upstream_error(&s.name, &ep.url, kind);
                 admit::record_try(s, pick, now, false);
                 let retry = may_retry && (method_ok || !sent) && lock(&s.budget).try_withdraw(now);
                 if !retry {
@@ -184,6 +195,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
                 last_error = Some(err);
             }
         }
+        plan.metrics.retry(&s.name);
         let wait = backoff(
             n as u32,
             spec.backoff_base,

@@ -63,6 +63,8 @@ pub async fn handle(
             request_id.clone(),
         ))
     });
+    let method = req.method().clone();
+    let mut facts = Facts::default();
     let mut resp = match forward(
         shared,
         &snap,
@@ -71,31 +73,64 @@ pub async fn handle(
         &request_id,
         start,
         log.as_deref_mut(),
+        &mut facts,
     )
     .await
     {
         Ok(resp) => resp,
         Err(e) => e.to_response(&request_id),
     };
+    let status = resp.status().as_u16();
     if let Some(l) = log.as_deref_mut() {
-        l.status = resp.status().as_u16();
+        l.status = status;
+    }
+    if let (Some(route), Some(x)) = (&facts.route, resp.headers().get(cache::X_CACHE)) {
+        let result = match x.as_bytes() {
+            b"HIT" => "hit",
+            b"STALE" => "stale",
+            b"REVALIDATED" => "revalidated",
+            b"BYPASS" => "bypass",
+            _ => "miss",
+        };
+        shared.metrics.cache_result(route, result);
     }
     resp.body_mut().set_on_done(Box::new(Done {
         conn: conn.state.clone(),
         log,
+        metrics: shared.metrics.clone(),
+        facts,
+        method,
+        status,
+        start,
     }));
     resp
+}
+
+/// What the pipeline learned of a request, for its metrics.
+#[derive(Default)]
+pub(crate) struct Facts {
+    route: Option<Arc<str>>,
+    service: Option<Arc<str>>,
 }
 
 /// What runs when the response body is finished or dropped.
 struct Done {
     conn: Arc<ConnState>,
     log: Option<Box<AccessEntry>>,
+    metrics: Arc<crate::observability::metrics::Metrics>,
+    facts: Facts,
+    method: http::Method,
+    status: u16,
+    start: Instant,
 }
 
 impl OnDone for Done {
     fn done(self: Box<Self>, bytes: u64, complete: bool) {
         self.conn.end();
+        let route = self.facts.route.as_deref().unwrap_or("-");
+        let service = self.facts.service.as_deref().unwrap_or("-");
+        self.metrics
+            .request(route, service, &self.method, self.status, self.start.elapsed());
         if let Some(l) = self.log {
             l.emit(bytes, complete);
         }
@@ -110,6 +145,7 @@ async fn forward(
     request_id: &HeaderValue,
     start: Instant,
     mut log: Option<&mut AccessEntry>,
+    facts: &mut Facts,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let (mut parts, body) = req.into_parts();
     check_head(&parts, snap.max_header_bytes)?;
@@ -125,6 +161,8 @@ async fn forward(
     let route_index = m.index;
     let route = &snap.routes[route_index];
     let service = &snap.services[route.service];
+    facts.route = Some(route.name.clone());
+    facts.service = Some(service.name.clone());
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
@@ -155,7 +193,7 @@ async fn forward(
         if chain.needs_client_ip {
             client_ip = client_ip::client_ip(client_ip, &parts.headers, &snap.trusted_proxies);
         }
-        match run::request(chain, &mut parts, client_ip, &shared.clock).await {
+        match run::request(chain, &mut parts, client_ip, &shared.clock, &shared.metrics).await {
             Ok(Step::Continue(p)) => passed = Some(p),
             Ok(Step::Answer(mut resp)) => {
                 resp.headers_mut()
@@ -261,6 +299,7 @@ async fn forward(
         allow_non_idempotent: route.retry_non_idempotent,
         clock: &shared.clock,
         client_ip,
+        metrics: &shared.metrics,
     };
     let out = attempt::Outgoing {
         parts,

@@ -84,6 +84,7 @@ pub fn background_refresh(
             allow_non_idempotent: false,
             clock: &shared.clock,
             client_ip,
+            metrics: &shared.metrics,
         };
         let out = crate::proxy::attempt::Outgoing {
             parts,
