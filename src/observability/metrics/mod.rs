@@ -99,6 +99,13 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// Registers each metric (a clone sharing its values) with its name and help text.
+macro_rules! register {
+    ($r:expr; $($name:literal => $metric:expr, $help:literal;)*) => {
+        $($r.register($name, $help, $metric.clone());)*
+    };
+}
+
 /// Values read at scrape time rather than counted on the hot path.
 pub struct Scrape<'a> {
     /// Every service's state (in-flight, breakers, endpoint health and ejection).
@@ -169,83 +176,40 @@ impl Metrics {
             endpoint_ejected: Family::default(),
             scrape: Mutex::new(()),
         };
-        let r = &mut m.registry;
-        r.register(
-            "requests",
-            "Finished requests by route, service, method and status class",
-            m.requests.clone(),
-        );
-        r.register(
-            "request_duration_seconds",
-            "Request duration in seconds by route and service",
-            m.request_duration.clone(),
-        );
-        r.register(
-            "upstream_duration_seconds",
-            "Upstream try duration in seconds by service and endpoint",
-            m.upstream_duration.clone(),
-        );
-        r.register(
-            "upstream_errors",
-            "Upstream errors by service, endpoint and kind",
-            m.upstream_errors.clone(),
-        );
-        r.register("retries", "Upstream retries by service", m.retries.clone());
-        r.register(
-            "rate_limited",
-            "Requests refused by a rate limit, by route and limit",
-            m.rate_limited.clone(),
-        );
-        r.register(
-            "auth_failures",
-            "Authentication failures by route and reason",
-            m.auth_failures.clone(),
-        );
-        r.register(
-            "cache_results",
-            "Response cache results by route",
-            m.cache_results.clone(),
-        );
-        r.register(
-            "cache_bytes",
-            "Bytes held by the response cache",
-            m.cache_bytes.clone(),
-        );
-        r.register(
-            "cache_entries",
-            "Entries in the response cache",
-            m.cache_entries.clone(),
-        );
-        r.register(
-            "config_reloads",
-            "Configuration reloads by result",
-            m.config_reloads.clone(),
-        );
-        r.register(
-            "open_connections",
-            "Open client connections",
-            m.open_connections.clone(),
-        );
-        r.register(
-            "in_flight_requests",
-            "Requests in flight to each service",
-            m.in_flight.clone(),
-        );
-        r.register(
-            "breaker_state",
-            "Circuit breaker state (1 for the current state); endpoint \"*\" is the service breaker",
-            m.breaker_state.clone(),
-        );
-        r.register(
-            "endpoint_healthy",
-            "Whether active health checks find the endpoint healthy (1/0)",
-            m.endpoint_healthy.clone(),
-        );
-        r.register(
-            "endpoint_ejected",
-            "Whether outlier detection has ejected the endpoint (1/0)",
-            m.endpoint_ejected.clone(),
-        );
+        register! { m.registry;
+            "requests" => m.requests,
+                "Finished requests by route, service, method and status class";
+            "request_duration_seconds" => m.request_duration,
+                "Request duration in seconds by route and service";
+            "upstream_duration_seconds" => m.upstream_duration,
+                "Upstream try duration in seconds by service and endpoint";
+            "upstream_errors" => m.upstream_errors,
+                "Upstream errors by service, endpoint and kind";
+            "retries" => m.retries,
+                "Upstream retries by service";
+            "rate_limited" => m.rate_limited,
+                "Requests refused by a rate limit, by route and limit";
+            "auth_failures" => m.auth_failures,
+                "Authentication failures by route and reason";
+            "cache_results" => m.cache_results,
+                "Response cache results by route";
+            "cache_bytes" => m.cache_bytes,
+                "Bytes held by the response cache";
+            "cache_entries" => m.cache_entries,
+                "Entries in the response cache";
+            "config_reloads" => m.config_reloads,
+                "Configuration reloads by result";
+            "open_connections" => m.open_connections,
+                "Open client connections";
+            "in_flight_requests" => m.in_flight,
+                "Requests in flight to each service";
+            "breaker_state" => m.breaker_state,
+                "Breaker state (1 = current); endpoint \"*\" is the service breaker";
+            "endpoint_healthy" => m.endpoint_healthy,
+                "Whether active health checks find the endpoint healthy (1/0)";
+            "endpoint_ejected" => m.endpoint_ejected,
+                "Whether outlier detection has ejected the endpoint (1/0)";
+        }
         m
     }
 
