@@ -22,13 +22,13 @@
 pub mod admin;
 pub mod cache;
 pub mod clock;
-pub mod reload;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod middleware;
 pub mod observability;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod state;

@@ -83,7 +83,10 @@ impl Reloader {
                 self.metrics.reload("error");
                 last.result = "error";
                 last.errors = errors.clone();
-                tracing::warn!(errors = errors.len(), "config reload refused; the previous config keeps serving");
+                tracing::warn!(
+                    errors = errors.len(),
+                    "config reload refused; the previous config keeps serving"
+                );
                 for e in errors {
                     tracing::warn!("{e}");
                 }
@@ -137,7 +140,9 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         )
     };
     if clocks(s.0) != clocks(s.1) {
-        out.push("server timeouts (header_read, keepalive, upstream_idle, shutdown_grace)".to_owned());
+        out.push(
+            "server timeouts (header_read, keepalive, upstream_idle, shutdown_grace)".to_owned(),
+        );
     }
     if old.admin != new.admin {
         out.push("admin".to_owned());

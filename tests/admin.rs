@@ -27,7 +27,13 @@ async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&s
     Admin { addr, _stop: tx }
 }
 
-async fn call(admin: &Admin, method: Method, path: &str, token: Option<&str>, body: &str) -> (StatusCode, http::HeaderMap, String) {
+async fn call(
+    admin: &Admin,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, http::HeaderMap, String) {
     let mut b = Request::builder()
         .method(method)
         .uri(format!("http://{}{}", admin.addr, path))
@@ -84,14 +90,29 @@ async fn every_documented_endpoint_answers_and_the_token_is_required() {
     for (method, p) in ENDPOINTS {
         let p = p.replace("{name}", "echo");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let body = if p.ends_with("purge") { "{\"prefix\": \"http://x/y\"}" } else { "" };
+        let body = if p.ends_with("purge") {
+            "{\"prefix\": \"http://x/y\"}"
+        } else {
+            ""
+        };
         let (st, h, _) = call(&admin, m.clone(), &p, None, body).await;
-        assert_eq!(st, StatusCode::UNAUTHORIZED, "{method} {p} without the token");
+        assert_eq!(
+            st,
+            StatusCode::UNAUTHORIZED,
+            "{method} {p} without the token"
+        );
         assert!(h.contains_key("www-authenticate"));
         let (st, _, text) = call(&admin, m, &p, Some(token), body).await;
         assert!(st.is_success(), "{method} {p}: {st} {text}");
     }
-    let (st, _, _) = call(&admin, Method::GET, "/api/services/echo", Some("wrong-token-0123456789"), "").await;
+    let (st, _, _) = call(
+        &admin,
+        Method::GET,
+        "/api/services/echo",
+        Some("wrong-token-0123456789"),
+        "",
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, _, _) = call(&admin, Method::GET, "/api/services/nope", Some(token), "").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -131,24 +152,42 @@ async fn status_services_metrics_purge_and_reload() {
 
     // Reload: a new route appears; a broken file is refused and the old config serves on.
     assert_eq!(get(&gw.url("/new")).await.0, StatusCode::NOT_FOUND);
-    write_config(&path, &be, "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"echo\"\n");
+    write_config(
+        &path,
+        &be,
+        "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"echo\"\n",
+    );
     let (st, _, text) = call(&admin, Method::POST, "/api/reload", None, "").await;
     assert_eq!(st, StatusCode::OK, "{text}");
     assert_eq!(json(text.as_bytes())["generation"], 2);
     assert_eq!(get(&gw.url("/new")).await.0, StatusCode::OK);
-    write_config(&path, &be, "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"missing\"\n");
+    write_config(
+        &path,
+        &be,
+        "[[routes]]\nname = \"new\"\npath = \"/new\"\nservice = \"missing\"\n",
+    );
     let (st, _, text) = call(&admin, Method::POST, "/api/reload", None, "").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     let errors = json(text.as_bytes())["errors"].to_string();
     assert!(errors.contains("unknown service"), "{errors}");
-    assert!(errors.contains(".toml:"), "errors carry file and line: {errors}");
-    assert_eq!(get(&gw.url("/new")).await.0, StatusCode::OK, "the old config keeps serving");
+    assert!(
+        errors.contains(".toml:"),
+        "errors carry file and line: {errors}"
+    );
+    assert_eq!(
+        get(&gw.url("/new")).await.0,
+        StatusCode::OK,
+        "the old config keeps serving"
+    );
     let (_, _, text) = call(&admin, Method::GET, "/api/status", None, "").await;
     let v = json(text.as_bytes());
     assert_eq!(v["generation"], 2);
     assert_eq!(v["last_reload"]["result"], "error");
     let (_, _, text) = call(&admin, Method::GET, "/metrics", None, "").await;
-    assert!(text.contains("portcullis_config_reloads_total{result=\"error\"} 1"), "{text}");
+    assert!(
+        text.contains("portcullis_config_reloads_total{result=\"error\"} 1"),
+        "{text}"
+    );
     let _ = std::fs::remove_file(&path);
     let _ = Arc::strong_count(&gw.shared);
 }

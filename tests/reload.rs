@@ -26,7 +26,10 @@ fn config_text(backend: &Backend, variant: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_reloads_under_load_lose_no_request() {
     let be = Backend::echo().await;
-    let path = std::env::temp_dir().join(format!("portcullis-{}-reload-load.toml", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "portcullis-{}-reload-load.toml",
+        std::process::id()
+    ));
     std::fs::write(&path, config_text(&be, "a")).unwrap();
     let mut config = portcullis::config::load_file(&path).unwrap();
     config.server.threads = 1;
@@ -69,7 +72,11 @@ async fn twenty_reloads_under_load_lose_no_request() {
             continue;
         }
         assert!(r.is_ok(), "{r:?}");
-        let (visible, gone) = if v == "a" { ("/only-a", "/only-b") } else { ("/only-b", "/only-a") };
+        let (visible, gone) = if v == "a" {
+            ("/only-a", "/only-b")
+        } else {
+            ("/only-b", "/only-a")
+        };
         let t = Instant::now();
         loop {
             let now_visible = get(&gw.url(visible)).await.0 == StatusCode::OK;
@@ -77,7 +84,10 @@ async fn twenty_reloads_under_load_lose_no_request() {
             if now_visible && now_gone {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(1), "reload {i} not visible within 1 s");
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "reload {i} not visible within 1 s"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -86,10 +96,17 @@ async fn twenty_reloads_under_load_lose_no_request() {
         c.await.unwrap();
     }
     let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
-    eprintln!("reload under load: {ok} ok, {failed} failed, generation {}", reloader.generation());
+    eprintln!(
+        "reload under load: {ok} ok, {failed} failed, generation {}",
+        reloader.generation()
+    );
     assert_eq!(failed, 0);
     assert!(ok > 1000, "load ran: {ok}");
     let valid = (0..20).filter(|i| variants[i % 3] != "x").count() as u64;
-    assert_eq!(reloader.generation(), 1 + valid, "every valid reload applied");
+    assert_eq!(
+        reloader.generation(),
+        1 + valid,
+        "every valid reload applied"
+    );
     let _ = std::fs::remove_file(&path);
 }

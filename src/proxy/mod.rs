@@ -64,14 +64,17 @@ pub async fn handle(
         ))
     });
     let method = req.method().clone();
-    let mut facts = Facts::default();
+    let mut facts = Facts {
+        start,
+        route: None,
+        service: None,
+    };
     let mut resp = match forward(
         shared,
         &snap,
         conn,
         req,
         &request_id,
-        start,
         log.as_deref_mut(),
         &mut facts,
     )
@@ -101,14 +104,13 @@ pub async fn handle(
         facts,
         method,
         status,
-        start,
     }));
     resp
 }
 
-/// What the pipeline learned of a request, for its metrics.
-#[derive(Default)]
+/// When a request started and what the pipeline learned of it, for its metrics.
 pub(crate) struct Facts {
+    start: Instant,
     route: Option<Arc<str>>,
     service: Option<Arc<str>>,
 }
@@ -121,7 +123,6 @@ struct Done {
     facts: Facts,
     method: http::Method,
     status: u16,
-    start: Instant,
 }
 
 impl OnDone for Done {
@@ -129,8 +130,13 @@ impl OnDone for Done {
         self.conn.end();
         let route = self.facts.route.as_deref().unwrap_or("-");
         let service = self.facts.service.as_deref().unwrap_or("-");
-        self.metrics
-            .request(route, service, &self.method, self.status, self.start.elapsed());
+        self.metrics.request(
+            route,
+            service,
+            &self.method,
+            self.status,
+            self.facts.start.elapsed(),
+        );
         if let Some(l) = self.log {
             l.emit(bytes, complete);
         }
@@ -143,10 +149,10 @@ async fn forward(
     conn: &ConnInfo,
     req: Request<Incoming>,
     request_id: &HeaderValue,
-    start: Instant,
     mut log: Option<&mut AccessEntry>,
     facts: &mut Facts,
 ) -> Result<Response<GatewayBody>, GatewayError> {
+    let start = facts.start;
     let (mut parts, body) = req.into_parts();
     check_head(&parts, snap.max_header_bytes)?;
     let host = request_host(&parts)?;
