@@ -155,7 +155,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         let may_retry = !last && Instant::now() < plan.deadline;
         match result {
             Ok(resp) => {
-                plan.metrics.upstream(&s.name, &ep.url, took);
+                plan.metrics.upstream_named(&s.name, &ep.url, took);
                 let status = resp.status().as_u16();
                 let failed = status >= 500 && status_in(failure_statuses, status);
                 let load = pick.take_load();

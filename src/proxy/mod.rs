@@ -95,7 +95,7 @@ pub async fn handle(
             b"BYPASS" => "bypass",
             _ => "miss",
         };
-        shared.metrics.cache_result(route, result);
+        shared.metrics.cache_result_named(route, result);
     }
     resp.body_mut().set_on_done(Box::new(Done {
         conn: conn.state.clone(),
@@ -128,15 +128,15 @@ struct Done {
 impl OnDone for Done {
     fn done(self: Box<Self>, bytes: u64, complete: bool) {
         self.conn.end();
-        let route = self.facts.route.as_deref().unwrap_or("-");
-        let service = self.facts.service.as_deref().unwrap_or("-");
-        self.metrics.request(
-            route,
-            service,
-            &self.method,
-            self.status,
-            self.facts.start.elapsed(),
-        );
+        if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
+            let elapsed = self.facts.start.elapsed();
+            self.metrics
+                .request_named(route, service, &self.method, self.status, elapsed);
+        } else {
+            let elapsed = self.facts.start.elapsed();
+            self.metrics
+                .request("-", "-", &self.method, self.status, elapsed);
+        }
         if let Some(l) = self.log {
             l.emit(bytes, complete);
         }

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::status::{BreakerStatus, ServiceStatus};
 
+mod handles;
 #[cfg(test)]
 mod tests;
 
@@ -239,6 +240,57 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
+    /// `request` for names held in `Arc`s (the pipeline's route and service names): the
+    /// metric handles are cached per thread, so the update is a few atomic operations.
+    pub fn request_named(
+        &self,
+        route: &std::sync::Arc<str>,
+        service: &std::sync::Arc<str>,
+        method: &Method,
+        status: u16,
+        duration: Duration,
+    ) {
+        let (m, c) = (method_label(method), status_class(status));
+        let owner = self as *const Metrics as usize;
+        let h = handles::request(owner, route, service, m, c, || {
+            let count = self
+                .requests
+                .get_or_create(&RequestLabels {
+                    route: route.to_string(),
+                    service: service.to_string(),
+                    method: m,
+                    status_class: c,
+                })
+                .clone();
+            let labels = RouteServiceLabels {
+                route: route.to_string(),
+                service: service.to_string(),
+            };
+            let duration = self.request_duration.get_or_create(&labels).clone();
+            (count, duration)
+        });
+        h.count.inc();
+        h.duration.observe(duration.as_secs_f64());
+    }
+
+    /// `upstream` for names held in `Arc`s, with cached handles (see `request_named`).
+    pub fn upstream_named(
+        &self,
+        service: &std::sync::Arc<str>,
+        endpoint: &std::sync::Arc<str>,
+        duration: Duration,
+    ) {
+        let owner = self as *const Metrics as usize;
+        let h = handles::upstream(owner, service, endpoint, || {
+            let labels = EndpointLabels {
+                service: service.to_string(),
+                endpoint: endpoint.to_string(),
+            };
+            self.upstream_duration.get_or_create(&labels).clone()
+        });
+        h.duration.observe(duration.as_secs_f64());
+    }
+
     /// One upstream try: its duration by service and endpoint.
     pub fn upstream(&self, service: &str, endpoint: &str, duration: Duration) {
         let labels = EndpointLabels {
@@ -294,6 +346,19 @@ impl Metrics {
             result,
         };
         self.cache_results.get_or_create(&labels).inc();
+    }
+
+    /// `cache_result` for a route name held in an `Arc`, with a cached handle.
+    pub fn cache_result_named(&self, route: &std::sync::Arc<str>, result: &'static str) {
+        let owner = self as *const Metrics as usize;
+        handles::cache_result(owner, route, result, || {
+            let labels = CacheLabels {
+                route: route.to_string(),
+                result,
+            };
+            self.cache_results.get_or_create(&labels).clone()
+        })
+        .inc();
     }
 
     /// Config reloads by result: "ok" or "error".
