@@ -307,3 +307,57 @@ fn metrics_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Metrics>();
 }
+
+#[test]
+fn named_updates_use_cached_handles_that_count_like_the_plain_ones() {
+    let m = Metrics::new();
+    let (route, service) = (std::sync::Arc::from("r1"), std::sync::Arc::from("s1"));
+    let endpoint: std::sync::Arc<str> = std::sync::Arc::from("http://e:1");
+    for _ in 0..3 {
+        m.request_named(
+            &route,
+            &service,
+            &Method::GET,
+            200,
+            Duration::from_millis(2),
+        );
+        m.upstream_named(&service, &endpoint, Duration::from_millis(1));
+        m.cache_result_named(&route, "hit");
+    }
+    m.request("r1", "s1", &Method::GET, 200, Duration::from_millis(2));
+    // A second `Metrics` with the same names does not share the first one's handles.
+    let other = Metrics::new();
+    other.request_named(
+        &route,
+        &service,
+        &Method::GET,
+        200,
+        Duration::from_millis(2),
+    );
+    let text = m.encode(&empty());
+    let labels = [
+        ("route", "r1"),
+        ("service", "s1"),
+        ("method", "GET"),
+        ("status_class", "2xx"),
+    ];
+    assert_eq!(
+        value(&text, "portcullis_requests_total", &labels),
+        Some(4.0)
+    );
+    let hits = [("route", "r1"), ("result", "hit")];
+    assert_eq!(
+        value(&text, "portcullis_cache_results_total", &hits),
+        Some(3.0)
+    );
+    let up = [("service", "s1"), ("endpoint", "http://e:1")];
+    assert_eq!(
+        value(&text, "portcullis_upstream_duration_seconds_count", &up),
+        Some(3.0)
+    );
+    let other_text = other.encode(&empty());
+    assert_eq!(
+        value(&other_text, "portcullis_requests_total", &labels),
+        Some(1.0)
+    );
+}
