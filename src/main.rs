@@ -161,7 +161,8 @@ async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCod
             }
         }
     }
-    spawn_sighup_reload(reloader);
+    spawn_sighup_reload(reloader.clone());
+    tokio::spawn(reloader.watch(std::time::Duration::from_secs(1)));
     tracing::info!(listen = ?cfg.server.listen, admin = ?admin_url, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
     if let Some(b) = banner {
         println!("{b}");

@@ -2,7 +2,8 @@
 //! snapshot against the current one (health, ejection, breaker, budget and limiter state
 //! carried over), and swap it in atomically. Requests in flight finish on the old snapshot. A
 //! config with errors is refused, its errors kept for `/api/status`, and the old one keeps
-//! serving. Triggers: SIGHUP (`main.rs`) and `POST /api/reload` (`admin`).
+//! serving. Triggers: SIGHUP (`main.rs`), `POST /api/reload` (`admin`), and the config file
+//! changing on disk (`watch`, polled and debounced).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,6 +116,37 @@ impl Reloader {
 
     pub fn last(&self) -> LastReload {
         lock(&self.last).clone()
+    }
+
+    /// Reloads whenever the config file changes on disk: its modification time and size are
+    /// polled every `every`, and a change is applied once it has stayed the same for one more
+    /// poll (so an editor's several writes make one reload). Runs until the task is dropped;
+    /// does nothing for a gateway without a config file.
+    pub async fn watch(self: Arc<Self>, every: std::time::Duration) {
+        let Some(path) = self.source.clone() else {
+            return;
+        };
+        let stamp = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()))
+        };
+        let mut applied = stamp(&path);
+        let mut seen = applied;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&path);
+            if now != seen {
+                seen = now; // still changing: wait for it to settle
+                continue;
+            }
+            if now != applied && now.is_some() {
+                applied = now;
+                tracing::info!(file = %path.display(), "config file changed: reloading");
+                let me = self.clone();
+                let _ = tokio::task::spawn_blocking(move || me.reload()).await;
+            }
+        }
     }
 }
 

@@ -110,3 +110,41 @@ async fn twenty_reloads_under_load_lose_no_request() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn a_changed_config_file_is_reloaded_once_it_settles() {
+    let be = Backend::echo().await;
+    let path = std::env::temp_dir().join(format!("portcullis-{}-watch.toml", std::process::id()));
+    std::fs::write(&path, config_text(&be, "a")).unwrap();
+    let mut config = portcullis::config::load_file(&path).unwrap();
+    config.server.threads = 1;
+    let gw = start_gateway_config(config.clone()).await;
+    let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
+    let watcher = tokio::spawn(reloader.clone().watch(Duration::from_millis(50)));
+    assert_eq!(get(&gw.url("/only-b")).await.0, StatusCode::NOT_FOUND);
+    // Modification times can be coarse: make sure the new file differs in size too.
+    std::fs::write(&path, config_text(&be, "b") + "\n# changed\n").unwrap();
+    let t = Instant::now();
+    while get(&gw.url("/only-b")).await.0 != StatusCode::OK {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the change was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reloader.generation(), 2);
+    // A broken file is refused; the running config stays.
+    std::fs::write(&path, config_text(&be, "x")).unwrap();
+    let t = Instant::now();
+    while reloader.last().result != "error" {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the broken file was not tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get(&gw.url("/only-b")).await.0, StatusCode::OK);
+    assert_eq!(reloader.generation(), 2);
+    watcher.abort();
+    let _ = std::fs::remove_file(&path);
+}
