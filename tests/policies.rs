@@ -6,51 +6,7 @@ mod common;
 use common::*;
 use http::{Method, Request, StatusCode};
 
-const ALICE_KEY: &str = "alice-key-0123456789abcdef";
-const JWT_SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
-
-fn config(backend: &Backend, policies: &str, route_extra: &str) -> String {
-    let alice_hash = bcrypt::hash("wonderland", 4).unwrap();
-    format!(
-        r#"
-[consumers.alice]
-api_keys = ["{ALICE_KEY}"]
-basic = {{ password_hash = "{alice_hash}" }}
-
-[consumers.bob]
-api_keys = ["bob-key-0123456789abcdef0"]
-routes = ["other"]
-
-{policies}
-
-[[services]]
-name = "echo"
-endpoints = ["http://{addr}"]
-[services.health_check]
-enabled = false
-
-[[routes]]
-name = "api"
-path = "/api/*"
-service = "echo"
-{route_extra}
-
-[[routes]]
-name = "other"
-path = "/other/*"
-service = "echo"
-"#,
-        addr = backend.addr
-    )
-}
-
-fn req(method: Method, url: &str, headers: &[(&str, &str)]) -> Request<BoxBody> {
-    let mut b = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    b.body(full("")).unwrap()
-}
+use common::policy::*;
 
 #[tokio::test]
 async fn api_keys_identify_consumers_and_restrict_routes() {
@@ -130,18 +86,6 @@ async fn basic_auth_against_bcrypt() {
     let (st, _, body) = send(req(Method::GET, &url, &[("authorization", &good)])).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(json(&body)["headers"]["x-consumer"], "alice");
-}
-
-fn hs256(claims: serde_json::Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@
 //! coalesced follower, `fwd=stale; fwd-status=200; stored` when a revalidation brought a new
 //! body) are written with `CacheStatus` directly.
 
+use crate::middleware::rate_limit::push_sf_string;
 use http::HeaderValue;
 
 /// Our cache's name in Cache-Status.
@@ -117,14 +118,14 @@ impl CacheStatus<'_> {
         }
         if let Some(key) = self.key {
             s.push_str("; key=");
-            push_string(&mut s, key);
+            push_sf_string(&mut s, key);
         }
         if let Some(detail) = self.detail {
             s.push_str("; detail=");
             if is_token(detail) {
                 s.push_str(detail);
             } else {
-                push_string(&mut s, detail);
+                push_sf_string(&mut s, detail);
             }
         }
         // Only printable ASCII was written.
@@ -177,22 +178,6 @@ fn is_token(s: &str) -> bool {
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'*');
     first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b))
-}
-
-/// Appends `s` as a structured-field string (non-printable or non-ASCII characters become `?`).
-fn push_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

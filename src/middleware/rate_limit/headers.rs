@@ -172,7 +172,7 @@ pub(crate) fn quota_window(rate: u64, per: Duration) -> (u64, u64) {
 
 /// Appends `s` as an RFC 8941 sf-string: quotes, `\` and `"` escaped, anything outside
 /// printable ASCII replaced by `?`.
-fn push_sf_string(out: &mut String, s: &str) {
+pub fn push_sf_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
