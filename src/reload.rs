@@ -109,6 +109,11 @@ impl Reloader {
         Ok(self.generation.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
+    /// Runs `f` on the config currently applied.
+    pub fn with_config<T>(&self, f: impl FnOnce(&Config) -> T) -> T {
+        f(&lock(&self.current))
+    }
+
     /// The current config generation (1 at start, +1 per applied reload).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)

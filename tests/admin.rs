@@ -191,3 +191,59 @@ async fn status_services_metrics_purge_and_reload() {
     let _ = std::fs::remove_file(&path);
     let _ = Arc::strong_count(&gw.shared);
 }
+
+#[tokio::test]
+async fn the_effective_config_never_shows_a_secret() {
+    let be = Backend::echo().await;
+    let text = format!(
+        r#"
+[admin]
+token = "admin-token-0123456789abcdef"
+[rate_limit.redis]
+url = "redis://:redis-password-123@127.0.0.1:6379/0"
+[consumers.alice]
+api_keys = ["alice-plain-key-0123456789"]
+[policies.p.auth]
+api_key = true
+[[policies.p.auth.jwt.keys]]
+secret = "jwt-secret-of-at-least-32-bytes-xyz!"
+[[services]]
+name = "echo"
+endpoints = ["http://{}"]
+[services.health_check]
+enabled = false
+[[routes]]
+name = "api"
+path = "/api/*"
+service = "echo"
+policies = ["p"]
+"#,
+        be.addr
+    );
+    let mut config = portcullis::config::parse_str(&text, "secret.toml").unwrap();
+    config.server.threads = 1;
+    let gw = start_gateway_config(config.clone()).await;
+    let admin = start_admin(&gw, &config, Some("admin-token-0123456789abcdef")).await;
+    let (st, _, body) = call(
+        &admin,
+        Method::GET,
+        "/api/config",
+        Some("admin-token-0123456789abcdef"),
+        "",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let v = json(body.as_bytes());
+    assert_eq!(v["services"][0]["name"], "echo");
+    assert_eq!(v["routes"][0]["policies"][0], "p");
+    assert_eq!(v["consumers"][0]["api_keys"], 1);
+    assert_eq!(v["admin"]["token"], "<redacted>");
+    for secret in [
+        "admin-token-0123456789abcdef",
+        "redis-password-123",
+        "alice-plain-key-0123456789",
+        "jwt-secret-of-at-least-32-bytes-xyz!",
+    ] {
+        assert!(!body.contains(secret), "a secret is shown");
+    }
+}

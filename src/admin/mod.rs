@@ -35,6 +35,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/services"),
     ("get", "/api/services/{name}"),
     ("get", "/api/routes"),
+    ("get", "/api/config"),
     ("post", "/api/reload"),
     ("post", "/api/cache/purge"),
 ];
@@ -70,6 +71,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/services", get(services))
         .route("/api/services/{name}", get(service))
         .route("/api/routes", get(routes))
+        .route("/api/config", get(config))
         .route("/api/reload", post(reload))
         .route("/api/cache/purge", post(purge))
         .fallback(not_found)
@@ -214,6 +216,11 @@ async fn routes(State(st): State<AdminState>) -> Json<Value> {
     Json(json!({ "routes": list }))
 }
 
+/// The config currently applied, with secrets redacted.
+async fn config(State(st): State<AdminState>) -> Json<Value> {
+    Json(st.reloader.with_config(config_view::view))
+}
+
 async fn reload(State(st): State<AdminState>) -> Response {
     let reloader = st.reloader.clone();
     match tokio::task::spawn_blocking(move || reloader.reload()).await {
@@ -268,6 +275,8 @@ async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Respo
     };
     Json(json!({ "purged": purged })).into_response()
 }
+
+mod config_view;
 
 #[cfg(test)]
 mod tests;
