@@ -87,26 +87,8 @@ impl Origin {
 }
 
 fn config(origin: &Origin, cache: &str, top: &str) -> String {
-    format!(
-        r#"
-{top}
-[policies.cached.cache]
-{cache}
-
-[[services]]
-name = "origin"
-endpoints = ["http://{addr}"]
-[services.health_check]
-enabled = false
-
-[[routes]]
-name = "api"
-path = "/*"
-service = "origin"
-policies = ["cached"]
-"#,
-        addr = origin.backend.addr
-    )
+    let policy = format!("[policies.cached.cache]\n{cache}");
+    policy_route_config(origin.backend.addr, top, &policy, "cached")
 }
 
 async fn gateway(origin: &Origin, cache: &str, top: &str) -> (Gateway, Clock) {

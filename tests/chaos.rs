@@ -115,9 +115,7 @@ service = "svc"
     assert!(ok > 1000, "load ran: {ok}");
     assert_eq!(e2, 0, "5xx after detection");
     // Every endpoint is back in rotation at the end.
-    let st = gw.shared.upstream_status();
     let back = Instant::now();
-    let _ = st;
     loop {
         let st = gw.shared.upstream_status();
         if st[0].endpoints.iter().all(|e| e.in_rotation) {

@@ -12,26 +12,8 @@ use http::{Request, StatusCode};
 use portcullis::clock::Clock;
 
 fn config(backend: &Backend, top: &str, policy: &str) -> String {
-    format!(
-        r#"
-{top}
-[policies.limited]
-{policy}
-
-[[services]]
-name = "echo"
-endpoints = ["http://{addr}"]
-[services.health_check]
-enabled = false
-
-[[routes]]
-name = "api"
-path = "/*"
-service = "echo"
-policies = ["limited"]
-"#,
-        addr = backend.addr
-    )
+    let policy = format!("[policies.limited]\n{policy}");
+    policy_route_config(backend.addr, top, &policy, "limited")
 }
 
 async fn get_with(url: &str, headers: &[(&str, &str)]) -> (StatusCode, http::HeaderMap) {

@@ -101,6 +101,24 @@ pub struct JwtSpec {
     pub query: Option<String>,
 }
 
+impl Default for JwtSpec {
+    /// The documented defaults, with no keys yet.
+    fn default() -> Self {
+        JwtSpec {
+            keys: Vec::new(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            required_claims: Vec::new(),
+            leeway: Duration::from_secs(60),
+            max_token_bytes: 8192,
+            forward_claims: Vec::new(),
+            strip_authorization: false,
+            consumer_claim: "sub".to_owned(),
+            query: None,
+        }
+    }
+}
+
 /// Where verification keys come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwtKeySource {

@@ -122,6 +122,8 @@ pub(super) fn parse_with_env(
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_admin;

@@ -20,6 +20,8 @@ use crate::config::Config;
 /// What every chain of one snapshot shares: the consumer tables and the limiter stores.
 pub struct Shared {
     pub consumers: Arc<[Arc<str>]>,
+    /// Consumer name -> index, for JWT subjects.
+    pub consumer_index: Arc<std::collections::HashMap<Arc<str>, usize>>,
     pub keys: Arc<KeyTable>,
     pub basic: Arc<BasicTable>,
     pub stores: Arc<Stores>,
@@ -52,6 +54,7 @@ pub struct Auth {
     pub keys: Arc<KeyTable>,
     pub basic_table: Arc<BasicTable>,
     pub consumers: Arc<[Arc<str>]>,
+    pub consumer_index: Arc<std::collections::HashMap<Arc<str>, usize>>,
     /// `consumer_allowed[i]`: whether consumer i may call this route.
     pub consumer_allowed: Vec<bool>,
     pub consumer_header: HeaderName,
@@ -68,12 +71,19 @@ pub struct Limit {
 
 impl Shared {
     pub fn new(config: &Config, stores: Arc<Stores>) -> Shared {
+        let consumers: Arc<[Arc<str>]> = config
+            .consumers
+            .iter()
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect();
+        let consumer_index = consumers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
         Shared {
-            consumers: config
-                .consumers
-                .iter()
-                .map(|c| Arc::from(c.name.as_str()))
-                .collect(),
+            consumers,
+            consumer_index: Arc::new(consumer_index),
             keys: Arc::new(KeyTable::new(&config.consumers)),
             basic: Arc::new(BasicTable::new(&config.consumers)),
             stores,
@@ -198,6 +208,7 @@ fn auth(
         keys: shared.keys.clone(),
         basic_table: shared.basic.clone(),
         consumers: shared.consumers.clone(),
+        consumer_index: shared.consumer_index.clone(),
         consumer_allowed,
         consumer_header: a.consumer_header.clone(),
         optional: a.optional,

@@ -27,7 +27,8 @@ use crate::proxy::body::GatewayBody;
 /// Who the request authenticated as.
 #[derive(Debug, Clone)]
 pub struct Consumer {
-    pub name: String,
+    /// Shared with the consumer table for configured consumers (no copy per request).
+    pub name: std::sync::Arc<str>,
     /// Index into the configured consumers, when it is one (API key and basic auth always;
     /// a JWT subject when it names a configured consumer).
     pub index: Option<usize>,
@@ -101,8 +102,12 @@ pub async fn request(
             }
         };
     }
+    // One key buffer for all the route's limits.
+    let mut key = Vec::new();
     for limit in &chain.limits {
-        let key = limit_key(
+        key.clear();
+        limit_key(
+            &mut key,
             &limit.spec.key,
             client_ip,
             &passed,
@@ -172,7 +177,7 @@ async fn authenticate(
                 .lookup(&key)
                 .ok_or_else(|| unauthorized("invalid API key"))?;
             consumer = Some(Consumer {
-                name: auth.consumers[i].to_string(),
+                name: auth.consumers[i].clone(),
                 index: Some(i),
             });
         }
@@ -206,8 +211,16 @@ async fn authenticate(
                     parts.headers.remove(header::AUTHORIZATION);
                 }
                 if let Some(name) = claims.consumer(&spec.consumer_claim) {
-                    let index = auth.consumers.iter().position(|c| **c == *name);
-                    consumer = Some(Consumer { name, index });
+                    consumer = Some(match auth.consumer_index.get_key_value(name.as_str()) {
+                        Some((known, &i)) => Consumer {
+                            name: known.clone(),
+                            index: Some(i),
+                        },
+                        None => Consumer {
+                            name: name.into(),
+                            index: None,
+                        },
+                    });
                 }
             }
         }
@@ -223,7 +236,7 @@ async fn authenticate(
                 .flatten()
                 .ok_or_else(|| unauthorized("invalid user or password"))?;
             consumer = Some(Consumer {
-                name: auth.consumers[i].to_string(),
+                name: auth.consumers[i].clone(),
                 index: Some(i),
             });
         }
@@ -246,15 +259,15 @@ async fn authenticate(
     Ok(consumer)
 }
 
-/// The bytes of a rate-limit key: its parts joined by 0x1f.
+/// Writes the bytes of a rate-limit key into `key`: its parts joined by 0x1f.
 fn limit_key(
+    key: &mut Vec<u8>,
     parts: &[LimitKey],
     ip: IpAddr,
     passed: &Passed,
     route: &str,
     headers: &HeaderMap,
-) -> Vec<u8> {
-    let mut key = Vec::with_capacity(32);
+) {
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             key.push(0x1f);
@@ -275,7 +288,6 @@ fn limit_key(
             LimitKey::Route => key.extend_from_slice(route.as_bytes()),
         }
     }
-    key
 }
 
 /// The raw value of query parameter `name` (JWTs are URL-safe: no decoding needed).

@@ -137,7 +137,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         let mut p = if last {
             std::mem::replace(&mut parts, Request::new(()).into_parts().0)
         } else {
-            clone_parts(&parts)
+            super::cache::copy_head(&parts)
         };
         let mut target = String::with_capacity(ep.base_path.len() + path_and_query.len());
         target.push_str(&ep.base_path);
@@ -205,14 +205,6 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         let wait = wait.min(plan.deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(wait).await;
     }
-}
-
-fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
-    let mut req = Request::new(());
-    *req.method_mut() = p.method.clone();
-    *req.version_mut() = p.version;
-    *req.headers_mut() = p.headers.clone();
-    req.into_parts().0
 }
 
 /// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream

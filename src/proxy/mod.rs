@@ -234,7 +234,7 @@ async fn forward(
         let consumer = passed
             .as_ref()
             .and_then(|p| p.consumer.as_ref())
-            .map(|c| c.name.as_str());
+            .map(|c| &*c.name);
         let key = crate::cache::primary_key(
             "http",
             &host,

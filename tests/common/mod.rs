@@ -64,6 +64,29 @@ pub async fn start_gateway(toml: &str) -> Gateway {
     start_gateway_config(config).await
 }
 
+/// One service `echo` at `addr` (health checks off) and one catch-all route `api` that applies
+/// the policy `policy`; `top` and `policy_toml` (which defines it) come first.
+pub fn policy_route_config(addr: SocketAddr, top: &str, policy_toml: &str, policy: &str) -> String {
+    format!(
+        r#"
+{top}
+{policy_toml}
+
+[[services]]
+name = "echo"
+endpoints = ["http://{addr}"]
+[services.health_check]
+enabled = false
+
+[[routes]]
+name = "api"
+path = "/*"
+service = "echo"
+policies = ["{policy}"]
+"#
+    )
+}
+
 /// `start_gateway` with an injected clock (tests move it instead of sleeping).
 pub async fn start_gateway_clock(toml: &str, clock: portcullis::clock::Clock) -> Gateway {
     let mut config = portcullis::config::parse_str(toml, "test.toml")

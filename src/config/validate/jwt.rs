@@ -28,18 +28,7 @@ pub(super) fn jwt(
     let raw = v.get_ref();
     let k = |field: &str| format!("{key}.{field}");
     let mut ok = true;
-    let mut out = JwtSpec {
-        keys: Vec::new(),
-        issuers: Vec::new(),
-        audiences: Vec::new(),
-        required_claims: Vec::new(),
-        leeway: Duration::from_secs(60),
-        max_token_bytes: 8192,
-        forward_claims: Vec::new(),
-        strip_authorization: false,
-        consumer_claim: "sub".to_owned(),
-        query: None,
-    };
+    let mut out = JwtSpec::default();
     for (field, list, slot) in [
         ("issuers", &raw.issuers, &mut out.issuers),
         ("audiences", &raw.audiences, &mut out.audiences),

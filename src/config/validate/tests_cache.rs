@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::parse_with_env;
+use super::test_support::{error_at, hint, render};
 use crate::config::cache::{CacheSettings, CacheSpec, KeyQuery};
 use crate::config::{Config, ConfigError};
 
@@ -43,23 +44,14 @@ fn errors(extra: &str) -> (Vec<ConfigError>, String) {
     let text = format!("{BASE}{extra}");
     match parse_with_env(&text, "t.toml", &env) {
         Ok(_) => panic!("expected errors for:\n{text}"),
-        Err(e) => (e.0, text),
+        Err(e) => {
+            assert!(
+                e.0.iter().all(|x| x.file == "t.toml"),
+                "errors name the file"
+            );
+            (e.0, text)
+        }
     }
-}
-
-/// The error reported for `key`, checked to be on the line of the first `needle`.
-fn error_at<'a>(errs: &'a [ConfigError], text: &str, key: &str, needle: &str) -> &'a ConfigError {
-    let e = errs
-        .iter()
-        .find(|e| e.key == key)
-        .unwrap_or_else(|| panic!("no error for {key}; got:\n{}", render(errs)));
-    let at = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in text"));
-    assert_eq!(e.line, text[..at].matches('\n').count() + 1, "line of {e}");
-    assert!(e.column >= 1, "{e}");
-    assert_eq!(e.file, "t.toml");
-    e
 }
 
 /// The only error of `BASE` + `extra`, checked to be at `key` on the line of `needle`.
@@ -67,14 +59,6 @@ fn only_error(extra: &str, key: &str, needle: &str) -> ConfigError {
     let (errs, text) = errors(extra);
     assert_eq!(errs.len(), 1, "{}", render(&errs));
     error_at(&errs, &text, key, needle).clone()
-}
-
-fn render(errs: &[ConfigError]) -> String {
-    errs.iter().map(|e| format!("{e}\n")).collect()
-}
-
-fn hint(e: &ConfigError) -> &str {
-    e.hint.as_deref().unwrap_or("")
 }
 
 fn h(name: &'static str) -> HeaderName {

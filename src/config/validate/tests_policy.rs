@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::parse_with_env;
+use super::test_support::{error_at, hint, render};
 use crate::config::policy::{
     ApiKeySpec, CorsSpec, IpRules, JwtAlgorithm, JwtKeySource, JwtSpec, LimitKey, LimitStore,
     OnStoreError, PolicySpec, RateLimitSettings, RateLimitSpec,
@@ -75,34 +76,12 @@ path = "/orders/*"
 service = "s"
 "#;
 
-/// The error reported for `key`, checked to be on the line of the first `needle`.
-fn error_at<'a>(errs: &'a [ConfigError], text: &str, key: &str, needle: &str) -> &'a ConfigError {
-    let e = errs
-        .iter()
-        .find(|e| e.key == key)
-        .unwrap_or_else(|| panic!("no error for {key}; got:\n{}", render(errs)));
-    let at = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in text"));
-    assert_eq!(e.line, text[..at].matches('\n').count() + 1, "line of {e}");
-    assert!(e.column >= 1, "{e}");
-    e
-}
-
 /// The only error of `BASE` + `extra`, checked to be at `key` on the line of `needle`.
 fn only_error(extra: &str, key: &str, needle: &str) -> ConfigError {
     let text = format!("{BASE}{extra}");
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{}", render(&errs));
     error_at(&errs, &text, key, needle).clone()
-}
-
-fn render(errs: &[ConfigError]) -> String {
-    errs.iter().map(|e| format!("{e}\n")).collect()
-}
-
-fn hint(e: &ConfigError) -> &str {
-    e.hint.as_deref().unwrap_or("")
 }
 
 fn hex(s: &str) -> [u8; 32] {

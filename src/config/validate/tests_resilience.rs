@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::parse_with_env;
+use super::test_support::{hint, render};
 use crate::config::upstream::default_failure_statuses;
 use crate::config::{
     BalancePolicy, BreakerSpec, Config, ConfigError, HashKey, HealthCheckSpec, OutlierSpec,
@@ -101,14 +102,6 @@ fn only_error(text: &str, key: &str, needle: &str) -> ConfigError {
     assert_eq!(e.line, text[..at].matches('\n').count() + 1, "line of {e}");
     assert!(e.column >= 1, "{e}");
     e
-}
-
-fn render(errs: &[ConfigError]) -> String {
-    errs.iter().map(|e| format!("{e}\n")).collect()
-}
-
-fn hint(e: &ConfigError) -> &str {
-    e.hint.as_deref().unwrap_or("")
 }
 
 #[test]

@@ -61,15 +61,7 @@ pub(super) const NOW: u64 = 1_700_000_000;
 pub(super) fn spec(keys: Vec<JwtKeySource>) -> JwtSpec {
     JwtSpec {
         keys,
-        issuers: vec![],
-        audiences: vec![],
-        required_claims: vec![],
-        leeway: Duration::from_secs(60),
-        max_token_bytes: 8192,
-        forward_claims: vec![],
-        strip_authorization: false,
-        consumer_claim: "sub".into(),
-        query: None,
+        ..JwtSpec::default()
     }
 }
 

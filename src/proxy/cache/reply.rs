@@ -44,6 +44,15 @@ pub(super) fn from_entry(
         return resp;
     }
     mark(&mut head.headers, status, ttl, None);
+    with_body(entry, head, req)
+}
+
+/// The stored status and body (none for HEAD) under `head`, with a matching Content-Length.
+fn with_body(
+    entry: &Entry,
+    mut head: http::response::Parts,
+    req: &http::request::Parts,
+) -> Response<GatewayBody> {
     let body = if req.method == Method::HEAD {
         Bytes::new()
     } else {
@@ -75,15 +84,7 @@ pub(super) fn hit(
     if let Ok(v) = HeaderValue::try_from(cs) {
         head.headers.insert(CACHE_STATUS, v);
     }
-    let body = if req.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        entry.body.clone()
-    };
-    head.headers.remove(header::TRANSFER_ENCODING);
-    head.headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-    Response::from_parts(head, GatewayBody::full(body))
+    with_body(entry, head, req)
 }
 
 pub(super) fn mark(h: &mut HeaderMap, status: Status, ttl: Option<i64>, detail: Option<&str>) {
