@@ -33,6 +33,9 @@ pub use validate::{load_file, parse_str};
 pub struct Config {
     /// The file it came from, if any (used in error messages and reloads).
     pub source: Option<PathBuf>,
+    /// The TOML text it was parsed from (runtime service registration composes its changes
+    /// with it); `None` for a config built in code.
+    pub text: Option<std::sync::Arc<str>>,
     pub server: ServerSettings,
     pub log: LogSettings,
     pub services: Vec<ServiceSpec>,

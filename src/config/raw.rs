@@ -78,6 +78,7 @@ pub(super) struct RawAdmin {
     pub listen: Option<Spanned<String>>,
     pub token: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub state_file: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.

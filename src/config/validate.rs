@@ -108,6 +108,7 @@ pub(super) fn parse_with_env(
     };
     Ok(Config {
         source: None,
+        text: Some(std::sync::Arc::from(text)),
         server,
         log,
         services,
