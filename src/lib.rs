@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod cache;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

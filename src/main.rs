@@ -151,6 +151,17 @@ async fn serve_async(
         }
         reloader.set_registry(registry, Some(state_file));
     }
+    // Cluster mode: adopt the shared runtime changes before serving, then follow them.
+    let _cluster = match &cfg.cluster {
+        Some(settings) => match portcullis::cluster::start(reloader.clone(), settings).await {
+            Ok(task) => Some(task),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut admin_url = None;
     if cfg.admin.enabled {

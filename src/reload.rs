@@ -249,6 +249,9 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.rate_limit != new.rate_limit {
         out.push("rate_limit".to_owned());
     }
+    if old.cluster != new.cluster {
+        out.push("cluster".to_owned());
+    }
     if old.cache != new.cache {
         out.push("cache".to_owned());
     }

@@ -50,9 +50,21 @@ pub struct Config {
     pub cache: cache::CacheSettings,
     /// `[admin]`.
     pub admin: admin::AdminSettings,
+    /// `[cluster]`: several instances sharing runtime registrations through Redis.
+    pub cluster: Option<ClusterSettings>,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `redis://[user:password@]host[:port][/db]` (a secret: may hold a password).
+    pub redis: String,
+    /// Prefix of the Redis keys and channel. Default `portcullis`; instances sharing a Redis
+    /// but not a configuration use different prefixes.
+    pub prefix: String,
 }
 
 /// `[server]`: listeners, limits and timeouts.

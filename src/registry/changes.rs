@@ -37,18 +37,23 @@ impl Reloader {
     }
 
     /// Replaces the whole overlay with one received from the cluster: applied and stored
-    /// locally, not announced again. `Ok(None)` when it is what is already in force.
-    pub fn adopt_registry(&self, next: Registry) -> Result<Option<u64>, Vec<String>> {
+    /// locally, not announced again. `Ok(None)` when it is what is already in force. Also
+    /// returns the registrations in force afterwards.
+    #[allow(clippy::type_complexity)]
+    pub fn adopt_registry(&self, next: Registry) -> (Result<Option<u64>, Vec<String>>, Registry) {
         let _changing = lock(&self.changing);
         if *lock(&self.registry) == next {
-            return Ok(None);
+            return (Ok(None), next);
         }
         let result = self.compose_apply_store(next).map_err(|r| match r {
             Refusal::Invalid(errors) => errors,
-            other => vec![format!("{other:?}")],
+            Refusal::BadRequest(m)
+            | Refusal::Conflict(m)
+            | Refusal::NotFound(m)
+            | Refusal::Failed(m) => vec![m],
         });
         self.record(&result);
-        result.map(Some)
+        (result.map(Some), self.registry())
     }
 
     /// Composes, stores and applies `next`, then announces it.
