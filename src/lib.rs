@@ -6,6 +6,7 @@
 //! - `routing`: path normalisation and the immutable `Router` (pure, allocation-free match)
 //! - `state`: the `Snapshot` compiled from a config, swapped atomically
 //! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain; `run`
+//! - `tls`: TLS termination (rustls): certificates by SNI, client certificates, live reload
 //! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
 //! - `upstream`: services and endpoints at run time (balancing)
 //! - `error`: `GatewayError` and its one mapping to problem+json responses
@@ -37,6 +38,7 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 pub use config::Config;

@@ -9,6 +9,7 @@ pub mod cache;
 mod env;
 pub mod policy;
 mod raw;
+pub mod tls;
 pub mod upstream;
 mod validate;
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub admin: admin::AdminSettings,
     /// `[cluster]`: several instances sharing runtime registrations through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// `[[tls]]`: TLS listeners.
+    pub tls: Vec<tls::TlsSpec>,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
@@ -92,6 +95,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Path normalisation switches.
     pub path: PathSettings,
+    /// `[server.http2]`.
+    pub http2: tls::Http2Settings,
 }
 
 impl Default for ServerSettings {
@@ -112,6 +117,7 @@ impl Default for ServerSettings {
                 merge_slashes: true,
                 reject_encoded_slash: true,
             },
+            http2: tls::Http2Settings::with_header_limit(32 * 1024),
         }
     }
 }

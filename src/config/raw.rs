@@ -14,6 +14,7 @@ use toml::Spanned;
 
 mod policy;
 mod resilience;
+mod tls;
 
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
@@ -22,6 +23,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use tls::{RawCertificate, RawHttp2, RawTls};
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -32,6 +34,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "admin",
     "cluster",
+    "tls",
     "services",
     "routes",
     "consumers",
@@ -53,6 +56,7 @@ pub(super) struct RawServer {
     pub shutdown_grace: Option<Spanned<DurationStr>>,
     pub trusted_proxies: Option<Spanned<StrList>>,
     pub path: Option<RawPathSettings>,
+    pub http2: Option<RawHttp2>,
 }
 
 /// `[server.path]`.

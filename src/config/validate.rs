@@ -4,7 +4,7 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors` and `cache`), `consumers`.
+//! `cors` and `cache`), `consumers`, `tls`.
 
 mod admin;
 mod auth;
@@ -26,6 +26,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod tls;
 
 use std::path::Path;
 
@@ -69,12 +70,17 @@ pub(super) fn parse_with_env(
     let Some(doc) = document::split(text, &mut ctx) else {
         return Err(ConfigErrors(ctx.into_errors()));
     };
-    let server = server::server(doc.server.as_ref(), &mut ctx);
+    let server = server::server(doc.server.as_ref(), !doc.tls.is_empty(), &mut ctx);
     let log = server::log(doc.log.as_ref(), &mut ctx);
     let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
     let cluster = cluster::cluster(doc.cluster.as_ref(), &mut ctx);
+    let taken = tls::Taken {
+        server: &server.listen,
+        admin: admin.enabled.then_some(admin.listen),
+    };
+    let tls = tls::tls(&doc.tls, taken, &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -96,8 +102,9 @@ pub(super) fn parse_with_env(
     let routes: Option<Vec<_>> = routes.into_iter().collect();
     let policies: Option<Vec<_>> = policies.specs.into_iter().collect();
     let consumers: Option<Vec<_>> = consumers.into_iter().collect();
-    let (Some(services), Some(routes), Some(policies), Some(consumers)) =
-        (services, routes, policies, consumers)
+    let tls: Option<Vec<_>> = tls.into_iter().collect();
+    let (Some(services), Some(routes), Some(policies), Some(consumers), Some(tls)) =
+        (services, routes, policies, consumers, tls)
     else {
         return Err(ConfigErrors(vec![ConfigError {
             file: file.to_owned(),
@@ -121,6 +128,7 @@ pub(super) fn parse_with_env(
         cache,
         admin,
         cluster,
+        tls,
         clock: Default::default(),
     })
 }
@@ -137,3 +145,5 @@ mod tests_cache;
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
+#[cfg(test)]
+mod tests_tls;

@@ -156,7 +156,7 @@ fn read(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<String> {
 }
 
 /// The config file's directory, where relative paths start.
-fn config_dir(ctx: &Ctx<'_>) -> PathBuf {
+pub(super) fn config_dir(ctx: &Ctx<'_>) -> PathBuf {
     Path::new(ctx.file())
         .parent()
         .unwrap_or(Path::new(""))
@@ -170,7 +170,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 
 /// Whether binding both addresses would clash: the same port, and the same IP or a wildcard
 /// covering the other (`0.0.0.0` covers IPv4, `::` everything).
-fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+pub(super) fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     let covers = |w: IpAddr, x: IpAddr| match w {
         IpAddr::V4(w) => w.is_unspecified() && x.is_ipv4(),
         IpAddr::V6(w) => w.is_unspecified(),

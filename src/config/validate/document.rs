@@ -14,7 +14,7 @@ use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
     RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawPolicy,
-    RawRateLimitSettings, RawRoute, RawServer, RawService, TOP_LEVEL_KEYS,
+    RawRateLimitSettings, RawRoute, RawServer, RawService, RawTls, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -52,6 +52,7 @@ pub(super) struct RawDocument {
     pub cluster: Option<Section<RawCluster>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
+    pub tls: Vec<Item<RawTls>>,
     pub consumers: Vec<Named<RawConsumer>>,
     pub policies: Vec<Named<RawPolicy>>,
 }
@@ -75,6 +76,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "log" => out.log = section(value, "log", ctx),
             "services" => out.services = items(value, "services", ctx),
             "routes" => out.routes = items(value, "routes", ctx),
+            "tls" => out.tls = items(value, "tls", ctx),
             "defaults" => out.defaults = section(value, "defaults", ctx),
             "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
             "cache" => out.cache = section(value, "cache", ctx),

@@ -1,4 +1,5 @@
-//! `[server]`, `[server.path]` and `[log]`: defaults, ranges, listen addresses, proxy CIDRs.
+//! `[server]`, `[server.path]`, `[server.http2]` and `[log]`: defaults, ranges, listen
+//! addresses, proxy CIDRs, HTTP/2 limits.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -8,21 +9,28 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use crate::config::raw::{RawLog, RawServer, StrList};
+use super::fields::Fields;
+use crate::config::raw::{RawHttp2, RawLog, RawServer, StrList};
+use crate::config::tls::Http2Settings;
 use crate::config::{LogFormat, LogSettings, ServerSettings};
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * 1024;
 
 /// Validates `[server]`; absent or invalid values keep their defaults (errors are in `ctx`).
-pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) -> ServerSettings {
+/// `tls`: there are `[[tls]]` listeners, so `listen = []` (no plaintext listener) is fine.
+pub(super) fn server(
+    section: Option<&Section<RawServer>>,
+    tls: bool,
+    ctx: &mut Ctx<'_>,
+) -> ServerSettings {
     let mut out = ServerSettings::default();
     let Some(section) = section else {
         return out;
     };
     let raw = &section.raw;
     if let Some(v) = &raw.listen {
-        out.listen = listen(v, ctx);
+        out.listen = listen(v, tls, ctx);
     }
     if let Some(v) = &raw.threads {
         let hint = "0 means one thread per CPU core";
@@ -78,6 +86,7 @@ pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) ->
     if let Some(v) = &raw.trusted_proxies {
         out.trusted_proxies = trusted_proxies(v, ctx);
     }
+    out.http2 = http2(raw.http2.as_ref(), out.max_header_bytes, ctx);
     if let Some(p) = &raw.path {
         if let Some(b) = &p.merge_slashes {
             out.path.merge_slashes = *b.get_ref();
@@ -89,10 +98,11 @@ pub(super) fn server(section: Option<&Section<RawServer>>, ctx: &mut Ctx<'_>) ->
     out
 }
 
-fn listen(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<SocketAddr> {
+fn listen(v: &Spanned<StrList>, tls: bool, ctx: &mut Ctx<'_>) -> Vec<SocketAddr> {
     let items = v.get_ref().items(v.span());
-    if items.is_empty() {
-        let hint = "e.g. listen = [\"127.0.0.1:8080\"]".to_owned();
+    if items.is_empty() && !tls {
+        let hint = "e.g. listen = [\"127.0.0.1:8080\"] (it may be empty with [[tls]] listeners)"
+            .to_owned();
         ctx.error(
             v.span(),
             "server.listen",
@@ -166,6 +176,74 @@ fn trusted_proxies(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<IpNet> {
             }
         }
     }
+    out
+}
+
+/// Validates `[server.http2]`; the header list limit defaults to `max_header_bytes`.
+fn http2(raw: Option<&RawHttp2>, max_header_bytes: usize, ctx: &mut Ctx<'_>) -> Http2Settings {
+    let mut out = Http2Settings::with_header_limit(max_header_bytes);
+    let Some(raw) = raw else {
+        return out;
+    };
+    let mut f = Fields {
+        ctx,
+        prefix: "server.http2".to_owned(),
+        ok: true,
+    };
+    f.flag(&raw.enabled, &mut out.enabled);
+    let streams = "streams at once on one connection, from 1 to 10000";
+    let (v, s) = (&raw.max_concurrent_streams, &mut out.max_concurrent_streams);
+    f.int(v, "max_concurrent_streams", 1, 10_000, streams, s);
+    let header = "bytes, from 1 KiB (1024) to 1 MiB (1048576)";
+    let (v, s) = (&raw.max_header_list_size, &mut out.max_header_list_size);
+    f.int(v, "max_header_list_size", KIB, MIB, header, s);
+    let window = "bytes, from 65535 to 2147483647";
+    let max_window = i64::from(i32::MAX);
+    let (v, s) = (
+        &raw.initial_stream_window_size,
+        &mut out.initial_stream_window_size,
+    );
+    f.int(
+        v,
+        "initial_stream_window_size",
+        65_535,
+        max_window,
+        window,
+        s,
+    );
+    let (v, s) = (
+        &raw.initial_connection_window_size,
+        &mut out.initial_connection_window_size,
+    );
+    f.int(
+        v,
+        "initial_connection_window_size",
+        65_535,
+        max_window,
+        window,
+        s,
+    );
+    if let Some(v) = &raw.keepalive_interval {
+        let key = "server.http2.keepalive_interval";
+        out.keepalive_interval = f.check(|ctx, _| ctx.timeout(v, key));
+    }
+    f.duration(
+        &raw.keepalive_timeout,
+        "keepalive_timeout",
+        false,
+        &mut out.keepalive_timeout,
+    );
+    let resets = "from 1 to 100000; beyond it the connection is closed with GOAWAY";
+    let (v, s) = (
+        &raw.max_pending_accept_reset_streams,
+        &mut out.max_pending_accept_reset_streams,
+    );
+    f.int(v, "max_pending_accept_reset_streams", 1, 100_000, resets, s);
+    let (v, s) = (
+        &raw.max_local_error_reset_streams,
+        &mut out.max_local_error_reset_streams,
+    );
+    f.int(v, "max_local_error_reset_streams", 1, 100_000, resets, s);
     out
 }
 
