@@ -123,16 +123,14 @@ async fn serve_async(
     banner: Option<String>,
     runtime_state: Runtime,
 ) -> ExitCode {
-    let mut listeners = Vec::new();
-    for addr in &cfg.server.listen {
-        match portcullis::server::bind(*addr) {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e}");
-                return ExitCode::FAILURE;
-            }
+    portcullis::tls::install_provider();
+    let listeners = match portcullis::server::Listeners::bind(&cfg) {
+        Ok(l) => l,
+        Err((addr, e)) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
         }
-    }
+    };
     let shared = match portcullis::state::Shared::from_config(&cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -191,7 +189,8 @@ async fn serve_async(
     }
     spawn_sighup_reload(reloader.clone());
     tokio::spawn(reloader.watch(std::time::Duration::from_secs(1)));
-    tracing::info!(listen = ?cfg.server.listen, admin = ?admin_url, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
+    let tls: Vec<_> = cfg.tls.iter().flat_map(|t| t.listen.iter()).collect();
+    tracing::info!(listen = ?cfg.server.listen, ?tls, admin = ?admin_url, routes = cfg.routes.len(), services = cfg.services.len(), "portcullis started");
     if let Some(b) = banner {
         println!("{b}");
         if let Some(u) = &admin_url {
@@ -204,7 +203,7 @@ async fn serve_async(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
-    match portcullis::server::serve(shared, &cfg, listeners, shutdown).await {
+    match portcullis::server::serve_all(shared, &cfg, listeners, shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

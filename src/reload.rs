@@ -243,6 +243,13 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             "server timeouts (header_read, keepalive, upstream_idle, shutdown_grace)".to_owned(),
         );
     }
+    if s.0.http2 != s.1.http2 {
+        out.push("server.http2".to_owned());
+    }
+    if old.tls != new.tls {
+        // Certificate and key file contents reload on their own (`tls::watch`).
+        out.push("tls".to_owned());
+    }
     if old.admin != new.admin {
         out.push("admin".to_owned());
     }

@@ -65,7 +65,14 @@ pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 
 /// Adds X-Forwarded-For/-Proto/-Host and Via. From an untrusted peer any incoming
 /// X-Forwarded-* is discarded and replaced; from a trusted proxy the chain is extended.
-pub fn add_forwarded(h: &mut HeaderMap, peer: IpAddr, trusted: bool, host: Option<&HeaderValue>) {
+/// `https`: the client connection is TLS.
+pub fn add_forwarded(
+    h: &mut HeaderMap,
+    peer: IpAddr,
+    trusted: bool,
+    host: Option<&HeaderValue>,
+    https: bool,
+) {
     let peer_s = peer.to_string();
     let xff = match (trusted, h.get(&X_FORWARDED_FOR)) {
         (true, Some(prev)) => {
@@ -80,7 +87,8 @@ pub fn add_forwarded(h: &mut HeaderMap, peer: IpAddr, trusted: bool, host: Optio
     let xff = xff.unwrap_or_else(|| HeaderValue::from_str(&peer_s).unwrap_or(VIA_VALUE));
     h.insert(X_FORWARDED_FOR, xff);
     if !trusted || !h.contains_key(&X_FORWARDED_PROTO) {
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        let proto = if https { "https" } else { "http" };
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
     if !trusted || !h.contains_key(&X_FORWARDED_HOST) {
         match host {
@@ -182,7 +190,7 @@ mod tests {
     fn untrusted_peer_cannot_spoof_forwarded_for() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
-        add_forwarded(&mut h, "10.1.2.3".parse().unwrap(), false, None);
+        add_forwarded(&mut h, "10.1.2.3".parse().unwrap(), false, None, false);
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "10.1.2.3");
         assert_eq!(h.get(header::VIA).unwrap(), "1.1 portcullis");
     }
@@ -194,7 +202,7 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let peer = "10.1.2.3".parse().unwrap();
         assert!(is_trusted(peer, &trusted));
-        add_forwarded(&mut h, peer, true, None);
+        add_forwarded(&mut h, peer, true, None, false);
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "1.2.3.4, 10.1.2.3");
     }
 

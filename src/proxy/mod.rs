@@ -43,6 +43,8 @@ use client::ClientError;
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub state: Arc<ConnState>,
+    /// The connection came through a TLS listener (X-Forwarded-Proto: https).
+    pub tls: bool,
 }
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.
@@ -282,7 +284,12 @@ async fn forward(
 
     let method = parts.method.clone();
     parts.version = http::Version::HTTP_11;
-    let client_host = parts.headers.get(header::HOST).cloned();
+    // The request target's authority wins over Host (absolute-form in HTTP/1.1, RFC 9112
+    // §3.2.2; `:authority` in HTTP/2, which usually sends no Host at all).
+    let client_host = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
     headers::remove_hop_by_hop(&mut parts.headers);
     let trusted = headers::is_trusted(conn.peer.ip(), &snap.trusted_proxies);
     headers::add_forwarded(
@@ -290,6 +297,7 @@ async fn forward(
         conn.peer.ip(),
         trusted,
         client_host.as_ref(),
+        conn.tls,
     );
     parts
         .headers

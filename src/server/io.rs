@@ -9,6 +9,14 @@
 //! `ConnState` is shared with the request pipeline, which marks when a request starts and
 //! when its response body is done; while a request is in progress neither clock runs (the
 //! proxy's own timeouts govern).
+//!
+//! HTTP/2 (recognised by its connection preface, whether h2c or after ALPN): the first request
+//! must still start within `header_read_timeout`; afterwards only the keep-alive clock runs,
+//! from the moment the last stream ended (frames such as PING do not restart it). When either
+//! runs out, no 408 is written (it would be garbage inside HTTP/2 framing): `ConnState`
+//! asks the connection's owner to shut it down gracefully (GOAWAY), and a client still there
+//! `header_read_timeout` later is cut off. Streams end on their own tasks, so the last one to
+//! end wakes the connection's reader to start the keep-alive clock.
 
 use std::future::Future;
 use std::io;
@@ -17,6 +25,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -27,6 +36,11 @@ use crate::error::RAW_408;
 pub struct ConnState {
     active: AtomicUsize,
     started: AtomicU64,
+    ended: AtomicU64,
+    /// The HTTP/2 connection's reader, woken when the last stream ends.
+    idle: AtomicWaker,
+    /// Notified when an HTTP/2 connection's clock ran out: time for a graceful GOAWAY.
+    expired: tokio::sync::Notify,
 }
 
 impl ConnState {
@@ -36,9 +50,17 @@ impl ConnState {
         self.active.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Resolves once an HTTP/2 connection should be shut down gracefully (its clock ran out).
+    pub async fn expired(&self) {
+        self.expired.notified().await;
+    }
+
     /// The response to a request was fully sent (or abandoned).
     pub fn end(&self) {
-        self.active.fetch_sub(1, Ordering::Relaxed);
+        self.ended.fetch_add(1, Ordering::Relaxed);
+        if self.active.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.idle.wake();
+        }
     }
 }
 
@@ -49,18 +71,33 @@ pub struct Clocks {
     pub keepalive: Duration,
 }
 
+/// The HTTP/2 client connection preface.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the connection speaks, as far as its first bytes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// This many bytes of the HTTP/2 preface seen so far.
+    Sniffing(usize),
+    Http1,
+    Http2,
+}
+
 /// The socket wrapper; see the module docs.
 pub struct TimedIo<T> {
     inner: T,
+    proto: Proto,
     state: std::sync::Arc<ConnState>,
     clocks: Clocks,
     seen_started: u64,
-    was_active: bool,
+    seen_ended: u64,
     /// When the current request head's first byte arrived.
     head_since: Option<Instant>,
     idle_since: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
     armed_for: Option<Instant>,
+    /// HTTP/2: when a connection asked to close gracefully is cut off.
+    cut_at: Option<Instant>,
     timed_out: bool,
 }
 
@@ -68,17 +105,39 @@ impl<T> TimedIo<T> {
     pub fn new(inner: T, state: std::sync::Arc<ConnState>, clocks: Clocks) -> Self {
         TimedIo {
             inner,
+            proto: Proto::Sniffing(0),
             state,
             clocks,
             seen_started: 0,
-            was_active: false,
+            seen_ended: 0,
             // A new connection must send its first head within the header timeout.
             head_since: Some(Instant::now()),
             idle_since: Instant::now(),
             sleep: None,
             armed_for: None,
+            cut_at: None,
             timed_out: false,
         }
+    }
+
+    /// Whether the connection turned out to speak HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        self.proto == Proto::Http2
+    }
+
+    /// Follows the preface through the bytes read so far.
+    fn sniff(&mut self, read: &[u8]) {
+        let Proto::Sniffing(seen) = self.proto else {
+            return;
+        };
+        let n = read.len().min(PREFACE.len() - seen);
+        self.proto = if read[..n] != PREFACE[seen..seen + n] {
+            Proto::Http1
+        } else if seen + n == PREFACE.len() {
+            Proto::Http2
+        } else {
+            Proto::Sniffing(seen + n)
+        };
     }
 
     /// Polls the timer for `deadline`; Ready when it has passed.
@@ -112,35 +171,54 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
             this.seen_started = started;
             this.head_since = None;
         }
-        if this.state.active.load(Ordering::Relaxed) > 0 {
-            this.was_active = true;
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
-        if this.was_active {
-            this.was_active = false;
+        let ended = this.state.ended.load(Ordering::Relaxed);
+        if ended != this.seen_ended {
+            // A response finished since the last read: the idle time counts from now.
+            this.seen_ended = ended;
             this.idle_since = Instant::now();
+        }
+        let h2 = this.proto == Proto::Http2;
+        if this.state.active.load(Ordering::Relaxed) > 0 {
+            if h2 {
+                this.state.idle.register(cx.waker());
+            }
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before && this.head_since.is_none() {
-                    this.head_since = Some(Instant::now());
+                let read = &buf.filled()[before..];
+                if !read.is_empty() {
+                    this.sniff(read);
+                    // A new HTTP/1.1 head starts its clock; HTTP/2 frames between streams
+                    // do not (the keep-alive clock keeps running).
+                    if this.head_since.is_none() && this.proto != Proto::Http2 {
+                        this.head_since = Some(Instant::now());
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let (deadline, slow_head) = match this.head_since {
-                    Some(t) => (t + this.clocks.header_read, true),
-                    None => (this.idle_since + this.clocks.keepalive, false),
+                let (deadline, slow_head) = match (this.cut_at, this.head_since) {
+                    (Some(t), _) => (t, false),
+                    (None, Some(t)) => (t + this.clocks.header_read, true),
+                    (None, None) => (this.idle_since + this.clocks.keepalive, false),
                 };
                 if this.poll_deadline(cx, deadline).is_pending() {
+                    return Poll::Pending;
+                }
+                if h2 && this.cut_at.is_none() {
+                    this.cut_at = Some(Instant::now() + this.clocks.header_read);
+                    this.state.expired.notify_one();
+                    // Arm the cut-off timer; reads go on while the GOAWAY goes out.
+                    let _ = this.poll_deadline(cx, this.cut_at.unwrap_or(deadline));
                     return Poll::Pending;
                 }
                 this.timed_out = true;
                 // A client that sent nothing at all on a fresh connection is closed quietly
                 // only when it is an idle keep-alive; a started or first head gets the 408.
-                if slow_head {
+                if slow_head && !h2 {
                     let _ = Pin::new(&mut this.inner).poll_write(cx, RAW_408);
                     let _ = Pin::new(&mut this.inner).poll_flush(cx);
                 }

@@ -1,12 +1,14 @@
 //! Listeners and connections: the accept loop with its connection limit, the hyper-util auto
-//! connection builder (HTTP/1.1 today, HTTP/2 later without a rewrite), the header and
-//! keep-alive clocks (`io`), worker threads, and graceful drain on shutdown.
+//! connection builder (HTTP/1.1, and HTTP/2 by prior knowledge or ALPN), TLS listeners
+//! (`conn`), the header and keep-alive clocks (`io`), worker threads, and graceful drain on
+//! shutdown.
 //!
 //! Threading: `run` serves on the caller's runtime (one worker); with `threads > 1` it starts
 //! `threads - 1` more OS threads, each with its own current-thread tokio runtime accepting on
 //! a clone of the same listening socket. A current-thread runtime per core avoids work-stealing
 //! overhead and lets the upstream pool be per thread and lock-free.
 
+mod conn;
 pub mod io;
 
 use std::future::Future;
@@ -14,17 +16,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::config::tls::Http2Settings;
 use crate::config::Config;
-use crate::proxy::{self, ConnInfo};
+use crate::proxy;
 use crate::state::Shared;
-use io::{Clocks, ConnState, TimedIo};
+use crate::tls::TlsListener;
+use conn::Kind;
+use io::Clocks;
 
 /// Server settings each worker needs.
 #[derive(Clone)]
@@ -35,6 +39,43 @@ struct Worker {
     grace: Duration,
     max_buf: usize,
     pool_idle: Duration,
+    http2: Http2Settings,
+}
+
+/// The listening sockets of a gateway: plaintext (`server.listen`) and TLS (`[[tls]]`).
+pub struct Listeners {
+    pub plain: Vec<std::net::TcpListener>,
+    /// Each with the index of its `[[tls]]` element.
+    pub tls: Vec<(usize, std::net::TcpListener)>,
+}
+
+impl Listeners {
+    /// Binds every `server.listen` address; on failure, the address and the error.
+    pub fn bind(config: &Config) -> Result<Listeners, (SocketAddr, std::io::Error)> {
+        let plain = config
+            .server
+            .listen
+            .iter()
+            .map(|a| bind(*a).map_err(|e| (*a, e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Listeners {
+            plain,
+            tls: bind_tls(config)?,
+        })
+    }
+}
+
+/// Binds every `[[tls]]` listen address.
+fn bind_tls(
+    config: &Config,
+) -> Result<Vec<(usize, std::net::TcpListener)>, (SocketAddr, std::io::Error)> {
+    let mut out = Vec::new();
+    for (i, t) in config.tls.iter().enumerate() {
+        for a in &t.listen {
+            out.push((i, bind(*a).map_err(|e| (*a, e))?));
+        }
+    }
+    Ok(out)
 }
 
 /// Runs the gateway on `listener` until `shutdown` resolves, then drains in-flight requests for
@@ -58,15 +99,56 @@ pub async fn run_listeners(
     serve(shared, &config, listeners, shutdown).await
 }
 
-/// Serves an existing shared state (so callers can keep a handle to swap snapshots).
+/// Serves an existing shared state (so callers can keep a handle to swap snapshots) on the
+/// given plaintext listeners; the `[[tls]]` addresses are bound here.
 pub async fn serve(
     shared: Arc<Shared>,
     config: &Config,
     listeners: Vec<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let tls = bind_tls(config).map_err(|(a, e)| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {a} (TLS): {e}"))
+    })?;
+    let plain = listeners;
+    serve_all(shared, config, Listeners { plain, tls }, shutdown).await
+}
+
+/// Serves on plaintext and TLS listeners already bound.
+pub async fn serve_all(
+    shared: Arc<Shared>,
+    config: &Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let s = &config.server;
+    let tls = config
+        .tls
+        .iter()
+        .map(|t| TlsListener::build(t, s.http2.enabled))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)?;
+    // Plaintext listeners redirect to the first address of the element that asks for it.
+    let redirect = config
+        .tls
+        .iter()
+        .position(|t| t.redirect_http)
+        .and_then(|i| {
+            let l = listeners.tls.iter().find(|(j, _)| *j == i)?;
+            l.1.local_addr().ok().map(|a| a.port())
+        });
+    let mut socks: Vec<(std::net::TcpListener, Kind)> = Vec::new();
+    for l in listeners.plain {
+        socks.push((l, Kind::Plain { redirect }));
+    }
+    for (i, l) in listeners.tls {
+        socks.push((l, Kind::Tls(tls[i].clone())));
+    }
     shared.start_background();
+    let watchers: Vec<_> = tls
+        .iter()
+        .map(|t| tokio::spawn(crate::tls::watch(t.clone())))
+        .collect();
     let worker = Worker {
         shared: shared.clone(),
         conn_limit: Arc::new(Semaphore::new(s.max_connections)),
@@ -77,20 +159,21 @@ pub async fn serve(
         grace: s.shutdown_grace,
         max_buf: s.max_header_bytes.max(8192) * 2,
         pool_idle: s.upstream_idle_timeout,
+        http2: s.http2.clone(),
     };
     let threads = match s.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    for l in &listeners {
+    for (l, _) in &socks {
         l.set_nonblocking(true)?;
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = Vec::new();
     for i in 1..threads {
-        let socks = listeners
+        let socks = socks
             .iter()
-            .map(|l| l.try_clone())
+            .map(|(l, k)| Ok((l.try_clone()?, k.clone())))
             .collect::<std::io::Result<Vec<_>>>()?;
         let w = worker.clone();
         let rx = stop_rx.clone();
@@ -107,11 +190,14 @@ pub async fn serve(
             })?;
         handles.push(h);
     }
-    let main_worker = tokio::spawn(worker_loop(worker, listeners, stop_rx));
+    let main_worker = tokio::spawn(worker_loop(worker, socks, stop_rx));
     shutdown.await;
     tracing::info!("shutdown requested: no longer accepting, draining in-flight requests");
     let _ = stop_tx.send(true);
     shared.stop_background();
+    for w in watchers {
+        w.abort();
+    }
     let _ = main_worker.await;
     for h in handles {
         let _ = tokio::task::spawn_blocking(move || h.join()).await;
@@ -119,22 +205,43 @@ pub async fn serve(
     Ok(())
 }
 
-/// One worker: accept loops for every listener, a pool sweeper, and the drain at the end.
-async fn worker_loop(
-    w: Worker,
-    listeners: Vec<std::net::TcpListener>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let graceful = Arc::new(GracefulShutdown::new());
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+/// The connection builder: HTTP/1.1 with the gateway's own header clock, and HTTP/2 (unless
+/// turned off) with the `[server.http2]` limits.
+fn builder(w: &Worker) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if !w.http2.enabled {
+        builder = builder.http1_only();
+    }
     builder
         .http1()
         .header_read_timeout(None)
         .writev(false)
         .max_buf_size(w.max_buf);
-    let builder = Arc::new(builder);
+    let h2 = &w.http2;
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .max_header_list_size(h2.max_header_list_size)
+        .initial_stream_window_size(h2.initial_stream_window_size)
+        .initial_connection_window_size(h2.initial_connection_window_size)
+        .keep_alive_interval(h2.keepalive_interval)
+        .keep_alive_timeout(h2.keepalive_timeout)
+        .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(h2.max_local_error_reset_streams);
+    builder
+}
+
+/// One worker: accept loops for every listener, a pool sweeper, and the drain at the end.
+async fn worker_loop(
+    w: Worker,
+    listeners: Vec<(std::net::TcpListener, Kind)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let builder = Arc::new(builder(&w));
     let mut accepts = Vec::new();
-    for l in listeners {
+    for (l, kind) in listeners {
         let l = match TcpListener::from_std(l) {
             Ok(l) => l,
             Err(e) => {
@@ -145,6 +252,7 @@ async fn worker_loop(
         accepts.push(tokio::spawn(accept_loop(
             w.clone(),
             l,
+            kind,
             builder.clone(),
             graceful.clone(),
             stop.clone(),
@@ -176,6 +284,7 @@ async fn worker_loop(
 async fn accept_loop(
     w: Worker,
     listener: TcpListener,
+    kind: Kind,
     builder: Arc<auto::Builder<TokioExecutor>>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
@@ -202,21 +311,17 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let open = OpenConnection::new(&w.shared);
-        let state = Arc::new(ConnState::default());
-        let io = TokioIo::new(TimedIo::new(stream, state.clone(), w.clocks));
-        let info = Arc::new(ConnInfo { peer, state });
-        let shared = w.shared.clone();
-        let svc = service_fn(move |req| {
-            let info = info.clone();
-            let shared = shared.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy::handle(&shared, &info, req).await) }
-        });
-        let conn = builder.serve_connection(io, svc).into_owned();
-        let conn = graceful.watch(conn);
+        let c = conn::Conn {
+            shared: w.shared.clone(),
+            clocks: w.clocks,
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            stop: stop.clone(),
+            peer,
+        };
+        let kind = kind.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "client connection ended with an error");
-            }
+            c.serve(stream, &kind).await;
             drop(permit);
             drop(open);
         });
@@ -244,7 +349,7 @@ impl Drop for OpenConnection {
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).
-async fn stopped(rx: &mut watch::Receiver<bool>) {
+pub(super) async fn stopped(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow_and_update() {
             return;
