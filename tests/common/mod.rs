@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod h2raw;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;

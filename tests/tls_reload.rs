@@ -1,0 +1,121 @@
+//! Certificate rotation without a restart: overwritten certificate and key files are picked up
+//! by new handshakes; a broken file or a key that does not match keeps the certificate in use.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::tls::{self as t, Ca, Dir, Leaf};
+use portcullis::tls::TlsListener;
+
+/// Polls `f` every 20 ms until it is true, for at most 10 s.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn tls_table(c: &str, k: &str) -> String {
+    format!(
+        r#"
+[[tls]]
+listen = "127.0.0.1:0"
+watch_interval = "50ms"
+certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
+"#
+    )
+}
+
+/// The leaf a new handshake with `a.test` gets.
+async fn presented(
+    addr: std::net::SocketAddr,
+    ca: &Ca,
+) -> rustls::pki_types::CertificateDer<'static> {
+    let s = t::connect(addr, "a.test", t::client_config(ca, &[], None))
+        .await
+        .expect("handshake failed");
+    t::peer_leaf(&s)
+}
+
+#[tokio::test]
+async fn overwritten_certificate_files_are_served_without_a_restart() {
+    let backend = common::Backend::echo().await;
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (old, new) = (ca.server(&["a.test"]), ca.server(&["a.test"]));
+    let (c, k) = dir.leaf("a", &old);
+    let toml = format!(
+        r#"
+[[services]]
+name = "echo"
+endpoints = ["http://{}"]
+[services.health_check]
+enabled = false
+[[routes]]
+name = "all"
+path = "/*"
+service = "echo"
+{}"#,
+        backend.addr,
+        tls_table(&c, &k)
+    );
+    let g = t::start(&toml).await;
+    let addr = g.tls[0];
+    assert_eq!(presented(addr, &ca).await, old.der);
+    dir.leaf("a", &new);
+    eventually("the new certificate is presented", async || {
+        presented(addr, &ca).await == new.der
+    })
+    .await;
+    let r = t::get(addr, "a.test", "/after", t::client_config(&ca, &[], None)).await;
+    assert!(t::ok(&r), "{r:?}");
+    assert_eq!(backend.last().uri, "/after");
+}
+
+/// A `TlsListener` of its own, with an accept loop and the file watcher.
+async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::SocketAddr) {
+    let (c, k) = dir.leaf("a", leaf);
+    let config = portcullis::config::parse_str(&tls_table(&c, &k), "test.toml").unwrap();
+    let tls = TlsListener::build(&config.tls[0], true).unwrap();
+    tokio::spawn(portcullis::tls::watch(tls.clone()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tls.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move { server.accept(tcp, Duration::from_secs(5)).await });
+        }
+    });
+    (tls, addr)
+}
+
+#[tokio::test]
+async fn broken_or_mismatched_files_keep_the_certificate_in_use() {
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (old, new) = (ca.server(&["a.test"]), ca.server(&["a.test"]));
+    let (tls, addr) = listener(&dir, &old).await;
+    assert_eq!(presented(addr, &ca).await, old.der);
+
+    dir.write("a.crt", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+    eventually("the broken file is refused", async || tls.reloads().1 >= 1).await;
+    assert_eq!(presented(addr, &ca).await, old.der);
+
+    // The new certificate with the old key: they do not match.
+    dir.write("a.crt", &new.cert_pem);
+    eventually("the mismatched key is refused", async || {
+        tls.reloads().1 >= 2
+    })
+    .await;
+    assert_eq!(presented(addr, &ca).await, old.der);
+    assert_eq!(tls.reloads().0, 0);
+
+    dir.write("a.key", &new.key_pem);
+    eventually("the matching pair is applied", async || {
+        tls.reloads().0 >= 1
+    })
+    .await;
+    assert_eq!(presented(addr, &ca).await, new.der);
+}
