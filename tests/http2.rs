@@ -1,6 +1,7 @@
 //! HTTP/2 towards clients: h2c with prior knowledge beside HTTP/1.1 on one port, routing on
-//! `:authority`, the stream limit, rapid-reset protection (GOAWAY), and the connection clocks
-//! (no HTTP/1.1 408 inside HTTP/2, idle connections closed, long requests not cut).
+//! `:authority`, the stream limit, rapid-reset protection (GOAWAY for a burst, a closed
+//! connection for resets spread over time), the connection clocks (no HTTP/1.1 408 inside
+//! HTTP/2, idle connections closed, long requests not cut) and the drain on shutdown.
 
 mod common;
 
@@ -238,4 +239,69 @@ async fn shutdown_drains_h2_streams_in_flight() {
     // The client was told (GOAWAY) and its connection ended cleanly.
     let closed = tokio::time::timeout(Duration::from_secs(5), conn).await;
     assert!(matches!(closed, Ok(Ok(Ok(())))), "{closed:?}");
+}
+
+#[tokio::test]
+async fn resets_spread_over_time_still_close_the_connection() {
+    // The backend never answers in time: every reset cancels a request in progress.
+    let backend = Backend::start(|_req| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        http::Response::new(full("late"))
+    })
+    .await;
+    let extra = "[server.http2]\nmax_cancelled_streams = 20";
+    let g = common::start_gateway(&config(&backend, extra)).await;
+    let (mut c, _) = RawH2::connect(g.addr).await;
+    // Each stream is reset only once the gateway has sent it upstream, so HTTP/2's own
+    // count of resets before acceptance never sees it.
+    let mut sent = 0;
+    let mut closed = false;
+    'streams: for i in 0..200u32 {
+        let stream = 2 * i + 1;
+        c.send(&h2raw::get(stream, "h2.test", "/api/slow-reset"))
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while backend.hits() < u64::from(i + 1) {
+            if closed_now(&c.s) {
+                closed = true;
+                break 'streams;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stream {stream} never reached the backend"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let reset = h2raw::rst(stream, h2raw::CANCEL);
+        if tokio::io::AsyncWriteExt::write_all(&mut c.s, &reset)
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        sent += 1;
+    }
+    assert!(closed, "still open after {sent} cancelled streams");
+    assert!(
+        sent <= 25,
+        "{sent} streams were cancelled before the connection closed"
+    );
+    assert!(
+        backend.hits() <= 25,
+        "{} requests went upstream",
+        backend.hits()
+    );
+}
+
+/// Whether the peer closed `s`; frames it sent meanwhile are read and skipped.
+fn closed_now(s: &tokio::net::TcpStream) -> bool {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match s.try_read(&mut scratch) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
 }

@@ -30,6 +30,10 @@ pub struct Http2Settings {
     /// Streams the gateway may reset because of client protocol errors; more and the
     /// connection is closed with GOAWAY. Default 1024.
     pub max_local_error_reset_streams: usize,
+    /// Requests the client may cancel (reset) after the gateway accepted them; more, when
+    /// they are also over half of the connection's requests, and the connection is closed
+    /// with GOAWAY (rapid reset spread over time). Default 100.
+    pub max_cancelled_streams: u64,
 }
 
 impl Http2Settings {
@@ -45,6 +49,7 @@ impl Http2Settings {
             keepalive_timeout: Duration::from_secs(20),
             max_pending_accept_reset_streams: 20,
             max_local_error_reset_streams: 1024,
+            max_cancelled_streams: 100,
         }
     }
 }

@@ -46,6 +46,7 @@ pub(super) struct Conn {
     /// The worker's stop signal.
     pub stop: tokio::sync::watch::Receiver<bool>,
     pub peer: SocketAddr,
+    pub max_cancelled: u64,
 }
 
 /// What happens around the pipeline on one connection.
@@ -53,6 +54,8 @@ struct Hooks {
     subject: Option<HeaderValue>,
     hsts: Option<HeaderValue>,
     redirect: Option<u16>,
+    /// `server.http2.max_cancelled_streams`.
+    max_cancelled: u64,
 }
 
 impl Conn {
@@ -64,6 +67,7 @@ impl Conn {
                     subject: None,
                     hsts: None,
                     redirect: *redirect,
+                    max_cancelled: self.max_cancelled,
                 };
                 self.http(stream, false, hooks).await;
             }
@@ -79,6 +83,7 @@ impl Conn {
                     subject: accepted.client_subject,
                     hsts: tls.hsts.clone(),
                     redirect: None,
+                    max_cancelled: self.max_cancelled,
                 };
                 self.http(accepted.stream, true, hooks).await;
             }
@@ -107,14 +112,28 @@ impl Conn {
         // Shut down gracefully (HTTP/1.1: after the request in flight; HTTP/2: GOAWAY) when
         // the gateway stops or an HTTP/2 connection's clock runs out. Holding the watcher
         // until the connection ends keeps the drain on shutdown waiting for it.
+        // An HTTP/2 connection asked to close for its clocks gets `header_read_timeout` to
+        // let go, then is dropped; one whose client cancels most of its requests is dropped.
         let _drain = self.watcher;
         let mut stop = self.stop;
         let mut closing = false;
+        let mut cut = None;
         let result = loop {
             tokio::select! {
                 r = conn.as_mut() => break r,
                 _ = super::stopped(&mut stop), if !closing => {},
-                _ = state.expired(), if !closing => {},
+                _ = state.expired(), if !closing => {
+                    if state.is_abusive() {
+                        // A graceful GOAWAY would keep accepting streams until the client
+                        // answers a PING: close at once instead.
+                        tracing::warn!(peer = %self.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
+                        break Ok(());
+                    }
+                    cut = Some(Box::pin(tokio::time::sleep(self.clocks.header_read)));
+                },
+                _ = async { cut.as_mut().expect("guarded").await }, if cut.is_some() => {
+                    break Ok(());
+                }
             }
             closing = true;
             conn.as_mut().graceful_shutdown();
@@ -139,7 +158,10 @@ impl Hooks {
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
+        // Dropped unanswered: the client cancelled (reset the stream).
+        let mut pending = Pending(Some((&info.state, self.max_cancelled)));
         let mut resp = proxy::handle(shared, info, req).await;
+        pending.0 = None;
         if let Some(h) = &self.hsts {
             resp.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
@@ -189,6 +211,17 @@ fn redirect(req: &Request<Incoming>, port: u16, state: &Arc<ConnState>) -> Respo
     resp.body_mut()
         .set_on_done(Box::new(EndRequest(state.clone())));
     resp
+}
+
+/// Counts a request whose future is dropped before it answered as cancelled.
+struct Pending<'a>(Option<(&'a ConnState, u64)>);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some((state, limit)) = self.0 {
+            state.cancelled(limit);
+        }
+    }
 }
 
 /// Marks the request done on its connection when the response body is finished.

@@ -14,9 +14,14 @@
 //! must still start within `header_read_timeout`; afterwards only the keep-alive clock runs,
 //! from the moment the last stream ended (frames such as PING do not restart it). When either
 //! runs out, no 408 is written (it would be garbage inside HTTP/2 framing): `ConnState`
-//! asks the connection's owner to shut it down gracefully (GOAWAY), and a client still there
-//! `header_read_timeout` later is cut off. Streams end on their own tasks, so the last one to
-//! end wakes the connection's reader to start the keep-alive clock.
+//! asks the connection's owner to shut it down gracefully (GOAWAY; `server::conn` cuts off a
+//! client still there `header_read_timeout` later). Streams end on their own tasks, so the
+//! last one to end wakes the connection's reader to start the keep-alive clock.
+//!
+//! `ConnState` also counts requests the client cancelled before their response (an HTTP/2
+//! stream reset): past `limit` of them, and more than half of the connection's requests, it
+//! asks for the same graceful close (rapid reset, CVE-2023-44487, spread over time so that
+//! HTTP/2's own limit on resets before acceptance does not see it).
 
 use std::future::Future;
 use std::io;
@@ -39,7 +44,12 @@ pub struct ConnState {
     ended: AtomicU64,
     /// The HTTP/2 connection's reader, woken when the last stream ends.
     idle: AtomicWaker,
-    /// Notified when an HTTP/2 connection's clock ran out: time for a graceful GOAWAY.
+    /// Requests cancelled by the client before their response.
+    cancelled: AtomicU64,
+    /// Set when the connection is closed for cancelling too many.
+    abusive: std::sync::atomic::AtomicBool,
+    /// Notified when an HTTP/2 connection should close: its clock ran out, or its client
+    /// cancels too much.
     expired: tokio::sync::Notify,
 }
 
@@ -50,9 +60,26 @@ impl ConnState {
         self.active.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Resolves once an HTTP/2 connection should be shut down gracefully (its clock ran out).
+    /// Resolves once the connection should be shut down gracefully (an HTTP/2 clock ran out,
+    /// or too many cancelled requests).
     pub async fn expired(&self) {
         self.expired.notified().await;
+    }
+
+    /// A request was cancelled by the client before its response (its future was dropped).
+    /// Past `limit` cancellations that are also more than half of the connection's requests,
+    /// the connection is asked to close.
+    pub fn cancelled(&self, limit: u64) {
+        let n = self.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > limit && n * 2 > self.started.load(Ordering::Relaxed) {
+            self.abusive.store(true, Ordering::Relaxed);
+            self.expired.notify_one();
+        }
+    }
+
+    /// Whether the connection was asked to close for cancelling too many requests.
+    pub fn is_abusive(&self) -> bool {
+        self.abusive.load(Ordering::Relaxed)
     }
 
     /// The response to a request was fully sent (or abandoned).
@@ -96,8 +123,8 @@ pub struct TimedIo<T> {
     idle_since: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
     armed_for: Option<Instant>,
-    /// HTTP/2: when a connection asked to close gracefully is cut off.
-    cut_at: Option<Instant>,
+    /// HTTP/2: the close was asked for; no clock runs any more.
+    asked_close: bool,
     timed_out: bool,
 }
 
@@ -115,7 +142,7 @@ impl<T> TimedIo<T> {
             idle_since: Instant::now(),
             sleep: None,
             armed_for: None,
-            cut_at: None,
+            asked_close: false,
             timed_out: false,
         }
     }
@@ -200,19 +227,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let (deadline, slow_head) = match (this.cut_at, this.head_since) {
-                    (Some(t), _) => (t, false),
-                    (None, Some(t)) => (t + this.clocks.header_read, true),
-                    (None, None) => (this.idle_since + this.clocks.keepalive, false),
+                if this.asked_close {
+                    return Poll::Pending;
+                }
+                let (deadline, slow_head) = match this.head_since {
+                    Some(t) => (t + this.clocks.header_read, true),
+                    None => (this.idle_since + this.clocks.keepalive, false),
                 };
                 if this.poll_deadline(cx, deadline).is_pending() {
                     return Poll::Pending;
                 }
-                if h2 && this.cut_at.is_none() {
-                    this.cut_at = Some(Instant::now() + this.clocks.header_read);
+                if h2 {
+                    // Reads go on while the GOAWAY goes out.
+                    this.asked_close = true;
                     this.state.expired.notify_one();
-                    // Arm the cut-off timer; reads go on while the GOAWAY goes out.
-                    let _ = this.poll_deadline(cx, this.cut_at.unwrap_or(deadline));
                     return Poll::Pending;
                 }
                 this.timed_out = true;

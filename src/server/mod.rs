@@ -318,6 +318,7 @@ async fn accept_loop(
             watcher: graceful.watcher(),
             stop: stop.clone(),
             peer,
+            max_cancelled: w.http2.max_cancelled_streams,
         };
         let kind = kind.clone();
         tokio::spawn(async move {

@@ -18,6 +18,7 @@ pub(in crate::config) struct RawHttp2 {
     pub keepalive_timeout: Option<Spanned<DurationStr>>,
     pub max_pending_accept_reset_streams: Option<Spanned<i64>>,
     pub max_local_error_reset_streams: Option<Spanned<i64>>,
+    pub max_cancelled_streams: Option<Spanned<i64>>,
 }
 
 /// One `[[tls]]` element.

@@ -244,6 +244,8 @@ fn http2(raw: Option<&RawHttp2>, max_header_bytes: usize, ctx: &mut Ctx<'_>) -> 
         &mut out.max_local_error_reset_streams,
     );
     f.int(v, "max_local_error_reset_streams", 1, 100_000, resets, s);
+    let (v, s) = (&raw.max_cancelled_streams, &mut out.max_cancelled_streams);
+    f.int(v, "max_cancelled_streams", 1, 100_000, resets, s);
     out
 }
 

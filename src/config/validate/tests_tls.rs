@@ -81,6 +81,7 @@ keepalive_interval = "30s"
 keepalive_timeout = "5s"
 max_pending_accept_reset_streams = 5
 max_local_error_reset_streams = 50
+max_cancelled_streams = 7
 "#;
     let h = parse_in(text, "t.toml").unwrap().server.http2;
     assert!(!h.enabled);
@@ -102,7 +103,7 @@ max_local_error_reset_streams = 50
 
 #[test]
 fn http2_mistakes() {
-    let text = "[server.http2]\nmax_concurrent_streams = 0\ninitial_stream_window_size = 10\nstreams = 1\n";
+    let text = "[server.http2]\nmax_concurrent_streams = 0\ninitial_stream_window_size = 10\nmax_concurent_streams = 1\n";
     let errs = errors(text);
     assert_eq!(errs.len(), 3, "{}", render(&errs));
     error_at(
@@ -117,7 +118,12 @@ fn http2_mistakes() {
         "server.http2.initial_stream_window_size",
         "initial_stream",
     );
-    let e = error_at(&errs, text, "server.http2.streams", "streams = 1");
+    let e = error_at(
+        &errs,
+        text,
+        "server.http2.max_concurent_streams",
+        "max_concurent",
+    );
     assert!(hint(e).contains("max_concurrent_streams"), "{e}");
 }
 
