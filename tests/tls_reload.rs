@@ -119,3 +119,30 @@ async fn broken_or_mismatched_files_keep_the_certificate_in_use() {
     .await;
     assert_eq!(presented(addr, &ca).await, new.der);
 }
+
+#[tokio::test]
+async fn listener_settings_changed_by_a_reload_need_a_restart() {
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
+    let parse = |extra: &str| {
+        let text = format!("{extra}\n{}", tls_table(&c, &k));
+        portcullis::config::parse_str(&text, "test.toml").unwrap()
+    };
+    let config = parse("");
+    let shared = portcullis::state::Shared::from_config(&config).unwrap();
+    let reloader =
+        portcullis::reload::Reloader::new(shared.clone(), &config, shared.metrics.clone());
+    reloader.apply(parse("")).unwrap();
+    assert!(reloader.last().restart_required.is_empty());
+    let changed = parse("[server.http2]\nmax_concurrent_streams = 10");
+    let changed = format!(
+        "{}\nmin_version = \"1.3\"",
+        changed.text.as_deref().unwrap()
+    );
+    reloader
+        .apply(portcullis::config::parse_str(&changed, "test.toml").unwrap())
+        .unwrap();
+    let needed = reloader.last().restart_required;
+    assert!(needed.contains(&"tls".to_owned()), "{needed:?}");
+    assert!(needed.contains(&"server.http2".to_owned()), "{needed:?}");
+}
