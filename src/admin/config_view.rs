@@ -13,6 +13,42 @@ fn ms(d: std::time::Duration) -> u64 {
     d.as_millis() as u64
 }
 
+/// `[server.http2]`.
+fn http2(h: &crate::config::tls::Http2Settings) -> Value {
+    json!({
+        "enabled": h.enabled,
+        "max_concurrent_streams": h.max_concurrent_streams,
+        "max_header_list_size": h.max_header_list_size,
+        "initial_stream_window_size": h.initial_stream_window_size,
+        "initial_connection_window_size": h.initial_connection_window_size,
+        "keepalive_interval_ms": h.keepalive_interval.map(ms),
+        "keepalive_timeout_ms": ms(h.keepalive_timeout),
+        "max_pending_accept_reset_streams": h.max_pending_accept_reset_streams,
+        "max_local_error_reset_streams": h.max_local_error_reset_streams,
+        "max_cancelled_streams": h.max_cancelled_streams,
+    })
+}
+
+/// One `[[tls]]` element: file names only, never key material.
+fn tls(t: &crate::config::tls::TlsSpec) -> Value {
+    use crate::config::tls::TlsVersion;
+    let path = |p: &std::path::Path| p.display().to_string();
+    json!({
+        "listen": t.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "certificates": t.certificates.iter().map(|c| json!({
+            "cert_file": path(&c.cert_file),
+            "key_file": path(&c.key_file),
+            "server_names": c.server_names,
+        })).collect::<Vec<_>>(),
+        "strict_sni": t.strict_sni,
+        "min_version": match t.min_version { TlsVersion::Tls12 => "1.2", TlsVersion::Tls13 => "1.3" },
+        "client_auth": t.client_auth.as_ref().map(|a| json!({"ca_file": path(&a.ca_file), "required": a.required})),
+        "hsts": t.hsts.as_ref().map(|h| h.header_value()),
+        "redirect_http": t.redirect_http,
+        "watch_interval_ms": ms(t.watch_interval),
+    })
+}
+
 /// The effective config without secrets.
 pub fn view(c: &Config) -> Value {
     let s = &c.server;
@@ -29,7 +65,9 @@ pub fn view(c: &Config) -> Value {
             "max_connections": s.max_connections,
             "shutdown_grace_ms": ms(s.shutdown_grace),
             "trusted_proxies": s.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "http2": http2(&s.http2),
         },
+        "tls": c.tls.iter().map(tls).collect::<Vec<_>>(),
         "admin": {
             "enabled": c.admin.enabled,
             "listen": c.admin.listen.to_string(),
@@ -151,4 +189,34 @@ fn policy(p: &PolicySpec) -> Value {
             "max_object_bytes": c.max_object_bytes,
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tls_listeners_show_file_names_never_keys() {
+        let dir = std::env::temp_dir().join(format!("portcullis-view-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
+        let key_pem = c.signing_key.serialize_pem();
+        std::fs::write(dir.join("a.crt"), c.cert.pem()).unwrap();
+        std::fs::write(dir.join("a.key"), &key_pem).unwrap();
+        let text = "[server.http2]\nmax_concurrent_streams = 7\n[[tls]]\nlisten = \"127.0.0.1:8443\"\n\
+            certificates = [{ cert_file = \"a.crt\", key_file = \"a.key\" }]\n[tls.hsts]\nmax_age = 60\n";
+        let file = dir.join("gw.toml").display().to_string();
+        let config = crate::config::parse_str(text, &file).unwrap();
+        let v = super::view(&config);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(v["server"]["http2"]["max_concurrent_streams"], 7);
+        let t = &v["tls"][0];
+        assert_eq!(t["listen"][0], "127.0.0.1:8443");
+        assert!(t["certificates"][0]["key_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("a.key"));
+        assert_eq!(t["hsts"], "max-age=60");
+        let body = v.to_string();
+        let key_line = key_pem.lines().nth(1).unwrap();
+        assert!(!body.contains(key_line), "key material is shown");
+    }
 }
