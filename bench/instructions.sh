@@ -5,10 +5,14 @@
 # (h2load --h1, 8 connections); (Ir2 - Ir1) / (N2 - N1) cancels start-up and shutdown.
 # Usage: [BENCH_PATH=/path?query] bench/instructions.sh CONFIG.toml [CONFIG.toml ...]   (needs valgrind, h2load and the
 # shared harness's backend: ../shared/bench/bench.sh builds it once.)
+# PORTCULLIS_BIN: the binary (default target/release/portcullis). H2=1: HTTP/2 (h2c, prior
+# knowledge, -m 10 streams per connection) instead of HTTP/1.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
-bin=target/release/portcullis
+bin=${PORTCULLIS_BIN:-target/release/portcullis}
+proto=(--h1)
+[ "${H2:-0}" = 1 ] && proto=(-m 10)
 n1=${N1:-2000}
 n2=${N2:-12000}
 export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
@@ -32,7 +36,7 @@ count() { # config requests -> total Ir
     >/dev/null 2>&1 &
   local pid=$!
   wait_port
-  h2load --h1 -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT${BENCH_PATH:-/api/items}" >"$work/h2load.txt"
+  h2load "${proto[@]}" -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT${BENCH_PATH:-/api/items}" >"$work/h2load.txt"
   grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
   kill -TERM $pid; wait $pid || true
   grep -E "^(summary|totals):" "$out" | head -1 | awk '{print $2}'

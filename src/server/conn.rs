@@ -5,9 +5,13 @@
 //! subject header (a client-sent one is always removed), HSTS on TLS responses, and the
 //! plaintext-to-HTTPS redirect.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -20,12 +24,13 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::io::{Clocks, ConnState, TimedIo};
+use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP};
 use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::body::{GatewayBody, OnDone};
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
 use crate::tls::TlsListener;
+use crate::upstream::lock;
 
 /// What a listening socket serves.
 #[derive(Clone)]
@@ -43,8 +48,8 @@ pub(super) struct Conn {
     pub clocks: Clocks,
     pub builder: Arc<auto::Builder<TokioExecutor>>,
     pub watcher: Watcher,
-    /// The worker's stop signal.
-    pub stop: tokio::sync::watch::Receiver<bool>,
+    /// The worker's open connections.
+    pub open: Arc<Open>,
     pub peer: SocketAddr,
     pub max_cancelled: u64,
 }
@@ -108,43 +113,102 @@ impl Conn {
             async move { Ok::<_, Infallible>(hooks.handle(&shared, &info, req).await) }
         });
         let conn = self.builder.serve_connection(io, svc).into_owned();
-        tokio::pin!(conn);
-        // Shut down gracefully (HTTP/1.1: after the request in flight; HTTP/2: GOAWAY) when
-        // the gateway stops or an HTTP/2 connection's clock runs out. Holding the watcher
-        // until the connection ends keeps the drain on shutdown waiting for it.
-        // An HTTP/2 connection asked to close for its clocks gets `header_read_timeout` to
-        // let go, then is dropped; one whose client cancels most of its requests is dropped.
+        let mut conn = std::pin::pin!(conn);
+        // Holding the watcher until the connection ends keeps the drain on shutdown waiting
+        // for it; the close reasons come through `ConnState` (see `CLOSE_*`), which costs a
+        // few atomics per poll, unlike a `select!` over notifications.
         let _drain = self.watcher;
-        let mut stop = self.stop;
+        let _listed = self.open.add(&state);
+        let header_read = self.clocks.header_read;
         let mut closing = false;
-        let mut cut = None;
-        let result = loop {
-            tokio::select! {
-                r = conn.as_mut() => break r,
-                _ = super::stopped(&mut stop), if !closing => {},
-                _ = state.expired(), if !closing => {
-                    if state.is_abusive() {
-                        // A graceful GOAWAY would keep accepting streams until the client
-                        // answers a PING: close at once instead.
-                        tracing::warn!(peer = %self.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
-                        break Ok(());
+        let mut cut: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let result = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            if !closing {
+                let why = state.poll_close(cx);
+                if why & CLOSE_ABUSE != 0 {
+                    // A graceful GOAWAY would keep accepting streams until the client
+                    // answers a PING: drop the connection at once.
+                    tracing::warn!(peer = %self.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
+                    return Poll::Ready(Ok(()));
+                }
+                if why != 0 {
+                    // HTTP/1.1: after the request in flight; HTTP/2: GOAWAY. A connection
+                    // whose clock ran out gets `header_read_timeout` to let go.
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                    if why & CLOSE_STOP == 0 {
+                        cut = Some(Box::pin(tokio::time::sleep(header_read)));
                     }
-                    cut = Some(Box::pin(tokio::time::sleep(self.clocks.header_read)));
-                },
-                _ = async { cut.as_mut().expect("guarded").await }, if cut.is_some() => {
-                    break Ok(());
+                    if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                        return Poll::Ready(r);
+                    }
                 }
             }
-            closing = true;
-            conn.as_mut().graceful_shutdown();
-        };
+            match cut.as_mut().map(|c| c.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Ok(())),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
         }
     }
 }
 
+/// The open connections of one worker, so that stopping reaches each of them.
+#[derive(Default)]
+pub(super) struct Open {
+    inner: Mutex<OpenInner>,
+}
+
+#[derive(Default)]
+struct OpenInner {
+    stopped: bool,
+    next: u64,
+    conns: HashMap<u64, Weak<ConnState>>,
+}
+
+impl Open {
+    /// Lists a connection until the returned guard drops; one listed after `stop_all` is
+    /// asked to close at once.
+    fn add<'a>(&'a self, state: &Arc<ConnState>) -> Listed<'a> {
+        let mut inner = lock(&self.inner);
+        if inner.stopped {
+            state.ask_close(CLOSE_STOP);
+        }
+        inner.next += 1;
+        let id = inner.next;
+        inner.conns.insert(id, Arc::downgrade(state));
+        Listed(self, id)
+    }
+
+    /// Asks every open connection to shut down gracefully.
+    pub(super) fn stop_all(&self) {
+        let mut inner = lock(&self.inner);
+        inner.stopped = true;
+        for s in inner.conns.values().filter_map(Weak::upgrade) {
+            s.ask_close(CLOSE_STOP);
+        }
+    }
+}
+
+/// Removes a connection from `Open` when it ends.
+struct Listed<'a>(&'a Open, u64);
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.inner).conns.remove(&self.1);
+    }
+}
+
 impl Hooks {
+    /// The pipeline with what goes around it: the client certificate subject header (a
+    /// client-sent one always removed), the redirect to HTTPS, HSTS, and the count of
+    /// requests the client cancels.
     async fn handle(
         &self,
         shared: &Arc<Shared>,
@@ -159,9 +223,9 @@ impl Hooks {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
         // Dropped unanswered: the client cancelled (reset the stream).
-        let mut pending = Pending(Some((&info.state, self.max_cancelled)));
+        let pending = Pending(&info.state, self.max_cancelled);
         let mut resp = proxy::handle(shared, info, req).await;
-        pending.0 = None;
+        std::mem::forget(pending);
         if let Some(h) = &self.hsts {
             resp.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
@@ -213,14 +277,13 @@ fn redirect(req: &Request<Incoming>, port: u16, state: &Arc<ConnState>) -> Respo
     resp
 }
 
-/// Counts a request whose future is dropped before it answered as cancelled.
-struct Pending<'a>(Option<(&'a ConnState, u64)>);
+/// Counts a request whose future is dropped before it answered as cancelled (forgotten once
+/// it answered).
+struct Pending<'a>(&'a ConnState, u64);
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if let Some((state, limit)) = self.0 {
-            state.cancelled(limit);
-        }
+        self.0.cancelled(self.1);
     }
 }
 

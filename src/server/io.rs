@@ -26,7 +26,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -46,12 +46,17 @@ pub struct ConnState {
     idle: AtomicWaker,
     /// Requests cancelled by the client before their response.
     cancelled: AtomicU64,
-    /// Set when the connection is closed for cancelling too many.
-    abusive: std::sync::atomic::AtomicBool,
-    /// Notified when an HTTP/2 connection should close: its clock ran out, or its client
-    /// cancels too much.
-    expired: tokio::sync::Notify,
+    /// Why the connection should close (`CLOSE_*` bits), and the connection task to wake.
+    close: AtomicU8,
+    close_waker: AtomicWaker,
 }
+
+/// The gateway is stopping: shut down gracefully, let requests in flight finish.
+pub const CLOSE_STOP: u8 = 1;
+/// An HTTP/2 clock ran out: GOAWAY, then a cut-off.
+pub const CLOSE_EXPIRED: u8 = 2;
+/// The client cancels most of its requests (rapid reset): drop the connection.
+pub const CLOSE_ABUSE: u8 = 4;
 
 impl ConnState {
     /// A request head was parsed and handed to the pipeline.
@@ -60,10 +65,20 @@ impl ConnState {
         self.active.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Resolves once the connection should be shut down gracefully (an HTTP/2 clock ran out,
-    /// or too many cancelled requests).
-    pub async fn expired(&self) {
-        self.expired.notified().await;
+    /// Asks the connection's task to close the connection (`CLOSE_*`).
+    pub fn ask_close(&self, why: u8) {
+        self.close.fetch_or(why, Ordering::Relaxed);
+        self.close_waker.wake();
+    }
+
+    /// The `CLOSE_*` reasons asked for so far (0: none; the task is then woken by the next).
+    pub fn poll_close(&self, cx: &mut Context<'_>) -> u8 {
+        let why = self.close.load(Ordering::Relaxed);
+        if why != 0 {
+            return why;
+        }
+        self.close_waker.register(cx.waker());
+        self.close.load(Ordering::Relaxed)
     }
 
     /// A request was cancelled by the client before its response (its future was dropped).
@@ -72,14 +87,8 @@ impl ConnState {
     pub fn cancelled(&self, limit: u64) {
         let n = self.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
         if n > limit && n * 2 > self.started.load(Ordering::Relaxed) {
-            self.abusive.store(true, Ordering::Relaxed);
-            self.expired.notify_one();
+            self.ask_close(CLOSE_ABUSE);
         }
-    }
-
-    /// Whether the connection was asked to close for cancelling too many requests.
-    pub fn is_abusive(&self) -> bool {
-        self.abusive.load(Ordering::Relaxed)
     }
 
     /// The response to a request was fully sent (or abandoned).
@@ -240,7 +249,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
                 if h2 {
                     // Reads go on while the GOAWAY goes out.
                     this.asked_close = true;
-                    this.state.expired.notify_one();
+                    this.state.ask_close(CLOSE_EXPIRED);
                     return Poll::Pending;
                 }
                 this.timed_out = true;

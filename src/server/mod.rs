@@ -239,6 +239,7 @@ async fn worker_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = Arc::new(GracefulShutdown::new());
+    let open_conns = Arc::new(conn::Open::default());
     let builder = Arc::new(builder(&w));
     let mut accepts = Vec::new();
     for (l, kind) in listeners {
@@ -255,6 +256,7 @@ async fn worker_loop(
             kind,
             builder.clone(),
             graceful.clone(),
+            open_conns.clone(),
             stop.clone(),
         )));
     }
@@ -271,6 +273,7 @@ async fn worker_loop(
     for a in accepts {
         let _ = a.await;
     }
+    open_conns.stop_all();
     sweeper.abort();
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(w.grace, graceful.shutdown())
@@ -287,6 +290,7 @@ async fn accept_loop(
     kind: Kind,
     builder: Arc<auto::Builder<TokioExecutor>>,
     graceful: Arc<GracefulShutdown>,
+    open_conns: Arc<conn::Open>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -316,7 +320,7 @@ async fn accept_loop(
             clocks: w.clocks,
             builder: builder.clone(),
             watcher: graceful.watcher(),
-            stop: stop.clone(),
+            open: open_conns.clone(),
             peer,
             max_cancelled: w.http2.max_cancelled_streams,
         };
@@ -350,7 +354,7 @@ impl Drop for OpenConnection {
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).
-pub(super) async fn stopped(rx: &mut watch::Receiver<bool>) {
+async fn stopped(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow_and_update() {
             return;
