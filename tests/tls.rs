@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::tls::{self as t, Ca, Dir};
+use common::https::{self as t, Ca, Dir};
 use common::Backend;
 
 /// One echo service behind a catch-all route, plus `tls` (the `[[tls]]` tables).

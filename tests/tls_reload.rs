@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::tls::{self as t, Ca, Dir, Leaf};
+use common::https::{self as t, Ca, Dir, Leaf};
 use portcullis::tls::TlsListener;
 
 /// Polls `f` every 20 ms until it is true, for at most 10 s.

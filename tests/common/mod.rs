@@ -4,10 +4,10 @@
 
 pub mod admin;
 pub mod h2raw;
+pub mod https;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
-pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,6 +1,6 @@
-//! TLS test kit: a private CA made with rcgen that signs server and client certificates, PEM
-//! files in a scratch directory, the gateway started with its TLS listeners on ephemeral
-//! ports, and an HTTPS client (tokio-rustls + hyper) trusting the CA.
+//! Downstream TLS test kit: a private CA made with rcgen that signs server and client
+//! certificates, PEM files in a scratch directory, the gateway started with its TLS listeners
+//! on ephemeral ports, and an HTTPS client (tokio-rustls + hyper) trusting the CA.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
