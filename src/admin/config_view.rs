@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::config::policy::{JwtKeySource, LimitKey, LimitStore, PolicySpec};
-use crate::config::{BalancePolicy, Config, HostHeader};
+use crate::config::{BalancePolicy, Config, HostHeader, UpstreamProtocol};
 
 const REDACTED: &str = "<redacted>";
 
@@ -55,6 +55,19 @@ pub fn view(c: &Config) -> Value {
                 "connect_timeout_ms": ms(sv.connect_timeout),
                 "request_timeout_ms": ms(sv.request_timeout),
                 "host_header": match sv.host_header { HostHeader::Endpoint => "endpoint", HostHeader::Preserve => "preserve" },
+                "protocol": match sv.protocol {
+                    UpstreamProtocol::Http1 => "http1",
+                    UpstreamProtocol::H2 => "h2",
+                    UpstreamProtocol::H2c => "h2c",
+                    UpstreamProtocol::Auto => "auto",
+                },
+                "tls": sv.tls.as_ref().map(|t| json!({
+                    "ca_file": t.ca_file.as_ref().map(|p| p.display().to_string()),
+                    "server_name": t.server_name,
+                    "client_cert_file": t.client_cert_file.as_ref().map(|p| p.display().to_string()),
+                    "client_key_file": t.client_key_file.as_ref().map(|p| p.display().to_string()),
+                    "insecure_skip_verify": t.insecure_skip_verify,
+                })),
                 "load_balancing": match r.balance {
                     BalancePolicy::RoundRobin => "round_robin",
                     BalancePolicy::LeastRequest => "least_request",

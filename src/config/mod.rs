@@ -24,7 +24,7 @@ use crate::routing::RouteDef;
 
 pub use upstream::{
     BalancePolicy, BreakerSpec, HashKey, HealthCheckSpec, OutlierSpec, ResilienceSpec, RetrySpec,
-    StatusRange,
+    StatusRange, UpstreamProtocol, UpstreamTls,
 };
 pub use validate::{load_file, parse_str};
 
@@ -153,9 +153,13 @@ pub struct ServiceSpec {
     pub host_header: HostHeader,
     /// Balancing, health checks, outlier detection, breaker, bulkhead and retries.
     pub resilience: ResilienceSpec,
+    /// How the gateway speaks to the endpoints. Default `Http1`.
+    pub protocol: UpstreamProtocol,
+    /// TLS to the `https://` endpoints; `None` when every endpoint is `http://`.
+    pub tls: Option<UpstreamTls>,
 }
 
-/// One endpoint URL of a service, e.g. `http://127.0.0.1:9001`.
+/// One endpoint URL of a service, e.g. `http://127.0.0.1:9001` or `https://users.internal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointSpec {
     /// The URL as written (after `${ENV}` expansion).

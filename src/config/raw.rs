@@ -14,6 +14,7 @@ use toml::Spanned;
 
 mod policy;
 mod resilience;
+mod upstream_tls;
 
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
@@ -22,6 +23,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -108,6 +110,8 @@ pub(super) struct RawService {
     pub outlier_detection: Option<RawOutlier>,
     pub circuit_breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
+    pub protocol: Option<Spanned<String>>,
+    pub tls: Option<RawUpstreamTls>,
 }
 
 /// One `[[routes]]` element.

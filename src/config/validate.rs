@@ -26,6 +26,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod upstream_tls;
 
 use std::path::Path;
 
@@ -137,3 +138,5 @@ mod tests_cache;
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
+#[cfg(test)]
+mod tests_upstream_tls;

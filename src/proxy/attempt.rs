@@ -52,9 +52,10 @@ pub struct Plan<'a> {
     pub metrics: &'a crate::observability::metrics::Metrics,
 }
 
-/// The body as it will be sent: buffered (replayable) or streamed (sent once).
+/// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
+/// once).
 enum Prepared {
-    Buffered(Bytes),
+    Buffered(Bytes, Option<HeaderMap>),
     Stream(Option<RequestBody>),
 }
 
@@ -95,7 +96,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         lock(&s.budget).deposit(now);
     }
     let mut body = match body {
-        None => Prepared::Buffered(Bytes::new()),
+        None => Prepared::Buffered(Bytes::new(), None),
         Some(body) if retries == 0 => {
             Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
         }
@@ -130,7 +131,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             request: per_try.min(remaining),
         };
         let req_body = match &mut body {
-            Prepared::Buffered(b) => RequestBody::buffered(b.clone()),
+            Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
             Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
         };
         let last = n > retries as usize;
@@ -173,10 +174,14 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
                 drop(resp);
             }
             Err(e) => {
-                let sent = !matches!(e, ClientError::Connect(_) | ClientError::ConnectTimeout);
+                let sent = !matches!(
+                    e,
+                    ClientError::Connect(_) | ClientError::ConnectTimeout | ClientError::Tls(_)
+                );
                 let kind = match &e {
                     ClientError::Connect(_) => "connect",
                     ClientError::ConnectTimeout => "connect_timeout",
+                    ClientError::Tls(_) => "tls",
                     ClientError::Timeout => "timeout",
                     ClientError::Handshake(_) | ClientError::Send(_) => "reset",
                 };
@@ -217,26 +222,32 @@ async fn buffer(
     deadline: Instant,
 ) -> Result<Prepared, GatewayError> {
     if body.is_end_stream() {
-        return Ok(Prepared::Buffered(Bytes::new()));
+        return Ok(Prepared::Buffered(Bytes::new(), None));
     }
     if body.size_hint().lower() > limit as u64 {
         let b = RequestBody::new(body, max_body_bytes, counter);
         return Ok(Prepared::Stream(Some(b)));
     }
     let mut buf = BytesMut::new();
+    let mut trailers = None;
     let read = async {
         while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
             let frame = frame.map_err(|_| GatewayError::ClientBody)?;
-            if let Ok(data) = frame.into_data() {
-                buf.extend_from_slice(&data);
-                if max_body_bytes > 0 && buf.len() as u64 > max_body_bytes {
-                    return Err(GatewayError::BodyTooLarge {
-                        limit: max_body_bytes,
-                    });
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    continue;
                 }
-                if buf.len() > limit {
-                    return Ok(false);
-                }
+            };
+            buf.extend_from_slice(&data);
+            if max_body_bytes > 0 && buf.len() as u64 > max_body_bytes {
+                return Err(GatewayError::BodyTooLarge {
+                    limit: max_body_bytes,
+                });
+            }
+            if buf.len() > limit {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -250,7 +261,7 @@ async fn buffer(
     }
     let buf = buf.freeze();
     if complete {
-        return Ok(Prepared::Buffered(buf));
+        return Ok(Prepared::Buffered(buf, trailers));
     }
     let prefix = Some(buf);
     let b = RequestBody::prefixed(prefix, body, max_body_bytes, counter);

@@ -1,6 +1,7 @@
 //! Body types: `RequestBody` (the client's body on its way upstream, counted and limited),
 //! `PooledBody` (an upstream response body that returns its connection to the pool when it
-//! ends) and `GatewayBody` (what the client receives: proxied or gateway-made). All stream.
+//! ends) and `GatewayBody` (what the client receives: proxied or gateway-made). All stream,
+//! and all carry HTTP trailers through (a buffered request body keeps its trailers too).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -30,8 +32,8 @@ pin_project! {
     enum Source {
         /// The client's body, streamed; `prefix` holds bytes already read from it.
         Stream { prefix: Option<Bytes>, #[pin] inner: Incoming },
-        /// A buffered body (kept for retries), sent whole.
-        Buffered { data: Option<Bytes> },
+        /// A buffered body (kept for retries), sent whole, then its trailers if any.
+        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
     }
 }
 
@@ -70,11 +72,13 @@ impl RequestBody {
         }
     }
 
-    /// A body buffered in full (already counted and checked against the limit).
-    pub fn buffered(data: Bytes) -> Self {
+    /// A body buffered in full (already counted and checked against the limit), with the
+    /// trailers that followed it.
+    pub fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         RequestBody {
             src: Source::Buffered {
                 data: (!data.is_empty()).then_some(data),
+                trailers,
             },
             limit: 0,
             seen: 0,
@@ -93,8 +97,12 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let inner = match this.src.project() {
-            SourceProj::Buffered { data } => {
-                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))));
+            SourceProj::Buffered { data, trailers } => {
+                let frame = match data.take() {
+                    Some(d) => Some(Frame::data(d)),
+                    None => trailers.take().map(Frame::trailers),
+                };
+                return Poll::Ready(frame.map(Ok));
             }
             SourceProj::Stream { prefix, inner } => {
                 if let Some(p) = prefix.take() {
@@ -127,14 +135,14 @@ impl Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.src {
-            Source::Buffered { data } => data.is_none(),
+            Source::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
             Source::Stream { prefix, inner } => prefix.is_none() && inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.src {
-            Source::Buffered { data } => {
+            Source::Buffered { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Source::Stream {

@@ -18,6 +18,8 @@ pub(crate) mod attempt;
 pub mod body;
 pub mod cache;
 pub mod client;
+pub mod client_h2;
+mod h2_settings;
 pub mod headers;
 
 use std::net::SocketAddr;
@@ -427,6 +429,10 @@ pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> Gatew
             detail: e.to_string(),
         },
         ClientError::ConnectTimeout => GatewayError::UpstreamConnectTimeout { service },
+        ClientError::Tls(e) => GatewayError::UpstreamConnect {
+            service,
+            detail: format!("TLS handshake failed: {e}"),
+        },
         ClientError::Handshake(e) => GatewayError::UpstreamReset {
             service,
             detail: e.to_string(),

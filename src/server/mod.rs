@@ -126,7 +126,8 @@ async fn worker_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = Arc::new(GracefulShutdown::new());
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    // HTTP/1.1, and HTTP/2 with prior knowledge (h2c: gRPC clients) told apart by the preface.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .header_read_timeout(None)

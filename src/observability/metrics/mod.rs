@@ -302,8 +302,8 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
-    /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "reset",
-    /// "timeout").
+    /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "tls",
+    /// "reset", "timeout").
     pub fn upstream_error(&self, service: &str, endpoint: &str, kind: &'static str) {
         let labels = UpstreamErrorLabels {
             service: service.to_owned(),
