@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
 use super::client::PoolReturn;
+use super::grpc::GrpcWatch;
 
 /// Boxed error type of the bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -167,10 +168,12 @@ impl Body for RequestBody {
 
 pin_project! {
     /// An upstream response body; when it ends cleanly its connection goes back to the pool.
+    /// A gRPC response's trailers are shown to its watch (for the grpc-status metric).
     pub struct PooledBody {
         #[pin]
         inner: Incoming,
         ret: Option<PoolReturn>,
+        grpc: Option<Box<GrpcWatch>>,
     }
 
     impl PinnedDrop for PooledBody {
@@ -192,6 +195,7 @@ impl PooledBody {
         let mut body = PooledBody {
             inner,
             ret: Some(ret),
+            grpc: None,
         };
         if body.inner.is_end_stream() {
             if let Some(r) = body.ret.take() {
@@ -199,6 +203,11 @@ impl PooledBody {
             }
         }
         body
+    }
+
+    /// Shows the trailers to `watch` as they pass.
+    pub(crate) fn watch_grpc(&mut self, watch: Box<GrpcWatch>) {
+        self.grpc = Some(watch);
     }
 }
 
@@ -224,7 +233,11 @@ impl Body for PooledBody {
             Some(Err(_)) => {
                 this.ret.take();
             }
-            Some(Ok(_)) => {}
+            Some(Ok(frame)) => {
+                if let (Some(w), Some(t)) = (this.grpc.as_mut(), frame.trailers_ref()) {
+                    w.trailers(t);
+                }
+            }
         }
         Poll::Ready(res.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
     }

@@ -11,14 +11,17 @@
 //! 6. upstream request: hop-by-hop headers removed, Host per service policy, X-Forwarded-*,
 //!    Via; then `client::send` with the service's connect and request timeouts;
 //! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed;
-//! 8. errors become problem+json in `error.rs`; the access log is written when the response
-//!    body is finished (so it has the real byte count and duration).
+//! 8. errors become problem+json in `error.rs` (a trailers-only gRPC answer for gRPC calls,
+//!    whose statuses are counted here or by `grpc::GrpcWatch` from the trailers); the access
+//!    log is written when the response body is finished (so it has the real byte count and
+//!    duration).
 
 pub(crate) mod attempt;
 pub mod body;
 pub mod cache;
 pub mod client;
 pub mod client_h2;
+pub mod grpc;
 mod h2_settings;
 pub mod headers;
 
@@ -70,6 +73,7 @@ pub async fn handle(
         start,
         route: None,
         service: None,
+        grpc: grpc::is_grpc(req.version(), req.headers()),
     };
     let mut resp = match forward(
         shared,
@@ -83,8 +87,12 @@ pub async fn handle(
     .await
     {
         Ok(resp) => resp,
-        Err(e) => e.to_response(&request_id),
+        Err(e) => e.to_response_for(&request_id, facts.grpc),
     };
+    if facts.grpc {
+        let (route, service) = (facts.route.as_deref(), facts.service.as_deref());
+        grpc::count_head(&shared.metrics, route, service, resp.headers());
+    }
     let status = resp.status().as_u16();
     if let Some(l) = log.as_deref_mut() {
         l.status = status;
@@ -115,6 +123,8 @@ pub(crate) struct Facts {
     start: Instant,
     route: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
+    grpc: bool,
 }
 
 /// What runs when the response body is finished or dropped.
@@ -209,7 +219,7 @@ async fn forward(
                 return Ok(*resp);
             }
             Err(e) => {
-                let mut resp = e.to_response(request_id);
+                let mut resp = e.to_response_for(request_id, facts.grpc);
                 let origin = parts.headers.get(header::ORIGIN);
                 run::cors_headers(chain, origin, resp.headers_mut());
                 return Ok(resp);
@@ -336,8 +346,12 @@ async fn forward(
     if let Some(l) = log {
         l.endpoint = Some(endpoint);
     }
-    let (mut rparts, rbody) = resp.into_parts();
+    let (mut rparts, mut rbody) = resp.into_parts();
     headers::remove_hop_by_hop(&mut rparts.headers);
+    if facts.grpc {
+        let names = (&route.name, &service.name);
+        grpc::watch(&mut rbody, &rparts.headers, &shared.metrics, names);
+    }
     let mut resp = match pending {
         Some(p) => p.after(
             &shared.cache,

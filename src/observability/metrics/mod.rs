@@ -16,9 +16,12 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::status::{BreakerStatus, ServiceStatus};
 
+mod grpc;
 mod handles;
 #[cfg(test)]
 mod tests;
+
+pub use grpc::status_label as grpc_status_label;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -131,6 +134,7 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    grpc_responses: Family<grpc::GrpcLabels, Counter>,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
@@ -168,6 +172,7 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            grpc_responses: Family::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
@@ -200,6 +205,8 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "grpc_responses" => m.grpc_responses,
+                "gRPC responses by route, service and grpc-status (0-16, other)";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,
