@@ -18,7 +18,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::server::{ClientStreamingService, Grpc, ServerStreamingService, UnaryService};
+use tonic::server::{
+    ClientStreamingService, Grpc, ServerStreamingService, StreamingService, UnaryService,
+};
 use tonic::{Code, Status};
 
 /// Messages are raw bytes.
@@ -115,6 +117,25 @@ impl ClientStreamingService<Bytes> for Join {
     }
 }
 
+type Pongs = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, Status>> + Send>>;
+
+/// `/echo.Echo/Ping` answers each message of a stream with "pong: " + it, as it arrives.
+struct Ping;
+
+impl StreamingService<Bytes> for Ping {
+    type Response = Bytes;
+    type ResponseStream = Pongs;
+    type Future = Reply<Pongs>;
+    fn call(&mut self, req: tonic::Request<tonic::Streaming<Bytes>>) -> Self::Future {
+        let pongs = futures_util::stream::unfold(req.into_inner(), |mut s| async move {
+            let m = s.message().await.transpose()?;
+            let pong = m.map(|m| Bytes::from([&b"pong: "[..], &m[..]].concat()));
+            Some((pong, s))
+        });
+        Box::pin(async move { Ok(tonic::Response::new(Box::pin(pongs) as Pongs)) })
+    }
+}
+
 /// A tonic echo backend over h2c on a loopback port.
 async fn backend() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -132,6 +153,7 @@ async fn backend() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
                         "/echo.Echo/Fail" => grpc.unary(Unary { fail: true }, req).await,
                         "/echo.Echo/Count" => grpc.server_streaming(Count, req).await,
                         "/echo.Echo/Join" => grpc.client_streaming(Join, req).await,
+                        "/echo.Echo/Ping" => grpc.streaming(Ping, req).await,
                         _ => Status::unimplemented("no such method").into_http(),
                     };
                     Ok::<_, Infallible>(resp)
@@ -152,6 +174,8 @@ fn config(echo: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
 name = "echo"
 endpoints = ["http://{echo}"]
 protocol = "h2c"
+retries = 2
+request_timeout = "5s"
 [services.health_check]
 enabled = false
 
@@ -325,4 +349,38 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
     let (status, headers, _) = common::get(&gw.url("/nowhere")).await;
     assert_eq!(status, 404);
     assert_eq!(headers["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn bidirectional_calls_ping_pong_through_a_service_with_retries() {
+    let (echo, _task) = backend().await;
+    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let mut c = client(&gw).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let outgoing =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    c.ready().await.unwrap();
+    let path = PathAndQuery::from_static("/echo.Echo/Ping");
+    let call = c.streaming(tonic::Request::new(outgoing), path, Raw);
+    tx.send(Bytes::from_static(b"1")).await.unwrap();
+    let wait = std::time::Duration::from_secs(2);
+    let mut pongs = tokio::time::timeout(wait, call)
+        .await
+        .expect("the call must start before the request stream ends")
+        .unwrap()
+        .into_inner();
+    for i in ["1", "2", "3"] {
+        if i != "1" {
+            tx.send(Bytes::from(i)).await.unwrap();
+        }
+        let pong = tokio::time::timeout(wait, pongs.message()).await;
+        let pong = pong
+            .expect("each pong arrives while the stream is open")
+            .unwrap();
+        assert_eq!(pong.unwrap(), Bytes::from(format!("pong: {i}")));
+    }
+    drop(tx);
+    assert!(pongs.message().await.unwrap().is_none());
+    let trailers = pongs.trailers().await.unwrap().unwrap();
+    assert_eq!(trailers.get("grpc-status").unwrap(), "0");
 }

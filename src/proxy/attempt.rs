@@ -6,8 +6,9 @@
 //! Retry rules: only before any response byte went to the client (a retried response is
 //! dropped unread); connect failures (nothing was sent) for every method; resets, per-try
 //! timeouts and the `on_statuses` statuses only for idempotent methods unless the route
-//! allows more; only when the body was buffered for replay (<= `max_replay_bytes`); only
-//! within the service's retry budget and the deadline; after a full-jitter backoff.
+//! allows more; only when the body was buffered for replay (<= `max_replay_bytes`; never for
+//! gRPC calls, which may be streams); only within the service's retry budget and the
+//! deadline; after a full-jitter backoff.
 
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, Request, Response, Uri};
@@ -40,6 +41,9 @@ pub struct Outgoing {
     pub body: Option<Incoming>,
     pub max_body_bytes: u64,
     pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
+    /// long-lived streams whose next message waits for the upstream's answer.
+    pub replay: bool,
 }
 
 /// What the try loop needs to know of the route and the client.
@@ -55,7 +59,7 @@ pub struct Plan<'a> {
 /// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
 /// once).
 enum Prepared {
-    Buffered(Bytes, Option<HeaderMap>),
+    Buffered(Bytes, Option<Box<HeaderMap>>),
     Stream(Option<RequestBody>),
 }
 
@@ -90,6 +94,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         body,
         max_body_bytes,
         counter,
+        replay,
     } = out;
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
     if retries > 0 {
@@ -97,7 +102,8 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
     }
     let mut body = match body {
         None => Prepared::Buffered(Bytes::new(), None),
-        Some(body) if retries == 0 => {
+        Some(body) if retries == 0 || !replay => {
+            retries = 0;
             Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
         }
         Some(body) => {
@@ -236,7 +242,7 @@ async fn buffer(
             let data = match frame.into_data() {
                 Ok(data) => data,
                 Err(frame) => {
-                    trailers = frame.into_trailers().ok();
+                    trailers = frame.into_trailers().ok().map(Box::new);
                     continue;
                 }
             };

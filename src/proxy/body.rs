@@ -33,8 +33,9 @@ pin_project! {
     enum Source {
         /// The client's body, streamed; `prefix` holds bytes already read from it.
         Stream { prefix: Option<Bytes>, #[pin] inner: Incoming },
-        /// A buffered body (kept for retries), sent whole, then its trailers if any.
-        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        /// A buffered body (kept for retries), sent whole, then its trailers if any (boxed:
+        /// rare, and the body is moved on every request).
+        Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
     }
 }
 
@@ -75,7 +76,7 @@ impl RequestBody {
 
     /// A body buffered in full (already counted and checked against the limit), with the
     /// trailers that followed it.
-    pub fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+    pub fn buffered(data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         RequestBody {
             src: Source::Buffered {
                 data: (!data.is_empty()).then_some(data),
@@ -101,7 +102,7 @@ impl Body for RequestBody {
             SourceProj::Buffered { data, trailers } => {
                 let frame = match data.take() {
                     Some(d) => Some(Frame::data(d)),
-                    None => trailers.take().map(Frame::trailers),
+                    None => trailers.take().map(|t| Frame::trailers(*t)),
                 };
                 return Poll::Ready(frame.map(Ok));
             }

@@ -105,26 +105,19 @@ pub struct Timeouts {
 /// a fresh one transparently: that is not a retry, nothing reached the upstream.
 pub async fn send(
     ep: &Endpoint,
-    req: Request<RequestBody>,
-    t: Timeouts,
-) -> Result<Response<PooledBody>, ClientError> {
-    match &ep.transport {
-        Transport::Http1 => send_h1(ep, req, t).await,
-        Transport::H2c => client_h2::send(ep, req, t).await,
-        Transport::Tls(tls) => match tls.speak() {
-            Speak::Http1 => send_h1(ep, req, t).await,
-            Speak::Http2 => client_h2::send(ep, req, t).await,
-            Speak::Unknown => send_new(ep, req, t).await,
-        },
-    }
-}
-
-/// `send` over HTTP/1.1.
-async fn send_h1(
-    ep: &Endpoint,
     mut req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
+    // Other wires leave through boxed futures, so the plain path's future stays as it was.
+    match &ep.transport {
+        Transport::Http1 => {}
+        Transport::H2c => return Box::pin(client_h2::send(ep, req, t)).await,
+        Transport::Tls(tls) => match tls.speak() {
+            Speak::Http1 => {}
+            Speak::Http2 => return Box::pin(client_h2::send(ep, req, t)).await,
+            Speak::Unknown => return Box::pin(send_new(ep, req, t)).await,
+        },
+    }
     let deadline = Instant::now() + t.request;
     while let Some(mut tx) = checkout(&ep.key).await {
         match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
@@ -137,7 +130,7 @@ async fn send_h1(
         }
     }
     if !matches!(ep.transport, Transport::Http1) {
-        return send_new(ep, req, t).await;
+        return Box::pin(send_new(ep, req, t)).await;
     }
     let mut tx = connect(ep, t.connect).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {

@@ -326,6 +326,7 @@ async fn forward(
         body: Some(body),
         max_body_bytes,
         counter,
+        replay: !facts.grpc,
     };
     let (resp, guards, endpoint) = match attempt::run(plan, out).await {
         Ok(r) => r,
