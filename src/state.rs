@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub max_header_bytes: usize,
     pub access_log: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.websocket_idle_timeout`, read when a tunnel opens.
+    pub websocket_idle_timeout: std::time::Duration,
 }
 
 impl Snapshot {
@@ -123,6 +125,7 @@ impl Snapshot {
             max_header_bytes: config.server.max_header_bytes,
             access_log: config.log.access_log,
             trusted_proxies: config.server.trusted_proxies.clone(),
+            websocket_idle_timeout: config.server.websocket_idle_timeout,
         })
     }
 }

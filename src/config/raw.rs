@@ -12,9 +12,11 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod compression;
 mod policy;
 mod resilience;
 
+pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
     RawCors, RawDefaults, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit,
@@ -52,6 +54,7 @@ pub(super) struct RawServer {
     pub upstream_idle_timeout: Option<Spanned<DurationStr>>,
     pub shutdown_grace: Option<Spanned<DurationStr>>,
     pub trusted_proxies: Option<Spanned<StrList>>,
+    pub websocket_idle_timeout: Option<Spanned<DurationStr>>,
     pub path: Option<RawPathSettings>,
 }
 

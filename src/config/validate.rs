@@ -4,12 +4,13 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors` and `cache`), `consumers`.
+//! `cors`, `cache` and `compression`), `consumers`.
 
 mod admin;
 mod auth;
 mod cache;
 mod cluster;
+mod compression;
 mod consumers;
 mod cors;
 mod ctx;
@@ -133,6 +134,8 @@ mod tests;
 mod tests_admin;
 #[cfg(test)]
 mod tests_cache;
+#[cfg(test)]
+mod tests_compression;
 #[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
