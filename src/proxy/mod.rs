@@ -18,7 +18,9 @@ pub(crate) mod attempt;
 pub mod body;
 pub mod cache;
 pub mod client;
+pub(crate) mod compress;
 pub mod headers;
+pub(crate) mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -68,6 +70,8 @@ pub async fn handle(
         start,
         route: None,
         service: None,
+        compress: None,
+        tunnel: None,
     };
     let mut resp = match forward(
         shared,
@@ -80,7 +84,10 @@ pub async fn handle(
     )
     .await
     {
-        Ok(resp) => resp,
+        Ok(resp) => match facts.compress.take() {
+            Some(c) => c.apply(resp).await,
+            None => resp,
+        },
         Err(e) => e.to_response(&request_id),
     };
     let status = resp.status().as_u16();
@@ -97,14 +104,20 @@ pub async fn handle(
         };
         shared.metrics.cache_result_named(route, result);
     }
-    resp.body_mut().set_on_done(Box::new(Done {
+    let tunnel = facts.tunnel.take();
+    let done = Box::new(Done {
         conn: conn.state.clone(),
         log,
         metrics: shared.metrics.clone(),
         facts,
         method,
         status,
-    }));
+    });
+    match tunnel {
+        // The request (connection state, metrics, access log) ends when the tunnel closes.
+        Some(t) => t.start(done),
+        None => resp.body_mut().set_on_done(done),
+    }
     resp
 }
 
@@ -113,6 +126,10 @@ pub(crate) struct Facts {
     start: Instant,
     route: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    /// Compression negotiated for the response (routes with a `compression` policy).
+    compress: Option<compress::Pending>,
+    /// A WebSocket tunnel to start once the 101 goes out.
+    tunnel: Option<upgrade::Tunnel>,
 }
 
 /// What runs when the response body is finished or dropped.
@@ -227,6 +244,13 @@ async fn forward(
         }
     }
 
+    // A WebSocket offer is never answered from the cache and never retried.
+    let offer = upgrade::websocket_offer(&mut parts);
+    let cache_target = if offer.is_some() { None } else { cache_target };
+    if let Some(spec) = chain.and_then(|c| c.compression.as_ref()) {
+        facts.compress = compress::prepare(spec, &parts);
+    }
+
     // The response cache, after auth and rate limits (hits count against quotas; private
     // routes stay private) and before anything goes upstream.
     let mut pending = None;
@@ -315,6 +339,25 @@ async fn forward(
         max_body_bytes,
         counter,
     };
+    if let Some(offer) = offer {
+        let labels = upgrade::Labels {
+            metrics: shared.metrics.clone(),
+            route: route.name.clone(),
+            idle: snap.websocket_idle_timeout,
+        };
+        let opened = upgrade::run(plan, out, offer, labels).await?;
+        if let Some(l) = log {
+            l.endpoint = Some(opened.endpoint);
+        }
+        facts.tunnel = opened.tunnel;
+        let mut resp = opened.resp;
+        resp.headers_mut()
+            .insert(headers::X_REQUEST_ID, request_id.clone());
+        if let Some(chain) = chain {
+            run::response(chain, passed.as_ref(), resp.headers_mut());
+        }
+        return Ok(resp);
+    }
     let (resp, guards, endpoint) = match attempt::run(plan, out).await {
         Ok(r) => r,
         Err(e) => {

@@ -211,7 +211,7 @@ async fn accept_loop(
             let shared = shared.clone();
             async move { Ok::<_, std::convert::Infallible>(proxy::handle(&shared, &info, req).await) }
         });
-        let conn = builder.serve_connection(io, svc).into_owned();
+        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -19,6 +19,7 @@ use crate::upstream::status::{BreakerStatus, ServiceStatus};
 mod handles;
 #[cfg(test)]
 mod tests;
+mod websocket;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -138,6 +139,7 @@ pub struct Metrics {
     breaker_state: Family<BreakerLabels, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
+    websocket: websocket::WebSocketMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
 }
@@ -175,6 +177,7 @@ impl Metrics {
             breaker_state: Family::default(),
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
+            websocket: websocket::WebSocketMetrics::default(),
             scrape: Mutex::new(()),
         };
         register! { m.registry;
@@ -211,6 +214,7 @@ impl Metrics {
             "endpoint_ejected" => m.endpoint_ejected,
                 "Whether outlier detection has ejected the endpoint (1/0)";
         }
+        m.websocket.register(&mut m.registry);
         m
     }
 
