@@ -10,9 +10,13 @@
 //!    limit is enforced by `RequestBody` as bytes flow;
 //! 6. upstream request: hop-by-hop headers removed, Host per service policy, X-Forwarded-*,
 //!    Via; then `client::send` with the service's connect and request timeouts;
-//! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed;
+//!    A WebSocket upgrade (`upgrade.rs`) skips the cache and the retries: one try over a
+//!    fresh connection, then a tunnel task after the `101`;
+//! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed; compressed
+//!    last (`compress.rs`, routes with a `compression` policy), after the cache;
 //! 8. errors become problem+json in `error.rs`; the access log is written when the response
-//!    body is finished (so it has the real byte count and duration).
+//!    body is finished (so it has the real byte count and duration), or when a WebSocket
+//!    tunnel closes.
 
 pub(crate) mod attempt;
 pub mod body;
