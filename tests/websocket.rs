@@ -1,8 +1,8 @@
 //! WebSockets through the real gateway to a real tokio-tungstenite echo backend: text and
 //! binary messages echo, a reload (even one removing the route) does not cut an open tunnel,
 //! the idle timeout closes a silent one, metrics count tunnels, a refusal from the backend is
-//! passed back, other upgrades go through as plain requests, and the access log line is
-//! written when the tunnel closes.
+//! passed back and never retried, other upgrades go through as plain requests, and the access
+//! log line is written when the tunnel closes.
 mod common;
 
 use std::io::Write;
@@ -54,6 +54,7 @@ impl Callback for Handshake {
         match path.as_str() {
             "/ws/forbidden" => Err(refuse(403)),
             "/ws/missing" => Err(refuse(404)),
+            "/ws/unavailable" => Err(refuse(503)),
             _ => Ok(resp),
         }
     }
@@ -96,6 +97,7 @@ websocket_idle_timeout = "{idle}"
 [[services]]
 name = "ws"
 endpoints = ["http://{ws}"]
+retries = 2
 [services.health_check]
 enabled = false
 
@@ -298,6 +300,20 @@ async fn a_refusal_from_the_backend_is_passed_back() {
     assert!(
         !text.contains(&format!("portcullis_websocket_connections_total{labels}")),
         "no tunnel was opened:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_is_never_retried() {
+    let (ws, _http, gw) = setup("60s").await;
+    match connect(&gw, "/ws/unavailable").await {
+        Err(WsError::Http(r)) => assert_eq!(r.status().as_u16(), 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    let tries = ws.seen.lock().unwrap().len();
+    assert_eq!(
+        tries, 1,
+        "the service has retries = 2 (on 503), but an upgrade is sent once"
     );
 }
 
