@@ -16,7 +16,10 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::status::{BreakerStatus, ServiceStatus};
 
+pub use read::{bucket_bounds, RouteTotals, ServiceTotals, Totals};
+
 mod handles;
+mod read;
 #[cfg(test)]
 mod tests;
 
@@ -140,6 +143,8 @@ pub struct Metrics {
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
+    /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
+    read: Registry,
 }
 
 impl Default for Metrics {
@@ -176,6 +181,7 @@ impl Metrics {
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             scrape: Mutex::new(()),
+            read: Registry::default(),
         };
         register! { m.registry;
             "requests" => m.requests,
@@ -210,6 +216,12 @@ impl Metrics {
                 "Whether active health checks find the endpoint healthy (1/0)";
             "endpoint_ejected" => m.endpoint_ejected,
                 "Whether outlier detection has ejected the endpoint (1/0)";
+        }
+        register! { m.read;
+            "requests" => m.requests, "";
+            "request_duration_seconds" => m.request_duration, "";
+            "rate_limited" => m.rate_limited, "";
+            "cache_results" => m.cache_results, "";
         }
         m
     }
