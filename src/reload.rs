@@ -5,6 +5,7 @@
 //! serving. Triggers: SIGHUP (`main.rs`), `POST /api/reload` (`admin`), and the config file
 //! changing on disk (`watch`, polled and debounced).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,9 @@ pub struct LastReload {
     pub restart_required: Vec<String>,
 }
 
+/// Reloads kept in [`Reloader::history`].
+pub const HISTORY: usize = 20;
+
 /// Reloads the config file of a running gateway.
 pub struct Reloader {
     shared: Arc<Shared>,
@@ -38,6 +42,8 @@ pub struct Reloader {
     current: Mutex<Config>,
     generation: AtomicU64,
     last: Mutex<LastReload>,
+    /// The last `HISTORY` reloads, newest first.
+    history: Mutex<VecDeque<LastReload>>,
     metrics: Arc<Metrics>,
 }
 
@@ -54,6 +60,7 @@ impl Reloader {
                 errors: Vec::new(),
                 restart_required: Vec::new(),
             }),
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             metrics,
         })
     }
@@ -94,6 +101,9 @@ impl Reloader {
             }
         }
         last.at = at;
+        let mut history = lock(&self.history);
+        history.truncate(HISTORY - 1);
+        history.push_front(last.clone());
         result
     }
 
@@ -121,6 +131,12 @@ impl Reloader {
 
     pub fn last(&self) -> LastReload {
         lock(&self.last).clone()
+    }
+
+    /// The last [`HISTORY`] reloads (file reloads: SIGHUP, the API, the file watcher), newest
+    /// first.
+    pub fn history(&self) -> Vec<LastReload> {
+        lock(&self.history).iter().cloned().collect()
     }
 
     /// Reloads whenever the config file changes on disk: its modification time and size are
