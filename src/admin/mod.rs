@@ -1,8 +1,9 @@
 //! The admin listener (axum, its own port, 127.0.0.1:9901 by default): health probes,
 //! Prometheus metrics, and a JSON API over the running gateway, described by an OpenAPI 3.1
-//! document (`openapi.json`, kept in step with `ENDPOINTS` by a test). With a token
-//! configured, every request must carry `Authorization: Bearer <token>` (compared in constant
-//! time); configuration refuses a non-loopback listener without one.
+//! document (`openapi.json`, kept in step with `ENDPOINTS` by a test), and the live dashboard
+//! (`dashboard/`). With a token configured, every request but the dashboard page (which holds
+//! no data) must carry `Authorization: Bearer <token>` (compared in constant time);
+//! configuration refuses a non-loopback listener without one.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every endpoint (method, path in OpenAPI syntax); a test checks the document and the router
 /// against this list.
 pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("get", "/"),
     ("get", "/livez"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -36,6 +38,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/services/{name}"),
     ("get", "/api/routes"),
     ("get", "/api/config"),
+    ("get", "/api/dashboard"),
     ("post", "/api/reload"),
     ("post", "/api/cache/purge"),
 ];
@@ -46,6 +49,8 @@ pub struct AdminState {
     pub shared: Arc<Shared>,
     pub reloader: Arc<Reloader>,
     pub started: Instant,
+    /// The dashboard's per-service series, filled by the task `serve` starts.
+    pub dashboard: Arc<dashboard::Sampler>,
     token: Option<Arc<str>>,
 }
 
@@ -55,6 +60,7 @@ impl AdminState {
             shared,
             reloader,
             started: Instant::now(),
+            dashboard: Arc::default(),
             token: token.map(Arc::from),
         }
     }
@@ -72,22 +78,29 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/services/{name}", get(service))
         .route("/api/routes", get(routes))
         .route("/api/config", get(config))
+        .route("/api/dashboard", get(dashboard::data))
         .route("/api/reload", post(reload))
         .route("/api/cache/purge", post(purge))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // Added after the token check: the dashboard page holds no data.
+        .route("/", get(dashboard::page))
         .with_state(state)
 }
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
+/// Serves the admin API on `listener` until `shutdown` resolves, with the dashboard's
+/// sampling task running beside it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let sampler = tokio::spawn(dashboard::run(state.clone()));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sampler.abort();
+    served
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response {
@@ -277,6 +290,7 @@ async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Respo
 }
 
 mod config_view;
+pub mod dashboard;
 
 #[cfg(test)]
 mod tests;
