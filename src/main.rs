@@ -167,6 +167,7 @@ async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCod
     if let Some(b) = banner {
         println!("{b}");
         if let Some(u) = &admin_url {
+            println!("Dashboard: {u}/");
             println!(
                 "Admin API: {u}/api/status   metrics: {u}/metrics   OpenAPI: {u}/api/openapi.json"
             );

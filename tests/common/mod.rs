@@ -5,6 +5,7 @@
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod webdriver;
 
 use std::convert::Infallible;
 use std::future::Future;

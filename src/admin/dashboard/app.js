@@ -197,8 +197,10 @@
   }
 
   function render(data) {
-    const windowMs = data.capacity * data.interval_ms;
+    // The time axis spans the data seen so far: at least a minute, at most the whole ring.
     const now = data.generated_at;
+    const oldest = Math.min(now, ...data.services.map((s) => (s.series.t.length ? s.series.t[0] : now)));
+    const windowMs = Math.min(data.capacity * data.interval_ms, Math.max(60000, now - oldest));
     const seen = new Set();
     const list = $("services");
     for (const s of data.services) {
