@@ -217,6 +217,10 @@ impl Metrics {
             "endpoint_ejected" => m.endpoint_ejected,
                 "Whether outlier detection has ejected the endpoint (1/0)";
         }
+        // Both results exist from the start, so `increase` also sees the first of each.
+        for result in ["ok", "error"] {
+            let _ = m.config_reloads.get_or_create(&ResultLabels { result });
+        }
         register! { m.read;
             "requests" => m.requests, "";
             "request_duration_seconds" => m.request_duration, "";
