@@ -1,7 +1,8 @@
 //! The live dashboard end to end: `/api/dashboard` against a real gateway (series after traffic,
 //! reload history, a removed service gone), and the page in a real headless Chromium (through
-//! chromedriver) against the demo's three services: listed, request-rate chart moving, and a
-//! stopped service's breaker shown open. A screenshot goes to target/test-artifacts/.
+//! chromedriver) against the demo's three services: the admin token asked for when one is set,
+//! services listed, request-rate chart moving, and a stopped service's breaker shown open. A
+//! screenshot goes to target/test-artifacts/.
 mod common;
 
 use std::future::Future;
@@ -23,9 +24,13 @@ struct Admin {
 }
 
 /// The admin listener (and so the dashboard's sampler) for `gw`, on an ephemeral port.
-async fn start_admin(gw: &Gateway, config: &portcullis::Config) -> Admin {
+async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&str>) -> Admin {
     let reloader = Reloader::new(gw.shared.clone(), config, gw.shared.metrics.clone());
-    let state = AdminState::new(gw.shared.clone(), reloader.clone(), None);
+    let state = AdminState::new(
+        gw.shared.clone(),
+        reloader.clone(),
+        token.map(str::to_owned),
+    );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -84,7 +89,7 @@ async fn the_dashboard_api_serves_series_state_and_reload_history() {
     let mut config = portcullis::config::load_file(&path).unwrap();
     config.server.threads = 1;
     let gw = start_gateway_config(config.clone()).await;
-    let admin = start_admin(&gw, &config).await;
+    let admin = start_admin(&gw, &config, None).await;
     let url = format!("http://{}/api/dashboard", admin.addr);
 
     let v = wait_for(
@@ -185,9 +190,42 @@ async fn the_page_shows_the_demo_services_their_traffic_and_an_open_breaker() {
         s.resilience.breaker.cooldown = Duration::from_secs(60);
     }
     let gw = start_gateway_config(config.clone()).await;
-    let admin = start_admin(&gw, &config).await;
+    let admin = start_admin(&gw, &config, None).await;
+    let token = "dashboard-admin-token-0123456789";
+    let guarded = start_admin(&gw, &config, Some(token)).await;
 
     let browser = Browser::start(1400, 1100).await;
+    // With a token configured, the page asks for it and then shows the services.
+    browser.goto(&format!("http://{}/", guarded.addr)).await;
+    let ask = r#"return {form: !document.getElementById("token-form").hidden,
+        conn: document.getElementById("conn").dataset.state,
+        cards: document.querySelectorAll("article.service").length};"#;
+    wait_for("the token form", Duration::from_secs(15), || async {
+        let v = browser.execute(ask, json!([])).await;
+        if v["form"] == true && v["conn"] == "token" && v["cards"] == 0 {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+    let submit = r#"document.getElementById("token").value = arguments[0];
+        document.getElementById("token-form").requestSubmit();"#;
+    browser.execute(submit, json!([token])).await;
+    wait_for(
+        "services after the token",
+        Duration::from_secs(15),
+        || async {
+            let v = browser.execute(ask, json!([])).await;
+            if v["form"] == false && v["conn"] == "ok" && v["cards"] == 3 {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await;
+
     browser.goto(&format!("http://{}/", admin.addr)).await;
 
     // The three demo services are listed (found as elements, names read as attributes).
