@@ -10,6 +10,9 @@
 //! - `upstream`: services and endpoints at run time (balancing)
 //! - `error`: `GatewayError` and its one mapping to problem+json responses
 //! - `observability`: logging set-up and the access log
+//! - `registry`: runtime service registration over the config file, kept in a state file
+//! - `reload`: hot reload of the config file (SIGHUP, file watch, admin API)
+//! - `admin`: the admin listener (API, metrics, dashboard)
 //! - `demo`: built-in demo services for `portcullis demo`
 //!
 //! Request flow: accept (connection limit) -> parse (header size and time limits) ->
@@ -22,12 +25,14 @@
 pub mod admin;
 pub mod cache;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod middleware;
 pub mod observability;
 pub mod proxy;
+pub mod registry;
 pub mod reload;
 pub mod routing;
 pub mod server;

@@ -74,14 +74,14 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config, threads } => {
-            let mut cfg = match config::load_file(&config) {
+            // The file, with the runtime registrations of its state file laid over it.
+            let (mut cfg, registry, state_file) = match portcullis::registry::load_config(&config) {
                 Ok(c) => c,
                 Err(errs) => {
-                    eprintln!("{errs}");
-                    eprintln!(
-                        "refusing to start: {} problem(s) in the config",
-                        errs.0.len()
-                    );
+                    for e in &errs {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("refusing to start: {} problem(s) in the config", errs.len());
                     return ExitCode::from(2);
                 }
             };
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
                 cfg.server.threads = t;
             }
             portcullis::observability::init_logging(format(cfg.log.format), &cli.log_level);
-            serve(cfg, None)
+            serve(cfg, None, Some((registry, state_file)))
         }
         Command::Demo { listen, threads } => {
             portcullis::observability::init_logging(format(LogFormat::Text), &cli.log_level);
@@ -104,7 +104,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {
+/// Runtime registrations already applied to the config, and the state file that keeps them.
+type Runtime = Option<(portcullis::registry::Registry, PathBuf)>;
+
+fn serve(cfg: portcullis::Config, banner: Option<String>, runtime_state: Runtime) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -112,10 +115,14 @@ fn serve(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move { serve_async(cfg, banner).await })
+    rt.block_on(async move { serve_async(cfg, banner, runtime_state).await })
 }
 
-async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCode {
+async fn serve_async(
+    cfg: portcullis::Config,
+    banner: Option<String>,
+    runtime_state: Runtime,
+) -> ExitCode {
     let mut listeners = Vec::new();
     for addr in &cfg.server.listen {
         match portcullis::server::bind(*addr) {
@@ -134,6 +141,27 @@ async fn serve_async(cfg: portcullis::Config, banner: Option<String>) -> ExitCod
         }
     };
     let reloader = portcullis::reload::Reloader::new(shared.clone(), &cfg, shared.metrics.clone());
+    if let Some((registry, state_file)) = runtime_state {
+        if !registry.is_empty() {
+            tracing::info!(
+                services = registry.services.len(),
+                state_file = %state_file.display(),
+                "runtime service changes applied from the state file"
+            );
+        }
+        reloader.set_registry(registry, Some(state_file));
+    }
+    // Cluster mode: adopt the shared runtime changes before serving, then follow them.
+    let _cluster = match &cfg.cluster {
+        Some(settings) => match portcullis::cluster::start(reloader.clone(), settings).await {
+            Ok(task) => Some(task),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut admin_url = None;
     if cfg.admin.enabled {
@@ -234,7 +262,7 @@ fn serve_demo(listen: std::net::SocketAddr, threads: Option<usize>) -> ExitCode 
         }
         banner.push_str("\nTry:\n");
         banner.push_str(&portcullis::demo::curl_examples(listen));
-        serve_async(cfg, Some(banner)).await
+        serve_async(cfg, Some(banner), None).await
     })
 }
 

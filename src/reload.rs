@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::{self, Config};
 use crate::observability::metrics::Metrics;
+use crate::registry::{self, Registry};
 use crate::state::Shared;
 use crate::upstream::lock;
 
@@ -34,17 +35,35 @@ pub struct LastReload {
 /// Reloads kept in [`Reloader::history`].
 pub const HISTORY: usize = 20;
 
-/// Reloads the config file of a running gateway.
+/// Changes made on this instance, for cluster mode to pass on (see `Reloader::subscribe`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalChanges {
+    /// Incremented by every runtime registration change made here.
+    pub registry: u64,
+    /// Incremented by every reload asked for through the admin API here.
+    pub reload: u64,
+}
+
+/// Reloads the config file of a running gateway, and applies runtime registrations
+/// (`crate::registry`) over it.
 pub struct Reloader {
     shared: Arc<Shared>,
     source: Option<PathBuf>,
-    /// The config currently applied (for what-needs-a-restart comparisons).
-    current: Mutex<Config>,
+    /// The config currently applied (for what-needs-a-restart comparisons); its `text` is the
+    /// file's text, without the runtime overlay.
+    pub(crate) current: Mutex<Config>,
     generation: AtomicU64,
     last: Mutex<LastReload>,
     /// The last `HISTORY` reloads, newest first.
     history: Mutex<VecDeque<LastReload>>,
     metrics: Arc<Metrics>,
+    /// Runtime registrations laid over the file.
+    pub(crate) registry: Mutex<Registry>,
+    /// Where `registry` is kept across restarts (`None`: not kept).
+    pub(crate) state_file: Mutex<Option<PathBuf>>,
+    /// Held for a whole change (compose, store, apply) so changes never interleave.
+    pub(crate) changing: Mutex<()>,
+    pub(crate) local: tokio::sync::watch::Sender<LocalChanges>,
 }
 
 impl Reloader {
@@ -62,25 +81,69 @@ impl Reloader {
             }),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             metrics,
+            registry: Mutex::new(Registry::default()),
+            state_file: Mutex::new(None),
+            changing: Mutex::new(()),
+            local: tokio::sync::watch::Sender::new(LocalChanges::default()),
         })
+    }
+
+    /// Sets the runtime registrations already applied to the config this reloader started
+    /// with (from `registry::load_config`), and where to keep them.
+    pub fn set_registry(&self, registry: Registry, state_file: Option<PathBuf>) {
+        *lock(&self.registry) = registry;
+        *lock(&self.state_file) = state_file;
+    }
+
+    /// The runtime registrations in force.
+    pub fn registry(&self) -> Registry {
+        lock(&self.registry).clone()
+    }
+
+    /// Changes made on this instance (runtime registrations, admin API reloads).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<LocalChanges> {
+        self.local.subscribe()
+    }
+
+    /// `reload`, announced to the cluster (a reload asked for through the admin API).
+    pub fn reload_announced(&self) -> Result<u64, Vec<String>> {
+        let r = self.reload();
+        self.local.send_modify(|c| c.reload += 1);
+        r
     }
 
     /// Reloads from the config file. `Ok` gives the new generation; `Err` the problems (the
     /// old config keeps serving).
     pub fn reload(&self) -> Result<u64, Vec<String>> {
+        let _changing = lock(&self.changing);
         let result = match &self.source {
             None => Err(vec![
                 "no config file to reload: this gateway runs a built-in config".to_owned(),
             ]),
             Some(path) => config::load_file(path)
                 .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+                .and_then(|c| {
+                    let overlay = self.registry();
+                    if overlay.is_empty() {
+                        return Ok(c);
+                    }
+                    let text = c.text.clone().unwrap_or_else(|| Arc::from(""));
+                    registry::compose(&text, &path.display().to_string(), &overlay)
+                })
                 .and_then(|c| self.apply(c)),
         };
+        self.record(&result);
+        result
+    }
+
+    /// Notes the outcome of a reload (or of applying a cluster change) for `/api/status`, the
+    /// log and the metrics.
+    pub(crate) fn record(&self, result: &Result<u64, Vec<String>>) {
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut last = lock(&self.last);
-        match &result {
+        match result {
             Ok(generation) => {
                 self.metrics.reload("ok");
                 last.result = "ok";
@@ -104,7 +167,6 @@ impl Reloader {
         let mut history = lock(&self.history);
         history.truncate(HISTORY - 1);
         history.push_front(last.clone());
-        result
     }
 
     /// Applies an already validated config (a reload without the file).
@@ -133,8 +195,8 @@ impl Reloader {
         lock(&self.last).clone()
     }
 
-    /// The last [`HISTORY`] reloads (file reloads: SIGHUP, the API, the file watcher), newest
-    /// first.
+    /// The last [`HISTORY`] outcomes noted by `record` (reloads by SIGHUP, the API or the file
+    /// watcher, and changes applied from the cluster), newest first.
     pub fn history(&self) -> Vec<LastReload> {
         lock(&self.history).iter().cloned().collect()
     }
@@ -202,6 +264,9 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.rate_limit != new.rate_limit {
         out.push("rate_limit".to_owned());
+    }
+    if old.cluster != new.cluster {
+        out.push("cluster".to_owned());
     }
     if old.cache != new.cache {
         out.push("cache".to_owned());

@@ -3,45 +3,10 @@
 //! (a refused config keeps the old one serving), and cache purge.
 mod common;
 
+use common::admin::*;
 use common::*;
-use http::{Method, Request, StatusCode};
-use portcullis::admin::{AdminState, ENDPOINTS};
-use portcullis::reload::Reloader;
-
-struct Admin {
-    addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&str>) -> Admin {
-    let reloader = Reloader::new(gw.shared.clone(), config, gw.shared.metrics.clone());
-    let state = AdminState::new(gw.shared.clone(), reloader, token.map(str::to_owned));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(portcullis::admin::serve(l, state, async move {
-        let _ = rx.await;
-    }));
-    Admin { addr, _stop: tx }
-}
-
-async fn call(
-    admin: &Admin,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (StatusCode, http::HeaderMap, String) {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("http://{}{}", admin.addr, path))
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    let (st, h, body) = send(b.body(full(body.to_owned())).unwrap()).await;
-    (st, h, String::from_utf8_lossy(&body).into_owned())
-}
+use http::{Method, StatusCode};
+use portcullis::admin::ENDPOINTS;
 
 fn write_config(path: &std::path::Path, backend: &Backend, extra_route: &str) {
     let text = format!(
@@ -85,14 +50,25 @@ async fn every_documented_endpoint_answers_and_the_token_is_required() {
     let (gw, config) = gateway_from_file(&path).await;
     let token = "a-long-admin-token-0123456789";
     let admin = start_admin(&gw, &config, Some(token)).await;
+    let extra = format!(
+        "{{\"service\": {{\"name\": \"extra\", \"endpoints\": [\"http://{}\"]}}}}",
+        be.addr
+    );
     for (method, p) in ENDPOINTS {
-        let p = p.replace("{name}", "echo");
+        // DELETE removes the service POST registered; the rest read or replace "echo".
+        let name = if *method == "delete" { "extra" } else { "echo" };
+        let p = p.replace("{name}", name);
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = if p.ends_with("purge") {
-            "{\"prefix\": \"http://x/y\"}"
+            "{\"prefix\": \"http://x/y\"}".to_owned()
+        } else if *method == "post" && p == "/api/services" {
+            extra.clone()
+        } else if *method == "put" {
+            extra.replace("extra", "echo")
         } else {
-            ""
+            String::new()
         };
+        let body = body.as_str();
         let (st, h, _) = call(&admin, m.clone(), &p, None, body).await;
         if p == "/" {
             // The dashboard page holds no data; it asks for the token itself.

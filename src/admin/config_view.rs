@@ -34,7 +34,9 @@ pub fn view(c: &Config) -> Value {
             "enabled": c.admin.enabled,
             "listen": c.admin.listen.to_string(),
             "token": c.admin.token.as_ref().map(|_| REDACTED),
+            "state_file": c.admin.state_file.as_ref().map(|p| p.display().to_string()),
         },
+        "cluster": c.cluster.as_ref().map(|cl| json!({ "redis": REDACTED, "prefix": cl.prefix })),
         "rate_limit": {
             "max_keys": c.rate_limit.max_keys,
             "legacy_headers": c.rate_limit.legacy_headers,

@@ -35,7 +35,10 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("get", "/api/status"),
     ("get", "/api/services"),
+    ("post", "/api/services"),
     ("get", "/api/services/{name}"),
+    ("put", "/api/services/{name}"),
+    ("delete", "/api/services/{name}"),
     ("get", "/api/routes"),
     ("get", "/api/config"),
     ("get", "/api/dashboard"),
@@ -74,8 +77,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/api/status", get(status))
-        .route("/api/services", get(services))
-        .route("/api/services/{name}", get(service))
+        .route("/api/services", get(services).post(registration::create))
+        .route(
+            "/api/services/{name}",
+            get(service)
+                .put(registration::replace)
+                .delete(registration::remove),
+        )
         .route("/api/routes", get(routes))
         .route("/api/config", get(config))
         .route("/api/dashboard", get(dashboard::data))
@@ -103,7 +111,7 @@ pub async fn serve(
     served
 }
 
-fn problem(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     let body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or(""),
@@ -194,7 +202,19 @@ async fn status(State(st): State<AdminState>) -> Json<Value> {
 }
 
 async fn services(State(st): State<AdminState>) -> Json<Value> {
-    Json(json!({ "services": st.shared.upstream_status() }))
+    let registry = st.reloader.registry();
+    let list: Vec<Value> = st
+        .shared
+        .upstream_status()
+        .into_iter()
+        .map(|s| {
+            let origin = registry.origin(&s.name);
+            let mut v = json!(s);
+            v["origin"] = json!(origin);
+            v
+        })
+        .collect();
+    Json(json!({ "services": list }))
 }
 
 async fn service(State(st): State<AdminState>, Path(name): Path<String>) -> Response {
@@ -204,7 +224,11 @@ async fn service(State(st): State<AdminState>, Path(name): Path<String>) -> Resp
         .into_iter()
         .find(|s| s.name == name)
     {
-        Some(s) => Json(s).into_response(),
+        Some(s) => {
+            let mut v = json!(s);
+            v["origin"] = json!(st.reloader.registry().origin(&name));
+            Json(v).into_response()
+        }
         None => problem(StatusCode::NOT_FOUND, "no such service"),
     }
 }
@@ -236,7 +260,7 @@ async fn config(State(st): State<AdminState>) -> Json<Value> {
 
 async fn reload(State(st): State<AdminState>) -> Response {
     let reloader = st.reloader.clone();
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+    match tokio::task::spawn_blocking(move || reloader.reload_announced()).await {
         Ok(Ok(generation)) => Json(json!({
             "result": "ok",
             "generation": generation,
@@ -291,6 +315,7 @@ async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Respo
 
 mod config_view;
 pub mod dashboard;
+mod registration;
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,10 @@ pub struct AdminSettings {
     /// Bearer token every admin request must carry (from `token = "${ENV}"` or
     /// `token_file`). Default none, allowed only on loopback.
     pub token: Option<String>,
+    /// Where runtime service registrations are kept across restarts, as written (relative
+    /// paths start at the config file's directory). Default: `<config name>.state.json`
+    /// beside the config file.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AdminSettings {
@@ -20,6 +24,7 @@ impl Default for AdminSettings {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
             token: None,
+            state_file: None,
         }
     }
 }

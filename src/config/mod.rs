@@ -33,6 +33,9 @@ pub use validate::{load_file, parse_str};
 pub struct Config {
     /// The file it came from, if any (used in error messages and reloads).
     pub source: Option<PathBuf>,
+    /// The TOML text it was parsed from (runtime service registration composes its changes
+    /// with it); `None` for a config built in code.
+    pub text: Option<std::sync::Arc<str>>,
     pub server: ServerSettings,
     pub log: LogSettings,
     pub services: Vec<ServiceSpec>,
@@ -47,9 +50,21 @@ pub struct Config {
     pub cache: cache::CacheSettings,
     /// `[admin]`.
     pub admin: admin::AdminSettings,
+    /// `[cluster]`: several instances sharing runtime registrations through Redis.
+    pub cluster: Option<ClusterSettings>,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `redis://[user:password@]host[:port][/db]` (a secret: may hold a password).
+    pub redis: String,
+    /// Prefix of the Redis keys and channel. Default `portcullis`; instances sharing a Redis
+    /// but not a configuration use different prefixes.
+    pub prefix: String,
 }
 
 /// `[server]`: listeners, limits and timeouts.

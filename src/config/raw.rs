@@ -31,6 +31,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limit",
     "cache",
     "admin",
+    "cluster",
     "services",
     "routes",
     "consumers",
@@ -78,6 +79,15 @@ pub(super) struct RawAdmin {
     pub listen: Option<Spanned<String>>,
     pub token: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub state_file: Option<Spanned<String>>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub redis: Option<Spanned<String>>,
+    pub prefix: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.

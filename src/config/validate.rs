@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod cluster;
 mod consumers;
 mod cors;
 mod ctx;
@@ -73,6 +74,7 @@ pub(super) fn parse_with_env(
     let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
+    let cluster = cluster::cluster(doc.cluster.as_ref(), &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -108,6 +110,7 @@ pub(super) fn parse_with_env(
     };
     Ok(Config {
         source: None,
+        text: Some(std::sync::Arc::from(text)),
         server,
         log,
         services,
@@ -117,6 +120,7 @@ pub(super) fn parse_with_env(
         rate_limit,
         cache,
         admin,
+        cluster,
         clock: Default::default(),
     })
 }

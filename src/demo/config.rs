@@ -2,116 +2,46 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
-
-use http::uri::{Authority, Scheme};
-use http::HeaderValue;
 
 use super::store::Kind;
 use super::{DemoBackends, DemoService};
-use crate::config::{
-    Config, EndpointSpec, HostHeader, LogFormat, LogSettings, RouteSpec, ServerSettings,
-    ServiceSpec,
-};
-use crate::routing::RouteDef;
+use crate::config::Config;
 
-/// Builds the gateway config for the demo: the documented `[server]` and `[log]` defaults
-/// (listening on `listen`, threads 0), one service per demo backend (connect timeout 2 s,
-/// request timeout 30 s, `HostHeader::Endpoint`) and, per service, two routes:
+/// Builds the gateway config for the demo from TOML text (so it can be shown, reloaded and
+/// extended at runtime like any file): `[server]` listening on `listen`, the access log on,
+/// one service per demo backend with the documented defaults, and, per service, two routes:
 /// `<resource>` = prefix `/api/<resource>/*` forwarded unchanged, and `<resource>-health` =
 /// exact `/health/<resource>` rewritten to `/health`.
 pub fn demo_config(backends: &DemoBackends, listen: SocketAddr) -> Config {
-    let services: Vec<ServiceSpec> = backends.services.iter().map(service_spec).collect();
-    let routes = backends
-        .services
-        .iter()
-        .enumerate()
-        .flat_map(|(index, s)| {
-            [
-                route(index, s.resource, format!("/api/{}/*", s.resource), None),
-                route(
-                    index,
-                    &format!("{}-health", s.resource),
-                    format!("/health/{}", s.resource),
-                    Some("/health"),
-                ),
-            ]
-        })
-        .collect();
-    Config {
-        source: None,
-        server: ServerSettings {
-            listen: vec![listen],
-            ..ServerSettings::default()
-        },
-        log: LogSettings {
-            access_log: true,
-            format: LogFormat::Text,
-        },
-        services,
-        routes,
-        consumers: Vec::new(),
-        policies: Vec::new(),
-        rate_limit: Default::default(),
-        cache: Default::default(),
-        admin: Default::default(),
-        clock: Default::default(),
+    let text = demo_toml(backends, listen);
+    match crate::config::parse_str(&text, "(demo)") {
+        Ok(c) => c,
+        // The text is generated from socket addresses and fixed names: always valid.
+        Err(e) => panic!("the built-in demo config is invalid: {e}\n{text}"),
     }
 }
 
-fn service_spec(s: &DemoService) -> ServiceSpec {
-    ServiceSpec {
-        name: s.name.to_owned(),
-        endpoints: vec![endpoint_spec(s.addr)],
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(30),
-        host_header: HostHeader::Endpoint,
-        resilience: Default::default(),
+/// The demo's config as TOML.
+pub fn demo_toml(backends: &DemoBackends, listen: SocketAddr) -> String {
+    let mut t = format!(
+        "[server]\nlisten = [\"{listen}\"]\n\n[log]\naccess_log = true\nformat = \"text\"\n"
+    );
+    for s in &backends.services {
+        service(&mut t, s);
     }
+    t
 }
 
-/// `http://<addr>` as a validated endpoint. A `SocketAddr` always formats as a valid authority
-/// and header value, so the fallbacks below are unreachable in practice.
-fn endpoint_spec(addr: SocketAddr) -> EndpointSpec {
-    let authority_text = addr.to_string();
-    // The Host header omits the port when it is the scheme default (80 for http).
-    let host_text = if addr.port() == 80 {
-        match addr.ip() {
-            IpAddr::V4(ip) => ip.to_string(),
-            IpAddr::V6(ip) => format!("[{ip}]"),
-        }
-    } else {
-        authority_text.clone()
-    };
-    EndpointSpec {
-        url: format!("http://{authority_text}"),
-        scheme: Scheme::HTTP,
-        authority: Authority::try_from(authority_text.as_str())
-            .unwrap_or_else(|_| Authority::from_static("127.0.0.1:80")),
-        host_header: HeaderValue::from_str(&host_text)
-            .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1")),
-        base_path: String::new(),
-        weight: 1,
-    }
-}
-
-fn route(service: usize, name: &str, path: String, rewrite: Option<&str>) -> RouteSpec {
-    RouteSpec {
-        def: RouteDef {
-            name: name.to_owned(),
-            path,
-            host: None,
-            methods: Vec::new(),
-            headers: Vec::new(),
-            priority: None,
-            strip_prefix: None,
-            rewrite: rewrite.map(str::to_owned),
-        },
-        timeout: None,
-        retry_non_idempotent: false,
-        policies: Vec::new(),
-        service,
-    }
+fn service(t: &mut String, s: &DemoService) {
+    let (name, res) = (s.name, s.resource);
+    let _ = write!(
+        t,
+        "\n[[services]]\nname = \"{name}\"\nendpoints = [\"http://{}\"]\n\
+         \n[[routes]]\nname = \"{res}\"\npath = \"/api/{res}/*\"\nservice = \"{name}\"\n\
+         \n[[routes]]\nname = \"{res}-health\"\npath = \"/health/{res}\"\n\
+         rewrite = \"/health\"\nservice = \"{name}\"\n",
+        s.addr
+    );
 }
 
 /// The curl lines printed by `portcullis demo`: for each service, list, get by id, create,

@@ -2,6 +2,7 @@
 //! HTTP backends on ephemeral loopback ports (`Backend`), an HTTP client and a raw-TCP helper.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod policy;
 pub mod redis;
 pub mod scripted;

@@ -60,6 +60,12 @@ pub(super) fn admin(
             .and_then(|t| token(&t, v, "admin.token_file", "the token in the file", ctx)),
         (None, None) => None,
     };
+    if let Some(v) = &raw.state_file {
+        out.state_file = ctx
+            .string(v, "admin.state_file")
+            .filter(|t| !t.is_empty())
+            .map(|t| config_dir(ctx).join(t));
+    }
     // A token that was written but has a problem is already reported: do not also ask for one.
     let token_written = raw.token.is_some()
         || raw.token_file.is_some()
@@ -137,11 +143,7 @@ fn token(
 /// Reads `token_file`, named relative to the config file's directory.
 fn read(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<String> {
     let key = "admin.token_file";
-    let base = Path::new(ctx.file())
-        .parent()
-        .unwrap_or(Path::new(""))
-        .to_owned();
-    let path: PathBuf = base.join(ctx.string(v, key)?);
+    let path: PathBuf = config_dir(ctx).join(ctx.string(v, key)?);
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) => {
@@ -151,6 +153,14 @@ fn read(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<String> {
             None
         }
     }
+}
+
+/// The config file's directory, where relative paths start.
+fn config_dir(ctx: &Ctx<'_>) -> PathBuf {
+    Path::new(ctx.file())
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_owned()
 }
 
 /// 127.0.0.0/8 or ::1 (also written as an IPv4-mapped IPv6 address).

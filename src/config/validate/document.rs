@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawAdmin, RawCacheSettings, RawConsumer, RawDefaults, RawLog, RawPolicy, RawRateLimitSettings,
-    RawRoute, RawServer, RawService, TOP_LEVEL_KEYS,
+    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawPolicy,
+    RawRateLimitSettings, RawRoute, RawServer, RawService, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -49,6 +49,7 @@ pub(super) struct RawDocument {
     pub rate_limit: Option<Section<RawRateLimitSettings>>,
     pub cache: Option<Section<RawCacheSettings>>,
     pub admin: Option<Section<RawAdmin>>,
+    pub cluster: Option<Section<RawCluster>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub consumers: Vec<Named<RawConsumer>>,
@@ -78,6 +79,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
             "cache" => out.cache = section(value, "cache", ctx),
             "admin" => out.admin = section(value, "admin", ctx),
+            "cluster" => out.cluster = section(value, "cluster", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),
             other => {

@@ -50,7 +50,7 @@ pub(super) fn settings(
 fn redis(v: &Spanned<RawRedis>, dropped: &[String], ctx: &mut Ctx<'_>) -> Option<RedisSpec> {
     let raw = v.get_ref();
     let url = match &raw.url {
-        Some(u) => redis_url(u, ctx),
+        Some(u) => redis_url(u, "rate_limit.redis.url", ctx),
         None => {
             let what = "e.g. url = \"redis://127.0.0.1:6379/0\"";
             ctx.missing(v.span(), "rate_limit.redis.url", dropped, what);
@@ -73,8 +73,7 @@ fn redis(v: &Spanned<RawRedis>, dropped: &[String], ctx: &mut Ctx<'_>) -> Option
 }
 
 /// `redis://[user:password@]host[:port][/db]`. The URL is not echoed (it may hold a password).
-fn redis_url(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<String> {
-    let key = "rate_limit.redis.url";
+pub(super) fn redis_url(v: &Spanned<String>, key: &str, ctx: &mut Ctx<'_>) -> Option<String> {
     let url = ctx.string(v, key)?;
     let (msg, hint) = if url.starts_with("rediss://") {
         (

@@ -61,13 +61,14 @@ fn defaults() {
 #[test]
 fn full_valid_table() {
     let c =
-        parse("[admin]\nenabled = true\nlisten = \"0.0.0.0:9901\"\ntoken = \"${ADMIN_TOKEN}\"\n");
+        parse("[admin]\nenabled = true\nlisten = \"0.0.0.0:9901\"\ntoken = \"${ADMIN_TOKEN}\"\nstate_file = \"run/gw.state.json\"\n");
     assert_eq!(
         c.admin,
         AdminSettings {
             enabled: true,
             listen: addr("0.0.0.0:9901"),
             token: Some(TOKEN.to_owned()),
+            state_file: Some(std::path::PathBuf::from("run/gw.state.json")),
         }
     );
     // Loopback needs no token, IPv6 included; disabled needs none either.

@@ -1,0 +1,102 @@
+//! `POST /api/services`, `PUT` and `DELETE /api/services/{name}`: runtime registration of a
+//! service with its routes, validated exactly as the config file is (`crate::registry`).
+//! Status codes: 201 created, 200 replaced or removed, 400 a body of the wrong shape, 404 no
+//! such service, 409 already exists, 413 too large, 422 does not validate (with the messages
+//! `portcullis check` prints), 500 could not be stored.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{problem, AdminState};
+use crate::registry::{Op, Refusal, MAX_BODY};
+
+pub(super) async fn create(State(st): State<AdminState>, body: Bytes) -> Response {
+    put(st, body, None).await
+}
+
+pub(super) async fn replace(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    put(st, body, Some(name)).await
+}
+
+pub(super) async fn remove(State(st): State<AdminState>, Path(name): Path<String>) -> Response {
+    let reloader = st.reloader.clone();
+    let n = name.clone();
+    match tokio::task::spawn_blocking(move || reloader.unregister(&n)).await {
+        Ok(Ok(generation)) => {
+            Json(json!({ "removed": name, "generation": generation })).into_response()
+        }
+        Ok(Err(r)) => refusal(r),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "registration task failed",
+        ),
+    }
+}
+
+async fn put(st: AdminState, body: Bytes, name: Option<String>) -> Response {
+    if body.len() > MAX_BODY {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 1 MiB",
+        );
+    }
+    let op = match name {
+        None => Op::Create,
+        Some(_) => Op::Replace,
+    };
+    let reloader = st.reloader.clone();
+    let task = move || reloader.register(&body, name.as_deref(), op);
+    match tokio::task::spawn_blocking(task).await {
+        Ok(Ok((name, generation))) => {
+            let body = Json(json!({ "service": name, "generation": generation }));
+            match op {
+                Op::Create => {
+                    let mut resp = (StatusCode::CREATED, body).into_response();
+                    if let Ok(v) = HeaderValue::from_str(&format!("/api/services/{name}")) {
+                        resp.headers_mut().insert(header::LOCATION, v);
+                    }
+                    resp
+                }
+                Op::Replace => body.into_response(),
+            }
+        }
+        Ok(Err(r)) => refusal(r),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "registration task failed",
+        ),
+    }
+}
+
+/// The problem+json answer for a refused change.
+fn refusal(r: Refusal) -> Response {
+    match r {
+        Refusal::BadRequest(m) => problem(StatusCode::BAD_REQUEST, &m),
+        Refusal::Conflict(m) => problem(StatusCode::CONFLICT, &m),
+        Refusal::NotFound(m) => problem(StatusCode::NOT_FOUND, &m),
+        Refusal::Failed(m) => problem(StatusCode::INTERNAL_SERVER_ERROR, &m),
+        Refusal::Invalid(errors) => {
+            let body = json!({
+                "type": "about:blank",
+                "title": "Unprocessable Content",
+                "status": 422,
+                "detail": "the service does not validate; nothing was changed",
+                "errors": errors,
+            });
+            let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/problem+json"),
+            );
+            resp
+        }
+    }
+}
