@@ -197,7 +197,8 @@ impl Shared {
         self.sync_background();
     }
 
-    /// Starts the background tasks (health checks) on the current tokio runtime.
+    /// Starts the background tasks (health checks, JWKS refreshes, span export) on the
+    /// current tokio runtime.
     pub fn start_background(&self) {
         self.checkers.start(tokio::runtime::Handle::current());
         self.jwks.start(tokio::runtime::Handle::current());
@@ -211,8 +212,12 @@ impl Shared {
     pub fn stop_background(&self) {
         self.checkers.stop();
         self.jwks.stop();
+    }
+
+    /// Sends the spans still queued for export and stops the exporter (after the drain).
+    pub async fn flush_telemetry(&self) {
         if let Some(t) = self.telemetry.get() {
-            t.stop();
+            t.shutdown().await;
         }
     }
 

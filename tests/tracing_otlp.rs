@@ -291,6 +291,41 @@ timeout = "2s""#,
 }
 
 #[tokio::test]
+async fn spans_of_requests_drained_at_shutdown_are_sent() {
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let r2 = release.clone();
+    let b = Backend::start(move |_req| {
+        let r = r2.clone();
+        async move {
+            r.notified().await;
+            json_response(StatusCode::OK, &serde_json::json!({}))
+        }
+    })
+    .await;
+    let (col, mut rx) = collector().await;
+    let otlp = format!(
+        "endpoint = \"http://{}/v1/traces\"\nflush_interval = \"1h\"",
+        col.addr
+    );
+    let mut gw = start_gateway(&config(b.addr, closed_port().await, &otlp)).await;
+    let url = gw.url("/api/slow");
+    let req = tokio::spawn(async move { get_with(&url, &[]).await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.hits() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Shut down with the request in flight, then let it finish: its span is sent on the way out.
+    gw.shutdown();
+    release.notify_one();
+    assert_eq!(req.await.unwrap(), 200);
+    let stopped = tokio::time::timeout(Duration::from_secs(5), &mut gw.task).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+    let spans = spans(&next_batch(&mut rx).await.1);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(attr(&spans[0], "url.path")["stringValue"], "/api/slow");
+}
+
+#[tokio::test]
 async fn exporter_headers_are_redacted_and_a_telemetry_change_needs_a_restart() {
     use portcullis::admin::AdminState;
     use portcullis::reload::Reloader;

@@ -85,6 +85,8 @@ pub struct Exporter {
     tx: mpsc::Sender<SpanRecord>,
     /// Taken by the batching task when it starts.
     rx: Mutex<Option<mpsc::Receiver<SpanRecord>>>,
+    /// The batching task, once started.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stop: Notify,
     dropped_full: Counter,
     dropped_failed: Counter,
@@ -99,6 +101,7 @@ impl Exporter {
             settings: settings.clone(),
             tx,
             rx: Mutex::new(Some(rx)),
+            task: Mutex::new(None),
             stop: Notify::new(),
             dropped_full: dropped("queue_full"),
             dropped_failed: dropped("export_failed"),
@@ -160,13 +163,24 @@ impl Exporter {
     pub fn start(self: &Arc<Self>, rt: &tokio::runtime::Handle) {
         let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(rx) = rx {
-            rt.spawn(self.clone().run(rx));
+            let task = rt.spawn(self.clone().run(rx));
+            *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
     }
 
-    /// Asks the task to send what is queued and end.
-    pub fn stop(&self) {
+    /// Sends what is queued and ends the task: called once no request is left, so the spans
+    /// of requests drained at shutdown go out too. Waits at most `timeout` (plus a second),
+    /// then gives up on what is left.
+    pub async fn shutdown(&self) {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(mut task) = task else {
+            return;
+        };
         self.stop.notify_one();
+        let within = self.settings.timeout + Duration::from_secs(1);
+        if tokio::time::timeout(within, &mut task).await.is_err() {
+            task.abort();
+        }
     }
 
     /// The batching loop: a batch goes out when full or when `flush_interval` has passed.
