@@ -188,7 +188,8 @@ impl Exporter {
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let size = self.settings.batch_size.max(1);
-        let mut batch = Vec::with_capacity(size);
+        // Grown on demand: a large `batch_size` does not reserve its whole size up front.
+        let mut batch = Vec::with_capacity(size.min(1024));
         let every = self.settings.flush_interval;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
