@@ -271,5 +271,8 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.cache != new.cache {
         out.push("cache".to_owned());
     }
+    if old.telemetry != new.telemetry {
+        out.push("telemetry".to_owned());
+    }
     out
 }

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 mod policy;
 mod resilience;
+mod telemetry;
 
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
@@ -22,6 +23,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use telemetry::{RawOtlp, RawTelemetry};
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -32,6 +34,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "admin",
     "cluster",
+    "telemetry",
     "services",
     "routes",
     "consumers",

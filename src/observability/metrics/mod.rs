@@ -91,6 +91,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BreakerLabels {
     service: String,
     endpoint: String,
@@ -134,6 +139,7 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    otlp_spans_dropped: Family<ReasonLabels, Counter>,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
@@ -173,6 +179,7 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            otlp_spans_dropped: Family::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
@@ -206,6 +213,8 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "otlp_spans_dropped" => m.otlp_spans_dropped,
+                "Spans not exported: queue_full (dropped, never waited for) or export_failed";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,
@@ -382,6 +391,13 @@ impl Metrics {
         self.config_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
+    /// "export_failed"); the exporter keeps the handle.
+    pub fn otlp_spans_dropped(&self, reason: &'static str) -> Counter {
+        let labels = ReasonLabels { reason };
+        self.otlp_spans_dropped.get_or_create(&labels).clone()
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from
