@@ -1,7 +1,8 @@
 //! The Grafana dashboard (deploy/grafana/portcullis.json) cannot drift from the metrics: a real
 //! gateway gets traffic that touches every family (cache, rate limit, auth failure, a dead
-//! upstream with a retry, a refused reload), its `/metrics` is scraped, and every metric name
-//! and label the dashboard's PromQL uses must be there; every family must have a panel.
+//! upstream with a retry, a refused reload, an OTLP exporter), its `/metrics` is scraped, and
+//! every metric name and label the dashboard's PromQL uses must be there; every family must
+//! have a panel.
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +144,8 @@ async fn scrape_after_traffic() -> Scrape {
     drop(dead);
     let text = format!(
         r#"
+[telemetry.otlp]
+endpoint = "http://{dead_addr}/v1/traces"
 [consumers.alice]
 api_keys = ["alice-key-0123456789abcdef"]
 [policies.cached.cache]
