@@ -123,6 +123,12 @@ async fn the_dashboard_api_serves_series_state_and_reload_history() {
     assert_eq!(alpha["breaker"]["state"], "closed");
     let p50 = alpha["series"]["p50_ms"].as_array().unwrap();
     assert!(p50.iter().any(|p| p.as_f64() > Some(0.0)), "{p50:?}");
+    // /api/services carries the recent rates and latency from the same samples.
+    let services = json(&get(&format!("http://{}/api/services", admin.addr)).await.2);
+    let recent = &services["services"][0]["recent"];
+    assert!(recent["requests_per_s"].as_f64() > Some(0.0), "{recent}");
+    assert!(recent["p99_ms"].as_f64() > Some(0.0), "{recent}");
+    assert_eq!(recent["errors_per_s"], 0.0);
     let beta = &v["services"][1];
     assert_eq!(beta["name"], "beta");
     assert!(beta["series"]["rps"]

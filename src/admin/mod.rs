@@ -209,8 +209,10 @@ async fn services(State(st): State<AdminState>) -> Json<Value> {
         .into_iter()
         .map(|s| {
             let origin = registry.origin(&s.name);
+            let recent = st.dashboard.recent(&s.name, 10);
             let mut v = json!(s);
             v["origin"] = json!(origin);
+            v["recent"] = json!(recent);
             v
         })
         .collect();
@@ -227,6 +229,7 @@ async fn service(State(st): State<AdminState>, Path(name): Path<String>) -> Resp
         Some(s) => {
             let mut v = json!(s);
             v["origin"] = json!(st.reloader.registry().origin(&name));
+            v["recent"] = json!(st.dashboard.recent(&name, 10));
             Json(v).into_response()
         }
         None => problem(StatusCode::NOT_FOUND, "no such service"),

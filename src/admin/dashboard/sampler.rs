@@ -142,6 +142,27 @@ impl Sampler {
         s
     }
 
+    /// A service's recent activity for `/api/services`: rates averaged over the last
+    /// `window` points, latency from the newest point that saw requests.
+    pub fn recent(&self, service: &str, window: usize) -> Option<serde_json::Value> {
+        let st = lock(&self.state);
+        let ring = st.rings.get(service)?;
+        let last: Vec<&Point> = ring.iter().rev().take(window.max(1)).collect();
+        let n = last.len().max(1) as f64;
+        let mean = |f: fn(&Point) -> f64| {
+            (last.iter().map(|p| f(p)).sum::<f64>() / n * 100.0).round() / 100.0
+        };
+        let latest = last.iter().find(|p| p.p50_ms.is_some());
+        Some(serde_json::json!({
+            "window_seconds": last.len(),
+            "requests_per_s": mean(|p| p.rps),
+            "errors_per_s": mean(|p| p.errors_per_s),
+            "rate_limited_per_s": mean(|p| p.limited_per_s),
+            "p50_ms": latest.and_then(|p| p.p50_ms),
+            "p99_ms": latest.and_then(|p| p.p99_ms),
+        }))
+    }
+
     /// The services that have points.
     pub fn services(&self) -> Vec<String> {
         lock(&self.state).rings.keys().cloned().collect()
