@@ -10,6 +10,7 @@ pub mod compression;
 mod env;
 pub mod policy;
 mod raw;
+pub mod telemetry;
 pub mod upstream;
 mod validate;
 
@@ -53,6 +54,8 @@ pub struct Config {
     pub admin: admin::AdminSettings,
     /// `[cluster]`: several instances sharing runtime registrations through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// `[telemetry]`.
+    pub telemetry: telemetry::TelemetrySettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,

@@ -15,6 +15,7 @@ use toml::Spanned;
 mod compression;
 mod policy;
 mod resilience;
+mod telemetry;
 
 pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
@@ -24,6 +25,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use telemetry::{RawOtlp, RawTelemetry};
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -34,6 +36,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "admin",
     "cluster",
+    "telemetry",
     "services",
     "routes",
     "consumers",

@@ -27,6 +27,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod telemetry;
 
 use std::path::Path;
 
@@ -76,6 +77,7 @@ pub(super) fn parse_with_env(
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
     let cluster = cluster::cluster(doc.cluster.as_ref(), &mut ctx);
+    let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -122,6 +124,7 @@ pub(super) fn parse_with_env(
         cache,
         admin,
         cluster,
+        telemetry,
         clock: Default::default(),
     })
 }
@@ -140,3 +143,5 @@ mod tests_compression;
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
+#[cfg(test)]
+mod tests_telemetry;

@@ -8,10 +8,11 @@
 //! 4. route match on the current snapshot (404 when none);
 //! 5. body limit by Content-Length (413 before any upstream byte is sent); the streaming
 //!    limit is enforced by `RequestBody` as bytes flow;
-//! 6. upstream request: hop-by-hop headers removed, Host per service policy, X-Forwarded-*,
-//!    Via; then `client::send` with the service's connect and request timeouts;
-//!    A WebSocket upgrade (`upgrade.rs`) skips the cache and the retries: one try over a
-//!    fresh connection, then a tunnel task after the `101`;
+//! 6. upstream request: `traceparent` / `tracestate` replaced (the W3C trace context, read
+//!    with the request id, continued with the gateway's span), hop-by-hop headers removed,
+//!    Host per service policy, X-Forwarded-*, Via; then `client::send` with the service's
+//!    connect and request timeouts. A WebSocket upgrade (`upgrade.rs`) skips the cache and
+//!    the retries: one try over a fresh connection, then a tunnel task after the `101`;
 //! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed; compressed
 //!    last (`compress.rs`, routes with a `compression` policy), after the cache;
 //! 8. errors become problem+json in `error.rs`; the access log is written when the response
@@ -39,6 +40,8 @@ use crate::error::GatewayError;
 use crate::middleware::client_ip;
 use crate::middleware::run::{self, Step};
 use crate::observability::access_log::AccessEntry;
+use crate::observability::otlp::PendingSpan;
+use crate::observability::trace_context::TraceContext;
 use crate::routing::normalize_path;
 use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
@@ -61,19 +64,29 @@ pub async fn handle(
     conn.state.begin();
     let snap = shared.snapshot.load_full();
     let request_id = headers::request_id(req.headers());
+    // W3C trace context: continued from a valid traceparent, else a new trace.
+    let exporter = shared.telemetry.get();
+    let trace = TraceContext::from_headers(req.headers(), |id| {
+        exporter.is_none_or(|e| e.sample_root(id))
+    });
     let mut log = snap.access_log.then(|| {
         Box::new(AccessEntry::new(
             start,
             conn.peer.ip(),
             req.method().clone(),
             request_id.clone(),
+            &trace,
         ))
     });
     let method = req.method().clone();
+    let span = exporter.and_then(|e| e.begin(&trace, &method, req.uri().path(), conn.peer.ip()));
     let mut facts = Facts {
         start,
         route: None,
         service: None,
+        endpoint: None,
+        trace,
+        span,
         compress: None,
         tunnel: None,
     };
@@ -125,11 +138,15 @@ pub async fn handle(
     resp
 }
 
-/// When a request started and what the pipeline learned of it, for its metrics.
+/// When a request started and what the pipeline learned of it, for its metrics and span.
 pub(crate) struct Facts {
     start: Instant,
     route: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    endpoint: Option<Arc<str>>,
+    trace: TraceContext,
+    /// The span being recorded when OTLP export is on and the trace is sampled.
+    span: Option<Box<PendingSpan>>,
     /// Compression negotiated for the response (routes with a `compression` policy).
     compress: Option<compress::Pending>,
     /// A WebSocket tunnel to start once the 101 goes out.
@@ -147,8 +164,14 @@ struct Done {
 }
 
 impl OnDone for Done {
-    fn done(self: Box<Self>, bytes: u64, complete: bool) {
+    fn done(mut self: Box<Self>, bytes: u64, complete: bool) {
         self.conn.end();
+        if let Some(span) = self.facts.span.take() {
+            let f = &self.facts;
+            let (route, service, endpoint) =
+                (f.route.clone(), f.service.clone(), f.endpoint.clone());
+            span.finish(route, service, endpoint, self.status, f.start.elapsed());
+        }
         if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
             let elapsed = self.facts.start.elapsed();
             self.metrics
@@ -247,6 +270,10 @@ async fn forward(
             }
         }
     }
+
+    // The upstream's traceparent (the gateway's span) and tracestate, set before the cache so
+    // a background refresh, which copies this head, never sends the client's own.
+    facts.trace.apply(&mut parts.headers);
 
     // A WebSocket offer is never answered from the cache and never retried.
     let offer = upgrade::websocket_offer(&mut parts);
@@ -350,6 +377,7 @@ async fn forward(
             idle: snap.websocket_idle_timeout,
         };
         let opened = upgrade::run(plan, out, offer, labels).await?;
+        facts.endpoint = Some(opened.endpoint.clone());
         if let Some(l) = log {
             l.endpoint = Some(opened.endpoint);
         }
@@ -378,6 +406,7 @@ async fn forward(
             return Ok(resp);
         }
     };
+    facts.endpoint = Some(endpoint.clone());
     if let Some(l) = log {
         l.endpoint = Some(endpoint);
     }

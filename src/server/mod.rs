@@ -116,6 +116,7 @@ pub async fn serve(
     for h in handles {
         let _ = tokio::task::spawn_blocking(move || h.join()).await;
     }
+    shared.flush_telemetry().await;
     Ok(())
 }
 

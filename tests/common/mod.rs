@@ -6,6 +6,7 @@ pub mod admin;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod webdriver;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -16,7 +16,10 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::status::{BreakerStatus, ServiceStatus};
 
+pub use read::{bucket_bounds, RouteTotals, ServiceTotals, Totals};
+
 mod handles;
+mod read;
 #[cfg(test)]
 mod tests;
 mod websocket;
@@ -89,6 +92,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BreakerLabels {
     service: String,
     endpoint: String,
@@ -132,6 +140,7 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    otlp_spans_dropped: Family<ReasonLabels, Counter>,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
@@ -142,6 +151,8 @@ pub struct Metrics {
     websocket: websocket::WebSocketMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
+    /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
+    read: Registry,
 }
 
 impl Default for Metrics {
@@ -170,6 +181,7 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            otlp_spans_dropped: Family::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
@@ -179,6 +191,7 @@ impl Metrics {
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
             scrape: Mutex::new(()),
+            read: Registry::default(),
         };
         register! { m.registry;
             "requests" => m.requests,
@@ -203,6 +216,8 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "otlp_spans_dropped" => m.otlp_spans_dropped,
+                "Spans not exported: queue_full (dropped, never waited for) or export_failed";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,
@@ -213,6 +228,16 @@ impl Metrics {
                 "Whether active health checks find the endpoint healthy (1/0)";
             "endpoint_ejected" => m.endpoint_ejected,
                 "Whether outlier detection has ejected the endpoint (1/0)";
+        }
+        // Both results exist from the start, so `increase` also sees the first of each.
+        for result in ["ok", "error"] {
+            let _ = m.config_reloads.get_or_create(&ResultLabels { result });
+        }
+        register! { m.read;
+            "requests" => m.requests, "";
+            "request_duration_seconds" => m.request_duration, "";
+            "rate_limited" => m.rate_limited, "";
+            "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
         m
@@ -370,6 +395,13 @@ impl Metrics {
         self.config_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
+    /// "export_failed"); the exporter keeps the handle.
+    pub fn otlp_spans_dropped(&self, reason: &'static str) -> Counter {
+        let labels = ReasonLabels { reason };
+        self.otlp_spans_dropped.get_or_create(&labels).clone()
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from
