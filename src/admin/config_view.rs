@@ -1,6 +1,7 @@
 //! `GET /api/config`: the effective config as JSON, with every secret left out. API keys,
-//! password hashes, JWT secrets and PEMs, the admin token and the Redis URL (which may hold a
-//! password) are never shown; where one is set the view says so (`"<redacted>"` or a count).
+//! password hashes, JWT secrets and PEMs, the admin token, the Redis URL (which may hold a
+//! password) and the OTLP exporter's header values are never shown; where one is set the
+//! view says so (`"<redacted>"` or a count).
 
 use serde_json::{json, Value};
 
@@ -47,6 +48,18 @@ pub fn view(c: &Config) -> Value {
             })),
         },
         "cache": { "max_bytes": c.cache.max_bytes },
+        "telemetry": {
+            "otlp": c.telemetry.otlp.as_ref().map(|o| json!({
+                "endpoint": o.endpoint.to_string(),
+                "service_name": o.service_name,
+                "headers": o.headers.iter().map(|(k, _)| (k.to_string(), Value::from(REDACTED))).collect::<serde_json::Map<_, _>>(),
+                "sample_ratio": o.sample_ratio,
+                "batch_size": o.batch_size,
+                "flush_interval_ms": ms(o.flush_interval),
+                "queue_size": o.queue_size,
+                "timeout_ms": ms(o.timeout),
+            })),
+        },
         "services": c.services.iter().map(|sv| {
             let r = &sv.resilience;
             json!({

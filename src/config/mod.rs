@@ -6,9 +6,11 @@
 
 pub mod admin;
 pub mod cache;
+pub mod compression;
 mod env;
 pub mod policy;
 mod raw;
+pub mod telemetry;
 pub mod upstream;
 mod validate;
 
@@ -52,6 +54,8 @@ pub struct Config {
     pub admin: admin::AdminSettings,
     /// `[cluster]`: several instances sharing runtime registrations through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// `[telemetry]`.
+    pub telemetry: telemetry::TelemetrySettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
@@ -90,6 +94,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are trusted. Default none.
     pub trusted_proxies: Vec<IpNet>,
+    /// A WebSocket tunnel with no bytes either way for this long is closed. Default 60 s.
+    pub websocket_idle_timeout: Duration,
     /// Path normalisation switches.
     pub path: PathSettings,
 }
@@ -108,6 +114,7 @@ impl Default for ServerSettings {
             upstream_idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            websocket_idle_timeout: Duration::from_secs(60),
             path: PathSettings {
                 merge_slashes: true,
                 reject_encoded_slash: true,

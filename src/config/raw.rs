@@ -12,10 +12,13 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod compression;
 mod policy;
 mod resilience;
+mod telemetry;
 mod upstream_tls;
 
+pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
     RawCors, RawDefaults, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit,
@@ -23,6 +26,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.
@@ -34,6 +38,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "admin",
     "cluster",
+    "telemetry",
     "services",
     "routes",
     "consumers",
@@ -54,6 +59,7 @@ pub(super) struct RawServer {
     pub upstream_idle_timeout: Option<Spanned<DurationStr>>,
     pub shutdown_grace: Option<Spanned<DurationStr>>,
     pub trusted_proxies: Option<Spanned<StrList>>,
+    pub websocket_idle_timeout: Option<Spanned<DurationStr>>,
     pub path: Option<RawPathSettings>,
 }
 

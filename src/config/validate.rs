@@ -4,12 +4,13 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors` and `cache`), `consumers`.
+//! `cors`, `cache` and `compression`), `consumers`.
 
 mod admin;
 mod auth;
 mod cache;
 mod cluster;
+mod compression;
 mod consumers;
 mod cors;
 mod ctx;
@@ -26,6 +27,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod telemetry;
 mod upstream_tls;
 
 use std::path::Path;
@@ -76,6 +78,7 @@ pub(super) fn parse_with_env(
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
     let cluster = cluster::cluster(doc.cluster.as_ref(), &mut ctx);
+    let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -122,6 +125,7 @@ pub(super) fn parse_with_env(
         cache,
         admin,
         cluster,
+        telemetry,
         clock: Default::default(),
     })
 }
@@ -135,8 +139,12 @@ mod tests_admin;
 #[cfg(test)]
 mod tests_cache;
 #[cfg(test)]
+mod tests_compression;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
+#[cfg(test)]
+mod tests_telemetry;
 #[cfg(test)]
 mod tests_upstream_tls;

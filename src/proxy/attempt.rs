@@ -275,7 +275,7 @@ async fn buffer(
 }
 
 /// The consistent-hash key of a request: the configured header or cookie, else the client IP.
-fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
+pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
     match key {
         HashKey::Header(name) => {
             if let Some(v) = headers.get(name) {

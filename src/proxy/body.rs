@@ -258,6 +258,8 @@ pin_project! {
         Full { #[pin] body: Full<Bytes> },
         Upstream { #[pin] body: PooledBody },
         Tee { #[pin] body: crate::cache::TeeBody<PooledBody> },
+        /// Any other body (a compressed one, an unpooled upstream one), boxed.
+        Boxed { body: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> },
     }
 }
 
@@ -307,6 +309,11 @@ impl GatewayBody {
         Self::from_kind(Kind::Tee { body })
     }
 
+    /// A body of another kind (compressed, or from an unpooled upstream connection).
+    pub fn boxed(body: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>) -> Self {
+        Self::from_kind(Kind::Boxed { body })
+    }
+
     fn from_kind(kind: Kind) -> Self {
         GatewayBody {
             kind,
@@ -350,6 +357,10 @@ impl Body for GatewayBody {
                 Poll::Ready(r) => r,
                 Poll::Pending => return Poll::Pending,
             },
+            KindProj::Boxed { body } => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            },
         };
         match &res {
             Some(Ok(frame)) => {
@@ -368,6 +379,7 @@ impl Body for GatewayBody {
             Kind::Full { body } => body.is_end_stream(),
             Kind::Upstream { body } => body.is_end_stream(),
             Kind::Tee { body } => body.is_end_stream(),
+            Kind::Boxed { body } => body.is_end_stream(),
         }
     }
 
@@ -376,6 +388,7 @@ impl Body for GatewayBody {
             Kind::Full { body } => body.size_hint(),
             Kind::Upstream { body } => body.size_hint(),
             Kind::Tee { body } => body.size_hint(),
+            Kind::Boxed { body } => body.size_hint(),
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn serve(
     for h in handles {
         let _ = tokio::task::spawn_blocking(move || h.join()).await;
     }
+    shared.flush_telemetry().await;
     Ok(())
 }
 
@@ -212,7 +213,7 @@ async fn accept_loop(
             let shared = shared.clone();
             async move { Ok::<_, std::convert::Infallible>(proxy::handle(&shared, &info, req).await) }
         });
-        let conn = builder.serve_connection(io, svc).into_owned();
+        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -7,6 +7,7 @@ pub mod policy;
 pub mod redis;
 pub mod scripted;
 pub mod tls;
+pub mod webdriver;
 
 use std::convert::Infallible;
 use std::future::Future;
