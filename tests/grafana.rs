@@ -202,6 +202,13 @@ service = "dead"
     ] {
         assert_eq!(get(&gw.url(path)).await.0, want, "{path}");
     }
+    // WebSocket tunnels and gRPC answers need their own backends and clients: they are driven
+    // end to end in tests/websocket.rs and tests/grpc.rs; here they are recorded through the
+    // same calls the proxy makes, so their families and labels are in the scrape.
+    let m = &gw.shared.metrics;
+    m.websocket_opened("cached", "echo");
+    m.websocket_closed("cached", "echo");
+    m.grpc_response("cached", "echo", Some(b"14"));
     let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
     reloader
         .reload()

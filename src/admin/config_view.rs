@@ -3,6 +3,7 @@
 //! password) and the OTLP exporter's header values are never shown; where one is set the
 //! view says so (`"<redacted>"` or a count).
 
+use crate::config::compression::Level;
 use serde_json::{json, Value};
 
 use crate::config::policy::{JwtKeySource, LimitKey, LimitStore, PolicySpec};
@@ -175,6 +176,18 @@ fn policy(p: &PolicySpec) -> Value {
             "enabled": c.enabled,
             "default_ttl_ms": c.default_ttl.map(ms),
             "max_object_bytes": c.max_object_bytes,
+        })),
+        "compression": p.compression.as_ref().map(|c| json!({
+            "enabled": c.enabled,
+            "algorithms": c.algorithms.iter().map(|a| a.token()).collect::<Vec<_>>(),
+            "min_size": c.min_size,
+            "types": c.types,
+            "level": match c.level {
+                Level::Fastest => json!("fastest"),
+                Level::Default => json!("default"),
+                Level::Best => json!("best"),
+                Level::Precise(n) => json!(n),
+            },
         })),
     })
 }
