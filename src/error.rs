@@ -1,10 +1,12 @@
 //! `GatewayError`, every error the gateway itself answers, and the one exhaustive mapping from
-//! an error to its HTTP response: RFC 9457 `application/problem+json` carrying the request id.
+//! an error to its HTTP response: RFC 9457 `application/problem+json` carrying the request id,
+//! or for a gRPC call a trailers-only gRPC response whose `grpc-status` follows the status.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::proxy::body::GatewayBody;
+use crate::proxy::grpc::{percent_encode, GRPC_MESSAGE, GRPC_STATUS};
 use crate::routing::PathError;
 
 /// Where an error came from: the client's request, the upstream, or the gateway itself.
@@ -161,7 +163,34 @@ impl GatewayError {
     pub fn to_response(&self, request_id: &HeaderValue) -> Response<GatewayBody> {
         let (status, title, _) = self.classify();
         let mut resp = problem_response(status, title, &self.to_string(), request_id);
+        self.add_headers(resp.headers_mut());
+        resp
+    }
+
+    /// The response for this error: a gRPC one when `grpc` (the request is a gRPC call),
+    /// else problem+json.
+    pub fn to_response_for(&self, request_id: &HeaderValue, grpc: bool) -> Response<GatewayBody> {
+        if !grpc {
+            return self.to_response(request_id);
+        }
+        let code = grpc_code(self.status());
+        let mut resp = Response::new(GatewayBody::full(Bytes::new()));
         let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
+        if let Ok(v) = HeaderValue::from_str(&percent_encode(&self.to_string())) {
+            h.insert(GRPC_MESSAGE, v);
+        }
+        h.insert(crate::proxy::headers::X_REQUEST_ID, request_id.clone());
+        self.add_headers(h);
+        resp
+    }
+
+    /// Retry-After, and the WWW-Authenticate or RateLimit headers of the errors that have them.
+    fn add_headers(&self, h: &mut http::HeaderMap) {
         if let Some(secs) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -178,7 +207,21 @@ impl GatewayError {
             }
             _ => {}
         }
-        resp
+    }
+}
+
+/// The gRPC status code for a gateway error's HTTP status: UNAUTHENTICATED (16) for 401,
+/// PERMISSION_DENIED (7) for 403, UNIMPLEMENTED (12) for 404, RESOURCE_EXHAUSTED (8) for 429,
+/// UNAVAILABLE (14) for 502 and 503, DEADLINE_EXCEEDED (4) for 504, INTERNAL (13) otherwise.
+pub fn grpc_code(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 => 8,
+        502 | 503 => 14,
+        504 => 4,
+        _ => 13,
     }
 }
 
@@ -220,6 +263,45 @@ content-length: 94\r\n\r\n\
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_calls_get_a_trailers_only_answer() {
+        use http_body::Body;
+        let id = HeaderValue::from_static("rid");
+        let e = GatewayError::UpstreamTimeout {
+            service: "echo".into(),
+        };
+        let resp = e.to_response_for(&id, true);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h[header::CONTENT_TYPE], "application/grpc");
+        assert_eq!(h[GRPC_STATUS], "4");
+        assert_eq!(h[GRPC_MESSAGE], "upstream echo did not answer in time");
+        assert_eq!(h["x-request-id"], "rid");
+        assert!(
+            resp.body().is_end_stream(),
+            "no body: the head carries the status"
+        );
+        let limited = GatewayError::RateLimited {
+            limit: "per-ip".into(),
+            retry_after: 3,
+            headers: Box::default(),
+        };
+        let resp = limited.to_response_for(&id, true);
+        assert_eq!(resp.headers()[GRPC_STATUS], "8");
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "3");
+        let plain = limited.to_response_for(&id, false);
+        assert_eq!(plain.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[test]
+    fn grpc_codes_follow_the_http_mapping() {
+        let codes: Vec<u8> = [401, 403, 404, 429, 502, 503, 504, 400, 413, 500]
+            .iter()
+            .map(|s| grpc_code(StatusCode::from_u16(*s).unwrap()))
+            .collect();
+        assert_eq!(codes, [16, 7, 12, 8, 14, 14, 4, 13, 13, 13]);
+    }
 
     #[test]
     fn raw_408_content_length_matches_body() {

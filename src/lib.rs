@@ -10,7 +10,7 @@
 //! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
 //! - `upstream`: services and endpoints at run time (balancing)
 //! - `error`: `GatewayError` and its one mapping to problem+json responses
-//! - `observability`: logging set-up and the access log
+//! - `observability`: logging set-up, the access log, W3C trace context, OTLP span export
 //! - `registry`: runtime service registration over the config file, kept in a state file
 //! - `reload`: hot reload of the config file (SIGHUP, file watch, admin API)
 //! - `admin`: the admin listener (API, metrics, dashboard)

@@ -194,6 +194,7 @@ async fn serve_async(
     if let Some(b) = banner {
         println!("{b}");
         if let Some(u) = &admin_url {
+            println!("Dashboard: {u}/");
             println!(
                 "Admin API: {u}/api/status   metrics: {u}/metrics   OpenAPI: {u}/api/openapi.json"
             );

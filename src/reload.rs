@@ -5,6 +5,7 @@
 //! serving. Triggers: SIGHUP (`main.rs`), `POST /api/reload` (`admin`), and the config file
 //! changing on disk (`watch`, polled and debounced).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,9 @@ pub struct LastReload {
     pub restart_required: Vec<String>,
 }
 
+/// Reloads kept in [`Reloader::history`].
+pub const HISTORY: usize = 20;
+
 /// Changes made on this instance, for cluster mode to pass on (see `Reloader::subscribe`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LocalChanges {
@@ -50,6 +54,8 @@ pub struct Reloader {
     pub(crate) current: Mutex<Config>,
     generation: AtomicU64,
     last: Mutex<LastReload>,
+    /// The last `HISTORY` reloads, newest first.
+    history: Mutex<VecDeque<LastReload>>,
     metrics: Arc<Metrics>,
     /// Runtime registrations laid over the file.
     pub(crate) registry: Mutex<Registry>,
@@ -73,6 +79,7 @@ impl Reloader {
                 errors: Vec::new(),
                 restart_required: Vec::new(),
             }),
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             metrics,
             registry: Mutex::new(Registry::default()),
             state_file: Mutex::new(None),
@@ -157,6 +164,9 @@ impl Reloader {
             }
         }
         last.at = at;
+        let mut history = lock(&self.history);
+        history.truncate(HISTORY - 1);
+        history.push_front(last.clone());
     }
 
     /// Applies an already validated config (a reload without the file).
@@ -183,6 +193,12 @@ impl Reloader {
 
     pub fn last(&self) -> LastReload {
         lock(&self.last).clone()
+    }
+
+    /// The last [`HISTORY`] outcomes noted by `record` (reloads by SIGHUP, the API or the file
+    /// watcher, and changes applied from the cluster), newest first.
+    pub fn history(&self) -> Vec<LastReload> {
+        lock(&self.history).iter().cloned().collect()
     }
 
     /// Reloads whenever the config file changes on disk: its modification time and size are
@@ -261,6 +277,9 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.cache != new.cache {
         out.push("cache".to_owned());
+    }
+    if old.telemetry != new.telemetry {
+        out.push("telemetry".to_owned());
     }
     out
 }

@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub max_header_bytes: usize,
     pub access_log: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.websocket_idle_timeout`, read when a tunnel opens.
+    pub websocket_idle_timeout: std::time::Duration,
 }
 
 impl Snapshot {
@@ -123,6 +125,7 @@ impl Snapshot {
             max_header_bytes: config.server.max_header_bytes,
             access_log: config.log.access_log,
             trusted_proxies: config.server.trusted_proxies.clone(),
+            websocket_idle_timeout: config.server.websocket_idle_timeout,
         })
     }
 }
@@ -140,6 +143,8 @@ pub struct Shared {
     pub metrics: Arc<crate::observability::metrics::Metrics>,
     /// Client connections open now.
     pub open_connections: std::sync::atomic::AtomicU64,
+    /// The OTLP span exporter, when `[telemetry.otlp]` is configured (set once, at start).
+    pub telemetry: std::sync::OnceLock<Arc<crate::observability::otlp::Exporter>>,
     checkers: Checkers,
     jwks: JwksTasks,
 }
@@ -150,7 +155,15 @@ impl Shared {
         let stores = Arc::new(Stores::new(&config.rate_limit));
         let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
         let cache = Arc::new(crate::proxy::cache::CacheState::new(&config.cache));
-        Ok(Shared::new(snapshot, config.clock.clone(), stores, cache))
+        let shared = Shared::new(snapshot, config.clock.clone(), stores, cache);
+        if let Some(otlp) = &config.telemetry.otlp {
+            let m = shared.metrics.clone();
+            let exporter = crate::observability::otlp::Exporter::new(otlp, |reason| {
+                m.otlp_spans_dropped(reason)
+            });
+            let _ = shared.telemetry.set(exporter);
+        }
+        Ok(shared)
     }
 
     pub fn new(
@@ -166,6 +179,7 @@ impl Shared {
             cache,
             metrics: Arc::new(crate::observability::metrics::Metrics::new()),
             open_connections: Default::default(),
+            telemetry: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
         })
@@ -186,10 +200,14 @@ impl Shared {
         self.sync_background();
     }
 
-    /// Starts the background tasks (health checks) on the current tokio runtime.
+    /// Starts the background tasks (health checks, JWKS refreshes, span export) on the
+    /// current tokio runtime.
     pub fn start_background(&self) {
         self.checkers.start(tokio::runtime::Handle::current());
         self.jwks.start(tokio::runtime::Handle::current());
+        if let Some(t) = self.telemetry.get() {
+            t.start(&tokio::runtime::Handle::current());
+        }
         self.sync_background();
     }
 
@@ -197,6 +215,13 @@ impl Shared {
     pub fn stop_background(&self) {
         self.checkers.stop();
         self.jwks.stop();
+    }
+
+    /// Sends the spans still queued for export and stops the exporter (after the drain).
+    pub async fn flush_telemetry(&self) {
+        if let Some(t) = self.telemetry.get() {
+            t.shutdown().await;
+        }
     }
 
     /// Number of services whose health checks are running.

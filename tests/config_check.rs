@@ -230,14 +230,14 @@ fn duplicate_route_name() {
 fn invalid_endpoint_urls() {
     let text = BASE.replace(
         "endpoints = [\"http://127.0.0.1:9001\"]",
-        "endpoints = [\"https://127.0.0.1:9001\", \"127.0.0.1:9001\", \"http://h:99999\"]",
+        "endpoints = [\"ws://127.0.0.1:9001\", \"127.0.0.1:9001\", \"http://h:99999\"]",
     );
     let errs = errors(&text);
-    let e = expect(&errs, &text, "services[0].endpoints[0]", "https://");
-    assert!(hint(e).contains("TLS"), "{e}");
-    let e = expect(&errs, &text, "services[0].endpoints[1]", "https://");
+    let e = expect(&errs, &text, "services[0].endpoints[0]", "ws://");
+    assert!(hint(e).contains("http:// or https://"), "{e}");
+    let e = expect(&errs, &text, "services[0].endpoints[1]", "ws://");
     assert!(hint(e).contains("http://127.0.0.1:9001"), "{e}");
-    expect(&errs, &text, "services[0].endpoints[2]", "https://");
+    expect(&errs, &text, "services[0].endpoints[2]", "ws://");
     let text = BASE.replace("endpoints = [\"http://127.0.0.1:9001\"]", "endpoints = []");
     expect(
         &errors(&text),

@@ -1,11 +1,13 @@
 //! `GET /api/config`: the effective config as JSON, with every secret left out. API keys,
-//! password hashes, JWT secrets and PEMs, the admin token and the Redis URL (which may hold a
-//! password) are never shown; where one is set the view says so (`"<redacted>"` or a count).
+//! password hashes, JWT secrets and PEMs, the admin token, the Redis URL (which may hold a
+//! password) and the OTLP exporter's header values are never shown; where one is set the
+//! view says so (`"<redacted>"` or a count).
 
+use crate::config::compression::Level;
 use serde_json::{json, Value};
 
 use crate::config::policy::{JwtKeySource, LimitKey, LimitStore, PolicySpec};
-use crate::config::{BalancePolicy, Config, HostHeader};
+use crate::config::{BalancePolicy, Config, HostHeader, UpstreamProtocol};
 
 const REDACTED: &str = "<redacted>";
 
@@ -85,6 +87,18 @@ pub fn view(c: &Config) -> Value {
             })),
         },
         "cache": { "max_bytes": c.cache.max_bytes },
+        "telemetry": {
+            "otlp": c.telemetry.otlp.as_ref().map(|o| json!({
+                "endpoint": o.endpoint.to_string(),
+                "service_name": o.service_name,
+                "headers": o.headers.iter().map(|(k, _)| (k.to_string(), Value::from(REDACTED))).collect::<serde_json::Map<_, _>>(),
+                "sample_ratio": o.sample_ratio,
+                "batch_size": o.batch_size,
+                "flush_interval_ms": ms(o.flush_interval),
+                "queue_size": o.queue_size,
+                "timeout_ms": ms(o.timeout),
+            })),
+        },
         "services": c.services.iter().map(|sv| {
             let r = &sv.resilience;
             json!({
@@ -93,6 +107,19 @@ pub fn view(c: &Config) -> Value {
                 "connect_timeout_ms": ms(sv.connect_timeout),
                 "request_timeout_ms": ms(sv.request_timeout),
                 "host_header": match sv.host_header { HostHeader::Endpoint => "endpoint", HostHeader::Preserve => "preserve" },
+                "protocol": match sv.protocol {
+                    UpstreamProtocol::Http1 => "http1",
+                    UpstreamProtocol::H2 => "h2",
+                    UpstreamProtocol::H2c => "h2c",
+                    UpstreamProtocol::Auto => "auto",
+                },
+                "tls": sv.tls.as_ref().map(|t| json!({
+                    "ca_file": t.ca_file.as_ref().map(|p| p.display().to_string()),
+                    "server_name": t.server_name,
+                    "client_cert_file": t.client_cert_file.as_ref().map(|p| p.display().to_string()),
+                    "client_key_file": t.client_key_file.as_ref().map(|p| p.display().to_string()),
+                    "insecure_skip_verify": t.insecure_skip_verify,
+                })),
                 "load_balancing": match r.balance {
                     BalancePolicy::RoundRobin => "round_robin",
                     BalancePolicy::LeastRequest => "least_request",
@@ -187,6 +214,18 @@ fn policy(p: &PolicySpec) -> Value {
             "enabled": c.enabled,
             "default_ttl_ms": c.default_ttl.map(ms),
             "max_object_bytes": c.max_object_bytes,
+        })),
+        "compression": p.compression.as_ref().map(|c| json!({
+            "enabled": c.enabled,
+            "algorithms": c.algorithms.iter().map(|a| a.token()).collect::<Vec<_>>(),
+            "min_size": c.min_size,
+            "types": c.types,
+            "level": match c.level {
+                Level::Fastest => json!("fastest"),
+                Level::Default => json!("default"),
+                Level::Best => json!("best"),
+                Level::Precise(n) => json!(n),
+            },
         })),
     })
 }

@@ -1,8 +1,9 @@
 //! The admin listener (axum, its own port, 127.0.0.1:9901 by default): health probes,
 //! Prometheus metrics, and a JSON API over the running gateway, described by an OpenAPI 3.1
-//! document (`openapi.json`, kept in step with `ENDPOINTS` by a test). With a token
-//! configured, every request must carry `Authorization: Bearer <token>` (compared in constant
-//! time); configuration refuses a non-loopback listener without one.
+//! document (`openapi.json`, kept in step with `ENDPOINTS` by a test), and the live dashboard
+//! (`dashboard/`). With a token configured, every request but the dashboard page (which holds
+//! no data) must carry `Authorization: Bearer <token>` (compared in constant time);
+//! configuration refuses a non-loopback listener without one.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every endpoint (method, path in OpenAPI syntax); a test checks the document and the router
 /// against this list.
 pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("get", "/"),
     ("get", "/livez"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -39,6 +41,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("delete", "/api/services/{name}"),
     ("get", "/api/routes"),
     ("get", "/api/config"),
+    ("get", "/api/dashboard"),
     ("post", "/api/reload"),
     ("post", "/api/cache/purge"),
 ];
@@ -49,6 +52,8 @@ pub struct AdminState {
     pub shared: Arc<Shared>,
     pub reloader: Arc<Reloader>,
     pub started: Instant,
+    /// The dashboard's per-service series, filled by the task `serve` starts.
+    pub dashboard: Arc<dashboard::Sampler>,
     token: Option<Arc<str>>,
 }
 
@@ -58,6 +63,7 @@ impl AdminState {
             shared,
             reloader,
             started: Instant::now(),
+            dashboard: Arc::default(),
             token: token.map(Arc::from),
         }
     }
@@ -80,22 +86,29 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/api/routes", get(routes))
         .route("/api/config", get(config))
+        .route("/api/dashboard", get(dashboard::data))
         .route("/api/reload", post(reload))
         .route("/api/cache/purge", post(purge))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // Added after the token check: the dashboard page holds no data.
+        .route("/", get(dashboard::page))
         .with_state(state)
 }
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
+/// Serves the admin API on `listener` until `shutdown` resolves, with the dashboard's
+/// sampling task running beside it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let sampler = tokio::spawn(dashboard::run(state.clone()));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sampler.abort();
+    served
 }
 
 pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
@@ -196,8 +209,10 @@ async fn services(State(st): State<AdminState>) -> Json<Value> {
         .into_iter()
         .map(|s| {
             let origin = registry.origin(&s.name);
+            let recent = st.dashboard.recent(&s.name, 10);
             let mut v = json!(s);
             v["origin"] = json!(origin);
+            v["recent"] = json!(recent);
             v
         })
         .collect();
@@ -214,6 +229,7 @@ async fn service(State(st): State<AdminState>, Path(name): Path<String>) -> Resp
         Some(s) => {
             let mut v = json!(s);
             v["origin"] = json!(st.reloader.registry().origin(&name));
+            v["recent"] = json!(st.dashboard.recent(&name, 10));
             Json(v).into_response()
         }
         None => problem(StatusCode::NOT_FOUND, "no such service"),
@@ -301,6 +317,7 @@ async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Respo
 }
 
 mod config_view;
+pub mod dashboard;
 mod registration;
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 
 pub mod admin;
 pub mod cache;
+pub mod compression;
 mod env;
 pub mod policy;
 mod raw;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 mod validate;
@@ -25,7 +27,7 @@ use crate::routing::RouteDef;
 
 pub use upstream::{
     BalancePolicy, BreakerSpec, HashKey, HealthCheckSpec, OutlierSpec, ResilienceSpec, RetrySpec,
-    StatusRange,
+    StatusRange, UpstreamProtocol, UpstreamTls,
 };
 pub use validate::{load_file, parse_str};
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub cluster: Option<ClusterSettings>,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
+    /// `[telemetry]`.
+    pub telemetry: telemetry::TelemetrySettings,
     /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
     /// clock unless a test injects `Clock::manual()`.
     pub clock: crate::clock::Clock,
@@ -93,6 +97,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are trusted. Default none.
     pub trusted_proxies: Vec<IpNet>,
+    /// A WebSocket tunnel with no bytes either way for this long is closed. Default 60 s.
+    pub websocket_idle_timeout: Duration,
     /// Path normalisation switches.
     pub path: PathSettings,
     /// `[server.http2]`.
@@ -113,6 +119,7 @@ impl Default for ServerSettings {
             upstream_idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            websocket_idle_timeout: Duration::from_secs(60),
             path: PathSettings {
                 merge_slashes: true,
                 reject_encoded_slash: true,
@@ -159,9 +166,13 @@ pub struct ServiceSpec {
     pub host_header: HostHeader,
     /// Balancing, health checks, outlier detection, breaker, bulkhead and retries.
     pub resilience: ResilienceSpec,
+    /// How the gateway speaks to the endpoints. Default `Http1`.
+    pub protocol: UpstreamProtocol,
+    /// TLS to the `https://` endpoints; `None` when every endpoint is `http://`.
+    pub tls: Option<UpstreamTls>,
 }
 
-/// One endpoint URL of a service, e.g. `http://127.0.0.1:9001`.
+/// One endpoint URL of a service, e.g. `http://127.0.0.1:9001` or `https://users.internal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointSpec {
     /// The URL as written (after `${ENV}` expansion).

@@ -46,6 +46,8 @@ pub struct PolicySpec {
     pub max_body_bytes: Option<u64>,
     /// Response caching (`[policies.NAME.cache]`).
     pub cache: Option<super::cache::CacheSpec>,
+    /// Response compression (`[policies.NAME.compression]`).
+    pub compression: Option<super::compression::CompressionSpec>,
 }
 
 /// `[policies.NAME.auth]`: which credentials are accepted. The first method that finds

@@ -12,10 +12,14 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod compression;
 mod policy;
 mod resilience;
+mod telemetry;
 mod tls;
+mod upstream_tls;
 
+pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
     RawCors, RawDefaults, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit,
@@ -23,7 +27,9 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHttp2, RawTls};
+pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.
 pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -35,6 +41,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "admin",
     "cluster",
     "tls",
+    "telemetry",
     "services",
     "routes",
     "consumers",
@@ -55,6 +62,7 @@ pub(super) struct RawServer {
     pub upstream_idle_timeout: Option<Spanned<DurationStr>>,
     pub shutdown_grace: Option<Spanned<DurationStr>>,
     pub trusted_proxies: Option<Spanned<StrList>>,
+    pub websocket_idle_timeout: Option<Spanned<DurationStr>>,
     pub path: Option<RawPathSettings>,
     pub http2: Option<RawHttp2>,
 }
@@ -112,6 +120,8 @@ pub(super) struct RawService {
     pub outlier_detection: Option<RawOutlier>,
     pub circuit_breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
+    pub protocol: Option<Spanned<String>>,
+    pub tls: Option<RawUpstreamTls>,
 }
 
 /// One `[[routes]]` element.

@@ -1,7 +1,10 @@
-//! Validated upstream-resilience settings of a service: load balancing, active health checks,
-//! passive outlier detection, circuit breaker, bulkhead and retries. Every type has the
-//! defaults documented in `docs/config.md`; `Default` gives exactly those.
+//! Validated upstream settings of a service: the protocol and TLS it speaks to its endpoints,
+//! and resilience (load balancing, active health checks, passive outlier detection, circuit
+//! breaker, bulkhead and retries). Every type has the defaults documented in `docs/config.md`;
+//! `Default` gives exactly those.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `load_balancing` of a service.
@@ -217,4 +220,38 @@ pub struct ResilienceSpec {
     pub outlier: OutlierSpec,
     pub breaker: BreakerSpec,
     pub retry: RetrySpec,
+}
+
+/// `protocol` of a service: how the gateway speaks to its endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, over TLS for `https://` endpoints (ALPN `http/1.1`). The default.
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS (`https://` endpoints only; ALPN `h2`).
+    H2,
+    /// HTTP/2 with prior knowledge over cleartext TCP (`http://` endpoints only).
+    H2c,
+    /// ALPN offers `h2` and `http/1.1` on `https://` endpoints and the server picks;
+    /// `http://` endpoints use HTTP/1.1.
+    Auto,
+}
+
+/// The TLS settings of a service with `https://` endpoints (`[services.tls]`, or the defaults:
+/// system roots, SNI from the endpoint host), with the rustls client config compiled once per
+/// load from them.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    /// CA certificates (PEM) that replace the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// SNI and the name the certificate must carry, instead of the endpoint's host.
+    pub server_name: Option<String>,
+    /// Client certificate chain (PEM) presented to the upstream.
+    pub client_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub client_key_file: Option<PathBuf>,
+    /// Accept any server certificate (handshake signatures are still checked).
+    pub insecure_skip_verify: bool,
+    /// The client config, ALPN set for the service's protocol.
+    pub client: Arc<rustls::ClientConfig>,
 }

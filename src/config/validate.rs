@@ -4,12 +4,14 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors` and `cache`), `consumers`, `tls`.
+//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `telemetry`,
+//! `upstream_tls`.
 
 mod admin;
 mod auth;
 mod cache;
 mod cluster;
+mod compression;
 mod consumers;
 mod cors;
 mod ctx;
@@ -26,7 +28,9 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod telemetry;
 mod tls;
+mod upstream_tls;
 
 use std::path::Path;
 
@@ -81,6 +85,7 @@ pub(super) fn parse_with_env(
         admin: admin.enabled.then_some(admin.listen),
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
+    let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -129,6 +134,7 @@ pub(super) fn parse_with_env(
         admin,
         cluster,
         tls,
+        telemetry,
         clock: Default::default(),
     })
 }
@@ -142,8 +148,14 @@ mod tests_admin;
 #[cfg(test)]
 mod tests_cache;
 #[cfg(test)]
+mod tests_compression;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
 #[cfg(test)]
+mod tests_telemetry;
+#[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_upstream_tls;

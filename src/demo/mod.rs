@@ -53,12 +53,19 @@ pub struct DemoService {
     /// The loopback address it listens on.
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl DemoService {
     /// Requests this service has handled so far (every request, whatever its answer).
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Stops the service for good: its listener and open connections close, so the gateway's
+    /// next requests to it fail to connect (to show breakers and ejection at work).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
     }
 }
 
@@ -87,17 +94,19 @@ pub async fn start_backends(ports: DemoPorts) -> std::io::Result<DemoBackends> {
         let listener = bind(kind, ports).await?;
         let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         services.push(DemoService {
             name: kind.service_name(),
             resource: kind.resource(),
             addr,
             hits: Arc::clone(&hits),
+            stop: Arc::new(stop),
         });
-        listeners.push((kind, listener, hits, addr));
+        listeners.push((kind, listener, hits, addr, stopped));
     }
-    for (kind, listener, hits, addr) in listeners {
+    for (kind, listener, hits, addr, stopped) in listeners {
         let state = Arc::new(ServiceState::new(kind, hits));
-        tokio::spawn(service::serve(listener, state));
+        tokio::spawn(service::serve(listener, state, stopped));
         tracing::info!(service = kind.service_name(), %addr, "demo service listening");
     }
     Ok(DemoBackends { services })

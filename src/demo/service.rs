@@ -59,11 +59,20 @@ impl ServiceState {
     }
 }
 
-/// Accepts connections forever, serving each on its own task.
-pub async fn serve(listener: TcpListener, state: Arc<ServiceState>) {
+/// Accepts connections, serving each on its own task, until `stop` turns true: then the
+/// listener and every open connection are closed.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ServiceState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let name = state.kind.service_name();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = stopped(&mut stop) => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(conn) => conn,
             Err(e) => {
                 // E.g. out of file descriptors: back off instead of spinning.
@@ -73,6 +82,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServiceState>) {
             }
         };
         let state = Arc::clone(&state);
+        let mut stop = stop.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = Arc::clone(&state);
@@ -82,10 +92,20 @@ pub async fn serve(listener: TcpListener, state: Arc<ServiceState>) {
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
-                tracing::debug!(service = name, %peer, error = %e, "demo connection ended");
+            tokio::select! {
+                r = builder.serve_connection(TokioIo::new(stream), svc) => if let Err(e) = r {
+                    tracing::debug!(service = name, %peer, error = %e, "demo connection ended");
+                },
+                () = stopped(&mut stop) => {}
             }
         });
+    }
+}
+
+/// Resolves once `stop` is true; never when its sender is gone without stopping.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -294,3 +294,29 @@ fn curl_lines() {
     let v6 = curl_examples("[::1]:8080".parse().unwrap());
     assert!(v6.contains("curl -g http://[::1]:8080/api/users\n"));
 }
+
+#[tokio::test]
+async fn a_stopped_service_refuses_connections_and_the_others_serve_on() {
+    let b = start_backends(DemoPorts::Ephemeral).await.unwrap();
+    let c = client();
+    let (users, orders) = (b.services[0].addr, b.services[1].addr);
+    assert_eq!(get(&c, users, "/health").await.status, StatusCode::OK);
+    b.services[0].stop();
+    // The kept-alive connection is closed too, so the next request fails rather than reusing it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let refused = tokio::net::TcpStream::connect(users).await.is_err();
+        let req = Request::get(format!("http://{users}/health"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        if refused && c.request(req).await.is_err() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "user-service still answers after stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(get(&c, orders, "/health").await.status, StatusCode::OK);
+}

@@ -40,6 +40,8 @@ pub struct Chain {
     pub max_body_bytes: Option<u64>,
     /// Response caching (the last policy with a `cache` section), when enabled.
     pub cache: Option<Arc<crate::config::cache::CacheSpec>>,
+    /// Response compression (the last policy with a `compression` section), when enabled.
+    pub compression: Option<Arc<crate::config::compression::CompressionSpec>>,
     pub request_headers: Vec<HeaderOps>,
     pub response_headers: Vec<HeaderOps>,
     /// Whether the client IP is needed (IP rules or a limit keyed on it).
@@ -119,6 +121,10 @@ pub fn compile(
         .and_then(|p| p.cache.clone())
         .filter(|c| c.enabled)
         .map(Arc::new);
+    let compression = last(&|p| p.compression.is_some())
+        .and_then(|p| p.compression.clone())
+        .filter(|c| c.enabled)
+        .map(Arc::new);
     let auth = match last(&|p| p.auth.is_some()).and_then(|p| p.auth.as_ref()) {
         Some(a) => Some(auth(route, a, consumers, shared, verifiers)?),
         None => None,
@@ -156,6 +162,7 @@ pub fn compile(
         limits,
         max_body_bytes,
         cache,
+        compression,
         request_headers: ops(&|p| &p.request_headers),
         response_headers: ops(&|p| &p.response_headers),
         needs_client_ip,

@@ -1,7 +1,8 @@
 //! The access log: one structured line per request under the tracing target `access`, written
 //! when the response body is finished. Fields: method, path (normalised), route, service,
-//! endpoint, status, duration_ms, bytes_in, bytes_out, request_id, client, complete.
-//! Credentials never appear: no header values are logged.
+//! endpoint, status, duration_ms, bytes_in, bytes_out, request_id, trace_id, span_id, client,
+//! complete (listed with their meaning in docs/observability.md). Credentials never appear:
+//! no header values are logged.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +11,8 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 use tokio::time::Instant;
 
+use super::trace_context::{Hex, TraceContext};
+
 /// What the access log line needs, filled in as the request moves through the pipeline.
 #[derive(Debug)]
 pub struct AccessEntry {
@@ -17,6 +20,10 @@ pub struct AccessEntry {
     pub client: IpAddr,
     pub method: Method,
     pub request_id: HeaderValue,
+    /// The W3C trace id (continued or new).
+    pub trace_id: [u8; 16],
+    /// The gateway's span id: the parent-id the upstream received.
+    pub span_id: [u8; 8],
     /// The normalised path ("-" until normalisation succeeded).
     pub path: String,
     pub route: Option<Arc<str>>,
@@ -28,12 +35,20 @@ pub struct AccessEntry {
 }
 
 impl AccessEntry {
-    pub fn new(start: Instant, client: IpAddr, method: Method, request_id: HeaderValue) -> Self {
+    pub fn new(
+        start: Instant,
+        client: IpAddr,
+        method: Method,
+        request_id: HeaderValue,
+        trace: &TraceContext,
+    ) -> Self {
         AccessEntry {
             start,
             client,
             method,
             request_id,
+            trace_id: trace.trace_id,
+            span_id: trace.span_id,
             path: String::from("-"),
             route: None,
             service: None,
@@ -47,6 +62,10 @@ impl AccessEntry {
     pub fn emit(self, bytes_out: u64, complete: bool) {
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let bytes_in = self.bytes_in.map_or(0, |c| c.load(Ordering::Relaxed));
+        let (trace_id, span_id) = (
+            Hex::<32>::new(&self.trace_id),
+            Hex::<16>::new(&self.span_id),
+        );
         tracing::info!(
             target: "access",
             method = %self.method,
@@ -59,6 +78,8 @@ impl AccessEntry {
             bytes_in,
             bytes_out,
             request_id = self.request_id.to_str().unwrap_or("-"),
+            trace_id = trace_id.as_str(),
+            span_id = span_id.as_str(),
             client = %self.client,
             complete,
         );

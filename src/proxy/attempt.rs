@@ -6,8 +6,9 @@
 //! Retry rules: only before any response byte went to the client (a retried response is
 //! dropped unread); connect failures (nothing was sent) for every method; resets, per-try
 //! timeouts and the `on_statuses` statuses only for idempotent methods unless the route
-//! allows more; only when the body was buffered for replay (<= `max_replay_bytes`); only
-//! within the service's retry budget and the deadline; after a full-jitter backoff.
+//! allows more; only when the body was buffered for replay (<= `max_replay_bytes`; never for
+//! gRPC calls, which may be streams); only within the service's retry budget and the
+//! deadline; after a full-jitter backoff.
 
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, Request, Response, Uri};
@@ -40,6 +41,9 @@ pub struct Outgoing {
     pub body: Option<Incoming>,
     pub max_body_bytes: u64,
     pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
+    /// long-lived streams whose next message waits for the upstream's answer.
+    pub replay: bool,
 }
 
 /// What the try loop needs to know of the route and the client.
@@ -52,9 +56,10 @@ pub struct Plan<'a> {
     pub metrics: &'a crate::observability::metrics::Metrics,
 }
 
-/// The body as it will be sent: buffered (replayable) or streamed (sent once).
+/// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
+/// once).
 enum Prepared {
-    Buffered(Bytes),
+    Buffered(Bytes, Option<Box<HeaderMap>>),
     Stream(Option<RequestBody>),
 }
 
@@ -89,14 +94,16 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         body,
         max_body_bytes,
         counter,
+        replay,
     } = out;
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
     if retries > 0 {
         lock(&s.budget).deposit(now);
     }
     let mut body = match body {
-        None => Prepared::Buffered(Bytes::new()),
-        Some(body) if retries == 0 => {
+        None => Prepared::Buffered(Bytes::new(), None),
+        Some(body) if retries == 0 || !replay => {
+            retries = 0;
             Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
         }
         Some(body) => {
@@ -130,7 +137,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             request: per_try.min(remaining),
         };
         let req_body = match &mut body {
-            Prepared::Buffered(b) => RequestBody::buffered(b.clone()),
+            Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
             Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
         };
         let last = n > retries as usize;
@@ -173,10 +180,14 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
                 drop(resp);
             }
             Err(e) => {
-                let sent = !matches!(e, ClientError::Connect(_) | ClientError::ConnectTimeout);
+                let sent = !matches!(
+                    e,
+                    ClientError::Connect(_) | ClientError::ConnectTimeout | ClientError::Tls(_)
+                );
                 let kind = match &e {
                     ClientError::Connect(_) => "connect",
                     ClientError::ConnectTimeout => "connect_timeout",
+                    ClientError::Tls(_) => "tls",
                     ClientError::Timeout => "timeout",
                     ClientError::Handshake(_) | ClientError::Send(_) => "reset",
                 };
@@ -217,26 +228,32 @@ async fn buffer(
     deadline: Instant,
 ) -> Result<Prepared, GatewayError> {
     if body.is_end_stream() {
-        return Ok(Prepared::Buffered(Bytes::new()));
+        return Ok(Prepared::Buffered(Bytes::new(), None));
     }
     if body.size_hint().lower() > limit as u64 {
         let b = RequestBody::new(body, max_body_bytes, counter);
         return Ok(Prepared::Stream(Some(b)));
     }
     let mut buf = BytesMut::new();
+    let mut trailers = None;
     let read = async {
         while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
             let frame = frame.map_err(|_| GatewayError::ClientBody)?;
-            if let Ok(data) = frame.into_data() {
-                buf.extend_from_slice(&data);
-                if max_body_bytes > 0 && buf.len() as u64 > max_body_bytes {
-                    return Err(GatewayError::BodyTooLarge {
-                        limit: max_body_bytes,
-                    });
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok().map(Box::new);
+                    continue;
                 }
-                if buf.len() > limit {
-                    return Ok(false);
-                }
+            };
+            buf.extend_from_slice(&data);
+            if max_body_bytes > 0 && buf.len() as u64 > max_body_bytes {
+                return Err(GatewayError::BodyTooLarge {
+                    limit: max_body_bytes,
+                });
+            }
+            if buf.len() > limit {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -250,7 +267,7 @@ async fn buffer(
     }
     let buf = buf.freeze();
     if complete {
-        return Ok(Prepared::Buffered(buf));
+        return Ok(Prepared::Buffered(buf, trailers));
     }
     let prefix = Some(buf);
     let b = RequestBody::prefixed(prefix, body, max_body_bytes, counter);
@@ -258,7 +275,7 @@ async fn buffer(
 }
 
 /// The consistent-hash key of a request: the configured header or cookie, else the client IP.
-fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
+pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
     match key {
         HashKey::Header(name) => {
             if let Some(v) = headers.get(name) {

@@ -1,6 +1,7 @@
 //! Body types: `RequestBody` (the client's body on its way upstream, counted and limited),
 //! `PooledBody` (an upstream response body that returns its connection to the pool when it
-//! ends) and `GatewayBody` (what the client receives: proxied or gateway-made). All stream.
+//! ends) and `GatewayBody` (what the client receives: proxied or gateway-made). All stream,
+//! and all carry HTTP trailers through (a buffered request body keeps its trailers too).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,12 +9,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
 use super::client::PoolReturn;
+use super::grpc::GrpcWatch;
 
 /// Boxed error type of the bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,8 +33,9 @@ pin_project! {
     enum Source {
         /// The client's body, streamed; `prefix` holds bytes already read from it.
         Stream { prefix: Option<Bytes>, #[pin] inner: Incoming },
-        /// A buffered body (kept for retries), sent whole.
-        Buffered { data: Option<Bytes> },
+        /// A buffered body (kept for retries), sent whole, then its trailers if any (boxed:
+        /// rare, and the body is moved on every request).
+        Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
     }
 }
 
@@ -70,11 +74,13 @@ impl RequestBody {
         }
     }
 
-    /// A body buffered in full (already counted and checked against the limit).
-    pub fn buffered(data: Bytes) -> Self {
+    /// A body buffered in full (already counted and checked against the limit), with the
+    /// trailers that followed it.
+    pub fn buffered(data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         RequestBody {
             src: Source::Buffered {
                 data: (!data.is_empty()).then_some(data),
+                trailers,
             },
             limit: 0,
             seen: 0,
@@ -93,8 +99,12 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let inner = match this.src.project() {
-            SourceProj::Buffered { data } => {
-                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))));
+            SourceProj::Buffered { data, trailers } => {
+                let frame = match data.take() {
+                    Some(d) => Some(Frame::data(d)),
+                    None => trailers.take().map(|t| Frame::trailers(*t)),
+                };
+                return Poll::Ready(frame.map(Ok));
             }
             SourceProj::Stream { prefix, inner } => {
                 if let Some(p) = prefix.take() {
@@ -127,14 +137,14 @@ impl Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.src {
-            Source::Buffered { data } => data.is_none(),
+            Source::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
             Source::Stream { prefix, inner } => prefix.is_none() && inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.src {
-            Source::Buffered { data } => {
+            Source::Buffered { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Source::Stream {
@@ -159,10 +169,12 @@ impl Body for RequestBody {
 
 pin_project! {
     /// An upstream response body; when it ends cleanly its connection goes back to the pool.
+    /// A gRPC response's trailers are shown to its watch (for the grpc-status metric).
     pub struct PooledBody {
         #[pin]
         inner: Incoming,
         ret: Option<PoolReturn>,
+        grpc: Option<Box<GrpcWatch>>,
     }
 
     impl PinnedDrop for PooledBody {
@@ -184,6 +196,7 @@ impl PooledBody {
         let mut body = PooledBody {
             inner,
             ret: Some(ret),
+            grpc: None,
         };
         if body.inner.is_end_stream() {
             if let Some(r) = body.ret.take() {
@@ -191,6 +204,11 @@ impl PooledBody {
             }
         }
         body
+    }
+
+    /// Shows the trailers to `watch` as they pass.
+    pub(crate) fn watch_grpc(&mut self, watch: Box<GrpcWatch>) {
+        self.grpc = Some(watch);
     }
 }
 
@@ -216,7 +234,11 @@ impl Body for PooledBody {
             Some(Err(_)) => {
                 this.ret.take();
             }
-            Some(Ok(_)) => {}
+            Some(Ok(frame)) => {
+                if let (Some(w), Some(t)) = (this.grpc.as_mut(), frame.trailers_ref()) {
+                    w.trailers(t);
+                }
+            }
         }
         Poll::Ready(res.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
     }
@@ -236,6 +258,8 @@ pin_project! {
         Full { #[pin] body: Full<Bytes> },
         Upstream { #[pin] body: PooledBody },
         Tee { #[pin] body: crate::cache::TeeBody<PooledBody> },
+        /// Any other body (a compressed one, an unpooled upstream one), boxed.
+        Boxed { body: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> },
     }
 }
 
@@ -285,6 +309,11 @@ impl GatewayBody {
         Self::from_kind(Kind::Tee { body })
     }
 
+    /// A body of another kind (compressed, or from an unpooled upstream connection).
+    pub fn boxed(body: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>) -> Self {
+        Self::from_kind(Kind::Boxed { body })
+    }
+
     fn from_kind(kind: Kind) -> Self {
         GatewayBody {
             kind,
@@ -328,6 +357,10 @@ impl Body for GatewayBody {
                 Poll::Ready(r) => r,
                 Poll::Pending => return Poll::Pending,
             },
+            KindProj::Boxed { body } => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            },
         };
         match &res {
             Some(Ok(frame)) => {
@@ -346,6 +379,7 @@ impl Body for GatewayBody {
             Kind::Full { body } => body.is_end_stream(),
             Kind::Upstream { body } => body.is_end_stream(),
             Kind::Tee { body } => body.is_end_stream(),
+            Kind::Boxed { body } => body.is_end_stream(),
         }
     }
 
@@ -354,6 +388,7 @@ impl Body for GatewayBody {
             Kind::Full { body } => body.size_hint(),
             Kind::Upstream { body } => body.size_hint(),
             Kind::Tee { body } => body.size_hint(),
+            Kind::Boxed { body } => body.size_hint(),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The upstream HTTP/1.1 client: a per-thread pool of `hyper::client::conn::http1` senders keyed
-//! by endpoint `host:port`. Each worker thread runs its own single-threaded runtime, so its pool
-//! needs no lock; a connection returns to the pool only after its response body has ended.
+//! The upstream client: a per-thread pool of `hyper::client::conn::http1` senders keyed by
+//! endpoint `host:port` (plain TCP, or TLS), and the HTTP/2 pool of `client_h2` for h2c, h2
+//! and `auto` endpoints whose ALPN chose h2. Each worker thread runs its own single-threaded
+//! runtime, so its pools need no lock; an HTTP/1.1 connection returns to the pool only after
+//! its response body has ended.
 //!
 //! Narrow interface, so the pool can be replaced: `send(endpoint, request, timeouts)` and
 //! `sweep_idle(now)`.
@@ -18,6 +20,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::body::{PooledBody, RequestBody};
+use super::client_h2;
+use crate::upstream::transport::{self, DialError, Dialed, Speak, Transport};
 use crate::upstream::Endpoint;
 
 /// Max idle connections kept per endpoint and worker thread; extra ones are closed.
@@ -46,23 +50,27 @@ pub fn idle_timeout() -> Duration {
     IDLE_TIMEOUT.with(|t| t.get())
 }
 
-/// A connection on loan; `release` puts it back into the current thread's pool.
-pub(crate) struct PoolReturn {
-    key: Arc<str>,
-    tx: Sender,
+/// A connection on loan: an HTTP/1.1 one goes back into the current thread's pool on
+/// `release`; an HTTP/2 stream gives its place back when dropped.
+pub(crate) enum PoolReturn {
+    H1 { key: Arc<str>, tx: Sender },
+    H2 { _stream: client_h2::Stream },
 }
 
 impl PoolReturn {
     pub(crate) fn release(self) {
-        if self.tx.is_closed() {
+        let PoolReturn::H1 { key, tx } = self else {
+            return;
+        };
+        if tx.is_closed() {
             return;
         }
         POOL.with(|p| {
             let mut pool = p.borrow_mut();
-            let list = pool.entry(self.key).or_default();
+            let list = pool.entry(key).or_default();
             if list.len() < POOL_MAX_IDLE_PER_ENDPOINT {
                 list.push(Idle {
-                    tx: self.tx,
+                    tx,
                     since: Instant::now(),
                 });
             }
@@ -75,6 +83,8 @@ impl PoolReturn {
 pub enum ClientError {
     Connect(std::io::Error),
     ConnectTimeout,
+    /// The TLS handshake failed (untrusted certificate, wrong name, client certificate...).
+    Tls(std::io::Error),
     Handshake(hyper::Error),
     /// The exchange failed; `hyper::Error` says how (reset, closed, body error...).
     Send(hyper::Error),
@@ -98,6 +108,16 @@ pub async fn send(
     mut req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
+    // Other wires leave through boxed futures, so the plain path's future stays as it was.
+    match &ep.transport {
+        Transport::Http1 => {}
+        Transport::H2c => return Box::pin(client_h2::send(ep, req, t)).await,
+        Transport::Tls(tls) => match tls.speak() {
+            Speak::Http1 => {}
+            Speak::Http2 => return Box::pin(client_h2::send(ep, req, t)).await,
+            Speak::Unknown => return Box::pin(send_new(ep, req, t)).await,
+        },
+    }
     let deadline = Instant::now() + t.request;
     while let Some(mut tx) = checkout(&ep.key).await {
         match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
@@ -109,6 +129,9 @@ pub async fn send(
             },
         }
     }
+    if !matches!(ep.transport, Transport::Http1) {
+        return Box::pin(send_new(ep, req, t)).await;
+    }
     let mut tx = connect(ep, t.connect).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
@@ -117,8 +140,63 @@ pub async fn send(
     }
 }
 
+/// Sends on a new connection (TLS, or the first of an `auto` endpoint), in the protocol
+/// its handshake chose.
+async fn send_new(
+    ep: &Endpoint,
+    req: Request<RequestBody>,
+    t: Timeouts,
+) -> Result<Response<PooledBody>, ClientError> {
+    let deadline = Instant::now() + t.request;
+    let d = dial(ep, t.connect).await?;
+    let h2 = d.speaks_h2(&ep.transport);
+    if let Transport::Tls(tls) = &ep.transport {
+        tls.learn(h2);
+    }
+    if h2 {
+        return client_h2::send_on(ep, d, req, t).await;
+    }
+    let mut tx = match d {
+        Dialed::Plain(s) => handshake_h1(s).await?,
+        Dialed::Tls(s) => handshake_h1(s).await?,
+    };
+    match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
+        Err(_) => Err(ClientError::Timeout),
+        Ok(Ok(resp)) => Ok(wrap(resp, &ep.key, tx)),
+        Ok(Err(e)) => Err(ClientError::Send(e)),
+    }
+}
+
+/// Dials `ep` (TCP, and TLS for https) within `timeout`.
+pub(super) async fn dial(ep: &Endpoint, timeout: Duration) -> Result<Dialed, ClientError> {
+    transport::dial(&ep.key, &ep.transport, timeout)
+        .await
+        .map_err(|e| match e {
+            DialError::Connect(e) => ClientError::Connect(e),
+            DialError::Timeout => ClientError::ConnectTimeout,
+            DialError::Tls(e) => ClientError::Tls(e),
+        })
+}
+
+async fn handshake_h1<T>(io: T) -> Result<Sender, ClientError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, conn) = http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(ClientError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(tx)
+}
+
 fn wrap(resp: Response<hyper::body::Incoming>, key: &Arc<str>, tx: Sender) -> Response<PooledBody> {
-    let ret = PoolReturn {
+    let ret = PoolReturn::H1 {
         key: key.clone(),
         tx,
     };
@@ -180,6 +258,7 @@ async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError
 /// Drops this thread's idle connections that expired or closed. Each worker calls it
 /// periodically so idle sockets do not outlive the idle timeout by much.
 pub fn sweep_idle() {
+    client_h2::sweep_idle();
     let now = Instant::now();
     let max_idle = idle_timeout();
     POOL.with(|p| {

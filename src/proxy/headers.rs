@@ -27,8 +27,10 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
-/// Removes hop-by-hop headers: those named by `Connection`, the fixed list, and `TE` unless
-/// it is exactly `trailers` (the one value that may pass, RFC 9110 §10.1.4).
+/// Removes hop-by-hop headers: those named by `Connection`, the fixed list, and `TE` but for
+/// its `trailers` member: a TE that lists `trailers` becomes exactly `te: trailers` (the one
+/// value HTTP/2 allows, and what gRPC needs), even when `Connection` names TE as RFC 9110
+/// §10.1.4 asks HTTP/1.1 clients to.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     // Every Connection header line counts; the names are gathered first because the map
     // cannot be changed while its values are borrowed. Nothing is allocated without one.
@@ -41,7 +43,9 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
             .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
             .collect();
         for name in named {
-            h.remove(name);
+            if name != header::TE {
+                h.remove(name);
+            }
         }
     }
     for name in &HOP_BY_HOP {
@@ -50,10 +54,22 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
         }
     }
     if let Some(te) = h.get(header::TE) {
-        let only_trailers = te.as_bytes().eq_ignore_ascii_case(b"trailers")
+        let exact = te.as_bytes().eq_ignore_ascii_case(b"trailers")
             && h.get_all(header::TE).iter().count() == 1;
-        if !only_trailers {
+        if !exact {
+            let trailers = h
+                .get_all(header::TE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|list| list.split(','))
+                .any(|t| {
+                    let name = t.split(';').next().unwrap_or("");
+                    name.trim().eq_ignore_ascii_case("trailers")
+                });
             h.remove(header::TE);
+            if trailers {
+                h.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
         }
     }
 }
@@ -184,6 +200,23 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.get(header::TE).unwrap(), "trailers");
+    }
+
+    #[test]
+    fn te_keeps_only_its_trailers_member() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("TE"));
+        h.append(header::TE, HeaderValue::from_static("gzip;q=0.5"));
+        h.append(header::TE, HeaderValue::from_static("Trailers, deflate"));
+        remove_hop_by_hop(&mut h);
+        let te: Vec<_> = h.get_all(header::TE).iter().collect();
+        assert_eq!(te, ["trailers"], "{h:?}");
+        assert!(!h.contains_key(header::CONNECTION));
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("te"));
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        remove_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "{h:?}");
     }
 
     #[test]

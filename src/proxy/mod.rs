@@ -8,17 +8,28 @@
 //! 4. route match on the current snapshot (404 when none);
 //! 5. body limit by Content-Length (413 before any upstream byte is sent); the streaming
 //!    limit is enforced by `RequestBody` as bytes flow;
-//! 6. upstream request: hop-by-hop headers removed, Host per service policy, X-Forwarded-*,
-//!    Via; then `client::send` with the service's connect and request timeouts;
-//! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed;
-//! 8. errors become problem+json in `error.rs`; the access log is written when the response
-//!    body is finished (so it has the real byte count and duration).
+//! 6. upstream request: `traceparent` / `tracestate` replaced (the W3C trace context, read
+//!    with the request id, continued with the gateway's span), hop-by-hop headers removed,
+//!    Host per service policy, X-Forwarded-*, Via; then `client::send` with the service's
+//!    connect and request timeouts. A WebSocket upgrade (`upgrade.rs`) skips the cache and
+//!    the retries: one try over a fresh connection, then a tunnel task after the `101`;
+//! 7. response: hop-by-hop headers removed, `x-request-id` added, body streamed; compressed
+//!    last (`compress.rs`, routes with a `compression` policy), after the cache;
+//! 8. errors become problem+json in `error.rs` (a trailers-only gRPC answer for gRPC calls,
+//!    whose statuses are counted here or by `grpc::GrpcWatch` from the trailers); the access
+//!    log is written when the response body is finished (so it has the real byte count and
+//!    duration), or when a WebSocket tunnel closes.
 
 pub(crate) mod attempt;
 pub mod body;
 pub mod cache;
 pub mod client;
+pub mod client_h2;
+pub(crate) mod compress;
+pub mod grpc;
+mod h2_settings;
 pub mod headers;
+pub(crate) mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -33,6 +44,8 @@ use crate::error::GatewayError;
 use crate::middleware::client_ip;
 use crate::middleware::run::{self, Step};
 use crate::observability::access_log::AccessEntry;
+use crate::observability::otlp::PendingSpan;
+use crate::observability::trace_context::TraceContext;
 use crate::routing::normalize_path;
 use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
@@ -57,19 +70,32 @@ pub async fn handle(
     conn.state.begin();
     let snap = shared.snapshot.load_full();
     let request_id = headers::request_id(req.headers());
+    // W3C trace context: continued from a valid traceparent, else a new trace.
+    let exporter = shared.telemetry.get();
+    let trace = TraceContext::from_headers(req.headers(), |id| {
+        exporter.is_none_or(|e| e.sample_root(id))
+    });
     let mut log = snap.access_log.then(|| {
         Box::new(AccessEntry::new(
             start,
             conn.peer.ip(),
             req.method().clone(),
             request_id.clone(),
+            &trace,
         ))
     });
     let method = req.method().clone();
+    let span = exporter.and_then(|e| e.begin(&trace, &method, req.uri().path(), conn.peer.ip()));
     let mut facts = Facts {
         start,
         route: None,
         service: None,
+        grpc: grpc::is_grpc(req.version(), req.headers()),
+        endpoint: None,
+        trace,
+        span,
+        compress: None,
+        tunnel: None,
     };
     let mut resp = match forward(
         shared,
@@ -82,9 +108,16 @@ pub async fn handle(
     )
     .await
     {
-        Ok(resp) => resp,
-        Err(e) => e.to_response(&request_id),
+        Ok(resp) => match facts.compress.take() {
+            Some(c) => c.apply(resp).await,
+            None => resp,
+        },
+        Err(e) => e.to_response_for(&request_id, facts.grpc),
     };
+    if facts.grpc {
+        let (route, service) = (facts.route.as_deref(), facts.service.as_deref());
+        grpc::count_head(&shared.metrics, route, service, resp.headers());
+    }
     let status = resp.status().as_u16();
     if let Some(l) = log.as_deref_mut() {
         l.status = status;
@@ -99,22 +132,38 @@ pub async fn handle(
         };
         shared.metrics.cache_result_named(route, result);
     }
-    resp.body_mut().set_on_done(Box::new(Done {
+    let tunnel = facts.tunnel.take();
+    let done = Box::new(Done {
         conn: conn.state.clone(),
         log,
         metrics: shared.metrics.clone(),
         facts,
         method,
         status,
-    }));
+    });
+    match tunnel {
+        // The request (connection state, metrics, access log) ends when the tunnel closes.
+        Some(t) => t.start(done),
+        None => resp.body_mut().set_on_done(done),
+    }
     resp
 }
 
-/// When a request started and what the pipeline learned of it, for its metrics.
+/// When a request started and what the pipeline learned of it, for its metrics and span.
 pub(crate) struct Facts {
     start: Instant,
     route: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
+    grpc: bool,
+    endpoint: Option<Arc<str>>,
+    trace: TraceContext,
+    /// The span being recorded when OTLP export is on and the trace is sampled.
+    span: Option<Box<PendingSpan>>,
+    /// Compression negotiated for the response (routes with a `compression` policy).
+    compress: Option<compress::Pending>,
+    /// A WebSocket tunnel to start once the 101 goes out.
+    tunnel: Option<upgrade::Tunnel>,
 }
 
 /// What runs when the response body is finished or dropped.
@@ -128,8 +177,14 @@ struct Done {
 }
 
 impl OnDone for Done {
-    fn done(self: Box<Self>, bytes: u64, complete: bool) {
+    fn done(mut self: Box<Self>, bytes: u64, complete: bool) {
         self.conn.end();
+        if let Some(span) = self.facts.span.take() {
+            let f = &self.facts;
+            let (route, service, endpoint) =
+                (f.route.clone(), f.service.clone(), f.endpoint.clone());
+            span.finish(route, service, endpoint, self.status, f.start.elapsed());
+        }
         if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
             let elapsed = self.facts.start.elapsed();
             self.metrics
@@ -209,7 +264,7 @@ async fn forward(
                 return Ok(*resp);
             }
             Err(e) => {
-                let mut resp = e.to_response(request_id);
+                let mut resp = e.to_response_for(request_id, facts.grpc);
                 let origin = parts.headers.get(header::ORIGIN);
                 run::cors_headers(chain, origin, resp.headers_mut());
                 return Ok(resp);
@@ -227,6 +282,17 @@ async fn forward(
                 });
             }
         }
+    }
+
+    // The upstream's traceparent (the gateway's span) and tracestate, set before the cache so
+    // a background refresh, which copies this head, never sends the client's own.
+    facts.trace.apply(&mut parts.headers);
+
+    // A WebSocket offer is never answered from the cache and never retried.
+    let offer = upgrade::websocket_offer(&mut parts);
+    let cache_target = if offer.is_some() { None } else { cache_target };
+    if let Some(spec) = chain.and_then(|c| c.compression.as_ref()) {
+        facts.compress = compress::prepare(spec, &parts);
     }
 
     // The response cache, after auth and rate limits (hits count against quotas; private
@@ -322,7 +388,28 @@ async fn forward(
         body: Some(body),
         max_body_bytes,
         counter,
+        replay: !facts.grpc,
     };
+    if let Some(offer) = offer {
+        let labels = upgrade::Labels {
+            metrics: shared.metrics.clone(),
+            route: route.name.clone(),
+            idle: snap.websocket_idle_timeout,
+        };
+        let opened = upgrade::run(plan, out, offer, labels).await?;
+        facts.endpoint = Some(opened.endpoint.clone());
+        if let Some(l) = log {
+            l.endpoint = Some(opened.endpoint);
+        }
+        facts.tunnel = opened.tunnel;
+        let mut resp = opened.resp;
+        resp.headers_mut()
+            .insert(headers::X_REQUEST_ID, request_id.clone());
+        if let Some(chain) = chain {
+            run::response(chain, passed.as_ref(), resp.headers_mut());
+        }
+        return Ok(resp);
+    }
     let (resp, guards, endpoint) = match attempt::run(plan, out).await {
         Ok(r) => r,
         Err(e) => {
@@ -339,11 +426,16 @@ async fn forward(
             return Ok(resp);
         }
     };
+    facts.endpoint = Some(endpoint.clone());
     if let Some(l) = log {
         l.endpoint = Some(endpoint);
     }
-    let (mut rparts, rbody) = resp.into_parts();
+    let (mut rparts, mut rbody) = resp.into_parts();
     headers::remove_hop_by_hop(&mut rparts.headers);
+    if facts.grpc {
+        let names = (&route.name, &service.name);
+        grpc::watch(&mut rbody, &rparts.headers, &shared.metrics, names);
+    }
     let mut resp = match pending {
         Some(p) => p.after(
             &shared.cache,
@@ -435,6 +527,10 @@ pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> Gatew
             detail: e.to_string(),
         },
         ClientError::ConnectTimeout => GatewayError::UpstreamConnectTimeout { service },
+        ClientError::Tls(e) => GatewayError::UpstreamConnect {
+            service,
+            detail: format!("TLS handshake failed: {e}"),
+        },
         ClientError::Handshake(e) => GatewayError::UpstreamReset {
             service,
             detail: e.to_string(),

@@ -112,7 +112,10 @@ impl Conn {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
             async move { Ok::<_, Infallible>(hooks.handle(&shared, &info, req).await) }
         });
-        let conn = self.builder.serve_connection(io, svc).into_owned();
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(io, svc)
+            .into_owned();
         let mut conn = std::pin::pin!(conn);
         // Holding the watcher until the connection ends keeps the drain on shutdown waiting
         // for it; the close reasons come through `ConnState` (see `CLOSE_*`), which costs a

@@ -202,6 +202,7 @@ pub async fn serve_all(
     for h in handles {
         let _ = tokio::task::spawn_blocking(move || h.join()).await;
     }
+    shared.flush_telemetry().await;
     Ok(())
 }
 

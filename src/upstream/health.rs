@@ -3,22 +3,26 @@
 //! endpoint's `healthy` flag. `Checkers` keeps the tasks in step with the current snapshot.
 //!
 //! Endpoints start healthy; the first check runs one interval (plus jitter) after the task
-//! starts. A task is kept across reloads while its service's check settings and endpoint URLs
-//! are unchanged, otherwise it is aborted and a new one starts on the carried-over state.
+//! starts. A task is kept across reloads while its service's check settings, endpoint URLs
+//! and transports are unchanged, otherwise it is aborted and a new one starts on the
+//! carried-over state. Checks speak to an endpoint as requests do: over TLS for https, and
+//! HTTP/2 where the service's protocol (or ALPN) says so.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{header, HeaderValue, Request};
+use http::{header, HeaderValue, Request, Response};
 use http_body_util::Empty;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::transport::{dial, DialError, Dialed, Transport};
 use super::{lock, EndpointState, Service};
 use crate::config::upstream::status_in;
 use crate::config::HealthCheckSpec;
@@ -59,12 +63,14 @@ struct Target {
     host: HeaderValue,
     path: String,
     state: Arc<EndpointState>,
+    transport: Transport,
 }
 
 /// One service's running checker.
 struct Checker {
     spec: HealthCheckSpec,
     urls: Vec<Arc<str>>,
+    transports: Vec<Transport>,
     task: JoinHandle<()>,
 }
 
@@ -108,8 +114,12 @@ impl Checkers {
                 continue;
             }
             let urls: Vec<Arc<str>> = s.endpoints.iter().map(|e| e.url.clone()).collect();
+            let transports: Vec<Transport> =
+                s.endpoints.iter().map(|e| e.transport.clone()).collect();
             if let Some(c) = inner.tasks.remove(&s.name) {
-                if c.spec == *spec && c.urls == urls && !c.task.is_finished() {
+                let same_wire = c.transports.len() == transports.len()
+                    && c.transports.iter().zip(&transports).all(|(a, b)| a.same(b));
+                if c.spec == *spec && c.urls == urls && same_wire && !c.task.is_finished() {
                     keep.insert(s.name.clone(), c);
                     continue;
                 }
@@ -117,7 +127,13 @@ impl Checkers {
             }
             let task = rt.spawn(run_service(s, spec.clone()));
             let spec = spec.clone();
-            keep.insert(s.name.clone(), Checker { spec, urls, task });
+            let checker = Checker {
+                spec,
+                urls,
+                transports,
+                task,
+            };
+            keep.insert(s.name.clone(), checker);
         }
         for (name, c) in inner.tasks.drain() {
             tracing::debug!(service = %name, "health checks stopped");
@@ -145,6 +161,7 @@ fn run_service(s: &Service, spec: HealthCheckSpec) -> impl std::future::Future<O
             host: e.host_header.clone(),
             path: format!("{}{}", e.base_path, spec.path),
             state: e.state.clone(),
+            transport: e.transport.clone(),
         })
         .collect();
     async move {
@@ -193,28 +210,63 @@ fn jitter(max: Duration) -> Duration {
 /// bounded by `spec.timeout`.
 async fn probe(t: &Target, spec: &HealthCheckSpec) -> Result<u16, String> {
     let exchange = async {
-        let stream = TcpStream::connect(&*t.key)
+        let d = dial(&t.key, &t.transport, spec.timeout)
             .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut tx, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        let conn = tokio::spawn(conn);
-        let req = Request::get(t.path.as_str())
-            .header(header::HOST, t.host.clone())
-            .header(header::USER_AGENT, USER_AGENT)
-            .header(header::CONNECTION, "close")
-            .body(Empty::<bytes::Bytes>::new())
-            .map_err(|e| format!("request: {e}"))?;
-        let resp = tx.send_request(req).await;
-        conn.abort();
+            .map_err(|e| match e {
+                DialError::Connect(e) => format!("connect: {e}"),
+                DialError::Timeout => "connect: timed out".to_owned(),
+                DialError::Tls(e) => format!("TLS handshake: {e}"),
+            })?;
+        let h2 = d.speaks_h2(&t.transport);
+        let resp = match d {
+            Dialed::Plain(s) => get(s, t, h2).await,
+            Dialed::Tls(s) => get(s, t, h2).await,
+        };
         resp.map(|r| r.status().as_u16())
-            .map_err(|e| format!("request: {e}"))
     };
     match tokio::time::timeout(spec.timeout, exchange).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:?}", spec.timeout)),
     }
+}
+
+/// `GET` the check path on a dialed socket, over HTTP/2 (absolute URI) or HTTP/1.1.
+async fn get<T>(io: T, t: &Target, h2: bool) -> Result<Response<Incoming>, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let req = Request::get(t.path.as_str()).header(header::USER_AGENT, USER_AGENT);
+    let io = TokioIo::new(io);
+    let (resp, conn) = if h2 {
+        let scheme = match t.transport {
+            Transport::Tls(_) => "https",
+            _ => "http",
+        };
+        let host = t.host.to_str().unwrap_or("localhost");
+        let req = Request::get(format!("{scheme}://{host}{}", t.path))
+            .header(header::USER_AGENT, USER_AGENT)
+            .version(http::Version::HTTP_2)
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let (mut tx, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let conn = tokio::spawn(conn);
+        (tx.send_request(req).await, conn)
+    } else {
+        let req = req
+            .header(header::HOST, t.host.clone())
+            .header(header::CONNECTION, "close")
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let (mut tx, conn) = http1::handshake(io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let conn = tokio::spawn(conn);
+        (tx.send_request(req).await, conn)
+    };
+    conn.abort();
+    resp.map_err(|e| format!("request: {e}"))
 }
 
 #[cfg(test)]

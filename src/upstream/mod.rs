@@ -5,6 +5,7 @@
 //! Pure cores: `balance` (endpoint choice), `breaker`, `outlier`, `retry` (budget, backoff),
 //! `health::Counter`. The thin glue around them: `admit` (the per-request decisions and
 //! outcome recording), `health` (the background checker), `status` (the visibility function).
+//! How an endpoint is reached (plain, h2c, TLS with ALPN): `transport` and `tls`.
 
 pub mod admit;
 pub mod balance;
@@ -13,6 +14,8 @@ pub mod health;
 pub mod outlier;
 pub mod retry;
 pub mod status;
+pub mod tls;
+pub mod transport;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,11 +24,12 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use crate::clock::Clock;
-use crate::config::{EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec};
+use crate::config::{EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec, UpstreamProtocol};
 use balance::Balancer;
 use breaker::Breaker;
 use outlier::Outlier;
 use retry::RetryBudget;
+use transport::{TlsTarget, Transport};
 
 /// A named upstream service with one or more endpoints. The `Arc` fields are shared with
 /// earlier and later snapshots of the same service, so a reload keeps their state.
@@ -58,6 +62,8 @@ pub struct Endpoint {
     pub url: Arc<str>,
     pub weight: u32,
     pub state: Arc<EndpointState>,
+    /// Plain HTTP/1.1, h2c or TLS.
+    pub transport: Transport,
 }
 
 /// Per-endpoint state that survives reloads.
@@ -112,7 +118,7 @@ impl Service {
                     }
                     _ => Arc::new(EndpointState::new(r, now)),
                 };
-                Endpoint::new(e, state)
+                Endpoint::new(e, state, transport(spec, e))
             })
             .collect();
         let same_endpoints = previous.is_some_and(|p| {
@@ -167,8 +173,24 @@ impl Service {
     }
 }
 
+/// How `e` of service `spec` is reached. The TLS settings come with every service that has an
+/// https endpoint, and its server names were checked, both by validation.
+fn transport(spec: &ServiceSpec, e: &EndpointSpec) -> Transport {
+    let tls = match &spec.tls {
+        Some(tls) if e.scheme == http::uri::Scheme::HTTPS => tls,
+        _ if spec.protocol == UpstreamProtocol::H2c => return Transport::H2c,
+        _ => return Transport::Http1,
+    };
+    let name = tls.server_name.as_deref().unwrap_or(e.authority.host());
+    let name = self::tls::server_name(name).unwrap_or(rustls::pki_types::ServerName::IpAddress(
+        std::net::IpAddr::from([0, 0, 0, 0]).into(),
+    ));
+    let target = TlsTarget::new(tls.client.clone(), name, spec.protocol);
+    Transport::Tls(Arc::new(target))
+}
+
 impl Endpoint {
-    fn new(spec: &EndpointSpec, state: Arc<EndpointState>) -> Endpoint {
+    fn new(spec: &EndpointSpec, state: Arc<EndpointState>, transport: Transport) -> Endpoint {
         Endpoint {
             key: Arc::from(spec.authority.as_str()),
             host_header: spec.host_header.clone(),
@@ -176,6 +198,7 @@ impl Endpoint {
             url: Arc::from(spec.url.as_str()),
             weight: spec.weight,
             state,
+            transport,
         }
     }
 }

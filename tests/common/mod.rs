@@ -8,6 +8,8 @@ pub mod https;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod tls;
+pub mod webdriver;
 
 use std::convert::Infallible;
 use std::future::Future;

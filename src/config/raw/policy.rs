@@ -77,6 +77,7 @@ pub(in crate::config) struct RawPolicy {
     pub cors: Option<Spanned<RawCors>>,
     pub ip_rules: Option<RawIpRules>,
     pub cache: Option<Spanned<RawCache>>,
+    pub compression: Option<Spanned<super::RawCompression>>,
 }
 
 /// `[policies.NAME.auth]`.

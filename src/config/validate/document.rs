@@ -14,7 +14,7 @@ use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
     RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawPolicy,
-    RawRateLimitSettings, RawRoute, RawServer, RawService, RawTls, TOP_LEVEL_KEYS,
+    RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry, RawTls, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -50,6 +50,7 @@ pub(super) struct RawDocument {
     pub cache: Option<Section<RawCacheSettings>>,
     pub admin: Option<Section<RawAdmin>>,
     pub cluster: Option<Section<RawCluster>>,
+    pub telemetry: Option<Section<RawTelemetry>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub tls: Vec<Item<RawTls>>,
@@ -82,6 +83,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "cache" => out.cache = section(value, "cache", ctx),
             "admin" => out.admin = section(value, "admin", ctx),
             "cluster" => out.cluster = section(value, "cluster", ctx),
+            "telemetry" => out.telemetry = section(value, "telemetry", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),
             other => {
@@ -275,7 +277,7 @@ fn may_hold_secret(key: &str) -> bool {
         "url",
         "token",
     ];
-    steps.iter().any(|s| secret.contains(s))
+    steps.iter().any(|s| secret.contains(s)) || key.starts_with("telemetry.otlp.headers")
 }
 
 /// `wrong type: integer `123`, expected a string` -> `wrong type: integer, expected a string`.

@@ -1,5 +1,6 @@
 //! `[policies.NAME]` (body limit, IP rules; `auth`, `rate_limit`, the header transforms,
-//! `cors` and `cache` are in their own modules), `[defaults]`, and the policy lists of routes.
+//! `cors`, `cache` and `compression` are in their own modules), `[defaults]`, and the policy
+//! lists of routes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +12,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
-use super::{auth, cache, cors, headers, hint, limits};
+use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
 
@@ -166,6 +167,10 @@ fn policy(
     if let Some(v) = &raw.cache {
         out.cache = cache::cache(v, &k("cache"), store, ctx);
         ok &= out.cache.is_some();
+    }
+    if let Some(v) = &raw.compression {
+        out.compression = compression::compression(v, &k("compression"), ctx);
+        ok &= out.compression.is_some();
     }
     ok.then_some(out)
 }

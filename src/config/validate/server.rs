@@ -71,6 +71,11 @@ pub(super) fn server(
             "server.shutdown_grace",
             &mut out.shutdown_grace,
         ),
+        (
+            &raw.websocket_idle_timeout,
+            "server.websocket_idle_timeout",
+            &mut out.websocket_idle_timeout,
+        ),
     ];
     for (value, key, slot) in timeouts {
         if let Some(d) = value.as_ref().and_then(|v| ctx.timeout(v, key)) {

@@ -1,5 +1,5 @@
 //! `[[services]]`: names, endpoint URLs and weights, timeouts and the Host header policy; the
-//! resilience keys are in `resilience`.
+//! resilience keys are in `resilience`, `protocol` and `[services.tls]` in `upstream_tls`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -11,7 +11,7 @@ use http::{HeaderValue, Uri};
 
 use super::ctx::Ctx;
 use super::document::Item;
-use super::{hint, resilience};
+use super::{hint, resilience, upstream_tls};
 use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
 use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
 
@@ -91,6 +91,8 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             None => Some(HostHeader::Endpoint),
         };
         let resilience = resilience::resilience(raw, &key, ctx);
+        let transport =
+            upstream_tls::transport(raw, name.as_deref(), endpoints.as_deref(), &key, ctx);
         let spec = match (
             name,
             endpoints,
@@ -98,6 +100,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             request_timeout,
             host_header,
             resilience,
+            transport,
         ) {
             (
                 Some(name),
@@ -106,6 +109,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
                 Some(request_timeout),
                 Some(host_header),
                 Some(resilience),
+                Some((protocol, tls)),
             ) => Some(ServiceSpec {
                 name,
                 endpoints,
@@ -113,6 +117,8 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
                 request_timeout,
                 host_header,
                 resilience,
+                protocol,
+                tls,
             }),
             _ => None,
         };
@@ -227,17 +233,12 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
             hint,
         ));
     };
-    if *scheme == Scheme::HTTPS {
-        let hint = "TLS to upstreams is not supported yet (it comes later); use http://";
-        return Err((
-            format!("https endpoints are not supported: \"{url}\""),
-            Some(hint.into()),
-        ));
-    }
-    if *scheme != Scheme::HTTP {
+    let tls = *scheme == Scheme::HTTPS;
+    if !tls && *scheme != Scheme::HTTP {
         let msg = format!("unsupported scheme \"{scheme}\" in \"{url}\"");
-        return Err((msg, Some("endpoints use http://".into())));
+        return Err((msg, Some("endpoints use http:// or https://".into())));
     }
+    let default_port = if tls { 443 } else { 80 };
     if auth.as_str().contains('@') {
         let msg = format!("endpoint URL \"{url}\" must not contain credentials");
         return Err((msg, example()));
@@ -251,7 +252,7 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         .get(host.len()..)
         .and_then(|r| r.strip_prefix(':'))
     {
-        None => 80,
+        None => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(p) if p > 0 => p,
             _ => return Err((format!("invalid port in endpoint URL \"{url}\""), example())),
@@ -264,7 +265,7 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         )
     };
     let authority = Authority::from_str(&format!("{host}:{port}")).map_err(|_| bad("host"))?;
-    let host_header = if port == 80 {
+    let host_header = if port == default_port {
         host.to_owned()
     } else {
         format!("{host}:{port}")
@@ -273,7 +274,7 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(EndpointSpec {
         url: url.to_owned(),
-        scheme: Scheme::HTTP,
+        scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
         authority,
         host_header,
         base_path,
@@ -298,8 +299,13 @@ mod tests {
         let e = endpoint("http://[::1]:9001/a/b").unwrap();
         assert_eq!(e.authority.as_str(), "[::1]:9001");
         assert_eq!(e.base_path, "/a/b");
+        let e = endpoint("https://api.example.com/v2").unwrap();
+        assert_eq!(e.scheme, Scheme::HTTPS);
+        assert_eq!(e.authority.as_str(), "api.example.com:443");
+        assert_eq!(e.host_header, "api.example.com");
+        let e = endpoint("https://10.0.0.5:8443").unwrap();
+        assert_eq!(e.host_header, "10.0.0.5:8443");
         for bad in [
-            "https://x:1",
             "ftp://x",
             "127.0.0.1:9001",
             "http://",

@@ -111,7 +111,7 @@ impl RedisStore {
     /// `StoreError::Config`.
     pub fn new(spec: &RedisSpec) -> RedisStore {
         let client = redis::Client::open(spec.url.as_str()).map_err(|e| {
-            tracing::error!(url = %spec.url, error = %e, "rate-limit redis url is unusable");
+            tracing::error!(url = %redacted(&spec.url), error = %e, "rate-limit redis url is unusable");
             e.to_string()
         });
         RedisStore {
@@ -120,7 +120,7 @@ impl RedisStore {
             script: redis::Script::new(GCRA_LUA),
             prefix: spec.prefix.clone(),
             timeout: spec.timeout,
-            url: spec.url.clone(),
+            url: redacted(&spec.url),
             down: AtomicBool::new(false),
             outages: AtomicU64::new(0),
         }
@@ -218,4 +218,28 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// The URL for logs: any `user:password@` replaced, since it may hold a password.
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}<redacted>@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn urls_lose_their_credentials_in_logs() {
+    assert_eq!(
+        redacted("redis://user:s3cret@10.0.0.1:6379/0"),
+        "redis://<redacted>@10.0.0.1:6379/0"
+    );
+    assert_eq!(redacted("redis://:pw@h/0"), "redis://<redacted>@h/0");
+    assert_eq!(
+        redacted("redis://127.0.0.1:6379/0"),
+        "redis://127.0.0.1:6379/0"
+    );
 }

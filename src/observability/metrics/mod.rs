@@ -16,9 +16,15 @@ use prometheus_client::registry::Registry;
 
 use crate::upstream::status::{BreakerStatus, ServiceStatus};
 
+mod grpc;
 mod handles;
+mod read;
 #[cfg(test)]
 mod tests;
+mod websocket;
+
+pub use grpc::status_label as grpc_status_label;
+pub use read::{bucket_bounds, RouteTotals, ServiceTotals, Totals};
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -88,6 +94,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BreakerLabels {
     service: String,
     endpoint: String,
@@ -131,6 +142,8 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    grpc_responses: Family<grpc::GrpcLabels, Counter>,
+    otlp_spans_dropped: Family<ReasonLabels, Counter>,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
@@ -138,8 +151,11 @@ pub struct Metrics {
     breaker_state: Family<BreakerLabels, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
+    websocket: websocket::WebSocketMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
+    /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
+    read: Registry,
 }
 
 impl Default for Metrics {
@@ -168,6 +184,8 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            grpc_responses: Family::default(),
+            otlp_spans_dropped: Family::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
@@ -175,7 +193,9 @@ impl Metrics {
             breaker_state: Family::default(),
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
+            websocket: websocket::WebSocketMetrics::default(),
             scrape: Mutex::new(()),
+            read: Registry::default(),
         };
         register! { m.registry;
             "requests" => m.requests,
@@ -200,6 +220,10 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "grpc_responses" => m.grpc_responses,
+                "gRPC responses by route, service and grpc-status (0-16, other)";
+            "otlp_spans_dropped" => m.otlp_spans_dropped,
+                "Spans not exported: queue_full (dropped, never waited for) or export_failed";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,
@@ -211,6 +235,17 @@ impl Metrics {
             "endpoint_ejected" => m.endpoint_ejected,
                 "Whether outlier detection has ejected the endpoint (1/0)";
         }
+        // Both results exist from the start, so `increase` also sees the first of each.
+        for result in ["ok", "error"] {
+            let _ = m.config_reloads.get_or_create(&ResultLabels { result });
+        }
+        register! { m.read;
+            "requests" => m.requests, "";
+            "request_duration_seconds" => m.request_duration, "";
+            "rate_limited" => m.rate_limited, "";
+            "cache_results" => m.cache_results, "";
+        }
+        m.websocket.register(&mut m.registry);
         m
     }
 
@@ -302,8 +337,8 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
-    /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "reset",
-    /// "timeout").
+    /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "tls",
+    /// "reset", "timeout").
     pub fn upstream_error(&self, service: &str, endpoint: &str, kind: &'static str) {
         let labels = UpstreamErrorLabels {
             service: service.to_owned(),
@@ -366,6 +401,13 @@ impl Metrics {
         self.config_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
+    /// "export_failed"); the exporter keeps the handle.
+    pub fn otlp_spans_dropped(&self, reason: &'static str) -> Counter {
+        let labels = ReasonLabels { reason };
+        self.otlp_spans_dropped.get_or_create(&labels).clone()
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from

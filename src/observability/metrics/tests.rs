@@ -361,3 +361,12 @@ fn named_updates_use_cached_handles_that_count_like_the_plain_ones() {
         Some(1.0)
     );
 }
+
+#[test]
+fn reload_results_are_exported_at_zero_before_the_first_reload() {
+    let t = Metrics::new().encode(&empty());
+    for r in ["ok", "error"] {
+        let v = value(&t, "portcullis_config_reloads_total", &[("result", r)]);
+        assert_eq!(v, Some(0.0), "{r}");
+    }
+}

@@ -93,6 +93,7 @@ pub fn background_refresh(
             body: None,
             max_body_bytes: 0,
             counter: None,
+            replay: true,
         };
         if let Ok((resp, _guards, _)) = crate::proxy::attempt::run(plan, out).await {
             let now = shared.clock.system_time();

@@ -1,0 +1,388 @@
+//! WebSocket over HTTP/1.1: an `Upgrade: websocket` request is sent, once (never retried), to
+//! one endpoint over a fresh (never pooled) HTTP/1.1 connection with its `Connection: upgrade`,
+//! `Upgrade` and `Sec-WebSocket-*` headers. A `101` answer opens a tunnel: both sides are
+//! upgraded (`hyper::upgrade::on`) and bytes are copied both ways (`copy_bidirectional`) until
+//! one side closes or no byte has passed either way for `server.websocket_idle_timeout`. Any
+//! other answer goes back to the client as a normal response.
+//!
+//! Other upgrade offers (`h2c`, ...) are not taken: those requests are forwarded as plain ones
+//! without their hop-by-hop `Upgrade` header, which a server may ignore (RFC 9110 §7.8).
+//!
+//! The tunnel task holds no snapshot: a reload never cuts it. It counts the tunnel in the
+//! WebSocket metrics and writes the request's access-log line when it closes, with the bytes
+//! of both directions.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+use super::attempt::{request_hash, Outgoing, Plan};
+use super::body::{BoxError, GatewayBody, OnDone};
+use super::client::ClientError;
+use super::headers;
+use crate::config::upstream::status_in;
+use crate::config::BalancePolicy;
+use crate::error::GatewayError;
+use crate::observability::metrics::Metrics;
+use crate::upstream::admit::{self, Refused};
+use crate::upstream::transport::Dialed;
+use crate::upstream::Endpoint;
+
+/// A client's WebSocket upgrade offer, taken out of its request.
+pub(crate) struct Offer {
+    on_upgrade: OnUpgrade,
+    /// The client's `Upgrade` value, sent upstream as it is.
+    protocol: HeaderValue,
+}
+
+/// Takes the WebSocket offer out of `parts`: an HTTP/1.1 `GET` with `Upgrade: websocket` and
+/// `Connection: upgrade`. `None` for every other request; almost free for those, since hyper
+/// sets the pending upgrade only on requests with an `Upgrade` header (or `CONNECT`).
+pub(crate) fn websocket_offer(parts: &mut http::request::Parts) -> Option<Offer> {
+    if parts.extensions.get::<OnUpgrade>().is_none() || parts.method != Method::GET {
+        return None;
+    }
+    let h = &parts.headers;
+    let token = |name: header::HeaderName, want: &str| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str().is_ok_and(|t| {
+                t.split(',').any(|p| {
+                    let p = p.trim();
+                    let p = p.split_once('/').map_or(p, |(name, _)| name);
+                    p.eq_ignore_ascii_case(want)
+                })
+            })
+        })
+    };
+    if !token(header::UPGRADE, "websocket") || !token(header::CONNECTION, "upgrade") {
+        return None;
+    }
+    let protocol = h.get(header::UPGRADE)?.clone();
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>()?;
+    Some(Offer {
+        on_upgrade,
+        protocol,
+    })
+}
+
+/// The upstream's answer: the response for the client and, after a `101`, the tunnel to start
+/// once the pipeline has its access-log and metrics hook (`Tunnel::start`).
+pub(crate) struct Opened {
+    pub resp: Response<GatewayBody>,
+    pub tunnel: Option<Tunnel>,
+    pub endpoint: Arc<str>,
+}
+
+/// What the tunnel needs besides its two connections; no snapshot.
+pub(crate) struct Labels {
+    pub metrics: Arc<Metrics>,
+    pub route: Arc<str>,
+    pub idle: Duration,
+}
+
+/// Sends the upgrade request (hop-by-hop headers already removed, forwarding headers added)
+/// to one endpoint: admission and endpoint choice as for any request, one try, the outcome
+/// recorded on the breakers and outlier detection.
+pub(crate) async fn run(
+    plan: Plan<'_>,
+    out: Outgoing,
+    offer: Offer,
+    labels: Labels,
+) -> Result<Opened, GatewayError> {
+    let s = plan.service;
+    let name = || s.name.to_string();
+    let now = plan.clock.now();
+    let mut admission = admit::enter(s, now).map_err(|r| match r {
+        Refused::Overloaded { limit } => GatewayError::Overloaded {
+            service: name(),
+            limit,
+        },
+        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
+            service: name(),
+            retry_after,
+        },
+    })?;
+    let mut p = out.parts;
+    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
+        .then(|| request_hash(&s.spec.hash_key, &p.headers, plan.client_ip));
+    let Some(mut pick) = admit::pick(s, &[], hash, now) else {
+        return Err(GatewayError::NoHealthyEndpoint { service: name() });
+    };
+    let ep = pick.endpoint;
+    let target = format!("{}{}", ep.base_path, out.path_and_query);
+    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+    let host = match (s.host_header, out.client_host) {
+        (crate::config::HostHeader::Preserve, Some(h)) => h,
+        _ => ep.host_header.clone(),
+    };
+    p.headers.insert(header::HOST, host);
+    p.headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    p.headers.insert(header::UPGRADE, offer.protocol.clone());
+    let remaining = plan.deadline.saturating_duration_since(Instant::now());
+    let sent_at = Instant::now();
+    let req = Request::from_parts(p, Empty::<Bytes>::new());
+    let result = exchange(ep, req, s.connect_timeout.min(remaining), plan.deadline).await;
+    let took = sent_at.elapsed();
+    let now = plan.clock.now();
+    let (mut resp, tx) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let kind = match &e {
+                ClientError::Connect(_) => "connect",
+                ClientError::ConnectTimeout => "connect_timeout",
+                ClientError::Tls(_) => "tls",
+                ClientError::Timeout => "timeout",
+                ClientError::Handshake(_) | ClientError::Send(_) => "reset",
+            };
+            plan.metrics.upstream_error(&s.name, &ep.url, kind);
+            admit::record_try(s, pick, now, false);
+            admission.finish(s, now, false);
+            return Err(super::upstream_error(e, &s.name, out.max_body_bytes));
+        }
+    };
+    plan.metrics.upstream_named(&s.name, &ep.url, took);
+    let status = resp.status().as_u16();
+    let failed = status >= 500 && status_in(&s.spec.breaker.failure_statuses, status);
+    let load = pick.take_load();
+    admit::record_try(s, pick, now, !failed);
+    admission.finish(s, now, !failed);
+    let endpoint = ep.url.clone();
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (mut parts, body) = resp.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+        let mut body = GatewayBody::boxed(body);
+        // The connection lives until the body is read; the slot and load are held as long.
+        body.hold(Box::new((admission.into_slot(), load, tx)));
+        let resp = Response::from_parts(parts, body);
+        return Ok(Opened {
+            resp,
+            tunnel: None,
+            endpoint,
+        });
+    }
+    // The tunnel is not counted against the bulkhead: `admission` and `load` end here.
+    let upstream = hyper::upgrade::on(&mut resp);
+    let (mut parts, _) = resp.into_parts();
+    let protocol = parts.headers.get(header::UPGRADE).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    parts
+        .headers
+        .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+    let tunnel = Tunnel {
+        client: offer.on_upgrade,
+        upstream,
+        labels,
+        service: s.name.clone(),
+        bytes_in: out.counter,
+    };
+    Ok(Opened {
+        resp: Response::from_parts(parts, GatewayBody::full(Bytes::new())),
+        tunnel: Some(tunnel),
+        endpoint,
+    })
+}
+
+type Sender = http1::SendRequest<Empty<Bytes>>;
+
+/// Connects afresh to `ep`, with upgrades enabled, and sends `req`.
+async fn exchange(
+    ep: &Endpoint,
+    req: Request<Empty<Bytes>>,
+    connect: Duration,
+    deadline: Instant,
+) -> Result<(Response<Incoming>, Sender), ClientError> {
+    // Over TLS too for https endpoints (HTTP/1.1: WebSocket over HTTP/2 is not supported).
+    let mut tx = match super::client::dial(ep, connect).await? {
+        Dialed::Plain(s) => handshake(s).await?,
+        Dialed::Tls(s) => handshake(s).await?,
+    };
+    match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
+        Err(_) => Err(ClientError::Timeout),
+        Ok(Ok(resp)) => Ok((resp, tx)),
+        Ok(Err(e)) => Err(ClientError::Send(e)),
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<Sender, ClientError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(ClientError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream upgrade connection ended with an error");
+        }
+    });
+    Ok(tx)
+}
+
+/// An accepted upgrade, waiting for both sides to hand over their connections.
+pub(crate) struct Tunnel {
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    labels: Labels,
+    service: Arc<str>,
+    /// The access log's request-bytes counter, when logging.
+    bytes_in: Option<Arc<AtomicU64>>,
+}
+
+impl Tunnel {
+    /// Spawns the tunnel; `done` (access log, metrics, connection state) runs when it closes,
+    /// with the bytes sent to the client.
+    pub(crate) fn start(self, done: Box<dyn OnDone>) {
+        self.labels
+            .metrics
+            .websocket_opened(&self.labels.route, &self.service);
+        tokio::spawn(self.run(done));
+    }
+
+    async fn run(self, done: Box<dyn OnDone>) {
+        let Tunnel {
+            client,
+            upstream,
+            labels,
+            service,
+            bytes_in,
+        } = self;
+        let (up, down, complete) = match tokio::try_join!(client, upstream) {
+            Ok((c, u)) => splice(c, u, labels.idle).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket upgrade not completed");
+                (0, 0, false)
+            }
+        };
+        labels.metrics.websocket_closed(&labels.route, &service);
+        if let Some(c) = bytes_in {
+            c.fetch_add(up, Ordering::Relaxed);
+        }
+        done.done(down, complete);
+    }
+}
+
+/// Bytes each way and the time of the last one, shared by the two sides of a tunnel.
+struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+    up: AtomicU64,
+    down: AtomicU64,
+}
+
+/// Copies both ways until both sides are closed (`complete`) or the tunnel is idle for `idle`
+/// or fails. Returns the bytes client -> upstream, upstream -> client, and `complete`.
+async fn splice(client: Upgraded, upstream: Upgraded, idle: Duration) -> (u64, u64, bool) {
+    let act = Arc::new(Activity {
+        epoch: Instant::now(),
+        last_ms: AtomicU64::new(0),
+        up: AtomicU64::new(0),
+        down: AtomicU64::new(0),
+    });
+    let mut c = Metered {
+        io: TokioIo::new(client),
+        act: act.clone(),
+        upward: true,
+    };
+    let mut u = Metered {
+        io: TokioIo::new(upstream),
+        act: act.clone(),
+        upward: false,
+    };
+    let complete = tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut c, &mut u) => match r {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket tunnel ended with an error");
+                false
+            }
+        },
+        () = idle_expired(&act, idle) => {
+            tracing::debug!(idle_ms = idle.as_millis() as u64, "WebSocket tunnel idle: closed");
+            false
+        }
+    };
+    let (up, down) = (
+        act.up.load(Ordering::Relaxed),
+        act.down.load(Ordering::Relaxed),
+    );
+    (up, down, complete)
+}
+
+/// Resolves once no byte has passed either way for `idle`.
+async fn idle_expired(act: &Activity, idle: Duration) {
+    loop {
+        let last = act.epoch + Duration::from_millis(act.last_ms.load(Ordering::Relaxed));
+        let deadline = last + idle;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// One side of a tunnel: counts the bytes read from it and notes when they came.
+struct Metered {
+    io: TokioIo<Upgraded>,
+    act: Arc<Activity>,
+    /// Reads from this side go upstream (it is the client's side).
+    upward: bool,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            let a = &this.act;
+            let counter = if this.upward { &a.up } else { &a.down };
+            counter.fetch_add(n, Ordering::Relaxed);
+            let ms = a.epoch.elapsed().as_millis() as u64;
+            a.last_ms.store(ms, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,408 @@
+//! WebSockets through the real gateway to a real tokio-tungstenite echo backend: text and
+//! binary messages echo, a reload (even one removing the route) does not cut an open tunnel,
+//! the idle timeout closes a silent one, metrics count tunnels, a refusal from the backend is
+//! passed back and never retried, other upgrades go through as plain requests, and the access
+//! log line is written when the tunnel closes.
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use portcullis::observability::metrics::Scrape;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request, Response,
+};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket echo backend; `/forbidden` and `/missing` are refused with 403 and 404.
+struct WsBackend {
+    addr: SocketAddr,
+    /// Path and headers of each handshake seen.
+    seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WsBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The backend's handshake: records what it saw and refuses the two refusal paths.
+struct Handshake {
+    seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>>,
+}
+
+impl Callback for Handshake {
+    fn on_request(self, req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+        let path = req.uri().path().to_owned();
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((path.clone(), req.headers().clone()));
+        let refuse = |code: u16| {
+            let mut e = ErrorResponse::new(Some(format!("refused {code}")));
+            *e.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            e
+        };
+        match path.as_str() {
+            "/ws/forbidden" => Err(refuse(403)),
+            "/ws/missing" => Err(refuse(404)),
+            "/ws/unavailable" => Err(refuse(503)),
+            _ => Ok(resp),
+        }
+    }
+}
+
+async fn ws_backend() -> WsBackend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = s2.clone();
+            tokio::spawn(async move {
+                let cb = Handshake { seen };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, cb).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    WsBackend { addr, seen, task }
+}
+
+fn config(ws: &WsBackend, http: &Backend, idle: &str, with_ws_route: bool) -> String {
+    let ws_route = match with_ws_route {
+        true => "[[routes]]\nname = \"chat\"\npath = \"/ws/*\"\nservice = \"ws\"\n",
+        false => "",
+    };
+    format!(
+        r#"
+[server]
+websocket_idle_timeout = "{idle}"
+
+[[services]]
+name = "ws"
+endpoints = ["http://{ws}"]
+retries = 2
+[services.health_check]
+enabled = false
+
+[[services]]
+name = "http"
+endpoints = ["http://{http}"]
+[services.health_check]
+enabled = false
+
+{ws_route}
+
+[[routes]]
+name = "plain"
+path = "/http/*"
+service = "http"
+"#,
+        ws = ws.addr,
+        http = http.addr
+    )
+}
+
+async fn setup(idle: &str) -> (WsBackend, Backend, Gateway) {
+    let ws = ws_backend().await;
+    let http = Backend::echo().await;
+    let gw = start_gateway(&config(&ws, &http, idle, true)).await;
+    (ws, http, gw)
+}
+
+async fn connect(gw: &Gateway, path: &str) -> Result<(Client, http::HeaderMap), WsError> {
+    let url = format!("ws://{}{}", gw.addr, path);
+    let fut = tokio_tungstenite::connect_async(url);
+    let (c, resp) = tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .expect("handshake timed out")?;
+    Ok((c, resp.headers().clone()))
+}
+
+/// Sends `msg` and returns the next message (within 5 s).
+async fn echo(c: &mut Client, msg: Message) -> Message {
+    c.send(msg).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), c.next()).await;
+    next.expect("no echo within 5 s")
+        .expect("stream ended")
+        .expect("read failed")
+}
+
+/// The closing handshake, then the connection is dropped (as a browser does).
+async fn close(mut c: Client) {
+    c.close(None).await.unwrap();
+    let drain = async { while c.next().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .expect("close handshake not finished");
+}
+
+fn metrics(gw: &Gateway) -> String {
+    gw.shared.metrics.encode(&Scrape {
+        services: &[],
+        cache_bytes: 0,
+        cache_entries: 0,
+        open_connections: 0,
+    })
+}
+
+/// Waits (up to 5 s) until the metrics text contains `line`.
+async fn metric_line(gw: &Gateway, line: &str) {
+    for _ in 0..250 {
+        if metrics(gw).lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("metric line {line:?} not found in:\n{}", metrics(gw));
+}
+
+#[tokio::test]
+async fn text_and_binary_messages_echo_through_the_gateway() {
+    let (ws, _http, gw) = setup("60s").await;
+    let (mut c, headers) = connect(&gw, "/ws/echo").await.unwrap();
+    assert!(headers.contains_key("x-request-id"), "{headers:?}");
+    let text = Message::text("hello through the gateway");
+    assert_eq!(echo(&mut c, text.clone()).await, text);
+    let bin = Message::binary(vec![0u8, 1, 2, 254, 255]);
+    assert_eq!(echo(&mut c, bin.clone()).await, bin);
+    let big = Message::binary(vec![42u8; 200_000]);
+    assert_eq!(echo(&mut c, big.clone()).await, big);
+    close(c).await;
+    let (path, h) = ws.seen.lock().unwrap()[0].clone();
+    assert_eq!(path, "/ws/echo");
+    assert!(h.contains_key("sec-websocket-key"), "{h:?}");
+    assert!(h.contains_key("x-forwarded-for"), "{h:?}");
+    assert_eq!(h.get("upgrade").unwrap(), "websocket");
+}
+
+#[tokio::test]
+async fn a_reload_does_not_cut_an_open_websocket() {
+    let (ws, http, gw) = setup("60s").await;
+    let (mut c, _) = connect(&gw, "/ws/echo").await.unwrap();
+    assert_eq!(
+        echo(&mut c, Message::text("before")).await,
+        Message::text("before")
+    );
+    // The new config no longer has the WebSocket route at all.
+    let text = config(&ws, &http, "60s", false);
+    let new = portcullis::config::parse_str(&text, "reload.toml").unwrap();
+    gw.shared.reload(&new).unwrap();
+    let refused = connect(&gw, "/ws/echo").await;
+    assert!(
+        matches!(&refused, Err(WsError::Http(r)) if r.status() == 404),
+        "the route is gone for new connections: {refused:?}"
+    );
+    for i in 0..5 {
+        let m = Message::text(format!("after reload {i}"));
+        assert_eq!(echo(&mut c, m.clone()).await, m);
+    }
+}
+
+#[tokio::test]
+async fn the_idle_timeout_closes_a_silent_tunnel_only() {
+    let (_ws, _http, gw) = setup("400ms").await;
+    let (mut c, _) = connect(&gw, "/ws/echo").await.unwrap();
+    // Traffic every 100 ms keeps it open well past the timeout.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let m = Message::text(format!("tick {i}"));
+        assert_eq!(echo(&mut c, m.clone()).await, m);
+    }
+    let silent = Instant::now();
+    let open = "portcullis_websocket_connections_open{route=\"chat\",service=\"ws\"} 1";
+    metric_line(&gw, open).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), c.next())
+        .await
+        .expect("the idle tunnel was not closed within 5 s");
+    assert!(
+        !matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+        "{end:?}"
+    );
+    let waited = silent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "closed too early: {waited:?}"
+    );
+    let closed = "portcullis_websocket_connections_open{route=\"chat\",service=\"ws\"} 0";
+    metric_line(&gw, closed).await;
+}
+
+#[tokio::test]
+async fn metrics_count_open_and_opened_tunnels() {
+    let (_ws, _http, gw) = setup("60s").await;
+    let (mut a, _) = connect(&gw, "/ws/a").await.unwrap();
+    let (mut b, _) = connect(&gw, "/ws/b").await.unwrap();
+    assert_eq!(echo(&mut a, Message::text("a")).await, Message::text("a"));
+    assert_eq!(echo(&mut b, Message::text("b")).await, Message::text("b"));
+    let labels = "{route=\"chat\",service=\"ws\"}";
+    metric_line(
+        &gw,
+        &format!("portcullis_websocket_connections_open{labels} 2"),
+    )
+    .await;
+    metric_line(
+        &gw,
+        &format!("portcullis_websocket_connections_total{labels} 2"),
+    )
+    .await;
+    close(a).await;
+    metric_line(
+        &gw,
+        &format!("portcullis_websocket_connections_open{labels} 1"),
+    )
+    .await;
+    drop(b);
+    metric_line(
+        &gw,
+        &format!("portcullis_websocket_connections_open{labels} 0"),
+    )
+    .await;
+    metric_line(
+        &gw,
+        &format!("portcullis_websocket_connections_total{labels} 2"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refusal_from_the_backend_is_passed_back() {
+    let (_ws, _http, gw) = setup("60s").await;
+    for (path, code) in [("/ws/forbidden", 403), ("/ws/missing", 404)] {
+        match connect(&gw, path).await {
+            Err(WsError::Http(r)) => {
+                assert_eq!(r.status().as_u16(), code, "{path}");
+                // The body is relayed (chunked, which this client shows undecoded).
+                let body = String::from_utf8_lossy(r.body().as_deref().unwrap_or_default());
+                assert!(body.contains(&format!("refused {code}")), "{path}: {body}");
+            }
+            other => panic!("{path}: expected HTTP {code}, got {other:?}"),
+        }
+    }
+    let labels = "{route=\"chat\",service=\"ws\"}";
+    let text = metrics(&gw);
+    assert!(
+        !text.contains(&format!("portcullis_websocket_connections_total{labels}")),
+        "no tunnel was opened:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_is_never_retried() {
+    let (ws, _http, gw) = setup("60s").await;
+    match connect(&gw, "/ws/unavailable").await {
+        Err(WsError::Http(r)) => assert_eq!(r.status().as_u16(), 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    let tries = ws.seen.lock().unwrap().len();
+    assert_eq!(
+        tries, 1,
+        "the service has retries = 2 (on 503), but an upgrade is sent once"
+    );
+}
+
+#[tokio::test]
+async fn other_upgrades_are_forwarded_as_plain_requests() {
+    let (_ws, http, gw) = setup("60s").await;
+    let h2c = "GET /http/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
+               Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    let post_ws = "POST /http/y HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\n\
+                   Upgrade: websocket\r\nContent-Length: 0\r\n\r\n";
+    for req in [h2c, post_ws] {
+        let resp = raw(gw.addr, req.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(raw_status(&resp), 200, "{resp}");
+        let seen = http.last();
+        for h in ["upgrade", "http2-settings"] {
+            assert!(
+                !seen.headers.contains_key(h),
+                "{h} forwarded: {:?}",
+                seen.headers
+            );
+        }
+    }
+    assert_eq!(http.hits(), 2);
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn line(&self, needle: &str) -> Option<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().find(|l| l.contains(needle)).map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn the_access_log_line_is_written_when_the_tunnel_closes() {
+    let buf = Buf::default();
+    let w = buf.clone();
+    // The only test here that sets a subscriber: a global one (a scoped one misses events
+    // when other tests' threads register the callsites first).
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || w.clone())
+        .with_env_filter("access=info")
+        .init();
+    let (_ws, _http, gw) = setup("60s").await;
+    let url = format!("ws://{}/ws/logged", gw.addr);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("x-request-id", "ws-log-1".parse().unwrap());
+    let (mut c, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let m = Message::text("x".repeat(1000));
+    assert_eq!(echo(&mut c, m.clone()).await, m);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        buf.line("ws-log-1"),
+        None,
+        "logged while the tunnel is open"
+    );
+    close(c).await;
+    let mut line = None;
+    for _ in 0..250 {
+        line = buf.line("ws-log-1");
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v = json(line.expect("no access log line after close").as_bytes());
+    assert_eq!(v["status"], 101);
+    assert_eq!(v["route"], "chat");
+    assert_eq!(v["service"], "ws");
+    assert_eq!(v["path"], "/ws/logged");
+    assert!(v["bytes_in"].as_u64().unwrap() > 1000, "{v}");
+    assert!(v["bytes_out"].as_u64().unwrap() > 1000, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+}
