@@ -108,9 +108,24 @@ impl Conn {
         });
         let hooks = Arc::new(hooks);
         let shared = self.shared;
-        let svc = service_fn(move |req| {
+        // One async block around the pipeline, as without TLS: each extra async layer would
+        // keep its own copy of the request in the (large) future hyper moves around.
+        let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
-            async move { Ok::<_, Infallible>(hooks.handle(&shared, &info, req).await) }
+            async move {
+                if let Some(resp) = hooks.before(&mut req, &info.state) {
+                    return Ok::<_, Infallible>(resp);
+                }
+                // Dropped unanswered: the client cancelled (reset the stream).
+                let pending = Pending(&info.state, hooks.max_cancelled);
+                let mut resp = proxy::handle(&shared, &info, req).await;
+                std::mem::forget(pending);
+                if let Some(h) = &hooks.hsts {
+                    resp.headers_mut()
+                        .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
+                }
+                Ok(resp)
+            }
         });
         let conn = self
             .builder
@@ -209,31 +224,21 @@ impl Drop for Listed<'_> {
 }
 
 impl Hooks {
-    /// The pipeline with what goes around it: the client certificate subject header (a
-    /// client-sent one always removed), the redirect to HTTPS, HSTS, and the count of
-    /// requests the client cancels.
-    async fn handle(
+    /// Before the pipeline: the client certificate subject header (a client-sent one always
+    /// removed), and the redirect to HTTPS, which answers here.
+    fn before(
         &self,
-        shared: &Arc<Shared>,
-        info: &ConnInfo,
-        mut req: Request<Incoming>,
-    ) -> Response<GatewayBody> {
+        req: &mut Request<Incoming>,
+        state: &Arc<ConnState>,
+    ) -> Option<Response<GatewayBody>> {
         req.headers_mut().remove(&CLIENT_CERT_SUBJECT);
         if let Some(port) = self.redirect {
-            return redirect(&req, port, &info.state);
+            return Some(redirect(req, port, state));
         }
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
-        // Dropped unanswered: the client cancelled (reset the stream).
-        let pending = Pending(&info.state, self.max_cancelled);
-        let mut resp = proxy::handle(shared, info, req).await;
-        std::mem::forget(pending);
-        if let Some(h) = &self.hsts {
-            resp.headers_mut()
-                .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
-        }
-        resp
+        None
     }
 }
 
