@@ -7,6 +7,7 @@
 # Usage: bench/h2load.sh [PORTCULLIS_BINARY]     (default: target/release/portcullis)
 # Env:   ROUNDS=5 N=200000 C=8 M=10 WARMUP=20000
 #        BACKEND_PORT=18280 PORTCULLIS_PORT=18281 NGINX_PORT=18282
+#        PORTCULLIS_CONFIG (default bench/portcullis-h2.toml)
 #        BENCH_BACKEND_BIN (default ~/.cache/peer-bench/backend-target/release/bench-backend,
 #        built by ../shared/bench/bench.sh)
 # Pinning as in the peer harness: proxies on CPU 1, backend and h2load on CPU 0.
@@ -91,7 +92,7 @@ wait_port "$NGINX_PORT"
 
 # Portcullis (CPU 1), one worker thread.
 PROXY_PORT="$PORTCULLIS_PORT" taskset -c 1 "$bin" --log-level warn run \
-  --config "$here/portcullis-h2.toml" >"$work/portcullis.log" 2>&1 &
+  --config "${PORTCULLIS_CONFIG:-$here/portcullis-h2.toml}" >"$work/portcullis.log" 2>&1 &
 portcullis_pid=$!
 pids+=("$portcullis_pid")
 wait_port "$PORTCULLIS_PORT"
