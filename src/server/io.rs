@@ -156,11 +156,6 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// Whether the connection turned out to speak HTTP/2.
-    pub fn is_http2(&self) -> bool {
-        self.proto == Proto::Http2
-    }
-
     /// Follows the preface through the bytes read so far.
     fn sniff(&mut self, read: &[u8]) {
         let Proto::Sniffing(seen) = self.proto else {
