@@ -11,7 +11,6 @@ use common::admin::*;
 use common::redis::RedisServer;
 use common::*;
 use http::{Method, StatusCode};
-use serde_json::json;
 
 struct Instance {
     gw: Gateway,
@@ -65,18 +64,6 @@ async fn start(path: &Path) -> Instance {
         .unwrap();
     let admin = start_admin_with(&gw, reloader, None).await;
     Instance { gw, admin, sync }
-}
-
-fn registration(name: &str, backend: &Backend, path: &str) -> String {
-    json!({
-        "service": {
-            "name": name,
-            "endpoints": [format!("http://{}", backend.addr)],
-            "health_check": {"enabled": false},
-        },
-        "routes": [{"name": name, "path": path}],
-    })
-    .to_string()
 }
 
 /// Waits until `path` answers `want` on every instance; returns the longest wait.

@@ -6,43 +6,14 @@
 mod common;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::admin::start_admin;
 use common::webdriver::{artifacts_dir, Browser};
 use common::*;
 use http::StatusCode;
-use portcullis::admin::AdminState;
 use portcullis::demo::{demo_config, start_backends, DemoPorts};
-use portcullis::reload::Reloader;
 use serde_json::json;
-
-struct Admin {
-    addr: std::net::SocketAddr,
-    reloader: Arc<Reloader>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// The admin listener (and so the dashboard's sampler) for `gw`, on an ephemeral port.
-async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&str>) -> Admin {
-    let reloader = Reloader::new(gw.shared.clone(), config, gw.shared.metrics.clone());
-    let state = AdminState::new(
-        gw.shared.clone(),
-        reloader.clone(),
-        token.map(str::to_owned),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(portcullis::admin::serve(l, state, async move {
-        let _ = rx.await;
-    }));
-    Admin {
-        addr,
-        reloader,
-        _stop: tx,
-    }
-}
 
 /// Polls `check` every 100 ms until it gives `Ok`, for at most `within`; panics with the last
 /// `Err` (what was seen instead).

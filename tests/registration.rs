@@ -35,18 +35,6 @@ service = "users"
     )
 }
 
-fn registration(name: &str, backend: &Backend, path: &str) -> String {
-    json!({
-        "service": {
-            "name": name,
-            "endpoints": [format!("http://{}", backend.addr)],
-            "health_check": {"enabled": false},
-        },
-        "routes": [{"name": name, "path": path}],
-    })
-    .to_string()
-}
-
 /// A gateway and admin started the way `portcullis run` starts: `registry::load_config`.
 async fn start(path: &std::path::Path) -> (Gateway, Admin) {
     let (mut config, registry, state) = portcullis::registry::load_config(path).unwrap();

@@ -111,6 +111,23 @@ pub async fn serve(
     served
 }
 
+/// 422 problem+json listing a refused config's problems as `portcullis check` prints them.
+pub(crate) fn invalid(detail: &str, errors: Vec<String>) -> Response {
+    let body = json!({
+        "type": "about:blank",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": detail,
+        "errors": errors,
+    });
+    let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
 pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     let body = json!({
         "type": "about:blank",
@@ -270,21 +287,10 @@ async fn reload(State(st): State<AdminState>) -> Response {
             "restart_required": st.reloader.last().restart_required,
         }))
         .into_response(),
-        Ok(Err(errors)) => {
-            let body = json!({
-                "type": "about:blank",
-                "title": "Unprocessable Content",
-                "status": 422,
-                "detail": "the config was refused; the previous one keeps serving",
-                "errors": errors,
-            });
-            let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/problem+json"),
-            );
-            resp
-        }
+        Ok(Err(errors)) => invalid(
+            "the config was refused; the previous one keeps serving",
+            errors,
+        ),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "reload task failed"),
     }
 }

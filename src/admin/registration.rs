@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{problem, AdminState};
+use super::{invalid, problem, AdminState};
 use crate::registry::{Op, Refusal, MAX_BODY};
 
 pub(super) async fn create(State(st): State<AdminState>, body: Bytes) -> Response {
@@ -84,19 +84,7 @@ fn refusal(r: Refusal) -> Response {
         Refusal::NotFound(m) => problem(StatusCode::NOT_FOUND, &m),
         Refusal::Failed(m) => problem(StatusCode::INTERNAL_SERVER_ERROR, &m),
         Refusal::Invalid(errors) => {
-            let body = json!({
-                "type": "about:blank",
-                "title": "Unprocessable Content",
-                "status": 422,
-                "detail": "the service does not validate; nothing was changed",
-                "errors": errors,
-            });
-            let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/problem+json"),
-            );
-            resp
+            invalid("the service does not validate; nothing was changed", errors)
         }
     }
 }

@@ -60,3 +60,16 @@ pub async fn call(
     let (st, h, body) = send(b.body(full(body.to_owned())).unwrap()).await;
     (st, h, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// A registration body: service `name` at `backend` (health checks off) with one route `path`.
+pub fn registration(name: &str, backend: &super::Backend, path: &str) -> String {
+    serde_json::json!({
+        "service": {
+            "name": name,
+            "endpoints": [format!("http://{}", backend.addr)],
+            "health_check": {"enabled": false},
+        },
+        "routes": [{"name": name, "path": path}],
+    })
+    .to_string()
+}
