@@ -337,3 +337,49 @@ async fn a_silent_client_is_dropped_at_the_handshake_timeout() {
     assert!(took >= Duration::from_millis(250), "closed after {took:?}");
     assert!(took < Duration::from_secs(5), "not closed after {took:?}");
 }
+
+#[tokio::test]
+async fn the_cache_keeps_https_and_plain_http_answers_apart() {
+    let backend = Backend::echo().await;
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
+    let tls = format!(
+        r#"
+[policies.c.cache]
+default_ttl = "60s"
+
+[[tls]]
+listen = "127.0.0.1:0"
+certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
+"#
+    );
+    let text = config(&backend, &tls).replace(
+        "service = \"echo\"\n",
+        "service = \"echo\"\npolicies = [\"c\"]\n",
+    );
+    let g = t::start(&text).await;
+    let plain = || {
+        http::Request::get(g.gw.url("/page"))
+            .header("host", "a.test")
+            .body(common::full(""))
+            .unwrap()
+    };
+    let (st, h, _) = common::send(plain()).await;
+    assert_eq!(st, http::StatusCode::OK);
+    assert_eq!(h["x-cache"], "MISS");
+    assert_eq!(common::send(plain()).await.1["x-cache"], "HIT");
+    assert_eq!(backend.hits(), 1);
+    // The same host and path over TLS is another resource: not served from the plain entry.
+    let https = || {
+        t::get(
+            g.tls[0],
+            "a.test",
+            "/page",
+            t::client_config(&ca, &["http/1.1"], None),
+        )
+    };
+    assert_eq!(header(&https().await, "x-cache").as_deref(), Some("MISS"));
+    assert_eq!(backend.hits(), 2);
+    assert_eq!(header(&https().await, "x-cache").as_deref(), Some("HIT"));
+    assert_eq!(backend.hits(), 2);
+}

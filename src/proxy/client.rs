@@ -169,13 +169,20 @@ async fn send_new(
 
 /// Dials `ep` (TCP, and TLS for https) within `timeout`.
 pub(super) async fn dial(ep: &Endpoint, timeout: Duration) -> Result<Dialed, ClientError> {
-    transport::dial(&ep.key, &ep.transport, timeout)
-        .await
-        .map_err(|e| match e {
-            DialError::Connect(e) => ClientError::Connect(e),
-            DialError::Timeout => ClientError::ConnectTimeout,
-            DialError::Tls(e) => ClientError::Tls(e),
-        })
+    map_dial(transport::dial(&ep.key, &ep.transport, timeout).await)
+}
+
+/// `dial` offering only HTTP/1.1 on TLS (WebSocket upgrades).
+pub(super) async fn dial_http1(ep: &Endpoint, timeout: Duration) -> Result<Dialed, ClientError> {
+    map_dial(transport::dial_http1(&ep.key, &ep.transport, timeout).await)
+}
+
+fn map_dial(r: Result<Dialed, DialError>) -> Result<Dialed, ClientError> {
+    r.map_err(|e| match e {
+        DialError::Connect(e) => ClientError::Connect(e),
+        DialError::Timeout => ClientError::ConnectTimeout,
+        DialError::Tls(e) => ClientError::Tls(e),
+    })
 }
 
 async fn handshake_h1<T>(io: T) -> Result<Sender, ClientError>

@@ -303,8 +303,10 @@ async fn forward(
             .as_ref()
             .and_then(|p| p.consumer.as_ref())
             .map(|c| &*c.name);
+        // HTTPS and plain HTTP answers are kept apart (they may differ, e.g. a redirect).
+        let scheme = if conn.tls { "https" } else { "http" };
         let key = crate::cache::primary_key(
-            "http",
+            scheme,
             &host,
             &path,
             query.as_deref(),
@@ -317,7 +319,7 @@ async fn forward(
         let prefix = if read {
             String::new()
         } else {
-            crate::cache::path_prefix("http", &host, &path)
+            crate::cache::path_prefix(scheme, &host, &path)
         };
         let deadline = start + route.timeout.unwrap_or(service.request_timeout);
         let wait = deadline.saturating_duration_since(Instant::now());

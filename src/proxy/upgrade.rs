@@ -210,8 +210,9 @@ async fn exchange(
     connect: Duration,
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Sender), ClientError> {
-    // Over TLS too for https endpoints (HTTP/1.1: WebSocket over HTTP/2 is not supported).
-    let mut tx = match super::client::dial(ep, connect).await? {
+    // Over TLS too for https endpoints, offering only HTTP/1.1 through ALPN (WebSocket over
+    // HTTP/2 is not supported), also on `h2` and `auto` services.
+    let mut tx = match super::client::dial_http1(ep, connect).await? {
         Dialed::Plain(s) => handshake(s).await?,
         Dialed::Tls(s) => handshake(s).await?,
     };

@@ -39,6 +39,9 @@ impl Transport {
 /// setting, and for `auto` what ALPN chose last time.
 pub struct TlsTarget {
     pub connector: TlsConnector,
+    /// The same client config offering only `http/1.1` (WebSocket upgrades, which HTTP/2
+    /// cannot carry here).
+    pub http1_connector: TlsConnector,
     pub server_name: ServerName<'static>,
     pub protocol: UpstreamProtocol,
     /// `auto`: 0 unknown, 1 HTTP/1.1, 2 HTTP/2, as the last handshake negotiated.
@@ -60,7 +63,10 @@ impl TlsTarget {
         server_name: ServerName<'static>,
         protocol: UpstreamProtocol,
     ) -> TlsTarget {
+        let mut http1 = (*config).clone();
+        http1.alpn_protocols = vec![b"http/1.1".to_vec()];
         TlsTarget {
+            http1_connector: TlsConnector::from(Arc::new(http1)),
             connector: TlsConnector::from(config),
             server_name,
             protocol,
@@ -126,17 +132,37 @@ pub async fn dial(
     transport: &Transport,
     timeout: Duration,
 ) -> Result<Dialed, DialError> {
+    dial_with(addr, transport, timeout, false).await
+}
+
+/// `dial`, offering only HTTP/1.1 through ALPN on a TLS transport (for WebSocket upgrades).
+pub async fn dial_http1(
+    addr: &str,
+    transport: &Transport,
+    timeout: Duration,
+) -> Result<Dialed, DialError> {
+    dial_with(addr, transport, timeout, true).await
+}
+
+async fn dial_with(
+    addr: &str,
+    transport: &Transport,
+    timeout: Duration,
+    http1: bool,
+) -> Result<Dialed, DialError> {
     let work = async {
         let stream = TcpStream::connect(addr).await.map_err(DialError::Connect)?;
         let _ = stream.set_nodelay(true);
         match transport {
             Transport::Http1 | Transport::H2c => Ok(Dialed::Plain(stream)),
-            Transport::Tls(t) => t
-                .connector
-                .connect(t.server_name.clone(), stream)
-                .await
-                .map(|s| Dialed::Tls(Box::new(s)))
-                .map_err(DialError::Tls),
+            Transport::Tls(t) => match http1 {
+                true => &t.http1_connector,
+                false => &t.connector,
+            }
+            .connect(t.server_name.clone(), stream)
+            .await
+            .map(|s| Dialed::Tls(Box::new(s)))
+            .map_err(DialError::Tls),
         }
     };
     match tokio::time::timeout(timeout, work).await {
