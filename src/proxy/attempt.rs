@@ -70,22 +70,26 @@ pub type Answer = (
     std::sync::Arc<str>,
 );
 
+/// The error for a request the service's bulkhead or breaker refused.
+pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
+    match r {
+        Refused::Overloaded { limit } => GatewayError::Overloaded {
+            service: s.name.to_string(),
+            limit,
+        },
+        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
+            service: s.name.to_string(),
+            retry_after,
+        },
+    }
+}
+
 /// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
 /// in-flight unit) that its body releases when done.
 pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> {
     let s = plan.service;
-    let name = || s.name.to_string();
     let now = plan.clock.now();
-    let mut admission = admit::enter(s, now).map_err(|r| match r {
-        Refused::Overloaded { limit } => GatewayError::Overloaded {
-            service: name(),
-            limit,
-        },
-        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
-            service: name(),
-            retry_after,
-        },
-    })?;
+    let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
     let spec = &s.spec.retry;
     let Outgoing {
         mut parts,
@@ -126,7 +130,9 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
     loop {
         let now = plan.clock.now();
         let Some(mut pick) = admit::pick(s, &tried[..n], hash, now) else {
-            return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint { service: name() }));
+            return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint {
+                service: s.name.to_string(),
+            }));
         };
         tried[n] = pick.index;
         n += 1;

@@ -38,7 +38,7 @@ use crate::config::upstream::status_in;
 use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
-use crate::upstream::admit::{self, Refused};
+use crate::upstream::admit;
 use crate::upstream::transport::Dialed;
 use crate::upstream::Endpoint;
 
@@ -104,23 +104,15 @@ pub(crate) async fn run(
     labels: Labels,
 ) -> Result<Opened, GatewayError> {
     let s = plan.service;
-    let name = || s.name.to_string();
     let now = plan.clock.now();
-    let mut admission = admit::enter(s, now).map_err(|r| match r {
-        Refused::Overloaded { limit } => GatewayError::Overloaded {
-            service: name(),
-            limit,
-        },
-        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
-            service: name(),
-            retry_after,
-        },
-    })?;
+    let mut admission = admit::enter(s, now).map_err(|r| super::attempt::refused(s, r))?;
     let mut p = out.parts;
     let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
         .then(|| request_hash(&s.spec.hash_key, &p.headers, plan.client_ip));
     let Some(mut pick) = admit::pick(s, &[], hash, now) else {
-        return Err(GatewayError::NoHealthyEndpoint { service: name() });
+        return Err(GatewayError::NoHealthyEndpoint {
+            service: s.name.to_string(),
+        });
     };
     let ep = pick.endpoint;
     let target = format!("{}{}", ep.base_path, out.path_and_query);
