@@ -89,18 +89,28 @@ pub fn add_forwarded(
     host: Option<&HeaderValue>,
     https: bool,
 ) {
-    let peer_s = peer.to_string();
+    let (mut v4, v6);
+    let peer_s: &[u8] = match peer {
+        IpAddr::V4(ip) => {
+            v4 = [0u8; 15];
+            ipv4_text(ip, &mut v4)
+        }
+        IpAddr::V6(ip) => {
+            v6 = ip.to_string();
+            v6.as_bytes()
+        }
+    };
     let xff = match (trusted, h.get(&X_FORWARDED_FOR)) {
         (true, Some(prev)) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + peer_s.len());
             v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
-            v.extend_from_slice(peer_s.as_bytes());
+            v.extend_from_slice(peer_s);
             HeaderValue::from_bytes(&v).ok()
         }
         _ => None,
     };
-    let xff = xff.unwrap_or_else(|| HeaderValue::from_str(&peer_s).unwrap_or(VIA_VALUE));
+    let xff = xff.unwrap_or_else(|| HeaderValue::from_bytes(peer_s).unwrap_or(VIA_VALUE));
     h.insert(X_FORWARDED_FOR, xff);
     if !trusted || !h.contains_key(&X_FORWARDED_PROTO) {
         let proto = if https { "https" } else { "http" };
@@ -113,6 +123,23 @@ pub fn add_forwarded(
         };
     }
     h.append(header::VIA, VIA_VALUE);
+}
+
+/// An IPv4 address in dotted decimal, written into `buf` without the formatting machinery
+/// (it runs on every request).
+fn ipv4_text(ip: std::net::Ipv4Addr, buf: &mut [u8; 15]) -> &[u8] {
+    let mut n = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        let mut b = itoa::Buffer::new();
+        let s = b.format(octet).as_bytes();
+        buf[n..n + s.len()].copy_from_slice(s);
+        n += s.len();
+    }
+    &buf[..n]
 }
 
 /// The client's request id when it is 1 to 128 visible ASCII characters, else a new one.
@@ -250,5 +277,21 @@ mod tests {
         assert_eq!(request_id(&h), "abc-123");
         h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
         assert_ne!(request_id(&h), "has space");
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn ipv4_text_matches_display() {
+    for ip in [
+        "0.0.0.0",
+        "127.0.0.1",
+        "10.20.30.40",
+        "255.255.255.255",
+        "192.168.0.9",
+    ] {
+        let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+        let mut buf = [0u8; 15];
+        assert_eq!(ipv4_text(ip, &mut buf), ip.to_string().as_bytes());
     }
 }
