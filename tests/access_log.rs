@@ -2,24 +2,9 @@
 //! request id, and no credential values.
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use common::log_buf::LogBuf as Buf;
 use common::*;
 use http::Request;
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn one_json_line_per_request_without_secrets() {
@@ -47,7 +32,7 @@ async fn one_json_line_per_request_without_secrets() {
     // The line is written when the response body is finished; give the server a moment.
     let mut line = None;
     for _ in 0..50 {
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         if let Some(l) = text.lines().find(|l| l.contains("log-test-1")) {
             line = Some(l.to_string());
             break;

@@ -6,26 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::log_buf::LogBuf as Buf;
 use common::*;
 use http::Request;
 use portcullis::config::LogFormat;
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Every key of an access log line, as documented.
 const ACCESS_KEYS: [&str; 17] = [
@@ -51,7 +37,7 @@ const ACCESS_KEYS: [&str; 17] = [
 /// The access log line of `request_id`, once it is written (at the end of the body).
 async fn line_of(buf: &Buf, request_id: &str) -> serde_json::Value {
     for _ in 0..250 {
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let found = text
             .lines()
             .map(|l| json(l.as_bytes()))

@@ -5,11 +5,11 @@
 //! log line is written when the tunnel closes.
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::log_buf::LogBuf as Buf;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use portcullis::observability::metrics::Scrape;
@@ -339,26 +339,6 @@ async fn other_upgrades_are_forwarded_as_plain_requests() {
     assert_eq!(http.hits(), 2);
 }
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn line(&self, needle: &str) -> Option<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines().find(|l| l.contains(needle)).map(str::to_owned)
-    }
-}
-
 #[tokio::test]
 async fn the_access_log_line_is_written_when_the_tunnel_closes() {
     let buf = Buf::default();
@@ -384,14 +364,14 @@ async fn the_access_log_line_is_written_when_the_tunnel_closes() {
     assert_eq!(echo(&mut c, m.clone()).await, m);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        buf.line("ws-log-1"),
+        buf.lines("ws-log-1").into_iter().next(),
         None,
         "logged while the tunnel is open"
     );
     close(c).await;
     let mut line = None;
     for _ in 0..250 {
-        line = buf.line("ws-log-1");
+        line = buf.lines("ws-log-1").into_iter().next();
         if line.is_some() {
             break;
         }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod h2raw;
 pub mod https;
+pub mod log_buf;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
