@@ -100,12 +100,12 @@ impl TraceContext {
     /// Replaces every `traceparent` and `tracestate` of an upstream request with this
     /// context's.
     pub fn apply(&self, h: &mut HeaderMap) {
-        h.remove(TRACEPARENT);
-        h.remove(TRACESTATE);
+        // `insert` replaces every value the client sent.
         h.insert(TRACEPARENT, self.traceparent());
-        if let Some(ts) = &self.tracestate {
-            h.insert(TRACESTATE, ts.clone());
-        }
+        match &self.tracestate {
+            Some(ts) => h.insert(TRACESTATE, ts.clone()),
+            None => h.remove(TRACESTATE),
+        };
     }
 
     /// The trace id as 32 lowercase hex digits.

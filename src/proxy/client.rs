@@ -18,6 +18,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::body::{PooledBody, RequestBody};
 use super::client_h2;
@@ -35,7 +36,8 @@ struct Idle {
 }
 
 thread_local! {
-    static POOL: RefCell<HashMap<Arc<str>, Vec<Idle>>> = RefCell::new(HashMap::new());
+    // Keys come from the config, not from clients: a fast hash, not SipHash.
+    static POOL: RefCell<HashMap<Arc<str>, Vec<Idle>, Xxh3DefaultBuilder>> = RefCell::default();
     /// `server.upstream_idle_timeout` for this thread's pool (set by its worker at start).
     static IDLE_TIMEOUT: Cell<Duration> = const { Cell::new(Duration::from_secs(30)) };
 }

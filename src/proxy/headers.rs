@@ -32,6 +32,14 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// value HTTP/2 allows, and what gRPC needs), even when `Connection` names TE as RFC 9110
 /// §10.1.4 asks HTTP/1.1 clients to.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none of these: one pass over the names (a byte compare for
+    // standard names) costs less than the dozen hashed lookups below.
+    if !h
+        .keys()
+        .any(|name| name == header::TE || HOP_BY_HOP.contains(name))
+    {
+        return;
+    }
     // Every Connection header line counts; the names are gathered first because the map
     // cannot be changed while its values are borrowed. Nothing is allocated without one.
     if h.contains_key(header::CONNECTION) {
@@ -100,8 +108,13 @@ pub fn add_forwarded(
             v6.as_bytes()
         }
     };
-    let xff = match (trusted, h.get(&X_FORWARDED_FOR)) {
-        (true, Some(prev)) => {
+    let prev = if trusted {
+        h.get(&X_FORWARDED_FOR)
+    } else {
+        None
+    };
+    let xff = match prev {
+        Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + peer_s.len());
             v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
