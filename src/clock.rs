@@ -33,15 +33,21 @@ impl Clock {
     /// The current instant.
     #[inline]
     pub fn now(&self) -> Instant {
-        let now = Instant::now();
-        match &self.offset {
-            None => now,
-            Some(o) => now + Duration::from_nanos(o.load(Ordering::Relaxed)),
-        }
+        self.at(Instant::now())
     }
 
     /// The current wall-clock time (for HTTP dates and cache freshness), moved by `advance`
     /// like `now`.
+    /// `now` for a reading of the real clock the caller already took (saves a clock read
+    /// on the hot path).
+    #[inline]
+    pub fn at(&self, real: Instant) -> Instant {
+        match &self.offset {
+            None => real,
+            Some(o) => real + Duration::from_nanos(o.load(Ordering::Relaxed)),
+        }
+    }
+
     pub fn system_time(&self) -> std::time::SystemTime {
         let now = std::time::SystemTime::now();
         match &self.offset {

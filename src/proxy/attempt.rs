@@ -88,7 +88,10 @@ pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
 /// in-flight unit) that its body releases when done.
 pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> {
     let s = plan.service;
-    let now = plan.clock.now();
+    // The real clock is read once before and once after each try; the injectable clock
+    // (breakers, budgets) is derived from those readings.
+    let mut real = Instant::now();
+    let now = plan.clock.at(real);
     let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
     let spec = &s.spec.retry;
     let Outgoing {
@@ -116,6 +119,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             if matches!(read, Prepared::Stream(_)) {
                 retries = 0;
             }
+            real = Instant::now();
             read
         }
     };
@@ -128,7 +132,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
     let mut n = 0usize;
     let mut last_error: Option<GatewayError> = None;
     loop {
-        let now = plan.clock.now();
+        let now = plan.clock.at(real);
         let Some(mut pick) = admit::pick(s, &tried[..n], hash, now) else {
             return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint {
                 service: s.name.to_string(),
@@ -137,7 +141,7 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         tried[n] = pick.index;
         n += 1;
         let ep = pick.endpoint;
-        let remaining = plan.deadline.saturating_duration_since(Instant::now());
+        let remaining = plan.deadline.saturating_duration_since(real);
         let timeouts = Timeouts {
             connect: s.connect_timeout.min(remaining),
             request: per_try.min(remaining),
@@ -161,11 +165,12 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             _ => ep.host_header.clone(),
         };
         p.headers.insert(header::HOST, host);
-        let sent_at = Instant::now();
+        let sent_at = real;
         let result = client::send(ep, Request::from_parts(p, req_body), timeouts).await;
-        let took = sent_at.elapsed();
-        let now = plan.clock.now();
-        let may_retry = !last && Instant::now() < plan.deadline;
+        real = Instant::now();
+        let took = real.saturating_duration_since(sent_at);
+        let now = plan.clock.at(real);
+        let may_retry = !last && real < plan.deadline;
         match result {
             Ok(resp) => {
                 plan.metrics.upstream_named(&s.name, &ep.url, took);
@@ -219,8 +224,9 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             spec.backoff_max,
             fastrand::f64(),
         );
-        let wait = wait.min(plan.deadline.saturating_duration_since(Instant::now()));
+        let wait = wait.min(plan.deadline.saturating_duration_since(real));
         tokio::time::sleep(wait).await;
+        real = Instant::now();
     }
 }
 

@@ -67,6 +67,18 @@ pub fn normalize_path<'a>(
     let Some(body) = path.strip_prefix('/') else {
         return Err(PathError::NotAbsolute);
     };
+    if plainly_normal(body.as_bytes(), opts.merge_slashes) {
+        return Ok(Cow::Borrowed(path));
+    }
+    normalize_checked(path, body, opts)
+}
+
+/// `normalize_path` without the fast path: every segment checked.
+pub(crate) fn normalize_checked<'a>(
+    path: &'a str,
+    body: &str,
+    opts: &NormalizeOptions,
+) -> Result<Cow<'a, str>, PathError> {
     let mut dirty = false;
     let mut segs = body.split('/').peekable();
     while let Some(seg) = segs.next() {
@@ -81,6 +93,23 @@ pub fn normalize_path<'a>(
     } else {
         Ok(Cow::Borrowed(path))
     }
+}
+
+/// The common case in one pass over the bytes: no percent sign, backslash or NUL, no
+/// segment that starts with a dot, and no empty segment to merge. Anything else (even a
+/// harmless `.well-known`) takes the full check.
+fn plainly_normal(body: &[u8], merge_slashes: bool) -> bool {
+    let mut prev = b'/';
+    for &c in body {
+        match c {
+            b'%' | b'\\' | 0 => return false,
+            b'.' if prev == b'/' => return false,
+            b'/' if prev == b'/' && merge_slashes => return false,
+            _ => {}
+        }
+        prev = c;
+    }
+    true
 }
 
 /// Validates one raw segment; tells whether its percent-encoding needs rewriting.

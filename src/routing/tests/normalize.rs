@@ -155,3 +155,28 @@ fn display_is_human() {
     assert_eq!(texts.len(), all.len());
     assert!(texts.iter().all(|t| t.contains("path")));
 }
+
+/// The byte-scan fast path never calls a path normal that the segment-by-segment check would
+/// change or refuse: every path of up to five characters over an alphabet of the tricky
+/// bytes, under both option sets.
+#[test]
+fn fast_path_agrees_with_the_full_check() {
+    let alphabet = [b'a', b'/', b'.', b'%', b'2', b'f', b'\\', 0u8];
+    let mut checked = 0;
+    for len in 0..=5u32 {
+        for mut n in 0..alphabet.len().pow(len) {
+            let mut p = vec![b'/'];
+            for _ in 0..len {
+                p.push(alphabet[n % alphabet.len()]);
+                n /= alphabet.len();
+            }
+            let p = String::from_utf8(p).unwrap();
+            for o in [NormalizeOptions::default(), lenient()] {
+                let full = crate::routing::normalize::normalize_checked(&p, &p[1..], &o);
+                assert_eq!(normalize_path(&p, &o), full, "{p:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 70_000);
+}
