@@ -24,7 +24,7 @@ use crate::error::GatewayError;
 use crate::upstream::admit::{self, Refused};
 use crate::upstream::balance::hash_key;
 use crate::upstream::retry::{backoff, method_retryable};
-use crate::upstream::{lock, Service};
+use crate::upstream::{lock, Endpoint, Service};
 
 /// The most tries one request can make (`retries` is at most 10).
 const MAX_TRIES: usize = 11;
@@ -86,7 +86,7 @@ pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
 
 /// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
 /// in-flight unit) that its body releases when done.
-pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> {
+pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
     let s = plan.service;
     // The real clock is read once before and once after each try; the injectable clock
     // (breakers, budgets) is derived from those readings.
@@ -94,20 +94,14 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
     let now = plan.clock.at(real);
     let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
     let spec = &s.spec.retry;
-    let Outgoing {
-        mut parts,
-        path_and_query,
-        client_host,
-        body,
-        max_body_bytes,
-        counter,
-        replay,
-    } = out;
+    // `out` stays whole (destructured, its fields would be kept twice in this future).
+    let (max_body_bytes, replay) = (out.max_body_bytes, out.replay);
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
     if retries > 0 {
         lock(&s.budget).deposit(now);
     }
-    let mut body = match body {
+    let counter = out.counter.take();
+    let mut body = match out.body.take() {
         None => Prepared::Buffered(Bytes::new(), None),
         Some(body) if retries == 0 || !replay => {
             retries = 0;
@@ -124,8 +118,8 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         }
     };
     let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &parts.headers, plan.client_ip));
-    let method_ok = method_retryable(&parts.method, plan.allow_non_idempotent);
+        .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
+    let method_ok = method_retryable(&out.parts.method, plan.allow_non_idempotent);
     let per_try = spec.per_try_timeout.unwrap_or(s.request_timeout);
     let failure_statuses = &s.spec.breaker.failure_statuses;
     let mut tried = [0usize; MAX_TRIES];
@@ -151,22 +145,9 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
             Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
         };
         let last = n > retries as usize;
-        let mut p = if last {
-            std::mem::replace(&mut parts, Request::new(()).into_parts().0)
-        } else {
-            super::cache::copy_head(&parts)
-        };
-        let mut target = String::with_capacity(ep.base_path.len() + path_and_query.len());
-        target.push_str(&ep.base_path);
-        target.push_str(&path_and_query);
-        p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
-        let host = match (s.host_header, &client_host) {
-            (HostHeader::Preserve, Some(h)) => h.clone(),
-            _ => ep.host_header.clone(),
-        };
-        p.headers.insert(header::HOST, host);
+        let req = request_for(ep, s.host_header, &mut out, last, req_body)?;
         let sent_at = real;
-        let result = client::send(ep, Request::from_parts(p, req_body), timeouts).await;
+        let result = client::send(ep, req, timeouts).await;
         real = Instant::now();
         let took = real.saturating_duration_since(sent_at);
         let now = plan.clock.at(real);
@@ -228,6 +209,32 @@ pub async fn run(plan: Plan<'_>, out: Outgoing) -> Result<Answer, GatewayError> 
         tokio::time::sleep(wait).await;
         real = Instant::now();
     }
+}
+
+/// The request of one try: the head (moved on the last try, else copied) with the endpoint's
+/// target and Host. Built outside the async loop so no second head lives in its future.
+fn request_for(
+    ep: &Endpoint,
+    host_header: HostHeader,
+    out: &mut Outgoing,
+    last: bool,
+    body: RequestBody,
+) -> Result<Request<RequestBody>, GatewayError> {
+    let mut p = if last {
+        std::mem::replace(&mut out.parts, Request::new(()).into_parts().0)
+    } else {
+        super::cache::copy_head(&out.parts)
+    };
+    let mut target = String::with_capacity(ep.base_path.len() + out.path_and_query.len());
+    target.push_str(&ep.base_path);
+    target.push_str(&out.path_and_query);
+    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+    let host = match (host_header, &out.client_host) {
+        (HostHeader::Preserve, Some(h)) => h.clone(),
+        _ => ep.host_header.clone(),
+    };
+    p.headers.insert(header::HOST, host);
+    Ok(Request::from_parts(p, body))
 }
 
 /// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream

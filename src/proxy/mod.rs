@@ -349,7 +349,7 @@ async fn forward(
                 }
                 return Ok(resp);
             }
-            cache::Before::Forward(p) => pending = Some(p),
+            cache::Before::Forward(p) => pending = Some(Box::new(p)),
         }
     }
 
@@ -401,7 +401,8 @@ async fn forward(
             route: route.name.clone(),
             idle: snap.websocket_idle_timeout,
         };
-        let opened = upgrade::run(plan, out, offer, labels).await?;
+        // Boxed: inline, the rare upgrade would size every request's future.
+        let opened = Box::pin(upgrade::run(plan, out, offer, labels)).await?;
         facts.endpoint = Some(opened.endpoint.clone());
         if let Some(l) = log {
             l.endpoint = Some(opened.endpoint);
