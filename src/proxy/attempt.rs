@@ -183,7 +183,7 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
                     ClientError::Timeout => "timeout",
                     ClientError::Handshake(_) | ClientError::Send(_) => "reset",
                 };
-                let err = super::upstream_error(e, &s.name, max_body_bytes);
+                let err = client::upstream_error(e, &s.name, max_body_bytes);
                 if !err.is_upstream_failure() {
                     return Err(err);
                 }

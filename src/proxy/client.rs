@@ -20,8 +20,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::body::{PooledBody, RequestBody};
+use super::body::{BodyLimitExceeded, PooledBody, RequestBody};
 use super::client_h2;
+use crate::error::GatewayError;
 use crate::upstream::transport::{self, DialError, Dialed, Speak, Transport};
 use crate::upstream::Endpoint;
 
@@ -277,4 +278,42 @@ pub fn sweep_idle() {
             !list.is_empty()
         });
     });
+}
+
+/// The gateway's error for a failed upstream exchange (`limit`: the body limit, for a body
+/// that grew past it on the way).
+pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {
+    let service = service.to_string();
+    match e {
+        ClientError::Connect(e) => GatewayError::UpstreamConnect {
+            service,
+            detail: e.to_string(),
+        },
+        ClientError::ConnectTimeout => GatewayError::UpstreamConnectTimeout { service },
+        ClientError::Tls(e) => GatewayError::UpstreamConnect {
+            service,
+            detail: format!("TLS handshake failed: {e}"),
+        },
+        ClientError::Handshake(e) => GatewayError::UpstreamReset {
+            service,
+            detail: e.to_string(),
+        },
+        ClientError::Timeout => GatewayError::UpstreamTimeout { service },
+        ClientError::Send(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+            while let Some(s) = src {
+                if s.downcast_ref::<BodyLimitExceeded>().is_some() {
+                    return GatewayError::BodyTooLarge { limit };
+                }
+                src = s.source();
+            }
+            if e.is_user() {
+                return GatewayError::ClientBody;
+            }
+            GatewayError::UpstreamReset {
+                service,
+                detail: e.to_string(),
+            }
+        }
+    }
 }

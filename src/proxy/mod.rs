@@ -26,9 +26,11 @@ pub mod cache;
 pub mod client;
 pub mod client_h2;
 pub(crate) mod compress;
+mod done;
 pub mod grpc;
 mod h2_settings;
 pub mod headers;
+mod sanity;
 pub(crate) mod upgrade;
 
 use std::net::SocketAddr;
@@ -44,13 +46,12 @@ use crate::error::GatewayError;
 use crate::middleware::client_ip;
 use crate::middleware::run::{self, Step};
 use crate::observability::access_log::AccessEntry;
-use crate::observability::otlp::PendingSpan;
 use crate::observability::trace_context::TraceContext;
 use crate::routing::normalize_path;
 use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
-use body::{BodyLimitExceeded, GatewayBody, OnDone};
-use client::ClientError;
+use body::GatewayBody;
+use done::{Done, Facts};
 
 /// Per-connection facts the pipeline needs.
 pub struct ConnInfo {
@@ -149,57 +150,6 @@ pub async fn handle(
     resp
 }
 
-/// When a request started and what the pipeline learned of it, for its metrics and span.
-pub(crate) struct Facts {
-    start: Instant,
-    route: Option<Arc<str>>,
-    service: Option<Arc<str>>,
-    /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
-    grpc: bool,
-    endpoint: Option<Arc<str>>,
-    trace: TraceContext,
-    /// The span being recorded when OTLP export is on and the trace is sampled.
-    span: Option<Box<PendingSpan>>,
-    /// Compression negotiated for the response (routes with a `compression` policy).
-    compress: Option<compress::Pending>,
-    /// A WebSocket tunnel to start once the 101 goes out.
-    tunnel: Option<upgrade::Tunnel>,
-}
-
-/// What runs when the response body is finished or dropped.
-struct Done {
-    conn: Arc<ConnState>,
-    log: Option<Box<AccessEntry>>,
-    metrics: Arc<crate::observability::metrics::Metrics>,
-    facts: Facts,
-    method: http::Method,
-    status: u16,
-}
-
-impl OnDone for Done {
-    fn done(mut self: Box<Self>, bytes: u64, complete: bool) {
-        self.conn.end();
-        if let Some(span) = self.facts.span.take() {
-            let f = &self.facts;
-            let (route, service, endpoint) =
-                (f.route.clone(), f.service.clone(), f.endpoint.clone());
-            span.finish(route, service, endpoint, self.status, f.start.elapsed());
-        }
-        if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
-            let elapsed = self.facts.start.elapsed();
-            self.metrics
-                .request_named(route, service, &self.method, self.status, elapsed);
-        } else {
-            let elapsed = self.facts.start.elapsed();
-            self.metrics
-                .request("-", "-", &self.method, self.status, elapsed);
-        }
-        if let Some(l) = self.log {
-            l.emit(bytes, complete);
-        }
-    }
-}
-
 async fn forward(
     shared: &Arc<Shared>,
     snap: &Arc<Snapshot>,
@@ -211,8 +161,8 @@ async fn forward(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let start = facts.start;
     let (mut parts, body) = req.into_parts();
-    check_head(&parts, snap.max_header_bytes)?;
-    let host = request_host(&parts)?;
+    sanity::check_head(&parts, snap.max_header_bytes)?;
+    let host = sanity::request_host(&parts)?;
     let path = normalize_path(parts.uri.path(), &snap.normalize).map_err(GatewayError::BadPath)?;
     if let Some(l) = log.as_deref_mut() {
         l.path = path.to_string();
@@ -275,7 +225,7 @@ async fn forward(
         .and_then(|c| c.max_body_bytes)
         .unwrap_or(snap.max_body_bytes);
     if max_body_bytes > 0 {
-        if let Some(len) = content_length(&parts.headers) {
+        if let Some(len) = sanity::content_length(&parts.headers) {
             if len > max_body_bytes {
                 return Err(GatewayError::BodyTooLarge {
                     limit: max_body_bytes,
@@ -459,104 +409,4 @@ async fn forward(
     }
     resp.body_mut().hold(guards);
     Ok(resp)
-}
-
-/// Rejects ambiguous framing and oversized heads before anything else looks at the request.
-fn check_head(parts: &http::request::Parts, max_header_bytes: usize) -> Result<(), GatewayError> {
-    let h = &parts.headers;
-    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
-        return Err(GatewayError::BadHeader(
-            "both Transfer-Encoding and Content-Length are present",
-        ));
-    }
-    let mut cl = h.get_all(header::CONTENT_LENGTH).iter();
-    if let (Some(a), Some(b)) = (cl.next(), cl.next()) {
-        if a != b {
-            return Err(GatewayError::BadHeader(
-                "conflicting Content-Length headers",
-            ));
-        }
-    }
-    let uri = &parts.uri;
-    let mut size = parts.method.as_str().len()
-        + uri.path_and_query().map_or(1, |p| p.as_str().len())
-        + uri.authority().map_or(0, |a| a.as_str().len())
-        + 12;
-    for (name, value) in h {
-        size += name.as_str().len() + value.len() + 4;
-    }
-    if size > max_header_bytes {
-        return Err(GatewayError::HeadersTooLarge {
-            limit: max_header_bytes,
-        });
-    }
-    Ok(())
-}
-
-/// The request's host: the URI authority for absolute-form targets (RFC 9112 §3.2.2), else
-/// the single Host header. HTTP/1.1 requires exactly one Host header.
-fn request_host(parts: &http::request::Parts) -> Result<Option<&str>, GatewayError> {
-    let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let first = hosts.next();
-    if hosts.next().is_some() {
-        return Err(GatewayError::BadHeader("more than one Host header"));
-    }
-    if let Some(a) = parts.uri.authority() {
-        return Ok(Some(a.as_str()));
-    }
-    match first {
-        Some(v) => v
-            .to_str()
-            .map(Some)
-            .map_err(|_| GatewayError::BadHeader("Host header is not valid text")),
-        None if parts.version == http::Version::HTTP_11 => {
-            Err(GatewayError::BadHeader("missing Host header"))
-        }
-        None => Ok(None),
-    }
-}
-
-fn content_length(h: &http::HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> GatewayError {
-    let service = service.to_string();
-    match e {
-        ClientError::Connect(e) => GatewayError::UpstreamConnect {
-            service,
-            detail: e.to_string(),
-        },
-        ClientError::ConnectTimeout => GatewayError::UpstreamConnectTimeout { service },
-        ClientError::Tls(e) => GatewayError::UpstreamConnect {
-            service,
-            detail: format!("TLS handshake failed: {e}"),
-        },
-        ClientError::Handshake(e) => GatewayError::UpstreamReset {
-            service,
-            detail: e.to_string(),
-        },
-        ClientError::Timeout => GatewayError::UpstreamTimeout { service },
-        ClientError::Send(e) => {
-            let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-            while let Some(s) = src {
-                if s.downcast_ref::<BodyLimitExceeded>().is_some() {
-                    return GatewayError::BodyTooLarge { limit };
-                }
-                src = s.source();
-            }
-            if e.is_user() {
-                return GatewayError::ClientBody;
-            }
-            GatewayError::UpstreamReset {
-                service,
-                detail: e.to_string(),
-            }
-        }
-    }
 }

@@ -144,7 +144,11 @@ pub(crate) async fn run(
             plan.metrics.upstream_error(&s.name, &ep.url, kind);
             admit::record_try(s, pick, now, false);
             admission.finish(s, now, false);
-            return Err(super::upstream_error(e, &s.name, out.max_body_bytes));
+            return Err(super::client::upstream_error(
+                e,
+                &s.name,
+                out.max_body_bytes,
+            ));
         }
     };
     plan.metrics.upstream_named(&s.name, &ep.url, took);

@@ -1,0 +1,65 @@
+//! What the pipeline learned of a request (`Facts`) and what runs when its response body is
+//! finished or dropped, or its WebSocket tunnel closes (`Done`): connection state, span,
+//! request metrics and the access-log line.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::body::OnDone;
+use super::{compress, upgrade};
+use crate::observability::access_log::AccessEntry;
+use crate::observability::otlp::PendingSpan;
+use crate::observability::trace_context::TraceContext;
+use crate::server::io::ConnState;
+
+/// When a request started and what the pipeline learned of it, for its metrics and span.
+pub(crate) struct Facts {
+    pub(super) start: Instant,
+    pub(super) route: Option<Arc<str>>,
+    pub(super) service: Option<Arc<str>>,
+    /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
+    pub(super) grpc: bool,
+    pub(super) endpoint: Option<Arc<str>>,
+    pub(super) trace: TraceContext,
+    /// The span being recorded when OTLP export is on and the trace is sampled.
+    pub(super) span: Option<Box<PendingSpan>>,
+    /// Compression negotiated for the response (routes with a `compression` policy).
+    pub(super) compress: Option<compress::Pending>,
+    /// A WebSocket tunnel to start once the 101 goes out.
+    pub(super) tunnel: Option<upgrade::Tunnel>,
+}
+
+/// What runs when the response body is finished or dropped.
+pub(super) struct Done {
+    pub(super) conn: Arc<ConnState>,
+    pub(super) log: Option<Box<AccessEntry>>,
+    pub(super) metrics: Arc<crate::observability::metrics::Metrics>,
+    pub(super) facts: Facts,
+    pub(super) method: http::Method,
+    pub(super) status: u16,
+}
+
+impl OnDone for Done {
+    fn done(mut self: Box<Self>, bytes: u64, complete: bool) {
+        self.conn.end();
+        if let Some(span) = self.facts.span.take() {
+            let f = &self.facts;
+            let (route, service, endpoint) =
+                (f.route.clone(), f.service.clone(), f.endpoint.clone());
+            span.finish(route, service, endpoint, self.status, f.start.elapsed());
+        }
+        if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
+            let elapsed = self.facts.start.elapsed();
+            self.metrics
+                .request_named(route, service, &self.method, self.status, elapsed);
+        } else {
+            let elapsed = self.facts.start.elapsed();
+            self.metrics
+                .request("-", "-", &self.method, self.status, elapsed);
+        }
+        if let Some(l) = self.log {
+            l.emit(bytes, complete);
+        }
+    }
+}
