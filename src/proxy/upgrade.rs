@@ -1,9 +1,11 @@
 //! WebSocket over HTTP/1.1: an `Upgrade: websocket` request is sent, once (never retried), to
 //! one endpoint over a fresh (never pooled) HTTP/1.1 connection with its `Connection: upgrade`,
 //! `Upgrade` and `Sec-WebSocket-*` headers. A `101` answer opens a tunnel: both sides are
-//! upgraded (`hyper::upgrade::on`) and bytes are copied both ways (`copy_bidirectional`) until
-//! one side closes or no byte has passed either way for `server.websocket_idle_timeout`. Any
-//! other answer goes back to the client as a normal response.
+//! upgraded (`hyper::upgrade::on`) and bytes are copied both ways (`tunnel::splice`) until
+//! both sides close, the tunnel is idle for `server.websocket_idle_timeout` or the drain
+//! deadline comes (then with Close frames). Any other answer goes back to the client as a
+//! normal response. The tunnel holds its client connection's place (`max_connections`, the
+//! drain) until it ends.
 //!
 //! Other upgrade offers (`h2c`, ...) are not taken: those requests are forwarded as plain ones
 //! without their hop-by-hop `Upgrade` header, which a server may ignore (RFC 9110 §7.8).
@@ -12,11 +14,8 @@
 //! WebSocket metrics and writes the request's access-log line when it closes, with the bytes
 //! of both directions.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,9 +24,8 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::attempt::{request_hash, Outgoing, Plan};
@@ -38,9 +36,13 @@ use crate::config::upstream::status_in;
 use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
+use crate::server::io::{ConnState, TunnelHold};
 use crate::upstream::admit;
 use crate::upstream::transport::Dialed;
 use crate::upstream::Endpoint;
+
+pub(crate) mod tunnel;
+mod ws_frame;
 
 /// A client's WebSocket upgrade offer, taken out of its request.
 pub(crate) struct Offer {
@@ -90,6 +92,8 @@ pub(crate) struct Opened {
 /// What the tunnel needs besides its two connections; no snapshot.
 pub(crate) struct Labels {
     pub metrics: Arc<Metrics>,
+    /// The client connection, which the tunnel keeps open (`ConnState::open_tunnel`).
+    pub conn: Arc<ConnState>,
     pub route: Arc<str>,
     pub idle: Duration,
 }
@@ -248,10 +252,12 @@ impl Tunnel {
         self.labels
             .metrics
             .websocket_opened(&self.labels.route, &self.service);
-        tokio::spawn(self.run(done));
+        // Counted on the connection before hyper lets go of it (after the 101 is written).
+        let hold = self.labels.conn.open_tunnel();
+        tokio::spawn(self.run(done, hold));
     }
 
-    async fn run(self, done: Box<dyn OnDone>) {
+    async fn run(self, done: Box<dyn OnDone>, hold: TunnelHold) {
         let Tunnel {
             client,
             upstream,
@@ -259,123 +265,26 @@ impl Tunnel {
             service,
             bytes_in,
         } = self;
-        let (up, down, complete) = match tokio::try_join!(client, upstream) {
-            Ok((c, u)) => splice(c, u, labels.idle).await,
+        let carried = match tokio::try_join!(client, upstream) {
+            Ok((c, u)) => {
+                let (c, u) = (TokioIo::new(c), TokioIo::new(u));
+                tunnel::splice(c, u, labels.idle, &hold).await
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "WebSocket upgrade not completed");
-                (0, 0, false)
+                tunnel::Carried {
+                    up: 0,
+                    down: 0,
+                    complete: false,
+                }
             }
         };
         labels.metrics.websocket_closed(&labels.route, &service);
         if let Some(c) = bytes_in {
-            c.fetch_add(up, Ordering::Relaxed);
+            c.fetch_add(carried.up, Ordering::Relaxed);
         }
-        done.done(down, complete);
-    }
-}
-
-/// Bytes each way and the time of the last one, shared by the two sides of a tunnel.
-struct Activity {
-    epoch: Instant,
-    last_ms: AtomicU64,
-    up: AtomicU64,
-    down: AtomicU64,
-}
-
-/// Copies both ways until both sides are closed (`complete`) or the tunnel is idle for `idle`
-/// or fails. Returns the bytes client -> upstream, upstream -> client, and `complete`.
-async fn splice(client: Upgraded, upstream: Upgraded, idle: Duration) -> (u64, u64, bool) {
-    let act = Arc::new(Activity {
-        epoch: Instant::now(),
-        last_ms: AtomicU64::new(0),
-        up: AtomicU64::new(0),
-        down: AtomicU64::new(0),
-    });
-    let mut c = Metered {
-        io: TokioIo::new(client),
-        act: act.clone(),
-        upward: true,
-    };
-    let mut u = Metered {
-        io: TokioIo::new(upstream),
-        act: act.clone(),
-        upward: false,
-    };
-    let complete = tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut c, &mut u) => match r {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "WebSocket tunnel ended with an error");
-                false
-            }
-        },
-        () = idle_expired(&act, idle) => {
-            tracing::debug!(idle_ms = idle.as_millis() as u64, "WebSocket tunnel idle: closed");
-            false
-        }
-    };
-    let (up, down) = (
-        act.up.load(Ordering::Relaxed),
-        act.down.load(Ordering::Relaxed),
-    );
-    (up, down, complete)
-}
-
-/// Resolves once no byte has passed either way for `idle`.
-async fn idle_expired(act: &Activity, idle: Duration) {
-    loop {
-        let last = act.epoch + Duration::from_millis(act.last_ms.load(Ordering::Relaxed));
-        let deadline = last + idle;
-        if Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep_until(deadline).await;
-    }
-}
-
-/// One side of a tunnel: counts the bytes read from it and notes when they came.
-struct Metered {
-    io: TokioIo<Upgraded>,
-    act: Arc<Activity>,
-    /// Reads from this side go upstream (it is the client's side).
-    upward: bool,
-}
-
-impl AsyncRead for Metered {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.io).poll_read(cx, buf);
-        let n = (buf.filled().len() - before) as u64;
-        if n > 0 {
-            let a = &this.act;
-            let counter = if this.upward { &a.up } else { &a.down };
-            counter.fetch_add(n, Ordering::Relaxed);
-            let ms = a.epoch.elapsed().as_millis() as u64;
-            a.last_ms.store(ms, Ordering::Relaxed);
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Metered {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        done.done(carried.down, carried.complete);
+        // Only now does the connection give up its slot.
+        drop(hold);
     }
 }

@@ -279,10 +279,20 @@ async fn worker_loop(
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(w.grace, graceful.shutdown())
         .await
-        .is_err()
+        .is_ok()
     {
-        tracing::warn!(grace = ?w.grace, "grace period over: closing remaining connections");
+        return;
     }
+    // Tunnels are not cut in the middle of a frame: they send their Close frames and end
+    // within `proxy::upgrade::tunnel::CLOSE_WAIT`.
+    tracing::warn!(grace = ?w.grace, "grace period over: closing remaining connections and tunnels");
+    let closing = open_conns.close_tunnels();
+    let ended = async {
+        for c in closing {
+            c.tunnels_ended().await;
+        }
+    };
+    let _ = tokio::time::timeout(proxy::upgrade::tunnel::CLOSE_WAIT * 2, ended).await;
 }
 
 async fn accept_loop(

@@ -1,0 +1,156 @@
+//! WebSocket test kit: a real tokio-tungstenite echo backend (which records handshakes and
+//! the Close frames it receives), the gateway config around it, and client helpers.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request, Response,
+};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{Backend, Gateway};
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket echo backend; `/forbidden` and `/missing` are refused with 403 and 404.
+pub struct WsBackend {
+    pub addr: SocketAddr,
+    /// Path and headers of each handshake seen.
+    pub seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>>,
+    /// The Close frames the backend received (`None`: one without a status).
+    pub closes: Arc<Mutex<Vec<Option<CloseFrame>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WsBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The backend's handshake: records what it saw and refuses the two refusal paths.
+struct Handshake {
+    seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>>,
+}
+
+impl Callback for Handshake {
+    fn on_request(self, req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+        let path = req.uri().path().to_owned();
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((path.clone(), req.headers().clone()));
+        let refuse = |code: u16| {
+            let mut e = ErrorResponse::new(Some(format!("refused {code}")));
+            *e.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            e
+        };
+        match path.as_str() {
+            "/ws/forbidden" => Err(refuse(403)),
+            "/ws/missing" => Err(refuse(404)),
+            "/ws/unavailable" => Err(refuse(503)),
+            _ => Ok(resp),
+        }
+    }
+}
+
+pub async fn ws_backend() -> WsBackend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let closes = Arc::new(Mutex::new(Vec::new()));
+    let (s2, c2) = (seen.clone(), closes.clone());
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (seen, closes) = (s2.clone(), c2.clone());
+            tokio::spawn(async move {
+                let cb = Handshake { seen };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, cb).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if let Message::Close(frame) = &msg {
+                        closes.lock().unwrap().push(frame.clone());
+                    }
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    WsBackend {
+        addr,
+        seen,
+        closes,
+        task,
+    }
+}
+
+/// Services `ws` and `http`, routes `/ws/*` (unless `with_ws_route` is false) and `/http/*`;
+/// `server` goes under `[server]`.
+pub fn config(ws: &WsBackend, http: &Backend, server: &str, with_ws_route: bool) -> String {
+    let ws_route = match with_ws_route {
+        true => "[[routes]]\nname = \"chat\"\npath = \"/ws/*\"\nservice = \"ws\"\n",
+        false => "",
+    };
+    format!(
+        r#"
+[server]
+{server}
+
+[[services]]
+name = "ws"
+endpoints = ["http://{ws}"]
+retries = 2
+[services.health_check]
+enabled = false
+
+[[services]]
+name = "http"
+endpoints = ["http://{http}"]
+[services.health_check]
+enabled = false
+
+{ws_route}
+
+[[routes]]
+name = "plain"
+path = "/http/*"
+service = "http"
+"#,
+        ws = ws.addr,
+        http = http.addr
+    )
+}
+
+pub async fn connect(gw: &Gateway, path: &str) -> Result<(Client, http::HeaderMap), WsError> {
+    let url = format!("ws://{}{}", gw.addr, path);
+    let fut = tokio_tungstenite::connect_async(url);
+    let (c, resp) = tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .expect("handshake timed out")?;
+    Ok((c, resp.headers().clone()))
+}
+
+/// Sends `msg` and returns the next message (within 5 s).
+pub async fn echo(c: &mut Client, msg: Message) -> Message {
+    c.send(msg).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), c.next()).await;
+    next.expect("no echo within 5 s")
+        .expect("stream ended")
+        .expect("read failed")
+}
+
+/// The closing handshake, then the connection is dropped (as a browser does).
+pub async fn close(mut c: Client) {
+    c.close(None).await.unwrap();
+    let drain = async { while c.next().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .expect("close handshake not finished");
+}
