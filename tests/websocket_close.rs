@@ -5,14 +5,13 @@
 //! into a direction in the middle of a frame).
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ws::*;
 use common::*;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -119,60 +118,6 @@ async fn shutdown_returns_as_soon_as_the_last_tunnel_closes() {
         matches!(done, Ok(Ok(Ok(())))),
         "run did not return: {done:?}"
     );
-}
-
-/// The first bytes of a 100-byte binary frame (masked when `masked`): its header and 10 bytes.
-fn partial_frame(masked: bool) -> Vec<u8> {
-    let mut f = vec![0x82];
-    if masked {
-        f.extend_from_slice(&[0x80 | 100, 1, 2, 3, 4]);
-    } else {
-        f.push(100);
-    }
-    f.extend_from_slice(&[b'p'; 10]);
-    f
-}
-
-/// A raw WebSocket server: answers every upgrade with a 101 (after `/ws/half-down`, it then
-/// sends `partial_frame`) and records, per path, the bytes received after the head until EOF.
-async fn raw_upstream() -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                let (head, mut rest) = read_head(&mut s).await;
-                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-                let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                          Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
-                s.write_all(ok.as_bytes()).await.unwrap();
-                if path == "/ws/half-down" {
-                    s.write_all(&partial_frame(false)).await.unwrap();
-                }
-                let _ = s.read_to_end(&mut rest).await;
-                g.lock().unwrap().push((path, rest));
-            });
-        }
-    });
-    (addr, got)
-}
-
-/// Reads an HTTP head; returns it and the bytes read past it.
-async fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).into_owned();
-            return (head, buf[i + 4..].to_vec());
-        }
-        let n = s.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "closed before the end of the head: {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
-    }
 }
 
 /// A raw client's upgrade through the gateway; the 101 head is checked.

@@ -7,6 +7,10 @@
 //! normal response. The tunnel holds its client connection's place (`max_connections`, the
 //! drain) until it ends.
 //!
+//! Over HTTP/2 downstream, an extended `CONNECT` with `:protocol = websocket` (RFC 8441) is
+//! the offer: upstream it is the same HTTP/1.1 upgrade, with a key of the gateway's own
+//! (`h2.rs`), and the client gets `200` instead of `101`; the tunnel is the same.
+//!
 //! Other upgrade offers (`h2c`, ...) are not taken: those requests are forwarded as plain ones
 //! without their hop-by-hop `Upgrade` header, which a server may ignore (RFC 9110 §7.8).
 //!
@@ -41,6 +45,7 @@ use crate::upstream::admit;
 use crate::upstream::transport::Dialed;
 use crate::upstream::Endpoint;
 
+mod h2;
 pub(crate) mod tunnel;
 mod ws_frame;
 
@@ -49,13 +54,24 @@ pub(crate) struct Offer {
     on_upgrade: OnUpgrade,
     /// The client's `Upgrade` value, sent upstream as it is.
     protocol: HeaderValue,
+    /// An HTTP/2 extended CONNECT (RFC 8441), answered `200` rather than `101`.
+    h2: bool,
 }
 
 /// Takes the WebSocket offer out of `parts`: an HTTP/1.1 `GET` with `Upgrade: websocket` and
-/// `Connection: upgrade`. `None` for every other request; almost free for those, since hyper
-/// sets the pending upgrade only on requests with an `Upgrade` header (or `CONNECT`).
+/// `Connection: upgrade`, or an HTTP/2 extended `CONNECT` for `websocket`. `None` for every
+/// other request; almost free for those, since hyper sets the pending upgrade only on
+/// requests with an `Upgrade` header (or `CONNECT`).
 pub(crate) fn websocket_offer(parts: &mut http::request::Parts) -> Option<Offer> {
-    if parts.extensions.get::<OnUpgrade>().is_none() || parts.method != Method::GET {
+    parts.extensions.get::<OnUpgrade>()?;
+    if h2::is_offer(parts) {
+        return Some(Offer {
+            on_upgrade: parts.extensions.remove::<OnUpgrade>()?,
+            protocol: HeaderValue::from_static("websocket"),
+            h2: true,
+        });
+    }
+    if parts.method != Method::GET {
         return None;
     }
     let h = &parts.headers;
@@ -78,6 +94,7 @@ pub(crate) fn websocket_offer(parts: &mut http::request::Parts) -> Option<Offer>
     Some(Offer {
         on_upgrade,
         protocol,
+        h2: false,
     })
 }
 
@@ -129,6 +146,7 @@ pub(crate) async fn run(
     p.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     p.headers.insert(header::UPGRADE, offer.protocol.clone());
+    let key = offer.h2.then(|| h2::to_upstream(&mut p));
     let remaining = plan.deadline.saturating_duration_since(Instant::now());
     let sent_at = Instant::now();
     let req = Request::from_parts(p, Empty::<Bytes>::new());
@@ -153,12 +171,25 @@ pub(crate) async fn run(
     };
     plan.metrics.upstream_named(&s.name, &ep.url, took);
     let status = resp.status().as_u16();
-    let failed = status >= 500 && status_in(&s.spec.breaker.failure_statuses, status);
+    let upgraded = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    // A `101` to a key of the gateway's own must answer it (a client checks its own key).
+    let bad_accept = match &key {
+        Some(k) if upgraded => !h2::accepted(k, resp.headers()),
+        _ => false,
+    };
+    let failed =
+        bad_accept || (status >= 500 && status_in(&s.spec.breaker.failure_statuses, status));
     let load = pick.take_load();
     admit::record_try(s, pick, now, !failed);
     admission.finish(s, now, !failed);
     let endpoint = ep.url.clone();
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+    if bad_accept {
+        return Err(GatewayError::UpstreamReset {
+            service: s.name.to_string(),
+            detail: "WebSocket handshake answered with a wrong Sec-WebSocket-Accept".into(),
+        });
+    }
+    if !upgraded {
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
@@ -177,12 +208,16 @@ pub(crate) async fn run(
     let (mut parts, _) = resp.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    parts
-        .headers
-        .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+    if offer.h2 {
+        h2::to_client(&mut parts);
+    } else {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+    }
     let tunnel = Tunnel {
         client: offer.on_upgrade,
         upstream,
@@ -207,7 +242,7 @@ async fn exchange(
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Sender), ClientError> {
     // Over TLS too for https endpoints, offering only HTTP/1.1 through ALPN (WebSocket over
-    // HTTP/2 is not supported), also on `h2` and `auto` services.
+    // HTTP/2 upstream is not supported), also on `h2` and `auto` services.
     let mut tx = match super::client::dial_http1(ep, connect).await? {
         Dialed::Plain(s) => handshake(s).await?,
         Dialed::Tls(s) => handshake(s).await?,

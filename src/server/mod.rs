@@ -229,7 +229,9 @@ fn builder(w: &Worker) -> auto::Builder<TokioExecutor> {
         .keep_alive_interval(h2.keepalive_interval)
         .keep_alive_timeout(h2.keepalive_timeout)
         .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(h2.max_local_error_reset_streams);
+        .max_local_error_reset_streams(h2.max_local_error_reset_streams)
+        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT, `proxy::upgrade`).
+        .enable_connect_protocol();
     builder
 }
 

@@ -1,11 +1,13 @@
 //! WebSocket test kit: a real tokio-tungstenite echo backend (which records handshakes and
-//! the Close frames it receives), the gateway config around it, and client helpers.
+//! the Close frames it receives), a raw one that records bytes, the gateway config around
+//! them, and client helpers.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
@@ -40,7 +42,7 @@ struct Handshake {
 }
 
 impl Callback for Handshake {
-    fn on_request(self, req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+    fn on_request(self, req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
         let path = req.uri().path().to_owned();
         let mut seen = self.seen.lock().unwrap();
         seen.push((path.clone(), req.headers().clone()));
@@ -53,7 +55,16 @@ impl Callback for Handshake {
             "/ws/forbidden" => Err(refuse(403)),
             "/ws/missing" => Err(refuse(404)),
             "/ws/unavailable" => Err(refuse(503)),
-            _ => Ok(resp),
+            _ => {
+                // The first subprotocol offered, if any, is taken.
+                let offered = req.headers().get("sec-websocket-protocol");
+                let first = offered.and_then(|v| v.to_str().ok()?.split(',').next());
+                if let Some(p) = first {
+                    let p = http::HeaderValue::from_str(p.trim()).unwrap();
+                    resp.headers_mut().insert("sec-websocket-protocol", p);
+                }
+                Ok(resp)
+            }
         }
     }
 }
@@ -153,4 +164,58 @@ pub async fn close(mut c: Client) {
     tokio::time::timeout(Duration::from_secs(5), drain)
         .await
         .expect("close handshake not finished");
+}
+
+/// The first bytes of a 100-byte binary frame (masked when `masked`): its header and 10 bytes.
+pub fn partial_frame(masked: bool) -> Vec<u8> {
+    let mut f = vec![0x82];
+    if masked {
+        f.extend_from_slice(&[0x80 | 100, 1, 2, 3, 4]);
+    } else {
+        f.push(100);
+    }
+    f.extend_from_slice(&[b'p'; 10]);
+    f
+}
+
+/// A raw WebSocket server: answers every upgrade with a 101 (after `/ws/half-down`, it then
+/// sends `partial_frame`) and records, per path, the bytes received after the head until EOF.
+pub async fn raw_upstream() -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let (head, mut rest) = read_head(&mut s).await;
+                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                          Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+                s.write_all(ok.as_bytes()).await.unwrap();
+                if path == "/ws/half-down" {
+                    s.write_all(&partial_frame(false)).await.unwrap();
+                }
+                let _ = s.read_to_end(&mut rest).await;
+                g.lock().unwrap().push((path, rest));
+            });
+        }
+    });
+    (addr, got)
+}
+
+/// Reads an HTTP head; returns it and the bytes read past it.
+pub async fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).into_owned();
+            return (head, buf[i + 4..].to_vec());
+        }
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before the end of the head: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }

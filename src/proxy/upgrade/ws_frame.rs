@@ -100,14 +100,19 @@ pub(crate) fn close_frame(code: u16, reason: &str, mask: Option<[u8; 4]>) -> Vec
     out
 }
 
-/// A masking key from the system's secure random source (§5.3: unpredictable).
+/// A masking key (§5.3: unpredictable).
 pub(crate) fn mask_key() -> [u8; 4] {
     let mut m = [0u8; 4];
-    let provider = rustls::crypto::ring::default_provider();
-    if provider.secure_random.fill(&mut m).is_err() {
-        m = fastrand::u32(..).to_be_bytes();
-    }
+    random(&mut m);
     m
+}
+
+/// Fills `out` from the system's secure random source (`fastrand` should it fail).
+pub(crate) fn random(out: &mut [u8]) {
+    use ring::rand::SecureRandom;
+    if ring::rand::SystemRandom::new().fill(out).is_err() {
+        out.fill_with(|| fastrand::u8(..));
+    }
 }
 
 #[cfg(test)]
