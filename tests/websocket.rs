@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use common::log_buf::LogBuf as Buf;
 use common::ws::*;
 use common::*;
-use futures_util::StreamExt;
 use portcullis::observability::metrics::Scrape;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -98,13 +97,7 @@ async fn the_idle_timeout_closes_a_silent_tunnel_only_with_close_1001() {
     let silent = Instant::now();
     let open = "portcullis_websocket_connections_open{route=\"chat\",service=\"ws\"} 1";
     metric_line(&gw, open).await;
-    let end = tokio::time::timeout(Duration::from_secs(5), c.next())
-        .await
-        .expect("the idle tunnel was not closed within 5 s");
-    match end {
-        Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::Away, "{f:?}"),
-        other => panic!("expected Close 1001 (going away), got {other:?}"),
-    }
+    expect_going_away(&mut c).await;
     let waited = silent.elapsed();
     assert!(
         waited >= Duration::from_millis(300),

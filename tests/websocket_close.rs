@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::ws::*;
 use common::*;
-use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -22,28 +21,10 @@ async fn gateway(server: &str) -> (WsBackend, Backend, Gateway) {
     (ws, http, gw)
 }
 
-/// Waits (up to 5 s) until `ok()` holds.
-async fn eventually(what: &str, ok: impl Fn() -> bool) {
-    let until = Instant::now() + Duration::from_secs(5);
-    while !ok() {
-        assert!(Instant::now() < until, "not within 5 s: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn open_connections(gw: &Gateway) -> u64 {
     gw.shared
         .open_connections
         .load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// The next message is a Close frame with 1001 (within 5 s).
-async fn expect_going_away(c: &mut Client) {
-    let next = tokio::time::timeout(Duration::from_secs(5), c.next()).await;
-    match next.expect("no Close frame within 5 s") {
-        Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::Away, "{f:?}"),
-        other => panic!("expected Close 1001, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
 };
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -217,5 +218,26 @@ pub async fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
         let n = s.read(&mut chunk).await.unwrap();
         assert!(n > 0, "closed before the end of the head: {buf:?}");
         buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Waits (up to 5 s) until `ok()` holds.
+pub async fn eventually(what: &str, ok: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while !ok() {
+        assert!(Instant::now() < until, "not within 5 s: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next message is a Close frame with 1001 "going away" (within 5 s).
+pub async fn expect_going_away<S>(c: &mut S)
+where
+    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    let next = tokio::time::timeout(Duration::from_secs(5), c.next()).await;
+    match next.expect("no Close frame within 5 s") {
+        Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::Away, "{f:?}"),
+        other => panic!("expected Close 1001, got {other:?}"),
     }
 }
