@@ -1,8 +1,8 @@
 //! WebSockets through the real gateway to a real tokio-tungstenite echo backend: text and
 //! binary messages echo, a reload (even one removing the route) does not cut an open tunnel,
-//! the idle timeout closes a silent one (Close 1001 both ways), metrics count tunnels, a refusal from the backend is
-//! passed back and never retried, other upgrades go through as plain requests, and the access
-//! log line is written when the tunnel closes.
+//! the idle timeout closes a silent one (Close 1001 both ways), metrics count tunnels, a
+//! refusal from the backend is passed back and never retried, other upgrades go through as
+//! plain requests, and the access log line is written when the tunnel closes.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -11,15 +11,10 @@ use common::log_buf::LogBuf as Buf;
 use common::ws::*;
 use common::*;
 use portcullis::observability::metrics::Scrape;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 async fn setup(idle: &str) -> (WsBackend, Backend, Gateway) {
-    let ws = ws_backend().await;
-    let http = Backend::echo().await;
-    let server = format!("websocket_idle_timeout = \"{idle}\"");
-    let gw = start_gateway(&config(&ws, &http, &server, true)).await;
-    (ws, http, gw)
+    ws_gateway(&format!("websocket_idle_timeout = \"{idle}\"")).await
 }
 
 fn metrics(gw: &Gateway) -> String {
@@ -106,11 +101,7 @@ async fn the_idle_timeout_closes_a_silent_tunnel_only_with_close_1001() {
     let closed = "portcullis_websocket_connections_open{route=\"chat\",service=\"ws\"} 0";
     metric_line(&gw, closed).await;
     // The backend got its own Close 1001 (masked, or tungstenite would have refused it).
-    let closes = ws.closes.lock().unwrap().clone();
-    assert!(
-        closes.iter().flatten().any(|f| f.code == CloseCode::Away),
-        "{closes:?}"
-    );
+    ws.got_going_away().await;
 }
 
 #[tokio::test]

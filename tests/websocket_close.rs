@@ -11,15 +11,7 @@ use common::ws::*;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-
-async fn gateway(server: &str) -> (WsBackend, Backend, Gateway) {
-    let ws = ws_backend().await;
-    let http = Backend::echo().await;
-    let gw = start_gateway(&config(&ws, &http, server, true)).await;
-    (ws, http, gw)
-}
 
 fn open_connections(gw: &Gateway) -> u64 {
     gw.shared
@@ -29,7 +21,7 @@ fn open_connections(gw: &Gateway) -> u64 {
 
 #[tokio::test]
 async fn open_tunnels_hold_their_connection_slots() {
-    let (_ws, _http, gw) = gateway("max_connections = 2").await;
+    let (_ws, _http, gw) = ws_gateway("max_connections = 2").await;
     let (mut a, _) = connect(&gw, "/ws/a").await.unwrap();
     let (mut b, _) = connect(&gw, "/ws/b").await.unwrap();
     eventually("two open connections", || open_connections(&gw) == 2).await;
@@ -56,7 +48,7 @@ async fn open_tunnels_hold_their_connection_slots() {
 
 #[tokio::test]
 async fn shutdown_waits_for_a_tunnel_until_the_deadline_then_closes_it_with_1001() {
-    let (ws, _http, mut gw) = gateway("shutdown_grace = \"1s\"").await;
+    let (ws, _http, mut gw) = ws_gateway("shutdown_grace = \"1s\"").await;
     let (mut c, _) = connect(&gw, "/ws/drain").await.unwrap();
     let asked = Instant::now();
     gw.shutdown();
@@ -77,16 +69,12 @@ async fn shutdown_waits_for_a_tunnel_until_the_deadline_then_closes_it_with_1001
         "{:?}",
         asked.elapsed()
     );
-    eventually("the backend got Close 1001", || {
-        let closes = ws.closes.lock().unwrap();
-        closes.iter().flatten().any(|f| f.code == CloseCode::Away)
-    })
-    .await;
+    ws.got_going_away().await;
 }
 
 #[tokio::test]
 async fn shutdown_returns_as_soon_as_the_last_tunnel_closes() {
-    let (_ws, _http, mut gw) = gateway("shutdown_grace = \"30s\"").await;
+    let (_ws, _http, mut gw) = ws_gateway("shutdown_grace = \"30s\"").await;
     let (mut c, _) = connect(&gw, "/ws/short").await.unwrap();
     gw.shutdown();
     let m = Message::text("one more");

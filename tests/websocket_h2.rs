@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use http::{Method, Request, StatusCode};
 use hyper::ext::Protocol;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -56,16 +55,9 @@ async fn echo_h2(c: &mut H2Ws, msg: Message) -> Message {
         .expect("read failed")
 }
 
-async fn gateway(server: &str) -> (WsBackend, Backend, Gateway) {
-    let ws = ws_backend().await;
-    let http = Backend::echo().await;
-    let gw = start_gateway(&config(&ws, &http, server, true)).await;
-    (ws, http, gw)
-}
-
 #[tokio::test]
 async fn an_extended_connect_is_proxied_to_an_http1_websocket_backend() {
-    let (ws, _http, gw) = gateway("").await;
+    let (ws, _http, gw) = ws_gateway("").await;
     let (head, c) = connect_h2(&gw, "/ws/h2?room=1").await;
     assert_eq!(head.status, StatusCode::OK, "{head:?}");
     assert_eq!(head.headers["sec-websocket-protocol"], "chat");
@@ -89,22 +81,18 @@ async fn an_extended_connect_is_proxied_to_an_http1_websocket_backend() {
 
 #[tokio::test]
 async fn the_idle_timeout_closes_an_h2_websocket_with_1001() {
-    let (ws, _http, gw) = gateway("websocket_idle_timeout = \"300ms\"").await;
+    let (ws, _http, gw) = ws_gateway("websocket_idle_timeout = \"300ms\"").await;
     let (_, c) = connect_h2(&gw, "/ws/idle").await;
     let mut c = c.expect("no WebSocket");
     let m = Message::text("once");
     assert_eq!(echo_h2(&mut c, m.clone()).await, m);
     expect_going_away(&mut c).await;
-    eventually("the backend got Close 1001", || {
-        let closes = ws.closes.lock().unwrap();
-        closes.iter().flatten().any(|f| f.code == CloseCode::Away)
-    })
-    .await;
+    ws.got_going_away().await;
 }
 
 #[tokio::test]
 async fn shutdown_closes_an_h2_websocket_at_the_drain_deadline() {
-    let (_ws, _http, mut gw) = gateway("shutdown_grace = \"1s\"").await;
+    let (_ws, _http, mut gw) = ws_gateway("shutdown_grace = \"1s\"").await;
     let (_, c) = connect_h2(&gw, "/ws/drain").await;
     let mut c = c.expect("no WebSocket");
     gw.shutdown();

@@ -31,6 +31,17 @@ pub struct WsBackend {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl WsBackend {
+    /// Waits (up to 5 s) until the backend has received a Close 1001.
+    pub async fn got_going_away(&self) {
+        eventually("the backend got Close 1001", || {
+            let closes = self.closes.lock().unwrap();
+            closes.iter().flatten().any(|f| f.code == CloseCode::Away)
+        })
+        .await;
+    }
+}
+
 impl Drop for WsBackend {
     fn drop(&mut self) {
         self.task.abort();
@@ -101,6 +112,14 @@ pub async fn ws_backend() -> WsBackend {
         closes,
         task,
     }
+}
+
+/// The echo backends and the gateway (`config` with `server`, the `/ws/*` route present).
+pub async fn ws_gateway(server: &str) -> (WsBackend, Backend, Gateway) {
+    let ws = ws_backend().await;
+    let http = Backend::echo().await;
+    let gw = super::start_gateway(&config(&ws, &http, server, true)).await;
+    (ws, http, gw)
 }
 
 /// Services `ws` and `http`, routes `/ws/*` (unless `with_ws_route` is false) and `/http/*`;
