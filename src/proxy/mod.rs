@@ -348,6 +348,7 @@ async fn forward(
     if let Some(offer) = offer {
         let labels = upgrade::Labels {
             metrics: shared.metrics.clone(),
+            conn: conn.state.clone(),
             route: route.name.clone(),
             idle: snap.websocket_idle_timeout,
         };

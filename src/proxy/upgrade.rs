@@ -1,9 +1,15 @@
 //! WebSocket over HTTP/1.1: an `Upgrade: websocket` request is sent, once (never retried), to
 //! one endpoint over a fresh (never pooled) HTTP/1.1 connection with its `Connection: upgrade`,
 //! `Upgrade` and `Sec-WebSocket-*` headers. A `101` answer opens a tunnel: both sides are
-//! upgraded (`hyper::upgrade::on`) and bytes are copied both ways (`copy_bidirectional`) until
-//! one side closes or no byte has passed either way for `server.websocket_idle_timeout`. Any
-//! other answer goes back to the client as a normal response.
+//! upgraded (`hyper::upgrade::on`) and bytes are copied both ways (`tunnel::splice`) until
+//! both sides close, the tunnel is idle for `server.websocket_idle_timeout` or the drain
+//! deadline comes (then with Close frames). Any other answer goes back to the client as a
+//! normal response. The tunnel holds its client connection's place (`max_connections`, the
+//! drain) until it ends.
+//!
+//! Over HTTP/2 downstream, an extended `CONNECT` with `:protocol = websocket` (RFC 8441) is
+//! the offer: upstream it is the same HTTP/1.1 upgrade, with a key of the gateway's own
+//! (`h2.rs`), and the client gets `200` instead of `101`; the tunnel is the same.
 //!
 //! Other upgrade offers (`h2c`, ...) are not taken: those requests are forwarded as plain ones
 //! without their hop-by-hop `Upgrade` header, which a server may ignore (RFC 9110 §7.8).
@@ -12,11 +18,8 @@
 //! WebSocket metrics and writes the request's access-log line when it closes, with the bytes
 //! of both directions.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,9 +28,8 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::attempt::{request_hash, Outgoing, Plan};
@@ -38,22 +40,38 @@ use crate::config::upstream::status_in;
 use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
+use crate::server::io::{ConnState, TunnelHold};
 use crate::upstream::admit;
 use crate::upstream::transport::Dialed;
 use crate::upstream::Endpoint;
+
+mod h2;
+pub(crate) mod tunnel;
+mod ws_frame;
 
 /// A client's WebSocket upgrade offer, taken out of its request.
 pub(crate) struct Offer {
     on_upgrade: OnUpgrade,
     /// The client's `Upgrade` value, sent upstream as it is.
     protocol: HeaderValue,
+    /// An HTTP/2 extended CONNECT (RFC 8441), answered `200` rather than `101`.
+    h2: bool,
 }
 
 /// Takes the WebSocket offer out of `parts`: an HTTP/1.1 `GET` with `Upgrade: websocket` and
-/// `Connection: upgrade`. `None` for every other request; almost free for those, since hyper
-/// sets the pending upgrade only on requests with an `Upgrade` header (or `CONNECT`).
+/// `Connection: upgrade`, or an HTTP/2 extended `CONNECT` for `websocket`. `None` for every
+/// other request; almost free for those, since hyper sets the pending upgrade only on
+/// requests with an `Upgrade` header (or `CONNECT`).
 pub(crate) fn websocket_offer(parts: &mut http::request::Parts) -> Option<Offer> {
-    if parts.extensions.get::<OnUpgrade>().is_none() || parts.method != Method::GET {
+    parts.extensions.get::<OnUpgrade>()?;
+    if h2::is_offer(parts) {
+        return Some(Offer {
+            on_upgrade: parts.extensions.remove::<OnUpgrade>()?,
+            protocol: HeaderValue::from_static("websocket"),
+            h2: true,
+        });
+    }
+    if parts.method != Method::GET {
         return None;
     }
     let h = &parts.headers;
@@ -76,6 +94,7 @@ pub(crate) fn websocket_offer(parts: &mut http::request::Parts) -> Option<Offer>
     Some(Offer {
         on_upgrade,
         protocol,
+        h2: false,
     })
 }
 
@@ -90,6 +109,8 @@ pub(crate) struct Opened {
 /// What the tunnel needs besides its two connections; no snapshot.
 pub(crate) struct Labels {
     pub metrics: Arc<Metrics>,
+    /// The client connection, which the tunnel keeps open (`ConnState::open_tunnel`).
+    pub conn: Arc<ConnState>,
     pub route: Arc<str>,
     pub idle: Duration,
 }
@@ -125,6 +146,7 @@ pub(crate) async fn run(
     p.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     p.headers.insert(header::UPGRADE, offer.protocol.clone());
+    let key = offer.h2.then(|| h2::to_upstream(&mut p));
     let remaining = plan.deadline.saturating_duration_since(Instant::now());
     let sent_at = Instant::now();
     let req = Request::from_parts(p, Empty::<Bytes>::new());
@@ -153,12 +175,25 @@ pub(crate) async fn run(
     };
     plan.metrics.upstream_named(&s.name, &ep.url, took);
     let status = resp.status().as_u16();
-    let failed = status >= 500 && status_in(&s.spec.breaker.failure_statuses, status);
+    let upgraded = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    // A `101` to a key of the gateway's own must answer it (a client checks its own key).
+    let bad_accept = match &key {
+        Some(k) if upgraded => !h2::accepted(k, resp.headers()),
+        _ => false,
+    };
+    let failed =
+        bad_accept || (status >= 500 && status_in(&s.spec.breaker.failure_statuses, status));
     let load = pick.take_load();
     admit::record_try(s, pick, now, !failed);
     admission.finish(s, now, !failed);
     let endpoint = ep.url.clone();
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+    if bad_accept {
+        return Err(GatewayError::UpstreamReset {
+            service: s.name.to_string(),
+            detail: "WebSocket handshake answered with a wrong Sec-WebSocket-Accept".into(),
+        });
+    }
+    if !upgraded {
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
@@ -177,12 +212,16 @@ pub(crate) async fn run(
     let (mut parts, _) = resp.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    parts
-        .headers
-        .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+    if offer.h2 {
+        h2::to_client(&mut parts);
+    } else {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+    }
     let tunnel = Tunnel {
         client: offer.on_upgrade,
         upstream,
@@ -207,7 +246,7 @@ async fn exchange(
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Sender), ClientError> {
     // Over TLS too for https endpoints, offering only HTTP/1.1 through ALPN (WebSocket over
-    // HTTP/2 is not supported), also on `h2` and `auto` services.
+    // HTTP/2 upstream is not supported), also on `h2` and `auto` services.
     let mut tx = match super::client::dial_http1(ep, connect).await? {
         Dialed::Plain(s) => handshake(s).await?,
         Dialed::Tls(s) => handshake(s).await?,
@@ -252,10 +291,12 @@ impl Tunnel {
         self.labels
             .metrics
             .websocket_opened(&self.labels.route, &self.service);
-        tokio::spawn(self.run(done));
+        // Counted on the connection before hyper lets go of it (after the 101 is written).
+        let hold = self.labels.conn.open_tunnel();
+        tokio::spawn(self.run(done, hold));
     }
 
-    async fn run(self, done: Box<dyn OnDone>) {
+    async fn run(self, done: Box<dyn OnDone>, hold: TunnelHold) {
         let Tunnel {
             client,
             upstream,
@@ -263,123 +304,26 @@ impl Tunnel {
             service,
             bytes_in,
         } = self;
-        let (up, down, complete) = match tokio::try_join!(client, upstream) {
-            Ok((c, u)) => splice(c, u, labels.idle).await,
+        let carried = match tokio::try_join!(client, upstream) {
+            Ok((c, u)) => {
+                let (c, u) = (TokioIo::new(c), TokioIo::new(u));
+                tunnel::splice(c, u, labels.idle, &hold).await
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "WebSocket upgrade not completed");
-                (0, 0, false)
+                tunnel::Carried {
+                    up: 0,
+                    down: 0,
+                    complete: false,
+                }
             }
         };
         labels.metrics.websocket_closed(&labels.route, &service);
         if let Some(c) = bytes_in {
-            c.fetch_add(up, Ordering::Relaxed);
+            c.fetch_add(carried.up, Ordering::Relaxed);
         }
-        done.done(down, complete);
-    }
-}
-
-/// Bytes each way and the time of the last one, shared by the two sides of a tunnel.
-struct Activity {
-    epoch: Instant,
-    last_ms: AtomicU64,
-    up: AtomicU64,
-    down: AtomicU64,
-}
-
-/// Copies both ways until both sides are closed (`complete`) or the tunnel is idle for `idle`
-/// or fails. Returns the bytes client -> upstream, upstream -> client, and `complete`.
-async fn splice(client: Upgraded, upstream: Upgraded, idle: Duration) -> (u64, u64, bool) {
-    let act = Arc::new(Activity {
-        epoch: Instant::now(),
-        last_ms: AtomicU64::new(0),
-        up: AtomicU64::new(0),
-        down: AtomicU64::new(0),
-    });
-    let mut c = Metered {
-        io: TokioIo::new(client),
-        act: act.clone(),
-        upward: true,
-    };
-    let mut u = Metered {
-        io: TokioIo::new(upstream),
-        act: act.clone(),
-        upward: false,
-    };
-    let complete = tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut c, &mut u) => match r {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "WebSocket tunnel ended with an error");
-                false
-            }
-        },
-        () = idle_expired(&act, idle) => {
-            tracing::debug!(idle_ms = idle.as_millis() as u64, "WebSocket tunnel idle: closed");
-            false
-        }
-    };
-    let (up, down) = (
-        act.up.load(Ordering::Relaxed),
-        act.down.load(Ordering::Relaxed),
-    );
-    (up, down, complete)
-}
-
-/// Resolves once no byte has passed either way for `idle`.
-async fn idle_expired(act: &Activity, idle: Duration) {
-    loop {
-        let last = act.epoch + Duration::from_millis(act.last_ms.load(Ordering::Relaxed));
-        let deadline = last + idle;
-        if Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep_until(deadline).await;
-    }
-}
-
-/// One side of a tunnel: counts the bytes read from it and notes when they came.
-struct Metered {
-    io: TokioIo<Upgraded>,
-    act: Arc<Activity>,
-    /// Reads from this side go upstream (it is the client's side).
-    upward: bool,
-}
-
-impl AsyncRead for Metered {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.io).poll_read(cx, buf);
-        let n = (buf.filled().len() - before) as u64;
-        if n > 0 {
-            let a = &this.act;
-            let counter = if this.upward { &a.up } else { &a.down };
-            counter.fetch_add(n, Ordering::Relaxed);
-            let ms = a.epoch.elapsed().as_millis() as u64;
-            a.last_ms.store(ms, Ordering::Relaxed);
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Metered {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        done.done(carried.down, carried.complete);
+        // Only now does the connection give up its slot.
+        drop(hold);
     }
 }

@@ -24,7 +24,7 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP};
+use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
 use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::body::{GatewayBody, OnDone};
 use crate::proxy::{self, ConnInfo};
@@ -178,6 +178,9 @@ impl Conn {
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
         }
+        // An upgraded connection lives on in its tunnel: it keeps its slot, its place in the
+        // drain and in `Open` until the tunnel ends.
+        state.tunnels_ended().await;
     }
 }
 
@@ -215,6 +218,17 @@ impl Open {
         for s in inner.conns.values().filter_map(Weak::upgrade) {
             s.ask_close(CLOSE_STOP);
         }
+    }
+
+    /// Asks the tunnels of every open connection to close (the drain deadline); returns the
+    /// connections, to wait for their tunnels.
+    pub(super) fn close_tunnels(&self) -> Vec<Arc<ConnState>> {
+        let inner = lock(&self.inner);
+        let conns: Vec<_> = inner.conns.values().filter_map(Weak::upgrade).collect();
+        for s in &conns {
+            s.ask_close(CLOSE_TUNNELS);
+        }
+        conns
     }
 }
 

@@ -10,6 +10,10 @@
 //! when its response body is done; while a request is in progress neither clock runs (the
 //! proxy's own timeouts govern).
 //!
+//! A tunnel (WebSocket) counts on its connection's `ConnState` through a `TunnelHold`: the
+//! connection's task waits for its tunnels before it ends (so they keep its slot under
+//! `max_connections` and the drain waits for them), and `CLOSE_TUNNELS` asks them to close.
+//!
 //! HTTP/2 (recognised by its connection preface, whether h2c or after ALPN): the first request
 //! must still start within `header_read_timeout`; afterwards only the keep-alive clock runs,
 //! from the moment the last stream ended (frames such as PING do not restart it). When either
@@ -27,11 +31,13 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::RAW_408;
@@ -49,6 +55,10 @@ pub struct ConnState {
     /// Why the connection should close (`CLOSE_*` bits), and the connection task to wake.
     close: AtomicU8,
     close_waker: AtomicWaker,
+    /// Tunnels (upgraded requests) open on the connection, and their end and close signals.
+    tunnels: AtomicUsize,
+    tunnels_ended: Notify,
+    tunnels_close: Notify,
 }
 
 /// The gateway is stopping: shut down gracefully, let requests in flight finish.
@@ -57,6 +67,8 @@ pub const CLOSE_STOP: u8 = 1;
 pub const CLOSE_EXPIRED: u8 = 2;
 /// The client cancels most of its requests (rapid reset): drop the connection.
 pub const CLOSE_ABUSE: u8 = 4;
+/// The drain deadline has come: tunnels close (WebSocket Close 1001 where possible).
+pub const CLOSE_TUNNELS: u8 = 8;
 
 impl ConnState {
     /// A request head was parsed and handed to the pipeline.
@@ -67,8 +79,31 @@ impl ConnState {
 
     /// Asks the connection's task to close the connection (`CLOSE_*`).
     pub fn ask_close(&self, why: u8) {
-        self.close.fetch_or(why, Ordering::Relaxed);
+        self.close.fetch_or(why, Ordering::SeqCst);
         self.close_waker.wake();
+        if why & CLOSE_TUNNELS != 0 {
+            self.tunnels_close.notify_waiters();
+        }
+    }
+
+    /// A tunnel takes over the connection (or, in HTTP/2, a stream of it) until the returned
+    /// hold drops; the connection's task waits for it (`tunnels_ended`) before it lets go of
+    /// its slot.
+    pub fn open_tunnel(self: &Arc<Self>) -> TunnelHold {
+        self.tunnels.fetch_add(1, Ordering::SeqCst);
+        TunnelHold(self.clone())
+    }
+
+    /// Resolves once no tunnel is open on the connection.
+    pub async fn tunnels_ended(&self) {
+        loop {
+            let mut ended = std::pin::pin!(self.tunnels_ended.notified());
+            ended.as_mut().enable();
+            if self.tunnels.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// The `CLOSE_*` reasons asked for so far (0: none; the task is then woken by the next).
@@ -96,6 +131,32 @@ impl ConnState {
         self.ended.fetch_add(1, Ordering::Relaxed);
         if self.active.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.idle.wake();
+        }
+    }
+}
+
+/// Keeps a tunnel counted on its connection (see `ConnState::open_tunnel`).
+#[derive(Debug)]
+pub struct TunnelHold(Arc<ConnState>);
+
+impl TunnelHold {
+    /// Resolves once the gateway asks tunnels to close (`CLOSE_TUNNELS`).
+    pub async fn closing(&self) {
+        loop {
+            let mut asked = std::pin::pin!(self.0.tunnels_close.notified());
+            asked.as_mut().enable();
+            if self.0.close.load(Ordering::SeqCst) & CLOSE_TUNNELS != 0 {
+                return;
+            }
+            asked.await;
+        }
+    }
+}
+
+impl Drop for TunnelHold {
+    fn drop(&mut self) {
+        if self.0.tunnels.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.tunnels_ended.notify_waiters();
         }
     }
 }

@@ -229,7 +229,9 @@ fn builder(w: &Worker) -> auto::Builder<TokioExecutor> {
         .keep_alive_interval(h2.keepalive_interval)
         .keep_alive_timeout(h2.keepalive_timeout)
         .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(h2.max_local_error_reset_streams);
+        .max_local_error_reset_streams(h2.max_local_error_reset_streams)
+        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT, `proxy::upgrade`).
+        .enable_connect_protocol();
     builder
 }
 
@@ -279,10 +281,20 @@ async fn worker_loop(
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(w.grace, graceful.shutdown())
         .await
-        .is_err()
+        .is_ok()
     {
-        tracing::warn!(grace = ?w.grace, "grace period over: closing remaining connections");
+        return;
     }
+    // Tunnels are not cut in the middle of a frame: they send their Close frames and end
+    // within `proxy::upgrade::tunnel::CLOSE_WAIT`.
+    tracing::warn!(grace = ?w.grace, "grace period over: closing remaining connections and tunnels");
+    let closing = open_conns.close_tunnels();
+    let ended = async {
+        for c in closing {
+            c.tunnels_ended().await;
+        }
+    };
+    let _ = tokio::time::timeout(proxy::upgrade::tunnel::CLOSE_WAIT * 2, ended).await;
 }
 
 async fn accept_loop(

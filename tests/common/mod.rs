@@ -11,6 +11,7 @@ pub mod redis;
 pub mod scripted;
 pub mod tls;
 pub mod webdriver;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::future::Future;
