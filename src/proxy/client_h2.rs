@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{PooledBody, RequestBody};
 use super::client::{dial, idle_timeout, ClientError, PoolReturn, Timeouts};
+use super::grpc_web::TextRequest;
 use super::h2_settings::{Sniff, DEFAULT_MAX_STREAMS};
 use crate::upstream::transport::{Dialed, Transport};
 use crate::upstream::Endpoint;
@@ -81,10 +82,10 @@ enum Pick {
 /// Sends `req` (origin-form URI, Host header set) to `ep` over HTTP/2.
 pub(super) async fn send(
     ep: &Endpoint,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    prepare(&mut req, &ep.transport);
+    let mut req = prepare(req, &ep.transport);
     let start = Instant::now();
     let connect_by = start + t.connect;
     let deadline = start + t.request;
@@ -129,10 +130,10 @@ pub(super) async fn send(
 pub(super) async fn send_on(
     ep: &Endpoint,
     d: Dialed,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    prepare(&mut req, &ep.transport);
+    let req = prepare(req, &ep.transport);
     let start = Instant::now();
     let (tx, stream) = handshake(ep, d, start + t.connect).await?;
     match exchange(tx, stream, req, start + t.request).await {
@@ -144,8 +145,12 @@ pub(super) async fn send_on(
     }
 }
 
-/// The request as HTTP/2 wants it: the Host header becomes the `:authority`.
-fn prepare(req: &mut Request<RequestBody>, transport: &Transport) {
+/// The request as HTTP/2 wants it: the Host header becomes the `:authority`; a gRPC-Web
+/// `-text` body is base64-decoded.
+fn prepare(mut req: Request<RequestBody>, transport: &Transport) -> Request<RequestBody> {
+    if req.extensions().get::<TextRequest>().is_some() {
+        req = req.map(RequestBody::decode_base64);
+    }
     let scheme = match transport {
         Transport::Tls(_) => Scheme::HTTPS,
         _ => Scheme::HTTP,
@@ -171,6 +176,7 @@ fn prepare(req: &mut Request<RequestBody>, transport: &Transport) {
             *req.version_mut() = Version::HTTP_2;
         }
     }
+    req
 }
 
 /// Sends on `tx`; `Err(Err(req))` hands the request back when the connection was closed

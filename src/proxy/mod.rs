@@ -27,6 +27,7 @@ pub mod client;
 pub mod client_h2;
 pub(crate) mod compress;
 pub mod grpc;
+pub(crate) mod grpc_web;
 mod h2_settings;
 pub mod headers;
 pub(crate) mod upgrade;
@@ -64,7 +65,7 @@ pub struct ConnInfo {
 pub async fn handle(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<GatewayBody> {
     let start = Instant::now();
     conn.state.begin();
@@ -86,11 +87,13 @@ pub async fn handle(
     });
     let method = req.method().clone();
     let span = exporter.and_then(|e| e.begin(&trace, &method, req.uri().path(), conn.peer.ip()));
+    let web = grpc_web::request(&mut req);
     let mut facts = Facts {
         start,
         route: None,
         service: None,
-        grpc: grpc::is_grpc(req.version(), req.headers()),
+        grpc: web.is_some() || grpc::is_grpc(req.version(), req.headers()),
+        web,
         endpoint: None,
         trace,
         span,
@@ -114,6 +117,9 @@ pub async fn handle(
         },
         Err(e) => e.to_response_for(&request_id, facts.grpc),
     };
+    if let Some(web) = facts.web {
+        resp = grpc_web::response(resp, web);
+    }
     if facts.grpc {
         let (route, service) = (facts.route.as_deref(), facts.service.as_deref());
         grpc::count_head(&shared.metrics, route, service, resp.headers());
@@ -156,6 +162,8 @@ pub(crate) struct Facts {
     service: Option<Arc<str>>,
     /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
     grpc: bool,
+    /// The call came as gRPC-Web (translated both ways by `grpc_web`).
+    web: Option<grpc_web::Web>,
     endpoint: Option<Arc<str>>,
     trace: TraceContext,
     /// The span being recorded when OTLP export is on and the trace is sampled.
@@ -226,6 +234,7 @@ async fn forward(
     let service = &snap.services[route.service];
     facts.route = Some(route.name.clone());
     facts.service = Some(service.name.clone());
+    grpc_web::check(facts.web.as_ref(), service)?;
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
