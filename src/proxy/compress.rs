@@ -215,7 +215,9 @@ pub fn type_matches(types: &[String], content_type: &str) -> bool {
     let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     // gRPC (and gRPC-Web, whose trailers frame is appended later) is never compressed.
     let grpc = media.get(..16).is_some_and(|p| eq(p, "application/grpc"));
-    if grpc || NEVER_TYPES.iter().any(|n| eq(n, media)) || NEVER_TOP_LEVEL.iter().any(|n| eq(n, top))
+    if grpc
+        || NEVER_TYPES.iter().any(|n| eq(n, media))
+        || NEVER_TOP_LEVEL.iter().any(|n| eq(n, top))
     {
         return false;
     }

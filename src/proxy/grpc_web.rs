@@ -69,7 +69,11 @@ pub fn web_type(ct: &[u8], text: bool) -> Option<HeaderValue> {
         (true, b"") => HeaderValue::from_static("application/grpc-web-text"),
         (true, b"+proto") => HeaderValue::from_static("application/grpc-web-text+proto"),
         (t, s) => {
-            let head: &[u8] = if t { b"application/grpc-web-text" } else { b"application/grpc-web" };
+            let head: &[u8] = if t {
+                b"application/grpc-web-text"
+            } else {
+                b"application/grpc-web"
+            };
             HeaderValue::from_bytes(&[head, s].concat()).ok()?
         }
     })

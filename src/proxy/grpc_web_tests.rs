@@ -50,7 +50,10 @@ fn requests_are_rewritten_to_grpc() {
     let h = req.headers();
     assert_eq!(h["content-type"], "application/grpc+proto");
     assert_eq!(h["te"], "trailers");
-    assert!(!h.contains_key("content-length"), "the decoded length differs");
+    assert!(
+        !h.contains_key("content-length"),
+        "the decoded length differs"
+    );
     assert!(req.extensions().get::<TextRequest>().is_some());
 
     let mut req = Request::post("/a.B/C")
@@ -169,7 +172,10 @@ async fn responses_carry_their_trailers_in_the_body() {
     let got = body.collect().await.unwrap().to_bytes();
     let want = [base64(&data), base64(&trailers_frame(&t))].concat();
     assert_eq!(&got[..], &want[..]);
-    assert_eq!(b64_decode_all(&got).unwrap(), [&data[..], &trailers_frame(&t)[..]].concat());
+    assert_eq!(
+        b64_decode_all(&got).unwrap(),
+        [&data[..], &trailers_frame(&t)[..]].concat()
+    );
 }
 
 #[test]

@@ -86,6 +86,9 @@ fn media_types() {
     let all = ["application/*".to_owned()];
     assert!(type_matches(&all, "application/json"));
     for grpc in ["application/grpc", "application/grpc-web-text+proto"] {
-        assert!(!type_matches(&all, grpc), "gRPC is never compressed: {grpc}");
+        assert!(
+            !type_matches(&all, grpc),
+            "gRPC is never compressed: {grpc}"
+        );
     }
 }
