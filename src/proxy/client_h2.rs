@@ -1,8 +1,8 @@
 //! The upstream HTTP/2 client (h2c, and h2 over TLS): per worker thread, a few multiplexed
 //! connections per endpoint, like the HTTP/1.1 pool lock-free because each worker runs its
 //! own single-threaded runtime. A request takes a stream on the first open connection with
-//! room under the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (read from its first frame,
-//! see `h2_settings`); when every connection is full one more is opened, and requests that
+//! room under the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (from its first frame, then
+//! kept current as later SETTINGS frames change it, see `h2_settings`); when every connection is full one more is opened, and requests that
 //! find another request opening one wait for it instead of opening their own. Closed
 //! connections are dropped; connections without streams expire with the idle timeout.
 
@@ -41,7 +41,8 @@ impl Drop for Stream {
 struct Conn {
     tx: Sender,
     active: Arc<AtomicUsize>,
-    max: usize,
+    /// The server's current `SETTINGS_MAX_CONCURRENT_STREAMS` (kept by `h2_settings`).
+    max: Arc<AtomicUsize>,
     /// When a stream was last taken.
     used: Instant,
 }
@@ -207,7 +208,7 @@ fn pick(key: &Arc<str>) -> Pick {
         };
         slot.conns.retain(|c| !c.tx.is_closed());
         for c in &mut slot.conns {
-            if c.active.load(Ordering::Relaxed) < c.max {
+            if c.active.load(Ordering::Relaxed) < c.max.load(Ordering::Relaxed) {
                 c.active.fetch_add(1, Ordering::Relaxed);
                 c.used = Instant::now();
                 return Pick::Ready(c.tx.clone(), Stream(c.active.clone()));
@@ -248,11 +249,11 @@ async fn handshake(ep: &Endpoint, d: Dialed, by: Instant) -> Result<(Sender, Str
     Ok((tx, Stream(active)))
 }
 
-async fn start<T>(io: T, by: Instant) -> Result<(Sender, usize), ClientError>
+async fn start<T>(io: T, by: Instant) -> Result<(Sender, Arc<AtomicUsize>), ClientError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (io, settings) = Sniff::new(io);
+    let (io, max, settings) = Sniff::new(io);
     let (tx, conn) = http2::Builder::new(TokioExecutor::new())
         .initial_max_send_streams(DEFAULT_MAX_STREAMS)
         .handshake(TokioIo::new(io))
@@ -268,7 +269,7 @@ where
         Ok(Err(_)) => Err(ClientError::Connect(std::io::Error::other(
             "upstream did not answer with HTTP/2 SETTINGS (does it speak HTTP/2?)",
         ))),
-        Ok(Ok(max)) => Ok((tx, max.max(1))),
+        Ok(Ok(_)) => Ok((tx, max)),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod h2raw;
+pub mod h2script;
 pub mod https;
 pub mod log_buf;
 pub mod policy;
