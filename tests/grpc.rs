@@ -13,38 +13,16 @@ use grpc_echo::{backend, Raw};
 use http::uri::PathAndQuery;
 use http::Request;
 use http_body_util::BodyExt;
-use tokio::net::TcpListener;
 use tonic::{Code, Status};
 
 fn config(echo: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
+    let services = grpc_echo::services(echo, dead);
     format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{echo}"]
-protocol = "h2c"
-retries = 2
-request_timeout = "5s"
-[services.health_check]
-enabled = false
-
-[[services]]
-name = "dead"
-endpoints = ["http://{dead}"]
-protocol = "h2c"
-connect_timeout = "1s"
-[services.health_check]
-enabled = false
-
+        r#"{services}
 [[routes]]
 name = "grpc"
 path = "/echo.Echo/*"
 service = "echo"
-
-[[routes]]
-name = "gone"
-path = "/gone.Gone/*"
-service = "dead"
 
 [[routes]]
 name = "locked"
@@ -80,27 +58,10 @@ async fn unary(
     c.unary(req, PathAndQuery::from_static(path), Raw).await
 }
 
-/// A port nothing listens on.
-async fn dead_port() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
-fn metrics(gw: &common::Gateway) -> String {
-    gw.shared
-        .metrics
-        .encode(&portcullis::observability::metrics::Scrape {
-            services: &[],
-            cache_bytes: 0,
-            cache_entries: 0,
-            open_connections: 0,
-        })
-}
-
 #[tokio::test]
 async fn unary_and_streaming_calls_pass_with_their_status() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     for _ in 0..2 {
         let resp = unary(&mut c, "/echo.Echo/Unary", "hello").await.unwrap();
@@ -128,7 +89,7 @@ async fn unary_and_streaming_calls_pass_with_their_status() {
     let path = PathAndQuery::from_static("/echo.Echo/Join");
     let joined = c.client_streaming(req, path, Raw).await.unwrap();
     assert_eq!(&joined.get_ref()[..], b"a+b+c");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let ok = r#"portcullis_grpc_responses_total{route="grpc",service="echo",grpc_status="0"} 4"#;
     assert!(text.contains(ok), "{text}");
 }
@@ -136,14 +97,14 @@ async fn unary_and_streaming_calls_pass_with_their_status() {
 #[tokio::test]
 async fn a_backend_error_status_arrives_intact() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let err = unary(&mut c, "/echo.Echo/Fail", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(err.message(), "no such thing: ünïcode");
     let err = unary(&mut c, "/echo.Echo/Missing", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
-    let text = metrics(&gw);
+    let text = gw.metrics();
     for code in ["5", "12"] {
         let line = format!(
             r#"portcullis_grpc_responses_total{{route="grpc",service="echo",grpc_status="{code}"}} 1"#
@@ -155,7 +116,7 @@ async fn a_backend_error_status_arrives_intact() {
 #[tokio::test]
 async fn gateway_errors_are_trailers_only_grpc_answers() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let err = unary(&mut c, "/gone.Gone/Call", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
@@ -173,7 +134,7 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
     let err = unary(&mut c, "/locked.Locked/Call", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.metadata().get("www-authenticate").is_some(), "{err:?}");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let unavailable = r#"{route="gone",service="dead",grpc_status="14"} 1"#;
     let no_route = r#"{route="-",service="-",grpc_status="12"} 1"#;
     let locked = r#"{route="locked",service="echo",grpc_status="16"} 1"#;
@@ -203,7 +164,7 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
 #[tokio::test]
 async fn bidirectional_calls_ping_pong_through_a_service_with_retries() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let outgoing =

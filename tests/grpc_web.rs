@@ -18,28 +18,13 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::net::TcpListener;
 use tonic::{Code, Status};
 use tonic_web::{GrpcWebCall, GrpcWebClientService};
 
 fn config(echo: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
+    let services = grpc_echo::services(echo, dead);
     format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{echo}"]
-protocol = "h2c"
-[services.health_check]
-enabled = false
-
-[[services]]
-name = "dead"
-endpoints = ["http://{dead}"]
-protocol = "h2c"
-connect_timeout = "1s"
-[services.health_check]
-enabled = false
-
+        r#"{services}
 [[services]]
 name = "plain"
 endpoints = ["http://{echo}"]
@@ -51,11 +36,6 @@ name = "grpc"
 path = "/echo.Echo/*"
 service = "echo"
 policies = ["browser"]
-
-[[routes]]
-name = "gone"
-path = "/gone.Gone/*"
-service = "dead"
 
 [[routes]]
 name = "http1"
@@ -88,29 +68,16 @@ async fn unary(c: &mut WebClient, path: &'static str, msg: &'static str) -> Resu
     resp.map(tonic::Response::into_inner)
 }
 
-async fn dead_port() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
 async fn start() -> (common::Gateway, tokio::task::JoinHandle<()>) {
     let (echo, task) = backend().await;
     (
-        common::start_gateway(&config(echo, dead_port().await)).await,
+        common::start_gateway(&config(echo, common::dead_port().await)).await,
         task,
     )
 }
 
 fn metric(gw: &common::Gateway, labels: &str) -> bool {
-    let text = gw
-        .shared
-        .metrics
-        .encode(&portcullis::observability::metrics::Scrape {
-            services: &[],
-            cache_bytes: 0,
-            cache_entries: 0,
-            open_connections: 0,
-        });
+    let text = gw.metrics();
     let line = format!("portcullis_grpc_responses_total{{{labels}");
     let found = text.contains(&line);
     if !found {

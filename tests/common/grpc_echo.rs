@@ -132,6 +132,36 @@ impl StreamingService<Bytes> for Ping {
     }
 }
 
+/// The gRPC tests' `echo` service (h2c to the backend at `echo`) and `dead` one (h2c to a
+/// port nothing listens on), with the route `gone` (`/gone.Gone/*`) to `dead`.
+pub fn services(echo: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[[services]]
+name = "echo"
+endpoints = ["http://{echo}"]
+protocol = "h2c"
+retries = 2
+request_timeout = "5s"
+[services.health_check]
+enabled = false
+
+[[services]]
+name = "dead"
+endpoints = ["http://{dead}"]
+protocol = "h2c"
+connect_timeout = "1s"
+[services.health_check]
+enabled = false
+
+[[routes]]
+name = "gone"
+path = "/gone.Gone/*"
+service = "dead"
+"#
+    )
+}
+
 /// A tonic echo backend over h2c on a loopback port.
 pub async fn backend() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
