@@ -76,6 +76,9 @@ pub enum GatewayError {
     /// CORS preflight refused).
     #[error("forbidden: {reason}")]
     Forbidden { reason: &'static str },
+    /// A gRPC-Web call routed to a service that speaks HTTP/1.1 (gRPC needs HTTP/2).
+    #[error("gRPC-Web needs an HTTP/2 service; set protocol = \"h2c\", \"h2\" or \"auto\" on service {service}")]
+    GrpcWebNeedsHttp2 { service: String },
     /// A rate limit is exhausted.
     #[error("rate limit {limit} exceeded")]
     RateLimited {
@@ -129,6 +132,11 @@ impl GatewayError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too Many Requests",
                 Origin::Client,
+            ),
+            GrpcWebNeedsHttp2 { .. } => (
+                StatusCode::NOT_IMPLEMENTED,
+                "Not Implemented",
+                Origin::Gateway,
             ),
             NoHealthyEndpoint { .. } | BreakerOpen { .. } | Overloaded { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -211,13 +219,13 @@ impl GatewayError {
 }
 
 /// The gRPC status code for a gateway error's HTTP status: UNAUTHENTICATED (16) for 401,
-/// PERMISSION_DENIED (7) for 403, UNIMPLEMENTED (12) for 404, RESOURCE_EXHAUSTED (8) for 429,
+/// PERMISSION_DENIED (7) for 403, UNIMPLEMENTED (12) for 404 and 501, RESOURCE_EXHAUSTED (8) for 429,
 /// UNAVAILABLE (14) for 502 and 503, DEADLINE_EXCEEDED (4) for 504, INTERNAL (13) otherwise.
 pub fn grpc_code(status: StatusCode) -> u8 {
     match status.as_u16() {
         401 => 16,
         403 => 7,
-        404 => 12,
+        404 | 501 => 12,
         429 => 8,
         502 | 503 => 14,
         504 => 4,
@@ -296,11 +304,11 @@ mod tests {
 
     #[test]
     fn grpc_codes_follow_the_http_mapping() {
-        let codes: Vec<u8> = [401, 403, 404, 429, 502, 503, 504, 400, 413, 500]
+        let codes: Vec<u8> = [401, 403, 404, 429, 502, 503, 504, 400, 413, 500, 501]
             .iter()
             .map(|s| grpc_code(StatusCode::from_u16(*s).unwrap()))
             .collect();
-        assert_eq!(codes, [16, 7, 12, 8, 14, 14, 4, 13, 13, 13]);
+        assert_eq!(codes, [16, 7, 12, 8, 14, 14, 4, 13, 13, 13, 12]);
     }
 
     #[test]

@@ -4,198 +4,25 @@
 //! trailers-only gRPC answers, and the `grpc_responses` metric.
 
 mod common;
+// Only the gRPC tests compile the tonic backend (not every user of `common`).
+#[path = "common/grpc_echo.rs"]
+mod grpc_echo;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use grpc_echo::{backend, Raw};
 use http::uri::PathAndQuery;
 use http::Request;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::server::{
-    ClientStreamingService, Grpc, ServerStreamingService, StreamingService, UnaryService,
-};
 use tonic::{Code, Status};
 
-/// Messages are raw bytes.
-#[derive(Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-type Reply<T> = Pin<Box<dyn Future<Output = Result<tonic::Response<T>, Status>> + Send>>;
-
-/// `/echo.Echo/Unary` answers "echo: " + the message; `/echo.Echo/Fail` fails NOT_FOUND.
-struct Unary {
-    fail: bool,
-}
-
-impl UnaryService<Bytes> for Unary {
-    type Response = Bytes;
-    type Future = Reply<Bytes>;
-    fn call(&mut self, req: tonic::Request<Bytes>) -> Self::Future {
-        let fail = self.fail;
-        Box::pin(async move {
-            if fail {
-                return Err(Status::not_found("no such thing: ünïcode"));
-            }
-            let mut out = b"echo: ".to_vec();
-            out.extend_from_slice(req.get_ref());
-            Ok(tonic::Response::new(Bytes::from(out)))
-        })
-    }
-}
-
-type Messages = futures_util::stream::Iter<std::vec::IntoIter<Result<Bytes, Status>>>;
-
-/// `/echo.Echo/Count` streams "1".."n" for a message "n".
-struct Count;
-
-impl ServerStreamingService<Bytes> for Count {
-    type Response = Bytes;
-    type ResponseStream = Messages;
-    type Future = Reply<Messages>;
-    fn call(&mut self, req: tonic::Request<Bytes>) -> Self::Future {
-        Box::pin(async move {
-            let n: usize = std::str::from_utf8(req.get_ref()).unwrap().parse().unwrap();
-            let items: Vec<Result<Bytes, Status>> =
-                (1..=n).map(|i| Ok(Bytes::from(i.to_string()))).collect();
-            Ok(tonic::Response::new(futures_util::stream::iter(items)))
-        })
-    }
-}
-
-/// `/echo.Echo/Join` joins the messages of a client stream with "+".
-struct Join;
-
-impl ClientStreamingService<Bytes> for Join {
-    type Response = Bytes;
-    type Future = Reply<Bytes>;
-    fn call(&mut self, req: tonic::Request<tonic::Streaming<Bytes>>) -> Self::Future {
-        Box::pin(async move {
-            let mut stream = req.into_inner();
-            let mut parts = Vec::new();
-            while let Some(m) = stream.message().await? {
-                parts.push(String::from_utf8(m.to_vec()).unwrap());
-            }
-            Ok(tonic::Response::new(Bytes::from(parts.join("+"))))
-        })
-    }
-}
-
-type Pongs = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, Status>> + Send>>;
-
-/// `/echo.Echo/Ping` answers each message of a stream with "pong: " + it, as it arrives.
-struct Ping;
-
-impl StreamingService<Bytes> for Ping {
-    type Response = Bytes;
-    type ResponseStream = Pongs;
-    type Future = Reply<Pongs>;
-    fn call(&mut self, req: tonic::Request<tonic::Streaming<Bytes>>) -> Self::Future {
-        let pongs = futures_util::stream::unfold(req.into_inner(), |mut s| async move {
-            let m = s.message().await.transpose()?;
-            let pong = m.map(|m| Bytes::from([&b"pong: "[..], &m[..]].concat()));
-            Some((pong, s))
-        });
-        Box::pin(async move { Ok(tonic::Response::new(Box::pin(pongs) as Pongs)) })
-    }
-}
-
-/// A tonic echo backend over h2c on a loopback port.
-async fn backend() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let svc = service_fn(|req: Request<Incoming>| async move {
-                    let mut grpc = Grpc::new(Raw);
-                    let resp = match req.uri().path() {
-                        "/echo.Echo/Unary" => grpc.unary(Unary { fail: false }, req).await,
-                        "/echo.Echo/Fail" => grpc.unary(Unary { fail: true }, req).await,
-                        "/echo.Echo/Count" => grpc.server_streaming(Count, req).await,
-                        "/echo.Echo/Join" => grpc.client_streaming(Join, req).await,
-                        "/echo.Echo/Ping" => grpc.streaming(Ping, req).await,
-                        _ => Status::unimplemented("no such method").into_http(),
-                    };
-                    Ok::<_, Infallible>(resp)
-                });
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, task)
-}
-
 fn config(echo: std::net::SocketAddr, dead: std::net::SocketAddr) -> String {
+    let services = grpc_echo::services(echo, dead);
     format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{echo}"]
-protocol = "h2c"
-retries = 2
-request_timeout = "5s"
-[services.health_check]
-enabled = false
-
-[[services]]
-name = "dead"
-endpoints = ["http://{dead}"]
-protocol = "h2c"
-connect_timeout = "1s"
-[services.health_check]
-enabled = false
-
+        r#"{services}
 [[routes]]
 name = "grpc"
 path = "/echo.Echo/*"
 service = "echo"
-
-[[routes]]
-name = "gone"
-path = "/gone.Gone/*"
-service = "dead"
 
 [[routes]]
 name = "locked"
@@ -231,27 +58,10 @@ async fn unary(
     c.unary(req, PathAndQuery::from_static(path), Raw).await
 }
 
-/// A port nothing listens on.
-async fn dead_port() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
-fn metrics(gw: &common::Gateway) -> String {
-    gw.shared
-        .metrics
-        .encode(&portcullis::observability::metrics::Scrape {
-            services: &[],
-            cache_bytes: 0,
-            cache_entries: 0,
-            open_connections: 0,
-        })
-}
-
 #[tokio::test]
 async fn unary_and_streaming_calls_pass_with_their_status() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     for _ in 0..2 {
         let resp = unary(&mut c, "/echo.Echo/Unary", "hello").await.unwrap();
@@ -279,7 +89,7 @@ async fn unary_and_streaming_calls_pass_with_their_status() {
     let path = PathAndQuery::from_static("/echo.Echo/Join");
     let joined = c.client_streaming(req, path, Raw).await.unwrap();
     assert_eq!(&joined.get_ref()[..], b"a+b+c");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let ok = r#"portcullis_grpc_responses_total{route="grpc",service="echo",grpc_status="0"} 4"#;
     assert!(text.contains(ok), "{text}");
 }
@@ -287,14 +97,14 @@ async fn unary_and_streaming_calls_pass_with_their_status() {
 #[tokio::test]
 async fn a_backend_error_status_arrives_intact() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let err = unary(&mut c, "/echo.Echo/Fail", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(err.message(), "no such thing: ünïcode");
     let err = unary(&mut c, "/echo.Echo/Missing", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
-    let text = metrics(&gw);
+    let text = gw.metrics();
     for code in ["5", "12"] {
         let line = format!(
             r#"portcullis_grpc_responses_total{{route="grpc",service="echo",grpc_status="{code}"}} 1"#
@@ -306,7 +116,7 @@ async fn a_backend_error_status_arrives_intact() {
 #[tokio::test]
 async fn gateway_errors_are_trailers_only_grpc_answers() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let err = unary(&mut c, "/gone.Gone/Call", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
@@ -324,7 +134,7 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
     let err = unary(&mut c, "/locked.Locked/Call", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.metadata().get("www-authenticate").is_some(), "{err:?}");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let unavailable = r#"{route="gone",service="dead",grpc_status="14"} 1"#;
     let no_route = r#"{route="-",service="-",grpc_status="12"} 1"#;
     let locked = r#"{route="locked",service="echo",grpc_status="16"} 1"#;
@@ -354,7 +164,7 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
 #[tokio::test]
 async fn bidirectional_calls_ping_pong_through_a_service_with_retries() {
     let (echo, _task) = backend().await;
-    let gw = common::start_gateway(&config(echo, dead_port().await)).await;
+    let gw = common::start_gateway(&config(echo, common::dead_port().await)).await;
     let mut c = client(&gw).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let outgoing =

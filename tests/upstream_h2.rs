@@ -1,6 +1,7 @@
 //! HTTP/2 to upstreams end to end: h2c to a backend that speaks only HTTP/2, more concurrent
 //! requests than the backend's `SETTINGS_MAX_CONCURRENT_STREAMS` (a second connection is
-//! opened), trailers both ways (streamed and buffered for retries), health checks over h2c.
+//! opened), a server changing that limit mid-connection (the pool follows), trailers both
+//! ways (streamed and buffered for retries), health checks over h2c.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::h2script::{H2Script, Seen};
 use common::tls::{h2c_client, Plain, Setup, Upstream};
 use common::{full, get, BoxBody};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
@@ -100,6 +102,68 @@ async fn more_requests_than_max_concurrent_streams_open_more_connections() {
     );
     // One connection would have served them two at a time: 5 x 300 ms.
     assert!(took < Duration::from_millis(1200), "took {took:?}");
+}
+
+/// A request through the gateway, answered later by the scripted server.
+fn call(gw: &common::Gateway, path: &str) -> tokio::task::JoinHandle<(StatusCode, Bytes)> {
+    tokio::spawn(get_owned(gw.url(path)))
+}
+
+#[tokio::test]
+async fn a_server_lowering_its_stream_limit_mid_connection_gets_another_connection() {
+    let mut up = H2Script::start(10).await;
+    let gw = common::start_gateway(&config(up.addr, NO_CHECKS)).await;
+    let first = call(&gw, "/1");
+    let Seen::Request {
+        conn: 0,
+        stream: s1,
+    } = up.next().await
+    else {
+        panic!("the first request opens the first connection");
+    };
+    // Down to one stream, with one in flight: the connection is full.
+    up.settings(0, 1);
+    assert_eq!(up.next().await, Seen::Acked { conn: 0 });
+    let second = call(&gw, "/2");
+    // Had the pool kept the first limit (10), it would have queued this stream on the full
+    // connection, where the server never sees it until the first is answered.
+    let Seen::Request {
+        conn: 1,
+        stream: s2,
+    } = up.next().await
+    else {
+        panic!("the second request must open a second connection");
+    };
+    up.respond(1, s2);
+    assert_eq!(second.await.unwrap().0, StatusCode::OK);
+    up.respond(0, s1);
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert_eq!(up.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_server_raising_its_stream_limit_mid_connection_takes_more_streams() {
+    let mut up = H2Script::start(1).await;
+    let gw = common::start_gateway(&config(up.addr, NO_CHECKS)).await;
+    let mut calls = vec![call(&gw, "/1")];
+    let mut held = vec![up.next().await];
+    up.settings(0, 5);
+    assert_eq!(up.next().await, Seen::Acked { conn: 0 });
+    calls.extend((2..=4).map(|i| call(&gw, &format!("/{i}"))));
+    for _ in 2..=4 {
+        held.push(up.next().await);
+    }
+    for seen in held {
+        let Seen::Request { conn, stream } = seen else {
+            panic!("{seen:?}");
+        };
+        assert_eq!(conn, 0, "all four streams fit on the first connection now");
+        up.respond(conn, stream);
+    }
+    for c in calls {
+        assert_eq!(c.await.unwrap().0, StatusCode::OK);
+    }
+    assert_eq!(up.connections(), 1);
 }
 
 async fn get_owned(url: String) -> (StatusCode, Bytes) {

@@ -17,6 +17,7 @@ use pin_project_lite::pin_project;
 
 use super::client::PoolReturn;
 use super::grpc::GrpcWatch;
+use super::grpc_web::TextBody;
 
 /// Boxed error type of the bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +37,8 @@ pin_project! {
         /// A buffered body (kept for retries), sent whole, then its trailers if any (boxed:
         /// rare, and the body is moved on every request).
         Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
+        /// A gRPC-Web `-text` body, base64-decoded as it streams.
+        Text { #[pin] inner: TextBody<Incoming> },
     }
 }
 
@@ -87,6 +90,25 @@ impl RequestBody {
             counter: None,
         }
     }
+
+    /// The same body, base64-decoded on its way (a streamed gRPC-Web `-text` body; others,
+    /// which gRPC never has, are kept as they are).
+    pub(crate) fn decode_base64(mut self) -> Self {
+        let empty = Source::Buffered {
+            data: None,
+            trailers: None,
+        };
+        self.src = match std::mem::replace(&mut self.src, empty) {
+            Source::Stream {
+                prefix: None,
+                inner,
+            } => Source::Text {
+                inner: TextBody::new(inner),
+            },
+            other => other,
+        };
+        self
+    }
 }
 
 impl Body for RequestBody {
@@ -110,10 +132,11 @@ impl Body for RequestBody {
                 if let Some(p) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(p))));
                 }
-                inner
+                inner.poll_frame(cx).map_err(|e| Box::new(e) as BoxError)
             }
+            SourceProj::Text { inner } => inner.poll_frame(cx),
         };
-        match inner.poll_frame(cx) {
+        match inner {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -129,7 +152,7 @@ impl Body for RequestBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -138,12 +161,14 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match &self.src {
             Source::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+            Source::Text { inner } => inner.is_end_stream(),
             Source::Stream { prefix, inner } => prefix.is_none() && inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.src {
+            Source::Text { .. } => SizeHint::default(),
             Source::Buffered { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }

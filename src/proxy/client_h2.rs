@@ -1,8 +1,8 @@
 //! The upstream HTTP/2 client (h2c, and h2 over TLS): per worker thread, a few multiplexed
 //! connections per endpoint, like the HTTP/1.1 pool lock-free because each worker runs its
 //! own single-threaded runtime. A request takes a stream on the first open connection with
-//! room under the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (read from its first frame,
-//! see `h2_settings`); when every connection is full one more is opened, and requests that
+//! room under the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (from its first frame, then
+//! kept current as later SETTINGS frames change it, see `h2_settings`); when every connection is full one more is opened, and requests that
 //! find another request opening one wait for it instead of opening their own. Closed
 //! connections are dropped; connections without streams expire with the idle timeout.
 
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{PooledBody, RequestBody};
 use super::client::{dial, idle_timeout, ClientError, PoolReturn, Timeouts};
+use super::grpc_web::TextRequest;
 use super::h2_settings::{Sniff, DEFAULT_MAX_STREAMS};
 use crate::upstream::transport::{Dialed, Transport};
 use crate::upstream::Endpoint;
@@ -40,7 +41,8 @@ impl Drop for Stream {
 struct Conn {
     tx: Sender,
     active: Arc<AtomicUsize>,
-    max: usize,
+    /// The server's current `SETTINGS_MAX_CONCURRENT_STREAMS` (kept by `h2_settings`).
+    max: Arc<AtomicUsize>,
     /// When a stream was last taken.
     used: Instant,
 }
@@ -81,10 +83,10 @@ enum Pick {
 /// Sends `req` (origin-form URI, Host header set) to `ep` over HTTP/2.
 pub(super) async fn send(
     ep: &Endpoint,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    prepare(&mut req, &ep.transport);
+    let mut req = prepare(req, &ep.transport);
     let start = Instant::now();
     let connect_by = start + t.connect;
     let deadline = start + t.request;
@@ -129,10 +131,10 @@ pub(super) async fn send(
 pub(super) async fn send_on(
     ep: &Endpoint,
     d: Dialed,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    prepare(&mut req, &ep.transport);
+    let req = prepare(req, &ep.transport);
     let start = Instant::now();
     let (tx, stream) = handshake(ep, d, start + t.connect).await?;
     match exchange(tx, stream, req, start + t.request).await {
@@ -144,8 +146,12 @@ pub(super) async fn send_on(
     }
 }
 
-/// The request as HTTP/2 wants it: the Host header becomes the `:authority`.
-fn prepare(req: &mut Request<RequestBody>, transport: &Transport) {
+/// The request as HTTP/2 wants it: the Host header becomes the `:authority`; a gRPC-Web
+/// `-text` body is base64-decoded.
+fn prepare(mut req: Request<RequestBody>, transport: &Transport) -> Request<RequestBody> {
+    if req.extensions().get::<TextRequest>().is_some() {
+        req = req.map(RequestBody::decode_base64);
+    }
     let scheme = match transport {
         Transport::Tls(_) => Scheme::HTTPS,
         _ => Scheme::HTTP,
@@ -171,6 +177,7 @@ fn prepare(req: &mut Request<RequestBody>, transport: &Transport) {
             *req.version_mut() = Version::HTTP_2;
         }
     }
+    req
 }
 
 /// Sends on `tx`; `Err(Err(req))` hands the request back when the connection was closed
@@ -201,7 +208,7 @@ fn pick(key: &Arc<str>) -> Pick {
         };
         slot.conns.retain(|c| !c.tx.is_closed());
         for c in &mut slot.conns {
-            if c.active.load(Ordering::Relaxed) < c.max {
+            if c.active.load(Ordering::Relaxed) < c.max.load(Ordering::Relaxed) {
                 c.active.fetch_add(1, Ordering::Relaxed);
                 c.used = Instant::now();
                 return Pick::Ready(c.tx.clone(), Stream(c.active.clone()));
@@ -242,11 +249,11 @@ async fn handshake(ep: &Endpoint, d: Dialed, by: Instant) -> Result<(Sender, Str
     Ok((tx, Stream(active)))
 }
 
-async fn start<T>(io: T, by: Instant) -> Result<(Sender, usize), ClientError>
+async fn start<T>(io: T, by: Instant) -> Result<(Sender, Arc<AtomicUsize>), ClientError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (io, settings) = Sniff::new(io);
+    let (io, max, settings) = Sniff::new(io);
     let (tx, conn) = http2::Builder::new(TokioExecutor::new())
         .initial_max_send_streams(DEFAULT_MAX_STREAMS)
         .handshake(TokioIo::new(io))
@@ -262,7 +269,7 @@ where
         Ok(Err(_)) => Err(ClientError::Connect(std::io::Error::other(
             "upstream did not answer with HTTP/2 SETTINGS (does it speak HTTP/2?)",
         ))),
-        Ok(Ok(max)) => Ok((tx, max.max(1))),
+        Ok(Ok(_)) => Ok((tx, max)),
     }
 }
 

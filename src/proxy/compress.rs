@@ -213,7 +213,12 @@ pub fn type_matches(types: &[String], content_type: &str) -> bool {
         return false;
     };
     let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    if NEVER_TYPES.iter().any(|n| eq(n, media)) || NEVER_TOP_LEVEL.iter().any(|n| eq(n, top)) {
+    // gRPC (and gRPC-Web, whose trailers frame is appended later) is never compressed.
+    let grpc = media.get(..16).is_some_and(|p| eq(p, "application/grpc"));
+    if grpc
+        || NEVER_TYPES.iter().any(|n| eq(n, media))
+        || NEVER_TOP_LEVEL.iter().any(|n| eq(n, top))
+    {
         return false;
     }
     types.iter().any(|t| match t.strip_suffix("/*") {

@@ -20,6 +20,8 @@ pub(crate) struct Facts {
     pub(super) service: Option<Arc<str>>,
     /// The request is a gRPC call (errors answered the gRPC way, statuses counted).
     pub(super) grpc: bool,
+    /// The call came as gRPC-Web (translated both ways by `grpc_web`).
+    pub(super) web: Option<super::grpc_web::Web>,
     pub(super) endpoint: Option<Arc<str>>,
     pub(super) trace: TraceContext,
     /// The span being recorded when OTLP export is on and the trace is sampled.

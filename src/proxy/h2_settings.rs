@@ -1,10 +1,15 @@
-//! `Sniff`: a socket wrapper that reads the upstream's first HTTP/2 frame as hyper reads it,
-//! the server's SETTINGS, and reports its `SETTINGS_MAX_CONCURRENT_STREAMS`. hyper does not
-//! expose the peer's settings on the sender, and the pool must know how many streams a
-//! connection takes before it opens another. After that first frame it only passes bytes on.
+//! `Sniff`: a socket wrapper that follows the upstream's HTTP/2 frames as hyper reads them
+//! and keeps the server's `SETTINGS_MAX_CONCURRENT_STREAMS` current: from its first frame
+//! (which must be SETTINGS: the handshake waits for it) and from every later SETTINGS frame
+//! (a server may lower or raise the limit at any time). hyper does not expose the peer's
+//! settings on the sender, and the pool must know how many streams a connection takes before
+//! it opens another. Only frame headers are parsed (and SETTINGS payloads, six bytes an
+//! entry); other payloads are skipped by length, without copying or allocating.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,42 +26,121 @@ const MAX_CONCURRENT_STREAMS: u16 = 0x3;
 /// The largest first frame accepted (the default SETTINGS_MAX_FRAME_SIZE).
 const MAX_FRAME: usize = 16_384;
 
-/// The wrapped socket; `rx` of [`Sniff::new`] gets the stream limit, or is dropped if the
-/// server's first frame is not SETTINGS (or the connection ends before it).
+/// Where the parser is in the server's frame stream.
+#[derive(Debug)]
+pub struct Frames {
+    head: [u8; HEADER],
+    /// Header bytes collected (`HEADER` once the header is complete).
+    n: usize,
+    /// Payload bytes of the current frame still to come.
+    left: usize,
+    /// The current payload is a SETTINGS one (its entries are read).
+    settings: bool,
+    entry: [u8; 6],
+    e: usize,
+    /// Frames seen so far (the first must be SETTINGS).
+    seen: u64,
+}
+
+/// What one read told.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    Nothing,
+    /// The first frame, a SETTINGS one, is complete.
+    FirstSettings,
+    /// The first frame is not SETTINGS: not an HTTP/2 server.
+    NotHttp2,
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Frames {
+            head: [0; HEADER],
+            n: 0,
+            left: 0,
+            settings: false,
+            entry: [0; 6],
+            e: 0,
+            seen: 0,
+        }
+    }
+}
+
+impl Frames {
+    /// Follows `b`, the next bytes from the server, storing each stream limit in `max`.
+    pub fn feed(&mut self, mut b: &[u8], max: &AtomicUsize) -> Event {
+        let mut event = Event::Nothing;
+        while !b.is_empty() {
+            if self.n < HEADER {
+                let take = (HEADER - self.n).min(b.len());
+                self.head[self.n..self.n + take].copy_from_slice(&b[..take]);
+                self.n += take;
+                b = &b[take..];
+                if self.n < HEADER {
+                    break;
+                }
+                let h = &self.head;
+                self.left = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+                self.settings = h[3] == SETTINGS && h[4] & ACK == 0;
+                self.e = 0;
+                self.seen += 1;
+                let bad = !self.settings || self.left > MAX_FRAME || self.left % 6 != 0;
+                if self.seen == 1 && bad {
+                    return Event::NotHttp2;
+                }
+            } else if !self.settings {
+                let skip = self.left.min(b.len());
+                self.left -= skip;
+                b = &b[skip..];
+            } else {
+                let take = (6 - self.e).min(self.left).min(b.len());
+                self.entry[self.e..self.e + take].copy_from_slice(&b[..take]);
+                (self.e, self.left, b) = (self.e + take, self.left - take, &b[take..]);
+                if self.e == 6 {
+                    self.e = 0;
+                    let [i0, i1, v0, v1, v2, v3] = self.entry;
+                    if u16::from_be_bytes([i0, i1]) == MAX_CONCURRENT_STREAMS {
+                        let v = u32::from_be_bytes([v0, v1, v2, v3]);
+                        max.store(v as usize, Ordering::Relaxed);
+                    }
+                }
+            }
+            if self.n == HEADER && self.left == 0 {
+                if self.seen == 1 {
+                    event = Event::FirstSettings;
+                }
+                self.n = 0;
+            }
+        }
+        event
+    }
+}
+
+/// The wrapped socket. `max` holds the server's current stream limit; `first` gets it once
+/// the first SETTINGS frame is complete, or is dropped if the first frame is not SETTINGS.
 pub struct Sniff<T> {
     inner: T,
-    state: Option<(Vec<u8>, oneshot::Sender<usize>)>,
+    frames: Frames,
+    max: Arc<AtomicUsize>,
+    first: Option<oneshot::Sender<usize>>,
+    /// Not HTTP/2: bytes are only passed on.
+    off: bool,
 }
 
 impl<T> Sniff<T> {
-    pub fn new(inner: T) -> (Sniff<T>, oneshot::Receiver<usize>) {
+    /// The wrapper, the limit it keeps current, and the receiver of the first one.
+    pub fn new(inner: T) -> (Sniff<T>, Arc<AtomicUsize>, oneshot::Receiver<usize>) {
         let (tx, rx) = oneshot::channel();
+        let max = Arc::new(AtomicUsize::new(DEFAULT_MAX_STREAMS));
         let s = Sniff {
             inner,
-            state: Some((Vec::with_capacity(64), tx)),
+            frames: Frames::default(),
+            max: max.clone(),
+            first: Some(tx),
+            off: false,
         };
-        (s, rx)
+        (s, max, rx)
     }
-}
-
-/// The first frame of `b`: `None` while incomplete, `Some(Err)` when it is not a SETTINGS
-/// frame, else the stream limit it sets (or [`DEFAULT_MAX_STREAMS`]).
-fn first_frame(b: &[u8]) -> Option<Result<usize, ()>> {
-    if b.len() < HEADER {
-        return None;
-    }
-    let len = usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]);
-    if b[3] != SETTINGS || b[4] & ACK != 0 || len > MAX_FRAME || len % 6 != 0 {
-        return Some(Err(()));
-    }
-    let payload = b.get(HEADER..HEADER + len)?;
-    let mut max = DEFAULT_MAX_STREAMS;
-    for s in payload.chunks_exact(6) {
-        if u16::from_be_bytes([s[0], s[1]]) == MAX_CONCURRENT_STREAMS {
-            max = u32::from_be_bytes([s[2], s[3], s[4], s[5]]) as usize;
-        }
-    }
-    Some(Ok(max))
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
@@ -68,13 +152,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some((seen, _))) = (&res, &mut this.state) {
-            seen.extend_from_slice(&buf.filled()[before..]);
-            if let Some(parsed) = first_frame(seen) {
-                if let (Ok(max), Some((_, tx))) = (parsed, this.state.take()) {
-                    let _ = tx.send(max);
+        if let (Poll::Ready(Ok(())), false) = (&res, this.off) {
+            match this.frames.feed(&buf.filled()[before..], &this.max) {
+                Event::Nothing => {}
+                Event::FirstSettings => {
+                    if let Some(tx) = this.first.take() {
+                        let _ = tx.send(this.max.load(Ordering::Relaxed));
+                    }
                 }
-                this.state = None;
+                Event::NotHttp2 => {
+                    this.off = true;
+                    this.first = None;
+                }
             }
         }
         res
@@ -112,55 +201,5 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Sniff<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(entries: &[(u16, u32)]) -> Vec<u8> {
-        let len = entries.len() * 6;
-        let mut b = vec![0, 0, len as u8, SETTINGS, 0, 0, 0, 0, 0];
-        for (id, v) in entries {
-            b.extend_from_slice(&id.to_be_bytes());
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-        b
-    }
-
-    #[test]
-    fn reads_the_stream_limit_of_the_first_settings_frame() {
-        let f = settings(&[(0x4, 65_535), (MAX_CONCURRENT_STREAMS, 2)]);
-        assert_eq!(first_frame(&f), Some(Ok(2)));
-        assert_eq!(first_frame(&f[..f.len() - 1]), None, "incomplete");
-        assert_eq!(first_frame(&f[..5]), None, "header incomplete");
-        let f = settings(&[(0x4, 65_535)]);
-        assert_eq!(first_frame(&f), Some(Ok(DEFAULT_MAX_STREAMS)));
-        assert_eq!(first_frame(&settings(&[])), Some(Ok(DEFAULT_MAX_STREAMS)));
-    }
-
-    #[test]
-    fn anything_but_settings_first_is_refused() {
-        let mut ack = settings(&[]);
-        ack[4] = ACK;
-        assert_eq!(first_frame(&ack), Some(Err(())));
-        assert_eq!(first_frame(b"HTTP/1.1 400 Bad Request\r\n"), Some(Err(())));
-    }
-
-    #[tokio::test]
-    async fn sniffs_through_a_socket_and_passes_every_byte() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut server, client) = tokio::io::duplex(64);
-        let mut frame = settings(&[(MAX_CONCURRENT_STREAMS, 7)]);
-        frame.extend_from_slice(b"rest");
-        let sent = frame.clone();
-        tokio::spawn(async move {
-            for chunk in frame.chunks(4) {
-                server.write_all(chunk).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-        });
-        let (mut s, rx) = Sniff::new(client);
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, sent);
-        assert_eq!(rx.await.unwrap(), 7);
-    }
-}
+#[path = "h2_settings_tests.rs"]
+mod tests;

@@ -28,6 +28,7 @@ pub mod client_h2;
 pub(crate) mod compress;
 mod done;
 pub mod grpc;
+pub(crate) mod grpc_web;
 mod h2_settings;
 pub mod headers;
 mod sanity;
@@ -65,7 +66,7 @@ pub struct ConnInfo {
 pub async fn handle(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<GatewayBody> {
     let start = Instant::now();
     conn.state.begin();
@@ -87,11 +88,13 @@ pub async fn handle(
     });
     let method = req.method().clone();
     let span = exporter.and_then(|e| e.begin(&trace, &method, req.uri().path(), conn.peer.ip()));
+    let web = grpc_web::request(&mut req);
     let mut facts = Facts {
         start,
         route: None,
         service: None,
-        grpc: grpc::is_grpc(req.version(), req.headers()),
+        grpc: web.is_some() || grpc::is_grpc(req.version(), req.headers()),
+        web,
         endpoint: None,
         trace,
         span,
@@ -115,6 +118,9 @@ pub async fn handle(
         },
         Err(e) => e.to_response_for(&request_id, facts.grpc),
     };
+    if let Some(web) = facts.web {
+        resp = grpc_web::response(resp, web);
+    }
     if facts.grpc {
         let (route, service) = (facts.route.as_deref(), facts.service.as_deref());
         grpc::count_head(&shared.metrics, route, service, resp.headers());
@@ -176,6 +182,7 @@ async fn forward(
     let service = &snap.services[route.service];
     facts.route = Some(route.name.clone());
     facts.service = Some(service.name.clone());
+    grpc_web::check(facts.web.as_ref(), service)?;
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());

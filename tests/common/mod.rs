@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod h2raw;
+pub mod h2script;
 pub mod https;
 pub mod log_buf;
 pub mod policy;
@@ -48,6 +49,18 @@ impl Gateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The Prometheus text of the gateway's metrics (no service or cache gauges).
+    pub fn metrics(&self) -> String {
+        self.shared
+            .metrics
+            .encode(&portcullis::observability::metrics::Scrape {
+                services: &[],
+                cache_bytes: 0,
+                cache_entries: 0,
+                open_connections: 0,
+            })
+    }
+
     /// Sends the shutdown signal (like SIGTERM) without waiting.
     pub fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -60,6 +73,12 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// A loopback address nothing listens on (its port was just freed).
+pub async fn dead_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
 }
 
 /// Parses `toml` (with `{name}` placeholders already substituted by the caller) through the

@@ -83,4 +83,12 @@ fn media_types() {
         assert!(!type_matches(&types, no), "{no}");
     }
     assert!(!type_matches(&["video/*".to_owned()], "video/mp4"));
+    let all = ["application/*".to_owned()];
+    assert!(type_matches(&all, "application/json"));
+    for grpc in ["application/grpc", "application/grpc-web-text+proto"] {
+        assert!(
+            !type_matches(&all, grpc),
+            "gRPC is never compressed: {grpc}"
+        );
+    }
 }
