@@ -238,6 +238,29 @@ max_age = "10m"
         .any(|v| v.to_str().unwrap().contains("Origin")));
 }
 
+/// Errors the gateway makes after the policies passed (here a refused upstream connection)
+/// carry the route's CORS headers, so a browser on another origin can read the status.
+#[tokio::test]
+async fn errors_after_the_policies_carry_cors_headers() {
+    let be = Backend::echo().await;
+    let policies = r#"
+[policies.web.cors]
+allow_origins = ["https://app.example.com"]
+"#;
+    let dead = dead_port().await;
+    let cfg = config(&be, policies, "policies = [\"web\"]")
+        .replace(&be.addr.to_string(), &dead.to_string());
+    let gw = start_gateway(&cfg).await;
+    let origin = [("origin", "https://app.example.com")];
+    let (st, h, _) = send(req(Method::GET, &gw.url("/api/x"), &origin)).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY);
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let other = [("origin", "https://evil.example")];
+    let (st, h, _) = send(req(Method::GET, &gw.url("/api/x"), &other)).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY);
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
 #[tokio::test]
 async fn ip_rules_and_the_route_body_limit() {
     let be = Backend::echo().await;

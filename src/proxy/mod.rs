@@ -100,6 +100,7 @@ pub async fn handle(
         span,
         compress: None,
         tunnel: None,
+        cors: None,
     };
     let mut resp = match forward(
         shared,
@@ -116,7 +117,15 @@ pub async fn handle(
             Some(c) => c.apply(resp).await,
             None => resp,
         },
-        Err(e) => e.to_response_for(&request_id, facts.grpc),
+        Err(e) => {
+            let mut resp = e.to_response_for(&request_id, facts.grpc);
+            // An error after the route's policies passed (upstream down, timeout, breaker)
+            // still carries the route's CORS headers, or a browser would see no status.
+            if let Some((chain, origin)) = &facts.cors {
+                run::cors_headers(chain, Some(origin), resp.headers_mut());
+            }
+            resp
+        }
     };
     if let Some(web) = facts.web {
         resp = grpc_web::response(resp, web);
@@ -182,7 +191,6 @@ async fn forward(
     let service = &snap.services[route.service];
     facts.route = Some(route.name.clone());
     facts.service = Some(service.name.clone());
-    grpc_web::check(facts.web.as_ref(), service)?;
     if let Some(l) = log.as_deref_mut() {
         l.route = Some(route.name.clone());
         l.service = Some(service.name.clone());
@@ -214,7 +222,12 @@ async fn forward(
             client_ip = client_ip::client_ip(client_ip, &parts.headers, &snap.trusted_proxies);
         }
         match run::request(chain, &mut parts, client_ip, &shared.clock, &shared.metrics).await {
-            Ok(Step::Continue(p)) => passed = Some(p),
+            Ok(Step::Continue(p)) => {
+                passed = Some(p);
+                if let (Some(_), Some(origin)) = (&chain.cors, parts.headers.get(header::ORIGIN)) {
+                    facts.cors = snap.chains[route_index].clone().zip(Some(origin.clone()));
+                }
+            }
             Ok(Step::Answer(mut resp)) => {
                 resp.headers_mut()
                     .insert(headers::X_REQUEST_ID, request_id.clone());
@@ -228,6 +241,8 @@ async fn forward(
             }
         }
     }
+    // After the policies, so the refusal carries the route's CORS headers.
+    grpc_web::check(facts.web.as_ref(), service)?;
     let max_body_bytes = chain
         .and_then(|c| c.max_body_bytes)
         .unwrap_or(snap.max_body_bytes);
