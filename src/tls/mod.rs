@@ -1,7 +1,7 @@
 //! TLS termination with rustls (ring is the one crypto provider): per `[[tls]]` element a
 //! `TlsListener` holding the rustls server config (versions, ALPN `h2` / `http/1.1`, client
 //! certificate verification) and the SNI certificate table, the handshake with its timeout,
-//! and `watch`, which reloads certificate and key files when they change on disk.
+//! and `watch`, which reloads certificate, key and client CA files when they change on disk.
 //!
 //! Parts: `certs` (PEM files), `resolver` (SNI table), `subject` (client certificate subject
 //! as RFC 4514 text), `watch` (live certificate reload).
@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use http::HeaderValue;
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use tokio::net::TcpStream;
@@ -43,8 +45,11 @@ pub fn install_provider() {
 
 /// One `[[tls]]` element at run time.
 pub struct TlsListener {
-    acceptor: tokio_rustls::TlsAcceptor,
+    /// Rebuilt (with a fresh session cache) when the client CA file changes.
+    config: ArcSwap<ServerConfig>,
     resolver: Arc<SniResolver>,
+    /// ALPN offers `h2`.
+    http2: bool,
     /// The `Strict-Transport-Security` value to set on every response, if configured.
     pub hsts: Option<HeaderValue>,
     spec: TlsSpec,
@@ -75,33 +80,7 @@ impl TlsListener {
     pub fn build(spec: &TlsSpec, http2: bool) -> Result<Arc<TlsListener>, String> {
         let table = load_table(spec)?;
         let resolver = Arc::new(SniResolver::new(table, spec.strict_sni));
-        let versions: &[&'static rustls::SupportedProtocolVersion] = match spec.min_version {
-            TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            TlsVersion::Tls13 => &[&rustls::version::TLS13],
-        };
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
-            .map_err(|e| format!("TLS versions: {e}"))?;
-        let builder = match &spec.client_auth {
-            None => builder.with_no_client_auth(),
-            Some(auth) => {
-                let roots = certs::load_roots(&auth.ca_file)?;
-                let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
-                let v = match auth.required {
-                    true => v,
-                    false => v.allow_unauthenticated(),
-                };
-                let v = v
-                    .build()
-                    .map_err(|e| format!("client certificate CA: {e}"))?;
-                builder.with_client_cert_verifier(v)
-            }
-        };
-        let mut config = builder.with_cert_resolver(resolver.clone());
-        config.alpn_protocols = match http2 {
-            true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-            false => vec![b"http/1.1".to_vec()],
-        };
+        let config = server_config(spec, http2, &resolver, client_verifier(spec)?)?;
         let hsts = spec
             .hsts
             .as_ref()
@@ -109,8 +88,9 @@ impl TlsListener {
             .transpose()
             .map_err(|e| format!("HSTS header: {e}"))?;
         Ok(Arc::new(TlsListener {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            config: ArcSwap::from_pointee(config),
             resolver,
+            http2,
             hsts,
             spec: spec.clone(),
             reloaded: AtomicU64::new(0),
@@ -118,9 +98,17 @@ impl TlsListener {
         }))
     }
 
+    /// New handshakes verify client certificates with `verifier` (a reloaded CA file).
+    fn swap_verifier(&self, verifier: Arc<dyn ClientCertVerifier>) -> Result<(), String> {
+        let config = server_config(&self.spec, self.http2, &self.resolver, Some(verifier))?;
+        self.config.store(Arc::new(config));
+        Ok(())
+    }
+
     /// Runs the handshake, which must finish within `timeout`.
     pub async fn accept(&self, tcp: TcpStream, timeout: Duration) -> std::io::Result<Accepted> {
-        let stream = tokio::time::timeout(timeout, self.acceptor.accept(tcp))
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.load_full());
+        let stream = tokio::time::timeout(timeout, acceptor.accept(tcp))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
         let conn = stream.get_ref().1;
@@ -150,6 +138,49 @@ impl TlsListener {
     pub fn spec(&self) -> &TlsSpec {
         &self.spec
     }
+}
+
+/// The client certificate verifier of `spec` (its CA file read now), if it has `client_auth`.
+fn client_verifier(spec: &TlsSpec) -> Result<Option<Arc<dyn ClientCertVerifier>>, String> {
+    let Some(auth) = &spec.client_auth else {
+        return Ok(None);
+    };
+    let roots = certs::load_roots(&auth.ca_file)?;
+    let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    let v = match auth.required {
+        true => v,
+        false => v.allow_unauthenticated(),
+    };
+    let v = v
+        .build()
+        .map_err(|e| format!("client certificate CA: {e}"))?;
+    Ok(Some(v))
+}
+
+/// The rustls config: versions, client certificate verification, the SNI resolver, ALPN.
+fn server_config(
+    spec: &TlsSpec,
+    http2: bool,
+    resolver: &Arc<SniResolver>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<ServerConfig, String> {
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match spec.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = match verifier {
+        None => builder.with_no_client_auth(),
+        Some(v) => builder.with_client_cert_verifier(v),
+    };
+    let mut config = builder.with_cert_resolver(resolver.clone());
+    config.alpn_protocols = match http2 {
+        true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        false => vec![b"http/1.1".to_vec()],
+    };
+    Ok(config)
 }
 
 /// Loads every certificate of `spec` into a fresh SNI table.
