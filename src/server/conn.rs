@@ -36,10 +36,9 @@ use crate::upstream::lock;
 #[derive(Clone)]
 pub(super) enum Kind {
     /// HTTP/1.1 and h2c; with `redirect`, every request gets a 308 to HTTPS on that port.
-    Plain {
-        redirect: Option<u16>,
-    },
-    Tls(Arc<TlsListener>),
+    Plain { redirect: Option<u16> },
+    /// With the listening address, the `listener` label of the handshake metrics.
+    Tls(Arc<TlsListener>, Arc<str>),
 }
 
 /// An accepted connection and what serving it needs.
@@ -76,8 +75,9 @@ impl Conn {
                 };
                 self.http(stream, false, hooks).await;
             }
-            Kind::Tls(tls) => {
-                let accepted = match tls.accept(stream, self.clocks.header_read).await {
+            Kind::Tls(tls, listener) => {
+                let (timeout, metrics) = (self.clocks.header_read, &self.shared.metrics);
+                let accepted = match tls.accept_counted(stream, timeout, metrics, listener).await {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");

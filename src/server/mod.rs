@@ -142,7 +142,10 @@ pub async fn serve_all(
         socks.push((l, Kind::Plain { redirect }));
     }
     for (i, l) in listeners.tls {
-        socks.push((l, Kind::Tls(tls[i].clone())));
+        let addr = l
+            .local_addr()
+            .map_or_else(|_| "-".to_owned(), |a| a.to_string());
+        socks.push((l, Kind::Tls(tls[i].clone(), addr.into())));
     }
     shared.start_background();
     let watchers: Vec<_> = tls

@@ -3,10 +3,11 @@
 //! certificate verification) and the SNI certificate table, the handshake with its timeout,
 //! and `watch`, which reloads certificate, key and client CA files when they change on disk.
 //!
-//! Parts: `certs` (PEM files), `resolver` (SNI table), `subject` (client certificate subject
-//! as RFC 4514 text), `watch` (live certificate reload).
+//! Parts: `certs` (PEM files), `handshake` (outcome labels for the metrics), `resolver` (SNI
+//! table), `subject` (client certificate subject as RFC 4514 text), `watch` (live reload).
 
 pub mod certs;
+mod handshake;
 pub mod resolver;
 pub mod subject;
 mod watch;
@@ -27,6 +28,7 @@ use tokio_rustls::server::TlsStream;
 use crate::config::tls::{TlsSpec, TlsVersion};
 use resolver::{CertTable, SniResolver};
 
+pub use handshake::failure_reason;
 pub use watch::watch;
 
 /// The crypto provider every rustls config of the gateway is built with.
@@ -71,6 +73,8 @@ pub struct Accepted {
     pub stream: TlsStream<TcpStream>,
     /// The client chose HTTP/2 through ALPN.
     pub h2: bool,
+    /// The negotiated version: "1.2" or "1.3".
+    pub version: &'static str,
     /// The verified client certificate's subject (mutual TLS), as an RFC 4514 string.
     pub client_subject: Option<HeaderValue>,
 }
@@ -113,6 +117,7 @@ impl TlsListener {
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
         let conn = stream.get_ref().1;
         let h2 = conn.alpn_protocol() == Some(b"h2");
+        let version = handshake::version_label(conn.protocol_version());
         let client_subject = conn
             .peer_certificates()
             .and_then(|chain| chain.first())
@@ -122,6 +127,7 @@ impl TlsListener {
         Ok(Accepted {
             stream,
             h2,
+            version,
             client_subject,
         })
     }

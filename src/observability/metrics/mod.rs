@@ -1,6 +1,7 @@
 //! The gateway's Prometheus metrics (`prometheus-client`): request, upstream, retry, rate-limit,
-//! auth, cache and reload counters and histograms counted on the hot path, plus gauges (health,
-//! ejection, breakers, in-flight, cache size, connections) set from a [`Scrape`] at scrape time.
+//! auth, cache, reload and TLS handshake counters and histograms counted as things happen, plus
+//! gauges (health, ejection, breakers, in-flight, cache size, connections) set from a
+//! [`Scrape`] at scrape time.
 //! Label values are bounded: names from the config, fixed strings, never raw paths.
 
 use std::sync::{Mutex, PoisonError};
@@ -25,6 +26,7 @@ mod read;
 mod record;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod websocket;
 
 pub use grpc::status_label as grpc_status_label;
@@ -80,6 +82,7 @@ pub struct Metrics {
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
+    tls: tls::TlsMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
     /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
@@ -122,6 +125,7 @@ impl Metrics {
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
+            tls: tls::TlsMetrics::default(),
             scrape: Mutex::new(()),
             read: Registry::default(),
         };
@@ -174,6 +178,7 @@ impl Metrics {
             "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
+        m.tls.register(&mut m.registry);
         m
     }
 

