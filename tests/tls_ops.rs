@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::https::{self as t, Ca, Dir};
+use common::log_buf::LogBuf;
 use common::{Backend, Gateway};
 use portcullis::observability::metrics::Scrape;
 
@@ -103,4 +105,68 @@ ca_file = "{ca_file}"
         1,
         "only the admitted client reached the backend"
     );
+}
+
+/// The access log of this test binary (JSON lines), installed once.
+fn access_log() -> &'static LogBuf {
+    static BUF: OnceLock<LogBuf> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = LogBuf::default();
+        let w = buf.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || w.clone())
+            .with_env_filter("access=info")
+            .init();
+        buf
+    })
+}
+
+/// Waits (up to 5 s) for the access-log line of `request_id`.
+async fn access_line(request_id: &str) -> serde_json::Value {
+    let needle = format!("\"request_id\":\"{request_id}\"");
+    for _ in 0..250 {
+        if let Some(l) = access_log().lines(&needle).first() {
+            return common::json(l.as_bytes());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no access line for {request_id}:\n{}", access_log().text());
+}
+
+#[tokio::test]
+async fn redirects_to_https_are_logged_and_counted() {
+    access_log();
+    let backend = Backend::echo().await;
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
+    let tls = format!(
+        "[[tls]]\nlisten = \"127.0.0.1:0\"\nredirect_http = true\ncertificates = [{{ cert_file = \"{c}\", key_file = \"{k}\" }}]\n"
+    );
+    let g = t::start(&config(&backend, &tls)).await;
+    let raw = common::raw(
+        g.gw.addr,
+        b"POST /api/./x?y=1 HTTP/1.1\r\nHost: a.test\r\nx-request-id: redirect-1\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(common::raw_status(&raw), 308, "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("x-request-id: redirect-1\r\n"),
+        "{raw}"
+    );
+    let v = access_line("redirect-1").await;
+    assert_eq!(v["status"], 308);
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/api/x");
+    for key in ["route", "service", "endpoint"] {
+        assert_eq!(v[key], "-", "{key}: {v}");
+    }
+    assert_eq!(v["complete"], true);
+    let counted =
+        r#"portcullis_requests_total{route="-",service="-",method="POST",status_class="3xx"} 1"#;
+    metric_line(&g.gw, counted).await;
+    assert_eq!(backend.hits(), 0);
 }

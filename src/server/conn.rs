@@ -3,7 +3,7 @@
 //! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
 //! knowledge works on the same plaintext port. Around the pipeline: the client certificate
 //! subject header (a client-sent one is always removed), HSTS on TLS responses, and the
-//! plaintext-to-HTTPS redirect.
+//! plaintext-to-HTTPS redirect (answered in `early`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,9 +13,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,9 +23,10 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::early;
 use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP};
 use crate::config::tls::CLIENT_CERT_SUBJECT;
-use crate::proxy::body::{GatewayBody, OnDone};
+use crate::proxy::body::GatewayBody;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
 use crate::tls::TlsListener;
@@ -113,7 +113,7 @@ impl Conn {
         let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
             async move {
-                if let Some(resp) = hooks.before(&mut req, &info.state) {
+                if let Some(resp) = hooks.before(&mut req, &shared, &info) {
                     return Ok::<_, Infallible>(resp);
                 }
                 // Dropped unanswered: the client cancelled (reset the stream).
@@ -229,60 +229,18 @@ impl Hooks {
     fn before(
         &self,
         req: &mut Request<Incoming>,
-        state: &Arc<ConnState>,
+        shared: &Shared,
+        info: &ConnInfo,
     ) -> Option<Response<GatewayBody>> {
         req.headers_mut().remove(&CLIENT_CERT_SUBJECT);
         if let Some(port) = self.redirect {
-            return Some(redirect(req, port, state));
+            return Some(early::redirect(shared, info, req, port));
         }
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
         None
     }
-}
-
-/// `308 Permanent Redirect` to the same host and target over HTTPS on `port` (308 keeps the
-/// method and body, unlike 301). 400 without a usable host.
-fn redirect(req: &Request<Incoming>, port: u16, state: &Arc<ConnState>) -> Response<GatewayBody> {
-    state.begin();
-    let host = match req.uri().authority() {
-        Some(a) => Some(a.host().to_owned()),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .map(|a| a.host().to_owned()),
-    };
-    let location = host.and_then(|host| {
-        let mut loc = format!("https://{host}");
-        if port != 443 {
-            loc.push_str(&format!(":{port}"));
-        }
-        match req.uri().path_and_query().map(|p| p.as_str()) {
-            Some(p) if p.starts_with('/') => loc.push_str(p),
-            _ => loc.push('/'),
-        }
-        HeaderValue::from_str(&loc).ok()
-    });
-    let mut resp = match location {
-        Some(loc) => {
-            let mut resp = Response::new(GatewayBody::full(Bytes::new()));
-            *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
-            resp.headers_mut().insert(header::LOCATION, loc);
-            resp
-        }
-        None => crate::error::problem_response(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "a redirect to HTTPS needs the request's host",
-            &proxy::headers::new_request_id(),
-        ),
-    };
-    resp.body_mut()
-        .set_on_done(Box::new(EndRequest(state.clone())));
-    resp
 }
 
 /// Counts a request whose future is dropped before it answered as cancelled (forgotten once
@@ -292,14 +250,5 @@ struct Pending<'a>(&'a ConnState, u64);
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         self.0.cancelled(self.1);
-    }
-}
-
-/// Marks the request done on its connection when the response body is finished.
-struct EndRequest(Arc<ConnState>);
-
-impl OnDone for EndRequest {
-    fn done(self: Box<Self>, _bytes: u64, _complete: bool) {
-        self.0.end();
     }
 }
