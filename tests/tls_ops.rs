@@ -170,3 +170,113 @@ async fn redirects_to_https_are_logged_and_counted() {
     metric_line(&g.gw, counted).await;
     assert_eq!(backend.hits(), 0);
 }
+
+/// Requests for `hosts`, one after the other on one connection made with SNI `sni` (`None`:
+/// no SNI), over HTTP/2 when `alpn` says so; their statuses and bodies.
+async fn on_one_connection(
+    addr: std::net::SocketAddr,
+    ca: &Ca,
+    sni: Option<&str>,
+    alpn: &str,
+    hosts: &[&str],
+) -> Vec<(u16, serde_json::Value)> {
+    use http_body_util::{BodyExt, Empty};
+    let mut config = t::client_config(ca, &[alpn], None);
+    config.enable_sni = sni.is_some();
+    let s = t::connect(addr, sni.unwrap_or("a.test"), config)
+        .await
+        .unwrap();
+    let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+    assert_eq!(h2, alpn == "h2");
+    let io = hyper_util::rt::TokioIo::new(s);
+    let mut out = Vec::new();
+    macro_rules! send_all {
+        ($send:expr) => {
+            for (i, host) in hosts.iter().enumerate() {
+                let path = format!("/r{i}");
+                let req = match h2 {
+                    true => http::Request::get(format!("https://{host}{path}")),
+                    false => http::Request::get(path).header("host", *host),
+                };
+                let req = req.body(Empty::<bytes::Bytes>::new()).unwrap();
+                let resp = $send.send_request(req).await.unwrap();
+                let status = resp.status().as_u16();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                out.push((status, v));
+            }
+        };
+    }
+    if h2 {
+        let exec = hyper_util::rt::TokioExecutor::new();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(exec, io)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        send_all!(send);
+    } else {
+        let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        send_all!(send);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_host_the_connection_does_not_serve_gets_421() {
+    access_log();
+    let backend = Backend::echo().await;
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (ac, ak) = dir.leaf("a", &ca.server(&["a.test"]));
+    let (bc, bk) = dir.leaf("b", &ca.server(&["b.test"]));
+    let (wc, wk) = dir.leaf("w", &ca.server(&["*.corp.test"]));
+    let tls = format!(
+        r#"
+[[tls]]
+listen = "127.0.0.1:0"
+certificates = [
+  {{ cert_file = "{ac}", key_file = "{ak}" }},
+  {{ cert_file = "{bc}", key_file = "{bk}" }},
+  {{ cert_file = "{wc}", key_file = "{wk}" }},
+]
+"#
+    );
+    let g = t::start(&config(&backend, &tls)).await;
+    let addr = g.tls[0];
+    let mut request_id = String::new();
+    for alpn in ["http/1.1", "h2"] {
+        let got = on_one_connection(addr, &ca, Some("a.test"), alpn, &["b.test", "A.test:443"]);
+        let got = got.await;
+        assert_eq!(got[0].0, 421, "{alpn}: {got:?}");
+        request_id = got[0].1["request_id"].as_str().unwrap().to_owned();
+        assert_eq!(got[0].1["status"], 421);
+        assert_eq!(got[0].1["title"], "Misdirected Request");
+        assert_eq!(
+            got[1].0, 200,
+            "{alpn}: the connection still serves its own host"
+        );
+    }
+    assert_eq!(
+        backend.hits(),
+        2,
+        "a misdirected request never reaches the backend"
+    );
+    // Coalescing within what the certificate covers is fine; past it (two labels) is not.
+    let hosts = ["y.corp.test", "a.b.corp.test"];
+    let got = on_one_connection(addr, &ca, Some("x.corp.test"), "h2", &hosts).await;
+    assert_eq!((got[0].0, got[1].0), (200, 421), "{got:?}");
+    // Without SNI there is no name to hold the request to: any host is served.
+    let got = on_one_connection(addr, &ca, None, "http/1.1", &["b.test"]).await;
+    assert_eq!(got[0].0, 200, "{got:?}");
+    // Logged and counted like the gateway's other unrouted answers.
+    let line = access_line(&request_id).await;
+    assert_eq!(
+        (line["status"].as_u64(), line["route"].as_str()),
+        (Some(421), Some("-"))
+    );
+    let counted =
+        r#"portcullis_requests_total{route="-",service="-",method="GET",status_class="4xx"} 3"#;
+    metric_line(&g.gw, counted).await;
+}

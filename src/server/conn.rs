@@ -3,7 +3,8 @@
 //! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
 //! knowledge works on the same plaintext port. Around the pipeline: the client certificate
 //! subject header (a client-sent one is always removed), HSTS on TLS responses, and the
-//! plaintext-to-HTTPS redirect (answered in `early`).
+//! plaintext-to-HTTPS redirect and 421 for a host the TLS connection does not serve (both
+//! answered in `early`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,6 +30,7 @@ use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::body::GatewayBody;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
+use crate::tls::names::ConnNames;
 use crate::tls::TlsListener;
 use crate::upstream::lock;
 
@@ -56,6 +58,8 @@ pub(super) struct Conn {
 /// What happens around the pipeline on one connection.
 struct Hooks {
     subject: Option<HeaderValue>,
+    /// TLS: the hosts requests may name (else 421).
+    names: Option<ConnNames>,
     hsts: Option<HeaderValue>,
     redirect: Option<u16>,
     /// `server.http2.max_cancelled_streams`.
@@ -69,6 +73,7 @@ impl Conn {
             Kind::Plain { redirect } => {
                 let hooks = Hooks {
                     subject: None,
+                    names: None,
                     hsts: None,
                     redirect: *redirect,
                     max_cancelled: self.max_cancelled,
@@ -86,6 +91,7 @@ impl Conn {
                 };
                 let hooks = Hooks {
                     subject: accepted.client_subject,
+                    names: accepted.names,
                     hsts: tls.hsts.clone(),
                     redirect: None,
                     max_cancelled: self.max_cancelled,
@@ -225,7 +231,7 @@ impl Drop for Listed<'_> {
 
 impl Hooks {
     /// Before the pipeline: the client certificate subject header (a client-sent one always
-    /// removed), and the redirect to HTTPS, which answers here.
+    /// removed), and the redirect to HTTPS and 421 Misdirected Request, which answer here.
     fn before(
         &self,
         req: &mut Request<Incoming>,
@@ -235,6 +241,14 @@ impl Hooks {
         req.headers_mut().remove(&CLIENT_CERT_SUBJECT);
         if let Some(port) = self.redirect {
             return Some(early::redirect(shared, info, req, port));
+        }
+        if self.names.as_ref().is_some_and(|n| !n.allows(req)) {
+            let mut resp = early::misdirected(shared, info, req);
+            if let Some(h) = &self.hsts {
+                resp.headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
+            }
+            return Some(resp);
         }
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());

@@ -1,5 +1,6 @@
 //! Answers given on a connection before the pipeline: the plaintext-to-HTTPS redirect
-//! (`redirect_http`). Logged and counted like the pipeline's own answers where no route
+//! (`redirect_http`) and 421 Misdirected Request (a TLS connection asked for a host it does
+//! not serve, see `tls::names`), never reaching a backend. Logged and counted like the pipeline's own answers where no route
 //! matched: an access-log line with route, service and endpoint `-`, and
 //! `portcullis_requests_total{route="-",service="-"}`; they carry an `x-request-id` too.
 
@@ -12,6 +13,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::io::ConnState;
+use crate::error::GatewayError;
 use crate::observability::access_log::AccessEntry;
 use crate::observability::metrics::Metrics;
 use crate::observability::trace_context::TraceContext;
@@ -46,6 +48,22 @@ pub(super) fn redirect(
             &request_id,
         ),
     };
+    answered(shared, conn, req, start, request_id, resp)
+}
+
+/// `421 Misdirected Request` through the error path (problem+json, or gRPC for gRPC calls).
+pub(super) fn misdirected(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> Response<GatewayBody> {
+    let start = Instant::now();
+    let request_id = headers::request_id(req.headers());
+    let grpc = crate::proxy::grpc::is_grpc(req.version(), req.headers());
+    let resp = GatewayError::Misdirected.to_response_for(&request_id, grpc);
+    if grpc {
+        crate::proxy::grpc::count_head(&shared.metrics, None, None, resp.headers());
+    }
     answered(shared, conn, req, start, request_id, resp)
 }
 

@@ -3,11 +3,13 @@
 //! certificate verification) and the SNI certificate table, the handshake with its timeout,
 //! and `watch`, which reloads certificate, key and client CA files when they change on disk.
 //!
-//! Parts: `certs` (PEM files), `handshake` (outcome labels for the metrics), `resolver` (SNI
-//! table), `subject` (client certificate subject as RFC 4514 text), `watch` (live reload).
+//! Parts: `certs` (PEM files), `handshake` (outcome labels for the metrics), `names` (the
+//! hosts a connection answers for: 421), `resolver` (SNI table), `subject` (client
+//! certificate subject as RFC 4514 text), `watch` (live reload).
 
 pub mod certs;
 mod handshake;
+pub mod names;
 pub mod resolver;
 pub mod subject;
 mod watch;
@@ -26,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::tls::{TlsSpec, TlsVersion};
+use names::{CertNames, ConnNames, Served};
 use resolver::{CertTable, SniResolver};
 
 pub use handshake::failure_reason;
@@ -77,6 +80,9 @@ pub struct Accepted {
     pub version: &'static str,
     /// The verified client certificate's subject (mutual TLS), as an RFC 4514 string.
     pub client_subject: Option<HeaderValue>,
+    /// The hosts requests on this connection may name; `None` (no check) when the client
+    /// sent no SNI.
+    pub names: Option<ConnNames>,
 }
 
 impl TlsListener {
@@ -124,11 +130,17 @@ impl TlsListener {
             .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
             .and_then(|ee| subject::format_subject(ee.subject()))
             .and_then(|s| HeaderValue::from_str(&s).ok());
+        let names = conn.server_name().and_then(|sni| {
+            let table = self.resolver.table.load();
+            let served = table.find(Some(sni), self.spec.strict_sni)?;
+            Some(ConnNames::new(sni, served.clone()))
+        });
         Ok(Accepted {
             stream,
             h2,
             version,
             client_subject,
+            names,
         })
     }
 
@@ -194,8 +206,12 @@ fn load_table(spec: &TlsSpec) -> Result<CertTable, String> {
     let mut entries = Vec::with_capacity(spec.certificates.len());
     for c in &spec.certificates {
         let loaded = certs::load_pair(&c.cert_file, &c.key_file).map_err(|(_, e)| e)?;
+        let served = Arc::new(Served {
+            key: loaded.key,
+            names: CertNames::new(&loaded.dns_names),
+        });
         let names = c.server_names.clone().unwrap_or(loaded.dns_names);
-        entries.push((loaded.key, names));
+        entries.push((served, names));
     }
     CertTable::build(&entries)
 }
