@@ -237,17 +237,6 @@ async fn dead_port() -> std::net::SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn metrics(gw: &common::Gateway) -> String {
-    gw.shared
-        .metrics
-        .encode(&portcullis::observability::metrics::Scrape {
-            services: &[],
-            cache_bytes: 0,
-            cache_entries: 0,
-            open_connections: 0,
-        })
-}
-
 #[tokio::test]
 async fn unary_and_streaming_calls_pass_with_their_status() {
     let (echo, _task) = backend().await;
@@ -279,7 +268,7 @@ async fn unary_and_streaming_calls_pass_with_their_status() {
     let path = PathAndQuery::from_static("/echo.Echo/Join");
     let joined = c.client_streaming(req, path, Raw).await.unwrap();
     assert_eq!(&joined.get_ref()[..], b"a+b+c");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let ok = r#"portcullis_grpc_responses_total{route="grpc",service="echo",grpc_status="0"} 4"#;
     assert!(text.contains(ok), "{text}");
 }
@@ -294,7 +283,7 @@ async fn a_backend_error_status_arrives_intact() {
     assert_eq!(err.message(), "no such thing: ünïcode");
     let err = unary(&mut c, "/echo.Echo/Missing", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
-    let text = metrics(&gw);
+    let text = gw.metrics();
     for code in ["5", "12"] {
         let line = format!(
             r#"portcullis_grpc_responses_total{{route="grpc",service="echo",grpc_status="{code}"}} 1"#
@@ -324,7 +313,7 @@ async fn gateway_errors_are_trailers_only_grpc_answers() {
     let err = unary(&mut c, "/locked.Locked/Call", "x").await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.metadata().get("www-authenticate").is_some(), "{err:?}");
-    let text = metrics(&gw);
+    let text = gw.metrics();
     let unavailable = r#"{route="gone",service="dead",grpc_status="14"} 1"#;
     let no_route = r#"{route="-",service="-",grpc_status="12"} 1"#;
     let locked = r#"{route="locked",service="echo",grpc_status="16"} 1"#;

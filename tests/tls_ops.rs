@@ -9,49 +9,7 @@ use std::time::Duration;
 
 use common::https::{self as t, Ca, Dir};
 use common::log_buf::LogBuf;
-use common::{Backend, Gateway};
-use portcullis::observability::metrics::Scrape;
-
-/// One echo service behind a catch-all route, plus `tls` (the `[[tls]]` tables).
-fn config(backend: &Backend, tls: &str) -> String {
-    format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{}"]
-[services.health_check]
-enabled = false
-
-[[routes]]
-name = "all"
-path = "/*"
-service = "echo"
-
-{tls}
-"#,
-        backend.addr
-    )
-}
-
-fn metrics(gw: &Gateway) -> String {
-    gw.shared.metrics.encode(&Scrape {
-        services: &[],
-        cache_bytes: 0,
-        cache_entries: 0,
-        open_connections: 0,
-    })
-}
-
-/// Waits (up to 5 s) until the metrics text has `line`.
-async fn metric_line(gw: &Gateway, line: &str) {
-    for _ in 0..250 {
-        if metrics(gw).lines().any(|l| l == line) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("metric line {line:?} not found in:\n{}", metrics(gw));
-}
+use common::Backend;
 
 #[tokio::test]
 async fn handshakes_are_counted_by_version_and_failure_reason() {
@@ -69,7 +27,7 @@ certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
 ca_file = "{ca_file}"
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let addr = g.tls[0];
     let (good, stranger) = (clients.client("good"), Ca::new().client("stranger"));
     let line = |version: &str, result: &str, n: u32| {
@@ -80,26 +38,26 @@ ca_file = "{ca_file}"
 
     let ok = t::get(addr, "a.test", "/", t::client_config(&ca, &[], Some(&good))).await;
     assert!(t::ok(&ok), "{ok:?}");
-    metric_line(&g.gw, &line("1.3", "ok", 1)).await;
+    g.gw.metric_line(&line("1.3", "ok", 1)).await;
     let count =
         format!(r#"portcullis_tls_handshake_duration_seconds_count{{listener="{addr}"}} 1"#);
-    metric_line(&g.gw, &count).await;
+    g.gw.metric_line(&count).await;
 
     // Strict SNI: an unknown name gets no certificate.
     let config = t::client_config(&ca, &[], Some(&good));
     assert!(t::connect(addr, "b.test", config).await.is_err());
-    metric_line(&g.gw, &line("-", "unknown_sni", 1)).await;
+    g.gw.metric_line(&line("-", "unknown_sni", 1)).await;
     // TLS 1.3 clients learn of a refused client certificate after their side finished.
     let _s = t::connect(addr, "a.test", t::client_config(&ca, &[], None)).await;
-    metric_line(&g.gw, &line("-", "no_client_cert", 1)).await;
+    g.gw.metric_line(&line("-", "no_client_cert", 1)).await;
     let _s = t::connect(addr, "a.test", t::client_config(&ca, &[], Some(&stranger))).await;
-    metric_line(&g.gw, &line("-", "bad_client_cert", 1)).await;
+    g.gw.metric_line(&line("-", "bad_client_cert", 1)).await;
     // Plain HTTP on the TLS port, and a client that closes without a word.
     let _ = common::raw(addr, b"GET / HTTP/1.1\r\n\r\n", Duration::from_secs(5)).await;
-    metric_line(&g.gw, &line("-", "protocol", 1)).await;
+    g.gw.metric_line(&line("-", "protocol", 1)).await;
     drop(tokio::net::TcpStream::connect(addr).await.unwrap());
-    metric_line(&g.gw, &line("-", "io", 1)).await;
-    metric_line(&g.gw, &line("1.3", "ok", 1)).await;
+    g.gw.metric_line(&line("-", "io", 1)).await;
+    g.gw.metric_line(&line("1.3", "ok", 1)).await;
     assert_eq!(
         backend.hits(),
         1,
@@ -110,17 +68,7 @@ ca_file = "{ca_file}"
 /// The access log of this test binary (JSON lines), installed once.
 fn access_log() -> &'static LogBuf {
     static BUF: OnceLock<LogBuf> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = LogBuf::default();
-        let w = buf.clone();
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_writer(move || w.clone())
-            .with_env_filter("access=info")
-            .init();
-        buf
-    })
+    BUF.get_or_init(|| LogBuf::install_json("access=info"))
 }
 
 /// Waits (up to 5 s) for the access-log line of `request_id`.
@@ -144,7 +92,7 @@ async fn redirects_to_https_are_logged_and_counted() {
     let tls = format!(
         "[[tls]]\nlisten = \"127.0.0.1:0\"\nredirect_http = true\ncertificates = [{{ cert_file = \"{c}\", key_file = \"{k}\" }}]\n"
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let raw = common::raw(
         g.gw.addr,
         b"POST /api/./x?y=1 HTTP/1.1\r\nHost: a.test\r\nx-request-id: redirect-1\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
@@ -167,7 +115,7 @@ async fn redirects_to_https_are_logged_and_counted() {
     assert_eq!(v["complete"], true);
     let counted =
         r#"portcullis_requests_total{route="-",service="-",method="POST",status_class="3xx"} 1"#;
-    metric_line(&g.gw, counted).await;
+    g.gw.metric_line(counted).await;
     assert_eq!(backend.hits(), 0);
 }
 
@@ -243,7 +191,7 @@ certificates = [
 ]
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let addr = g.tls[0];
     let mut request_id = String::new();
     for alpn in ["http/1.1", "h2"] {
@@ -278,5 +226,5 @@ certificates = [
     );
     let counted =
         r#"portcullis_requests_total{route="-",service="-",method="GET",status_class="4xx"} 3"#;
-    metric_line(&g.gw, counted).await;
+    g.gw.metric_line(counted).await;
 }

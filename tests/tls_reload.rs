@@ -47,22 +47,7 @@ async fn overwritten_certificate_files_are_served_without_a_restart() {
     let (ca, dir) = (Ca::new(), Dir::new());
     let (old, new) = (ca.server(&["a.test"]), ca.server(&["a.test"]));
     let (c, k) = dir.leaf("a", &old);
-    let toml = format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{}"]
-[services.health_check]
-enabled = false
-[[routes]]
-name = "all"
-path = "/*"
-service = "echo"
-{}"#,
-        backend.addr,
-        tls_table(&c, &k)
-    );
-    let g = t::start(&toml).await;
+    let g = t::start(&t::config(&backend, &tls_table(&c, &k))).await;
     let addr = g.tls[0];
     assert_eq!(presented(addr, &ca).await, old.der);
     dir.leaf("a", &new);
@@ -78,8 +63,16 @@ service = "echo"
 /// A `TlsListener` of its own, with an accept loop and the file watcher.
 async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::SocketAddr) {
     let (c, k) = dir.leaf("a", leaf);
-    let config = portcullis::config::parse_str(&tls_table(&c, &k), "test.toml").unwrap();
-    let tls = TlsListener::build(&config.tls[0], true).unwrap();
+    serve(&tls_table(&c, &k)).await
+}
+
+/// Builds the listener of the `[[tls]]` table `toml`, watches its files and accepts on an
+/// ephemeral port: a client it admits reads "ok"; a refused one gets an error (with TLS 1.3,
+/// on its first read).
+async fn serve(toml: &str) -> (Arc<TlsListener>, std::net::SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let config = portcullis::config::parse_str(toml, "test.toml").unwrap();
+    let tls = TlsListener::build(&config.tls[0], false).unwrap();
     tokio::spawn(portcullis::tls::watch(tls.clone()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -87,7 +80,12 @@ async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::Socket
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let server = server.clone();
-            tokio::spawn(async move { server.accept(tcp, Duration::from_secs(5)).await });
+            tokio::spawn(async move {
+                if let Ok(mut a) = server.accept(tcp, Duration::from_secs(5)).await {
+                    let _ = a.stream.write_all(b"ok").await;
+                    let _ = a.stream.shutdown().await;
+                }
+            });
         }
     });
     (tls, addr)
@@ -148,34 +146,15 @@ async fn listener_settings_changed_by_a_reload_need_a_restart() {
     assert!(needed.contains(&"server.http2".to_owned()), "{needed:?}");
 }
 
-/// A listener verifying client certificates against `ca.pem` in `dir`: a client it admits
-/// reads "ok"; a refused one gets an error (with TLS 1.3, on its first read).
+/// A listener verifying client certificates against `ca.pem` in `dir`.
 async fn mtls_listener(dir: &Dir, server: &Leaf) -> (Arc<TlsListener>, std::net::SocketAddr) {
-    use tokio::io::AsyncWriteExt;
     let (c, k) = dir.leaf("a", server);
     let ca = t::toml_path(&dir.0.join("ca.pem"));
-    let text = format!(
+    serve(&format!(
         "{}[tls.client_auth]\nca_file = \"{ca}\"\n",
         tls_table(&c, &k)
-    );
-    let config = portcullis::config::parse_str(&text, "test.toml").unwrap();
-    let tls = TlsListener::build(&config.tls[0], false).unwrap();
-    tokio::spawn(portcullis::tls::watch(tls.clone()));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let server = tls.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move {
-                if let Ok(mut a) = server.accept(tcp, Duration::from_secs(5)).await {
-                    let _ = a.stream.write_all(b"ok").await;
-                    let _ = a.stream.shutdown().await;
-                }
-            });
-        }
-    });
-    (tls, addr)
+    ))
+    .await
 }
 
 /// Whether a new connection presenting `client` is admitted.

@@ -71,15 +71,7 @@ async fn a_certificate_from_another_ca_is_refused_with_502() {
         up.seen().is_empty(),
         "no request may reach an unverified upstream"
     );
-    let metrics = gw
-        .shared
-        .metrics
-        .encode(&portcullis::observability::metrics::Scrape {
-            services: &[],
-            cache_bytes: 0,
-            cache_entries: 0,
-            open_connections: 0,
-        });
+    let metrics = gw.metrics();
     assert!(metrics.contains(r#"kind="tls"} 1"#), "{metrics}");
 }
 
