@@ -32,6 +32,10 @@ pub enum GatewayError {
     /// No route matches the request.
     #[error("no route matches this request")]
     NoRoute,
+    /// A TLS connection was asked for a host that is neither its SNI name nor covered by its
+    /// certificate (a client reusing a connection it should not have).
+    #[error("this connection does not serve the requested host; open a new connection for it")]
+    Misdirected,
     /// Request line plus headers exceed `server.max_header_bytes`.
     #[error("request headers exceed {limit} bytes")]
     HeadersTooLarge { limit: usize },
@@ -98,6 +102,11 @@ impl GatewayError {
             BadTarget => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
             BadHeader(_) => (StatusCode::BAD_REQUEST, "Bad Request", Origin::Client),
             NoRoute => (StatusCode::NOT_FOUND, "Not Found", Origin::Client),
+            Misdirected => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "Misdirected Request",
+                Origin::Client,
+            ),
             HeadersTooLarge { .. } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "Request Header Fields Too Large",

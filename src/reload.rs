@@ -263,7 +263,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         out.push("server.http2".to_owned());
     }
     if old.tls != new.tls {
-        // Certificate and key file contents reload on their own (`tls::watch`).
+        // Certificate, key and client CA file contents reload on their own (`tls::watch`).
         out.push("tls".to_owned());
     }
     if old.admin != new.admin {

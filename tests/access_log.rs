@@ -8,14 +8,7 @@ use http::Request;
 
 #[tokio::test]
 async fn one_json_line_per_request_without_secrets() {
-    let buf = Buf::default();
-    let w = buf.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || w.clone())
-        .with_env_filter("access=info")
-        .init();
+    let buf = Buf::install_json("access=info");
     let b = Backend::echo().await;
     let gw = start_gateway(&format!(
         "[[services]]\nname = \"svc\"\nendpoints = [\"http://{}\"]\n[[routes]]\nname = \"r1\"\npath = \"/api/*\"\nservice = \"svc\"\n",

@@ -1,8 +1,8 @@
 //! The Grafana dashboard (deploy/grafana/portcullis.json) cannot drift from the metrics: a real
 //! gateway gets traffic that touches every family (cache, rate limit, auth failure, a dead
-//! upstream with a retry, a refused reload, an OTLP exporter), its `/metrics` is scraped, and
-//! every metric name and label the dashboard's PromQL uses must be there; every family must
-//! have a panel.
+//! upstream with a retry, a refused reload, an OTLP exporter; WebSocket, gRPC and TLS
+//! handshake families recorded directly), its `/metrics` is scraped, and every metric name and
+//! label the dashboard's PromQL uses must be there; every family must have a panel.
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,13 +202,16 @@ service = "dead"
     ] {
         assert_eq!(get(&gw.url(path)).await.0, want, "{path}");
     }
-    // WebSocket tunnels and gRPC answers need their own backends and clients: they are driven
-    // end to end in tests/websocket.rs and tests/grpc.rs; here they are recorded through the
-    // same calls the proxy makes, so their families and labels are in the scrape.
+    // WebSocket tunnels, gRPC answers and TLS handshakes need their own backends, clients
+    // and certificates: they are driven end to end in tests/websocket.rs, tests/grpc.rs and
+    // tests/tls_ops.rs; here they are recorded through the same calls the gateway makes, so
+    // their families and labels are in the scrape.
     let m = &gw.shared.metrics;
     m.websocket_opened("cached", "echo");
     m.websocket_closed("cached", "echo");
     m.grpc_response("cached", "echo", Some(b"14"));
+    m.tls_handshake_ok("127.0.0.1:8443", "1.3", std::time::Duration::from_millis(2));
+    m.tls_handshake_failed("127.0.0.1:8443", "unknown_sni");
     let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
     reloader
         .reload()

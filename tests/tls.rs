@@ -9,31 +9,6 @@ use std::time::Duration;
 use common::https::{self as t, Ca, Dir};
 use common::Backend;
 
-/// One echo service behind a catch-all route, plus `tls` (the `[[tls]]` tables).
-fn config(backend: &Backend, tls: &str) -> String {
-    format!(
-        r#"
-[server]
-header_read_timeout = "2s"
-
-[[services]]
-name = "echo"
-endpoints = ["http://{}"]
-host_header = "preserve"
-[services.health_check]
-enabled = false
-
-[[routes]]
-name = "all"
-path = "/*"
-service = "echo"
-
-{tls}
-"#,
-        backend.addr
-    )
-}
-
 fn header(r: &t::Reply, name: &str) -> Option<String> {
     r.headers()
         .get(name)
@@ -60,7 +35,7 @@ cert_file = "{bc}"
 key_file = "{bk}"
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let addr = g.tls[0];
     for (name, want) in [("a.test", &a), ("b.test", &b), ("api.b.test", &b)] {
         let s = t::connect(addr, name, t::client_config(&ca, &[], None))
@@ -107,7 +82,7 @@ min_version = "1.3"
 certificates = [{{ cert_file = "{c}", key_file = "{k}", server_names = ["a.test"] }}]
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let addr = g.tls[0];
     assert!(t::ok(
         &t::get(addr, "a.test", "/", t::client_config(&ca, &[], None)).await
@@ -144,7 +119,7 @@ max_age = 600
 include_subdomains = true
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let cfg = t::client_config(&ca, &["h2", "http/1.1"], None);
     let s = t::connect(g.tls[0], "a.test", cfg).await.unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -188,7 +163,7 @@ redirect_http = true
 certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
 "#
     );
-    let g = t::start(&config(&backend, &tls)).await;
+    let g = t::start(&t::config(&backend, &tls)).await;
     let port = g.tls[0].port();
     let raw = common::raw(
         g.gw.addr,
@@ -229,7 +204,7 @@ ca_file = "{ca_file}"
 required = {required}
 "#
     );
-    t::start(&config(backend, &tls)).await
+    t::start(&t::config(backend, &tls)).await
 }
 
 #[tokio::test]
@@ -328,7 +303,7 @@ async fn a_silent_client_is_dropped_at_the_handshake_timeout() {
     let tls = format!(
         "[[tls]]\nlisten = \"127.0.0.1:0\"\ncertificates = [{{ cert_file = \"{c}\", key_file = \"{k}\" }}]\n"
     );
-    let g = t::start(&config(&backend, &tls).replace("\"2s\"", "\"300ms\"")).await;
+    let g = t::start(&t::config(&backend, &tls).replace("\"2s\"", "\"300ms\"")).await;
     let started = std::time::Instant::now();
     // Nothing sent: the gateway closes (no bytes) once the 300 ms handshake timeout passes.
     let out = common::raw(g.tls[0], b"", Duration::from_secs(10)).await;
@@ -353,7 +328,7 @@ listen = "127.0.0.1:0"
 certificates = [{{ cert_file = "{c}", key_file = "{k}" }}]
 "#
     );
-    let text = config(&backend, &tls).replace(
+    let text = t::config(&backend, &tls).replace(
         "service = \"echo\"\n",
         "service = \"echo\"\npolicies = [\"c\"]\n",
     );

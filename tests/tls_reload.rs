@@ -1,5 +1,6 @@
 //! Certificate rotation without a restart: overwritten certificate and key files are picked up
-//! by new handshakes; a broken file or a key that does not match keeps the certificate in use.
+//! by new handshakes; a broken file or a key that does not match keeps the certificate in use;
+//! a rotated client CA file decides which client certificates new handshakes admit.
 
 mod common;
 
@@ -46,22 +47,7 @@ async fn overwritten_certificate_files_are_served_without_a_restart() {
     let (ca, dir) = (Ca::new(), Dir::new());
     let (old, new) = (ca.server(&["a.test"]), ca.server(&["a.test"]));
     let (c, k) = dir.leaf("a", &old);
-    let toml = format!(
-        r#"
-[[services]]
-name = "echo"
-endpoints = ["http://{}"]
-[services.health_check]
-enabled = false
-[[routes]]
-name = "all"
-path = "/*"
-service = "echo"
-{}"#,
-        backend.addr,
-        tls_table(&c, &k)
-    );
-    let g = t::start(&toml).await;
+    let g = t::start(&t::config(&backend, &tls_table(&c, &k))).await;
     let addr = g.tls[0];
     assert_eq!(presented(addr, &ca).await, old.der);
     dir.leaf("a", &new);
@@ -77,8 +63,16 @@ service = "echo"
 /// A `TlsListener` of its own, with an accept loop and the file watcher.
 async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::SocketAddr) {
     let (c, k) = dir.leaf("a", leaf);
-    let config = portcullis::config::parse_str(&tls_table(&c, &k), "test.toml").unwrap();
-    let tls = TlsListener::build(&config.tls[0], true).unwrap();
+    serve(&tls_table(&c, &k)).await
+}
+
+/// Builds the listener of the `[[tls]]` table `toml`, watches its files and accepts on an
+/// ephemeral port: a client it admits reads "ok"; a refused one gets an error (with TLS 1.3,
+/// on its first read).
+async fn serve(toml: &str) -> (Arc<TlsListener>, std::net::SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let config = portcullis::config::parse_str(toml, "test.toml").unwrap();
+    let tls = TlsListener::build(&config.tls[0], false).unwrap();
     tokio::spawn(portcullis::tls::watch(tls.clone()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -86,7 +80,12 @@ async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::Socket
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let server = server.clone();
-            tokio::spawn(async move { server.accept(tcp, Duration::from_secs(5)).await });
+            tokio::spawn(async move {
+                if let Ok(mut a) = server.accept(tcp, Duration::from_secs(5)).await {
+                    let _ = a.stream.write_all(b"ok").await;
+                    let _ = a.stream.shutdown().await;
+                }
+            });
         }
     });
     (tls, addr)
@@ -145,4 +144,53 @@ async fn listener_settings_changed_by_a_reload_need_a_restart() {
     let needed = reloader.last().restart_required;
     assert!(needed.contains(&"tls".to_owned()), "{needed:?}");
     assert!(needed.contains(&"server.http2".to_owned()), "{needed:?}");
+}
+
+/// A listener verifying client certificates against `ca.pem` in `dir`.
+async fn mtls_listener(dir: &Dir, server: &Leaf) -> (Arc<TlsListener>, std::net::SocketAddr) {
+    let (c, k) = dir.leaf("a", server);
+    let ca = t::toml_path(&dir.0.join("ca.pem"));
+    serve(&format!(
+        "{}[tls.client_auth]\nca_file = \"{ca}\"\n",
+        tls_table(&c, &k)
+    ))
+    .await
+}
+
+/// Whether a new connection presenting `client` is admitted.
+async fn admitted(addr: std::net::SocketAddr, server_ca: &Ca, client: &Leaf) -> bool {
+    use tokio::io::AsyncReadExt;
+    let config = t::client_config(server_ca, &[], Some(client));
+    let Ok(mut s) = t::connect(addr, "a.test", config).await else {
+        return false;
+    };
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    matches!(read, Ok(Ok(_))) && out == b"ok"
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_takes_effect_and_a_broken_one_keeps_the_ca_in_use() {
+    let (server_ca, dir) = (Ca::new(), Dir::new());
+    let (old_ca, new_ca) = (Ca::new(), Ca::new());
+    let (old_client, new_client) = (old_ca.client("old"), new_ca.client("new"));
+    dir.write("ca.pem", &old_ca.pem);
+    let (tls, addr) = mtls_listener(&dir, &server_ca.server(&["a.test"])).await;
+    assert!(admitted(addr, &server_ca, &old_client).await);
+    assert!(!admitted(addr, &server_ca, &new_client).await);
+
+    // A broken CA file: refused once (not on every poll), and the old CA stays.
+    dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+    eventually("the broken CA file is refused", async || {
+        tls.reloads().1 >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // six more polls
+    assert_eq!(tls.reloads(), (0, 1), "one error per change");
+    assert!(admitted(addr, &server_ca, &old_client).await);
+
+    dir.write("ca.pem", &new_ca.pem);
+    eventually("the new CA is applied", async || tls.reloads().0 >= 1).await;
+    assert!(admitted(addr, &server_ca, &new_client).await);
+    assert!(!admitted(addr, &server_ca, &old_client).await);
 }

@@ -288,6 +288,17 @@ pin_project! {
     }
 }
 
+impl Kind {
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Kind::Full { body } => body.is_end_stream(),
+            Kind::Upstream { body } => body.is_end_stream(),
+            Kind::Tee { body } => body.is_end_stream(),
+            Kind::Boxed { body } => body.is_end_stream(),
+        }
+    }
+}
+
 /// Called once when a response body is finished or dropped: access log, connection state.
 pub trait OnDone: Send {
     /// `bytes` is what the client was sent of the body; `complete` whether it all went out.
@@ -310,7 +321,9 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(d) = this.on_done.take() {
-                d.done(*this.sent, *this.complete);
+                // hyper never polls a body that is empty from the start (`is_end_stream`).
+                let complete = *this.complete || this.kind.is_end_stream();
+                d.done(*this.sent, complete);
             }
         }
     }
@@ -400,12 +413,7 @@ impl Body for GatewayBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Full { body } => body.is_end_stream(),
-            Kind::Upstream { body } => body.is_end_stream(),
-            Kind::Tee { body } => body.is_end_stream(),
-            Kind::Boxed { body } => body.is_end_stream(),
-        }
+        self.kind.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

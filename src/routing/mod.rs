@@ -20,6 +20,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use host::bare_host;
 pub use normalize::{normalize_path, NormalizeOptions, PathError};
 pub use router::{RouteMatch, Router};
 

@@ -3,7 +3,8 @@
 //! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
 //! knowledge works on the same plaintext port. Around the pipeline: the client certificate
 //! subject header (a client-sent one is always removed), HSTS on TLS responses, and the
-//! plaintext-to-HTTPS redirect.
+//! plaintext-to-HTTPS redirect and 421 for a host the TLS connection does not serve (both
+//! answered in `early`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,9 +14,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,11 +24,13 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::early;
 use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
 use crate::config::tls::CLIENT_CERT_SUBJECT;
-use crate::proxy::body::{GatewayBody, OnDone};
+use crate::proxy::body::GatewayBody;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
+use crate::tls::names::ConnNames;
 use crate::tls::TlsListener;
 use crate::upstream::lock;
 
@@ -36,10 +38,9 @@ use crate::upstream::lock;
 #[derive(Clone)]
 pub(super) enum Kind {
     /// HTTP/1.1 and h2c; with `redirect`, every request gets a 308 to HTTPS on that port.
-    Plain {
-        redirect: Option<u16>,
-    },
-    Tls(Arc<TlsListener>),
+    Plain { redirect: Option<u16> },
+    /// With the listening address, the `listener` label of the handshake metrics.
+    Tls(Arc<TlsListener>, Arc<str>),
 }
 
 /// An accepted connection and what serving it needs.
@@ -57,6 +58,8 @@ pub(super) struct Conn {
 /// What happens around the pipeline on one connection.
 struct Hooks {
     subject: Option<HeaderValue>,
+    /// TLS: the hosts requests may name (else 421).
+    names: Option<ConnNames>,
     hsts: Option<HeaderValue>,
     redirect: Option<u16>,
     /// `server.http2.max_cancelled_streams`.
@@ -70,6 +73,7 @@ impl Conn {
             Kind::Plain { redirect } => {
                 let hooks = Hooks {
                     subject: None,
+                    names: None,
                     hsts: None,
                     redirect: *redirect,
                     max_cancelled: self.max_cancelled,
@@ -78,12 +82,13 @@ impl Conn {
             }
             // Boxed: the handshake and the TLS stream would triple the size of every plain
             // connection's task (6 KB against 2 KB).
-            Kind::Tls(tls) => Box::pin(self.serve_tls(stream, tls)).await,
+            Kind::Tls(tls, listener) => Box::pin(self.serve_tls(stream, tls, listener)).await,
         }
     }
 
-    async fn serve_tls(self, stream: TcpStream, tls: &TlsListener) {
-        let accepted = match tls.accept(stream, self.clocks.header_read).await {
+    async fn serve_tls(self, stream: TcpStream, tls: &TlsListener, listener: &str) {
+        let (timeout, metrics) = (self.clocks.header_read, &self.shared.metrics);
+        let accepted = match tls.accept_counted(stream, timeout, metrics, listener).await {
             Ok(a) => a,
             Err(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
@@ -92,6 +97,7 @@ impl Conn {
         };
         let hooks = Hooks {
             subject: accepted.client_subject,
+            names: accepted.names,
             hsts: tls.hsts.clone(),
             redirect: None,
             max_cancelled: self.max_cancelled,
@@ -117,7 +123,7 @@ impl Conn {
         let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
             async move {
-                if let Some(resp) = hooks.before(&mut req, &info.state) {
+                if let Some(resp) = hooks.before(&mut req, &shared, &info) {
                     return Ok::<_, Infallible>(resp);
                 }
                 // Dropped unanswered: the client cancelled (reset the stream).
@@ -243,64 +249,30 @@ impl Drop for Listed<'_> {
 
 impl Hooks {
     /// Before the pipeline: the client certificate subject header (a client-sent one always
-    /// removed), and the redirect to HTTPS, which answers here.
+    /// removed), and the redirect to HTTPS and 421 Misdirected Request, which answer here.
     fn before(
         &self,
         req: &mut Request<Incoming>,
-        state: &Arc<ConnState>,
+        shared: &Shared,
+        info: &ConnInfo,
     ) -> Option<Response<GatewayBody>> {
         req.headers_mut().remove(&CLIENT_CERT_SUBJECT);
         if let Some(port) = self.redirect {
-            return Some(redirect(req, port, state));
+            return Some(early::redirect(shared, info, req, port));
+        }
+        if self.names.as_ref().is_some_and(|n| !n.allows(req)) {
+            let mut resp = early::misdirected(shared, info, req);
+            if let Some(h) = &self.hsts {
+                resp.headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
+            }
+            return Some(resp);
         }
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
         None
     }
-}
-
-/// `308 Permanent Redirect` to the same host and target over HTTPS on `port` (308 keeps the
-/// method and body, unlike 301). 400 without a usable host.
-fn redirect(req: &Request<Incoming>, port: u16, state: &Arc<ConnState>) -> Response<GatewayBody> {
-    state.begin();
-    let host = match req.uri().authority() {
-        Some(a) => Some(a.host().to_owned()),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .map(|a| a.host().to_owned()),
-    };
-    let location = host.and_then(|host| {
-        let mut loc = format!("https://{host}");
-        if port != 443 {
-            loc.push_str(&format!(":{port}"));
-        }
-        match req.uri().path_and_query().map(|p| p.as_str()) {
-            Some(p) if p.starts_with('/') => loc.push_str(p),
-            _ => loc.push('/'),
-        }
-        HeaderValue::from_str(&loc).ok()
-    });
-    let mut resp = match location {
-        Some(loc) => {
-            let mut resp = Response::new(GatewayBody::full(Bytes::new()));
-            *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
-            resp.headers_mut().insert(header::LOCATION, loc);
-            resp
-        }
-        None => crate::error::problem_response(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "a redirect to HTTPS needs the request's host",
-            &proxy::headers::new_request_id(),
-        ),
-    };
-    resp.body_mut()
-        .set_on_done(Box::new(EndRequest(state.clone())));
-    resp
 }
 
 /// Counts a request whose future is dropped before it answered as cancelled (forgotten once
@@ -310,14 +282,5 @@ struct Pending<'a>(&'a ConnState, u64);
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         self.0.cancelled(self.1);
-    }
-}
-
-/// Marks the request done on its connection when the response body is finished.
-struct EndRequest(Arc<ConnState>);
-
-impl OnDone for EndRequest {
-    fn done(self: Box<Self>, _bytes: u64, _complete: bool) {
-        self.0.end();
     }
 }

@@ -9,6 +9,7 @@
 //! overhead and lets the upstream pool be per thread and lock-free.
 
 mod conn;
+mod early;
 pub mod io;
 
 use std::future::Future;
@@ -142,7 +143,10 @@ pub async fn serve_all(
         socks.push((l, Kind::Plain { redirect }));
     }
     for (i, l) in listeners.tls {
-        socks.push((l, Kind::Tls(tls[i].clone())));
+        let addr = l
+            .local_addr()
+            .map_or_else(|_| "-".to_owned(), |a| a.to_string());
+        socks.push((l, Kind::Tls(tls[i].clone(), addr.into())));
     }
     shared.start_background();
     let watchers: Vec<_> = tls

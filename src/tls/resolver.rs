@@ -11,20 +11,22 @@ use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::names::Served;
+
 /// The certificates of one `[[tls]]` element by name.
 #[derive(Debug, Default)]
 pub struct CertTable {
-    exact: HashMap<String, Arc<CertifiedKey>>,
+    exact: HashMap<String, Arc<Served>>,
     /// `*.example.com` stored as `example.com`.
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Arc<Served>>,
     /// The first certificate.
-    default: Option<Arc<CertifiedKey>>,
+    default: Option<Arc<Served>>,
 }
 
 impl CertTable {
     /// Builds the table from certificates (in config order) and the names each one serves.
     /// A name on two certificates is an error.
-    pub fn build(certs: &[(Arc<CertifiedKey>, Vec<String>)]) -> Result<CertTable, String> {
+    pub fn build(certs: &[(Arc<Served>, Vec<String>)]) -> Result<CertTable, String> {
         let names: Vec<&[String]> = certs.iter().map(|(_, n)| n.as_slice()).collect();
         if let Some((name, a, b)) = duplicate_name(&names) {
             return Err(format!(
@@ -47,8 +49,8 @@ impl CertTable {
     }
 
     /// The certificate for the name a client asked for (`None`: no SNI).
-    pub fn find(&self, sni: Option<&str>, strict: bool) -> Option<Arc<CertifiedKey>> {
-        let fallback = || (!strict).then(|| self.default.clone()).flatten();
+    pub fn find(&self, sni: Option<&str>, strict: bool) -> Option<&Arc<Served>> {
+        let fallback = || (!strict).then_some(self.default.as_ref()).flatten();
         let Some(name) = sni else {
             return fallback();
         };
@@ -58,15 +60,12 @@ impl CertTable {
         };
         let name = name.trim_end_matches('.');
         if let Some(k) = self.exact.get(name) {
-            return Some(k.clone());
+            return Some(k);
         }
         let wild = name
             .split_once('.')
             .and_then(|(_, base)| self.wildcard.get(base));
-        match wild {
-            Some(k) => Some(k.clone()),
-            None => fallback(),
-        }
+        wild.or_else(fallback)
     }
 }
 
@@ -109,7 +108,10 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let found = self.table.load().find(hello.server_name(), self.strict);
+        let table = self.table.load();
+        let found = table
+            .find(hello.server_name(), self.strict)
+            .map(|s| s.key.clone());
         if found.is_none() {
             tracing::debug!(sni = ?hello.server_name(), "TLS handshake refused: no certificate for this name");
         }
@@ -121,11 +123,15 @@ impl ResolvesServerCert for SniResolver {
 mod tests {
     use super::*;
 
-    fn key() -> Arc<CertifiedKey> {
+    fn key() -> Arc<Served> {
         let c = rcgen::generate_simple_self_signed(vec!["x.test".to_owned()]).unwrap();
         let der = rustls_pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into());
         let k = CertifiedKey::from_der(vec![c.cert.der().clone()], der, &super::super::provider());
-        Arc::new(k.unwrap())
+        let names = super::super::names::CertNames::default();
+        Arc::new(Served {
+            key: Arc::new(k.unwrap()),
+            names,
+        })
     }
 
     fn names(n: &[&str]) -> Vec<String> {
@@ -140,7 +146,7 @@ mod tests {
             (b.clone(), names(&["*.corp.test", "corp.test"])),
         ])
         .unwrap();
-        let is = |x: Option<Arc<CertifiedKey>>, y: &Arc<CertifiedKey>| Arc::ptr_eq(&x.unwrap(), y);
+        let is = |x: Option<&Arc<Served>>, y: &Arc<Served>| Arc::ptr_eq(x.unwrap(), y);
         assert!(is(t.find(Some("api.test"), true), &a));
         assert!(is(t.find(Some("API.Test."), true), &a));
         assert!(is(t.find(Some("x.corp.test"), true), &b));

@@ -167,6 +167,32 @@ pub async fn start(toml: &str) -> TlsGateway {
     }
 }
 
+/// One echo service (`host_header = "preserve"`, health checks off) behind a catch-all route
+/// `all`, with `header_read_timeout = "2s"`, then `tls` (the `[[tls]]` tables).
+pub fn config(backend: &super::Backend, tls: &str) -> String {
+    format!(
+        r#"
+[server]
+header_read_timeout = "2s"
+
+[[services]]
+name = "echo"
+endpoints = ["http://{}"]
+host_header = "preserve"
+[services.health_check]
+enabled = false
+
+[[routes]]
+name = "all"
+path = "/*"
+service = "echo"
+
+{tls}
+"#,
+        backend.addr
+    )
+}
+
 /// A client config trusting `ca`, offering `alpn`, with an optional client certificate.
 pub fn client_config(ca: &Ca, alpn: &[&str], cert: Option<&Leaf>) -> ClientConfig {
     let mut roots = rustls::RootCertStore::empty();

@@ -1,5 +1,5 @@
-//! An in-memory log sink for tests: a cloneable writer to hand a tracing subscriber, read back
-//! as text.
+//! An in-memory log sink for tests: a cloneable writer to hand a tracing subscriber (or the
+//! process-wide JSON one, `install_json`), read back as text.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,20 @@ impl Write for LogBuf {
 }
 
 impl LogBuf {
+    /// Installs the process-wide subscriber writing JSON lines (fields flattened, as
+    /// `--log-format json`) filtered by `filter` into a new buffer; once per test binary.
+    pub fn install_json(filter: &str) -> LogBuf {
+        let buf = LogBuf::default();
+        let w = buf.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || w.clone())
+            .with_env_filter(filter)
+            .init();
+        buf
+    }
+
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()

@@ -61,6 +61,17 @@ impl Gateway {
             })
     }
 
+    /// Waits (up to 5 s) until the metrics text has the line `line`.
+    pub async fn metric_line(&self, line: &str) {
+        for _ in 0..250 {
+            if self.metrics().lines().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("metric line {line:?} not found in:\n{}", self.metrics());
+    }
+
     /// Sends the shutdown signal (like SIGTERM) without waiting.
     pub fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {

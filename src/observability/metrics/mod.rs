@@ -1,26 +1,32 @@
 //! The gateway's Prometheus metrics (`prometheus-client`): request, upstream, retry, rate-limit,
-//! auth, cache and reload counters and histograms counted on the hot path, plus gauges (health,
-//! ejection, breakers, in-flight, cache size, connections) set from a [`Scrape`] at scrape time.
+//! auth, cache, reload and TLS handshake counters and histograms counted as things happen, plus
+//! gauges (health, ejection, breakers, in-flight, cache size, connections) set from a
+//! [`Scrape`] at scrape time.
 //! Label values are bounded: names from the config, fixed strings, never raw paths.
 
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use http::Method;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::upstream::status::{BreakerStatus, ServiceStatus};
+use crate::upstream::status::ServiceStatus;
+use labels::{
+    histogram, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels, HistogramFamily,
+    RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels, RouteServiceLabels, ServiceLabels,
+    UpstreamErrorLabels,
+};
 
+mod gauges;
 mod grpc;
 mod handles;
+mod labels;
 mod read;
+mod record;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod websocket;
 
 pub use grpc::status_label as grpc_status_label;
@@ -34,82 +40,6 @@ const BUCKETS: [f64; 16] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
     30.0,
 ];
-
-/// The breaker states, in the order they are exported.
-const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: String,
-    service: String,
-    method: &'static str,
-    status_class: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteServiceLabels {
-    route: String,
-    service: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointLabels {
-    service: String,
-    endpoint: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamErrorLabels {
-    service: String,
-    endpoint: String,
-    kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ServiceLabels {
-    service: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RateLimitLabels {
-    route: String,
-    limit: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AuthLabels {
-    route: String,
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CacheLabels {
-    route: String,
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BreakerLabels {
-    service: String,
-    endpoint: String,
-    state: &'static str,
-}
-
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn histogram() -> Histogram {
-    Histogram::new(BUCKETS)
-}
 
 /// Registers each metric (a clone sharing its values) with its name and help text.
 macro_rules! register {
@@ -152,6 +82,7 @@ pub struct Metrics {
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
+    tls: tls::TlsMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
     /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
@@ -194,6 +125,7 @@ impl Metrics {
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
+            tls: tls::TlsMetrics::default(),
             scrape: Mutex::new(()),
             read: Registry::default(),
         };
@@ -246,168 +178,8 @@ impl Metrics {
             "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
+        m.tls.register(&mut m.registry);
         m
-    }
-
-    /// A finished request: counts it and observes its duration (seconds) by route and service
-    /// ("-" when no route matched).
-    pub fn request(
-        &self,
-        route: &str,
-        service: &str,
-        method: &Method,
-        status: u16,
-        duration: Duration,
-    ) {
-        let labels = RouteServiceLabels {
-            route: route.to_owned(),
-            service: service.to_owned(),
-        };
-        self.request_duration
-            .get_or_create(&labels)
-            .observe(duration.as_secs_f64());
-        let labels = RequestLabels {
-            route: labels.route,
-            service: labels.service,
-            method: method_label(method),
-            status_class: status_class(status),
-        };
-        self.requests.get_or_create(&labels).inc();
-    }
-
-    /// `request` for names held in `Arc`s (the pipeline's route and service names): the
-    /// metric handles are cached per thread, so the update is a few atomic operations.
-    pub fn request_named(
-        &self,
-        route: &std::sync::Arc<str>,
-        service: &std::sync::Arc<str>,
-        method: &Method,
-        status: u16,
-        duration: Duration,
-    ) {
-        let (m, c) = (method_label(method), status_class(status));
-        let owner = self as *const Metrics as usize;
-        let h = handles::request(owner, route, service, m, c, || {
-            let count = self
-                .requests
-                .get_or_create(&RequestLabels {
-                    route: route.to_string(),
-                    service: service.to_string(),
-                    method: m,
-                    status_class: c,
-                })
-                .clone();
-            let labels = RouteServiceLabels {
-                route: route.to_string(),
-                service: service.to_string(),
-            };
-            let duration = self.request_duration.get_or_create(&labels).clone();
-            (count, duration)
-        });
-        h.count.inc();
-        h.duration.observe(duration.as_secs_f64());
-    }
-
-    /// `upstream` for names held in `Arc`s, with cached handles (see `request_named`).
-    pub fn upstream_named(
-        &self,
-        service: &std::sync::Arc<str>,
-        endpoint: &std::sync::Arc<str>,
-        duration: Duration,
-    ) {
-        let owner = self as *const Metrics as usize;
-        let h = handles::upstream(owner, service, endpoint, || {
-            let labels = EndpointLabels {
-                service: service.to_string(),
-                endpoint: endpoint.to_string(),
-            };
-            self.upstream_duration.get_or_create(&labels).clone()
-        });
-        h.duration.observe(duration.as_secs_f64());
-    }
-
-    /// One upstream try: its duration by service and endpoint.
-    pub fn upstream(&self, service: &str, endpoint: &str, duration: Duration) {
-        let labels = EndpointLabels {
-            service: service.to_owned(),
-            endpoint: endpoint.to_owned(),
-        };
-        self.upstream_duration
-            .get_or_create(&labels)
-            .observe(duration.as_secs_f64());
-    }
-
-    /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "tls",
-    /// "reset", "timeout").
-    pub fn upstream_error(&self, service: &str, endpoint: &str, kind: &'static str) {
-        let labels = UpstreamErrorLabels {
-            service: service.to_owned(),
-            endpoint: endpoint.to_owned(),
-            kind,
-        };
-        self.upstream_errors.get_or_create(&labels).inc();
-    }
-
-    /// A retry of an upstream request to `service`.
-    pub fn retry(&self, service: &str) {
-        let labels = ServiceLabels {
-            service: service.to_owned(),
-        };
-        self.retries.get_or_create(&labels).inc();
-    }
-
-    /// A request refused by the rate limit named `limit` on `route`.
-    pub fn rate_limited(&self, route: &str, limit: &str) {
-        let labels = RateLimitLabels {
-            route: route.to_owned(),
-            limit: limit.to_owned(),
-        };
-        self.rate_limited.get_or_create(&labels).inc();
-    }
-
-    /// An authentication failure on `route`, with a fixed `reason`.
-    pub fn auth_failure(&self, route: &str, reason: &'static str) {
-        let labels = AuthLabels {
-            route: route.to_owned(),
-            reason,
-        };
-        self.auth_failures.get_or_create(&labels).inc();
-    }
-
-    /// Cache results by route: "hit", "miss", "stale", "bypass", "revalidated".
-    pub fn cache_result(&self, route: &str, result: &'static str) {
-        let labels = CacheLabels {
-            route: route.to_owned(),
-            result,
-        };
-        self.cache_results.get_or_create(&labels).inc();
-    }
-
-    /// `cache_result` for a route name held in an `Arc`, with a cached handle.
-    pub fn cache_result_named(&self, route: &std::sync::Arc<str>, result: &'static str) {
-        let owner = self as *const Metrics as usize;
-        handles::cache_result(owner, route, result, || {
-            let labels = CacheLabels {
-                route: route.to_string(),
-                result,
-            };
-            self.cache_results.get_or_create(&labels).clone()
-        })
-        .inc();
-    }
-
-    /// Config reloads by result: "ok" or "error".
-    pub fn reload(&self, result: &'static str) {
-        self.config_reloads
-            .get_or_create(&ResultLabels { result })
-            .inc();
-    }
-
-    /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
-    /// "export_failed"); the exporter keeps the handle.
-    pub fn otlp_spans_dropped(&self, reason: &'static str) -> Counter {
-        let labels = ReasonLabels { reason };
-        self.otlp_spans_dropped.get_or_create(&labels).clone()
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from
@@ -419,86 +191,5 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
-    }
-
-    fn set_gauges(&self, snap: &Scrape) {
-        self.cache_bytes.set(gauge_value(snap.cache_bytes));
-        self.cache_entries.set(gauge_value(snap.cache_entries));
-        self.open_connections
-            .set(gauge_value(snap.open_connections));
-        self.in_flight.clear();
-        self.breaker_state.clear();
-        self.endpoint_healthy.clear();
-        self.endpoint_ejected.clear();
-        for s in snap.services {
-            self.in_flight
-                .get_or_create(&ServiceLabels {
-                    service: s.name.clone(),
-                })
-                .set(i64::from(s.in_flight));
-            if let Some(b) = &s.breaker {
-                self.set_breaker(&s.name, "*", b);
-            }
-            for e in &s.endpoints {
-                let labels = EndpointLabels {
-                    service: s.name.clone(),
-                    endpoint: e.url.clone(),
-                };
-                self.endpoint_healthy
-                    .get_or_create(&labels)
-                    .set(i64::from(e.healthy));
-                self.endpoint_ejected
-                    .get_or_create(&labels)
-                    .set(i64::from(e.ejected));
-                if let Some(b) = &e.breaker {
-                    self.set_breaker(&s.name, &e.url, b);
-                }
-            }
-        }
-    }
-
-    fn set_breaker(&self, service: &str, endpoint: &str, b: &BreakerStatus) {
-        for state in BREAKER_STATES {
-            let labels = BreakerLabels {
-                service: service.to_owned(),
-                endpoint: endpoint.to_owned(),
-                state,
-            };
-            self.breaker_state
-                .get_or_create(&labels)
-                .set(i64::from(b.state == state));
-        }
-    }
-}
-
-fn gauge_value(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// The method's label: the standard methods by name, anything else "OTHER".
-fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
-}
-
-/// The status class label: "1xx".."5xx", "other" outside 100..=599.
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
     }
 }
