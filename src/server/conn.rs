@@ -119,10 +119,12 @@ impl Conn {
         let hooks = Arc::new(hooks);
         let shared = self.shared;
         // One async block around the pipeline, as without TLS: each extra async layer would
-        // keep its own copy of the request in the (large) future hyper moves around.
+        // keep its own copy of the request. Boxed: hyper keeps room for the service's future
+        // in every connection, idle or not (5 KB), where a box costs it a pointer and the
+        // request one allocation.
         let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
-            async move {
+            Box::pin(async move {
                 if let Some(resp) = hooks.before(&mut req, &shared, &info) {
                     return Ok::<_, Infallible>(resp);
                 }
@@ -135,7 +137,7 @@ impl Conn {
                         .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
                 }
                 Ok(resp)
-            }
+            })
         });
         let conn = self
             .builder
