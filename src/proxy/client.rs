@@ -252,17 +252,7 @@ async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (tx, conn) = http1::Builder::new()
-        .writev(false)
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(ClientError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(tx)
+    handshake_h1(stream).await
 }
 
 /// Drops this thread's idle connections that expired or closed. Each worker calls it
