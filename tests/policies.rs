@@ -238,15 +238,25 @@ max_age = "10m"
         .any(|v| v.to_str().unwrap().contains("Origin")));
 }
 
-/// Errors the gateway makes after the policies passed (here a refused upstream connection)
-/// carry the route's CORS headers, so a browser on another origin can read the status.
+/// The gateway's own errors on a CORS route carry its CORS headers, whether a policy made
+/// them (a missing API key) or they came after (a refused upstream connection), so a browser
+/// on another origin can read the status.
 #[tokio::test]
-async fn errors_after_the_policies_carry_cors_headers() {
+async fn gateway_errors_carry_cors_headers() {
     let be = Backend::echo().await;
     let policies = r#"
 [policies.web.cors]
 allow_origins = ["https://app.example.com"]
+[policies.keyed.auth]
+api_key = true
 "#;
+    let gw = start_gateway(&config(&be, policies, "policies = [\"web\", \"keyed\"]")).await;
+    let origin = [("origin", "https://app.example.com")];
+    let (st, h, _) = send(req(Method::GET, &gw.url("/api/x"), &origin)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    drop(gw);
+
     let dead = dead_port().await;
     let cfg = config(&be, policies, "policies = [\"web\"]")
         .replace(&be.addr.to_string(), &dead.to_string());

@@ -30,8 +30,8 @@ pub(crate) struct Facts {
     pub(super) compress: Option<compress::Pending>,
     /// A WebSocket tunnel to start once the 101 goes out.
     pub(super) tunnel: Option<upgrade::Tunnel>,
-    /// The route's chain and the request's Origin when the chain answers CORS: errors after
-    /// the policies passed get the CORS headers too.
+    /// The route's chain and the request's Origin when the chain answers CORS: every error
+    /// the gateway answers once the route is known gets the CORS headers.
     pub(super) cors: Option<(Arc<crate::middleware::chain::Chain>, http::HeaderValue)>,
 }
 

@@ -119,8 +119,8 @@ pub async fn handle(
         },
         Err(e) => {
             let mut resp = e.to_response_for(&request_id, facts.grpc);
-            // An error after the route's policies passed (upstream down, timeout, breaker)
-            // still carries the route's CORS headers, or a browser would see no status.
+            // Errors on a route with CORS carry its headers (a policy's refusal, or an
+            // upstream down, timeout, breaker), or a browser would see no status.
             if let Some((chain, origin)) = &facts.cors {
                 run::cors_headers(chain, Some(origin), resp.headers_mut());
             }
@@ -221,27 +221,21 @@ async fn forward(
         if chain.needs_client_ip {
             client_ip = client_ip::client_ip(client_ip, &parts.headers, &snap.trusted_proxies);
         }
-        match run::request(chain, &mut parts, client_ip, &shared.clock, &shared.metrics).await {
-            Ok(Step::Continue(p)) => {
-                passed = Some(p);
-                if let (Some(_), Some(origin)) = (&chain.cors, parts.headers.get(header::ORIGIN)) {
-                    facts.cors = snap.chains[route_index].clone().zip(Some(origin.clone()));
-                }
-            }
-            Ok(Step::Answer(mut resp)) => {
+        // From here every error the gateway answers (a policy's refusal or a later 502, 503,
+        // 504) gets the route's CORS headers, added in one place: `handle`'s error branch.
+        if let (Some(_), Some(origin)) = (&chain.cors, parts.headers.get(header::ORIGIN)) {
+            facts.cors = snap.chains[route_index].clone().zip(Some(origin.clone()));
+        }
+        match run::request(chain, &mut parts, client_ip, &shared.clock, &shared.metrics).await? {
+            Step::Continue(p) => passed = Some(p),
+            Step::Answer(mut resp) => {
                 resp.headers_mut()
                     .insert(headers::X_REQUEST_ID, request_id.clone());
                 return Ok(*resp);
             }
-            Err(e) => {
-                let mut resp = e.to_response_for(request_id, facts.grpc);
-                let origin = parts.headers.get(header::ORIGIN);
-                run::cors_headers(chain, origin, resp.headers_mut());
-                return Ok(resp);
-            }
         }
     }
-    // After the policies, so the refusal carries the route's CORS headers.
+    // After the policies, so auth and rate limits come first.
     grpc_web::check(facts.web.as_ref(), service)?;
     let max_body_bytes = chain
         .and_then(|c| c.max_body_bytes)
