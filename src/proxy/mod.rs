@@ -5,7 +5,8 @@
 //! 2. request sanity: Host present and unambiguous, no Content-Length + Transfer-Encoding
 //!    mix, header bytes within `max_header_bytes` — a malformed request never reaches routing;
 //! 3. path normalisation — before routing, so `/api/public/../admin` cannot dodge a route;
-//! 4. route match on the current snapshot (404 when none);
+//! 4. the connection's own answers (`early.rs`: HTTPS redirect, 421 Misdirected Request),
+//!    then the route match on the current snapshot (404 when none);
 //! 5. body limit by Content-Length (413 before any upstream byte is sent); the streaming
 //!    limit is enforced by `RequestBody` as bytes flow;
 //! 6. upstream request: `traceparent` / `tracestate` replaced (the W3C trace context, read
@@ -27,6 +28,7 @@ pub mod client;
 pub mod client_h2;
 pub(crate) mod compress;
 mod done;
+pub(crate) mod early;
 pub mod grpc;
 pub(crate) mod grpc_web;
 mod h2_settings;
@@ -60,6 +62,10 @@ pub struct ConnInfo {
     pub state: Arc<ConnState>,
     /// The connection came through a TLS listener (X-Forwarded-Proto: https).
     pub tls: bool,
+    /// Plaintext listener with `redirect_http`: every request gets a 308 to this HTTPS port.
+    pub redirect: Option<u16>,
+    /// TLS: the hosts requests may name (else 421).
+    pub names: Option<crate::tls::names::ConnNames>,
 }
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.
@@ -181,6 +187,11 @@ async fn forward(
     let path = normalize_path(parts.uri.path(), &snap.normalize).map_err(GatewayError::BadPath)?;
     if let Some(l) = log.as_deref_mut() {
         l.path = path.to_string();
+    }
+    if let Some(mut resp) = early::answer(conn, &parts, host)? {
+        resp.headers_mut()
+            .insert(headers::X_REQUEST_ID, request_id.clone());
+        return Ok(resp);
     }
     let m = snap
         .router

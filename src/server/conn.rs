@@ -2,9 +2,9 @@
 //! `header_read_timeout`; ALPN offers `h2` and `http/1.1`), then `TimedIo` and the hyper-util
 //! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
 //! knowledge works on the same plaintext port. Around the pipeline: the client certificate
-//! subject header (a client-sent one is always removed), HSTS on TLS responses, and the
-//! plaintext-to-HTTPS redirect and 421 for a host the TLS connection does not serve (both
-//! answered in `early`).
+//! subject header (a client-sent one is always removed) and HSTS on TLS responses; what the
+//! connection decides for the pipeline's early answers (the plaintext-to-HTTPS redirect, 421
+//! for a host the TLS connection does not serve) rides in `ConnInfo` to `proxy::early`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response};
+use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,10 +24,8 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::early;
 use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
 use crate::config::tls::CLIENT_CERT_SUBJECT;
-use crate::proxy::body::GatewayBody;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
 use crate::tls::names::ConnNames;
@@ -58,10 +56,7 @@ pub(super) struct Conn {
 /// What happens around the pipeline on one connection.
 struct Hooks {
     subject: Option<HeaderValue>,
-    /// TLS: the hosts requests may name (else 421).
-    names: Option<ConnNames>,
     hsts: Option<HeaderValue>,
-    redirect: Option<u16>,
     /// `server.http2.max_cancelled_streams`.
     max_cancelled: u64,
 }
@@ -73,12 +68,10 @@ impl Conn {
             Kind::Plain { redirect } => {
                 let hooks = Hooks {
                     subject: None,
-                    names: None,
                     hsts: None,
-                    redirect: *redirect,
                     max_cancelled: self.max_cancelled,
                 };
-                self.http(stream, false, hooks).await;
+                self.http(stream, hooks, Answers::plain(*redirect)).await;
             }
             // Boxed: the handshake and the TLS stream would triple the size of every plain
             // connection's task (6 KB against 2 KB).
@@ -97,15 +90,14 @@ impl Conn {
         };
         let hooks = Hooks {
             subject: accepted.client_subject,
-            names: accepted.names,
             hsts: tls.hsts.clone(),
-            redirect: None,
             max_cancelled: self.max_cancelled,
         };
-        self.http(accepted.stream, true, hooks).await;
+        self.http(accepted.stream, hooks, Answers::tls(accepted.names))
+            .await;
     }
 
-    async fn http<T>(self, stream: T, tls: bool, hooks: Hooks)
+    async fn http<T>(self, stream: T, hooks: Hooks, answers: Answers)
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -114,7 +106,9 @@ impl Conn {
         let info = Arc::new(ConnInfo {
             peer: self.peer,
             state: state.clone(),
-            tls,
+            tls: answers.tls,
+            redirect: answers.redirect,
+            names: answers.names,
         });
         let hooks = Arc::new(hooks);
         let shared = self.shared;
@@ -125,9 +119,7 @@ impl Conn {
         let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
             Box::pin(async move {
-                if let Some(resp) = hooks.before(&mut req, &shared, &info) {
-                    return Ok::<_, Infallible>(resp);
-                }
+                hooks.before(&mut req);
                 // Dropped unanswered: the client cancelled (reset the stream).
                 let pending = Pending(&info.state, hooks.max_cancelled);
                 let mut resp = proxy::handle(&shared, &info, req).await;
@@ -136,7 +128,7 @@ impl Conn {
                     resp.headers_mut()
                         .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
                 }
-                Ok(resp)
+                Ok::<_, Infallible>(resp)
             })
         });
         let conn = self
@@ -250,30 +242,38 @@ impl Drop for Listed<'_> {
 }
 
 impl Hooks {
-    /// Before the pipeline: the client certificate subject header (a client-sent one always
-    /// removed), and the redirect to HTTPS and 421 Misdirected Request, which answer here.
-    fn before(
-        &self,
-        req: &mut Request<Incoming>,
-        shared: &Shared,
-        info: &ConnInfo,
-    ) -> Option<Response<GatewayBody>> {
+    /// Before the pipeline: the client certificate subject header (a client-sent one is
+    /// always removed).
+    fn before(&self, req: &mut Request<Incoming>) {
         req.headers_mut().remove(&CLIENT_CERT_SUBJECT);
-        if let Some(port) = self.redirect {
-            return Some(early::redirect(shared, info, req, port));
-        }
-        if self.names.as_ref().is_some_and(|n| !n.allows(req)) {
-            let mut resp = early::misdirected(shared, info, req);
-            if let Some(h) = &self.hsts {
-                resp.headers_mut()
-                    .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
-            }
-            return Some(resp);
-        }
         if let Some(s) = &self.subject {
             req.headers_mut().insert(CLIENT_CERT_SUBJECT, s.clone());
         }
-        None
+    }
+}
+
+/// What the connection decides for the pipeline's early answers (`proxy::early`).
+struct Answers {
+    tls: bool,
+    redirect: Option<u16>,
+    names: Option<ConnNames>,
+}
+
+impl Answers {
+    fn plain(redirect: Option<u16>) -> Answers {
+        Answers {
+            tls: false,
+            redirect,
+            names: None,
+        }
+    }
+
+    fn tls(names: Option<ConnNames>) -> Answers {
+        Answers {
+            tls: true,
+            redirect: None,
+            names,
+        }
     }
 }
 

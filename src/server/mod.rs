@@ -9,7 +9,6 @@
 //! overhead and lets the upstream pool be per thread and lock-free.
 
 mod conn;
-mod early;
 pub mod io;
 
 use std::future::Future;

@@ -8,10 +8,7 @@
 
 use std::sync::Arc;
 
-use http::{header, Request};
 use rustls::sign::CertifiedKey;
-
-use crate::routing::bare_host;
 
 /// A certificate ready to serve, with the DNS names it covers.
 #[derive(Debug)]
@@ -74,17 +71,9 @@ impl ConnNames {
         }
     }
 
-    /// Whether `req` may be answered on this connection: its host (the URI authority, as
-    /// HTTP/2's `:authority`, else the Host header) is the SNI name or covered by the
-    /// certificate. A request without a readable host passes (the pipeline refuses it).
-    pub fn allows<B>(&self, req: &Request<B>) -> bool {
-        let host = match req.uri().authority() {
-            Some(a) => a.host(),
-            None => match req.headers().get(header::HOST).map(|v| v.to_str()) {
-                Some(Ok(h)) => bare_host(h),
-                _ => return true,
-            },
-        };
+    /// Whether a request for `host` (no port; any case; a trailing dot ignored) may be
+    /// answered on this connection: it is the SNI name or the certificate covers it.
+    pub fn allows_host(&self, host: &str) -> bool {
         let host = host.strip_suffix('.').unwrap_or(host);
         host.eq_ignore_ascii_case(&self.sni) || self.cert.names.covers(host)
     }
