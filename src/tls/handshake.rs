@@ -12,7 +12,7 @@ use super::{Accepted, TlsListener};
 use crate::observability::metrics::Metrics;
 
 /// rustls's error when the certificate resolver found no certificate (no SNI or an unknown
-/// name under `strict_sni`); tests/tls_ops.rs would see `protocol` if rustls changed it.
+/// name under `strict_sni`); tests/it/tls_ops.rs would see `protocol` if rustls changed it.
 const NO_CERTIFICATE: &str = "no server certificate chain resolved";
 
 impl TlsListener {

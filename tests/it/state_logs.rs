@@ -1,0 +1,86 @@
+//! Every upstream state change is logged once, with service and endpoint: ejection, breaker
+//! open / half-open / closed, health out / back. Logs are captured by a subscriber set for
+//! this test's (single) thread, on which the gateway and its health tasks run.
+
+use std::time::Duration;
+
+use crate::common::log_buf::LogBuf as Buf;
+use crate::common::scripted::{config, Mode, Scripted};
+use crate::common::*;
+use portcullis::clock::Clock;
+
+#[tokio::test]
+async fn each_state_change_is_logged_once_with_service_and_endpoint() {
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let a = Scripted::start("a").await;
+    let b = Scripted::start("b").await;
+    a.set(Mode::Fail);
+    let service = r#"
+[services.health_check]
+interval = "50ms"
+timeout = "50ms"
+jitter = "0ms"
+unhealthy_threshold = 1
+healthy_threshold = 1
+[services.outlier_detection]
+consecutive_failures = 2
+base_ejection_time = "10s"
+[services.circuit_breaker]
+consecutive_failures = 3
+cooldown = "5s"
+"#;
+    let clock = Clock::manual();
+    let gw = start_gateway_clock(&config(&[(&a, 1), (&b, 1)], service, ""), clock.clone()).await;
+    // a fails its checks (Mode::Fail answers 500 to /health too) and its requests.
+    for _ in 0..6 {
+        get(&gw.url("/x")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = buf.lines("out of rotation");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].contains("\"service\":\"svc\"") && out[0].contains(&a.url()),
+        "{}",
+        out[0]
+    );
+
+    a.set(Mode::Ok);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(buf.lines("back in rotation").len(), 1);
+
+    // b now fails too: the service breaker opens once, however many requests it rejects.
+    b.set(Mode::Fail);
+    a.set(Mode::Fail);
+    for _ in 0..20 {
+        get(&gw.url("/x")).await;
+    }
+    let opened = buf.lines("circuit breaker open");
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].contains("\"service\":\"svc\""));
+    a.set(Mode::Ok);
+    b.set(Mode::Ok);
+    clock.advance(Duration::from_secs(6));
+    // The health checks need a moment to see the endpoints back; keep asking until the
+    // breaker has probed and closed.
+    let t = std::time::Instant::now();
+    while buf.lines("circuit breaker closed").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(5), "breaker never closed");
+        get(&gw.url("/x")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(buf.lines("half-open").len(), 1);
+    assert_eq!(buf.lines("circuit breaker closed").len(), 1);
+    let ejected = buf.lines("endpoint ejected");
+    assert!(!ejected.is_empty());
+    for l in &ejected {
+        assert!(l.contains("\"endpoint\":\"http://127.0.0.1:"), "{l}");
+    }
+}
