@@ -46,6 +46,9 @@ enum Command {
         listen: std::net::SocketAddr,
         #[arg(long)]
         threads: Option<usize>,
+        /// Print the demo's config (a valid config file to start your own from) and exit.
+        #[arg(long)]
+        print_config: bool,
     },
 }
 
@@ -91,7 +94,15 @@ fn main() -> ExitCode {
             portcullis::observability::init_logging(format(cfg.log.format), &cli.log_level);
             serve(cfg, None, Some((registry, state_file)))
         }
-        Command::Demo { listen, threads } => {
+        Command::Demo {
+            listen,
+            threads,
+            print_config,
+        } => {
+            if print_config {
+                portcullis::demo::print_config(listen);
+                return ExitCode::SUCCESS;
+            }
             portcullis::observability::init_logging(format(LogFormat::Text), &cli.log_level);
             serve_demo(listen, threads)
         }
@@ -255,12 +266,7 @@ fn serve_demo(listen: std::net::SocketAddr, threads: Option<usize>) -> ExitCode 
         if let Some(t) = threads {
             cfg.server.threads = t;
         }
-        let mut banner = format!("Portcullis demo: gateway on http://{listen}\n");
-        for s in &backends.services {
-            banner.push_str(&format!("  {} on http://{}\n", s.name, s.addr));
-        }
-        banner.push_str("\nTry:\n");
-        banner.push_str(&portcullis::demo::curl_examples(listen));
+        let banner = portcullis::demo::banner(&backends, listen, cfg.admin.listen);
         serve_async(cfg, Some(banner), None).await
     })
 }

@@ -2,13 +2,17 @@
 //! product-service, each a small in-process HTTP/1.1 JSON server on its own loopback port, plus
 //! the gateway config that routes to them and the curl lines that exercise it.
 //!
-//! Each service serves `/api/<resource>` (list, get by id, create, `/slow?ms=N`) and `/health`;
-//! see `service.rs` for the full table. Records live in memory, seeded with three each and capped
+//! Each service serves `/api/<resource>` (list, get by id, create, `/slow?ms=N`, `/echo`),
+//! `/health` and a chaos switch (`POST /chaos?fail=true`); see `service.rs` for the full table.
+//! The gateway config (`demo.toml`) turns on every policy of the design: rate limits, a cache,
+//! authentication, header transforms, retries, breakers and health checks; `tour.rs` is the
+//! guided tour of them printed at start-up. Records live in memory, seeded with three each and capped
 //! at 1,000 (a create beyond answers 507 Insufficient Storage).
 
 mod config;
 mod service;
 mod store;
+mod tour;
 
 #[cfg(test)]
 mod tests;
@@ -19,7 +23,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub use config::{curl_examples, demo_config};
+pub use config::{
+    curl_examples, demo_config, demo_jwt, demo_toml, fixed_config, print_config, DEMO_ADMIN,
+    DEMO_API_KEY, DEMO_JWT_SECRET, DEMO_TOML,
+};
+pub use tour::{Call, Step, StepId, Tour, TourAddrs, BREAKER_COOLDOWN, BREAKER_TRIES, BURST};
 pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
 pub use store::MAX_RECORDS;
 
@@ -110,6 +118,30 @@ pub async fn start_backends(ports: DemoPorts) -> std::io::Result<DemoBackends> {
         tracing::info!(service = kind.service_name(), %addr, "demo service listening");
     }
     Ok(DemoBackends { services })
+}
+
+/// What `portcullis demo` prints once it runs: where everything is, the credentials, the
+/// curl lines and the tour. `admin` is the admin listener's address.
+pub fn banner(backends: &DemoBackends, listen: SocketAddr, admin: SocketAddr) -> String {
+    use std::fmt::Write as _;
+    let mut b = format!("Portcullis demo: gateway on http://{listen}\n");
+    for s in &backends.services {
+        let _ = writeln!(b, "  {} on http://{}", s.name, s.addr);
+    }
+    let _ = writeln!(
+        b,
+        "\nOn: a rate limit per client IP (100/s, bursts of 150), a 30 s cache on product reads,\n\
+         credentials for order writes, headers added both ways, 2 retries, a breaker after 5\n\
+         failures, health checks every 30 s, the access log. The config: portcullis demo --print-config\n\
+         Order writes: -H 'x-api-key: {DEMO_API_KEY}'\n\
+         \x20         or -H 'authorization: Bearer {}'",
+        demo_jwt()
+    );
+    b.push_str("\nTry:\n");
+    b.push_str(&curl_examples(listen));
+    b.push('\n');
+    b.push_str(&Tour::new(&TourAddrs::new(backends, listen, admin)).text());
+    b
 }
 
 async fn bind(kind: Kind, ports: DemoPorts) -> std::io::Result<TcpListener> {
