@@ -27,9 +27,9 @@ pub use config::{
     curl_examples, demo_config, demo_jwt, demo_toml, fixed_config, print_config, DEMO_ADMIN,
     DEMO_API_KEY, DEMO_JWT_SECRET, DEMO_TOML,
 };
-pub use tour::{Call, Step, StepId, Tour, TourAddrs, BREAKER_COOLDOWN, BREAKER_TRIES, BURST};
 pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
 pub use store::MAX_RECORDS;
+pub use tour::{Call, Step, StepId, Tour, TourAddrs, BREAKER_COOLDOWN, BREAKER_TRIES, BURST};
 
 use service::ServiceState;
 use store::Kind;

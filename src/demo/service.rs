@@ -173,9 +173,10 @@ where
         ),
         (Target::Chaos, Method::GET) => chaos_state(state),
         (Target::Chaos, Method::POST) => chaos_switch(state, req.uri().query()),
-        (Target::Collection, Method::GET) => {
-            cacheable(kind, json_response(StatusCode::OK, &Value::Array(state.store.list())))
-        }
+        (Target::Collection, Method::GET) => cacheable(
+            kind,
+            json_response(StatusCode::OK, &Value::Array(state.store.list())),
+        ),
         (Target::Collection, Method::POST) => create(state, req.into_body()).await,
         (Target::Slow, Method::GET) => slow(kind, req.uri().query()).await,
         (Target::Echo, Method::GET) => echo(kind, req.headers()),
@@ -213,10 +214,19 @@ fn chaos_switch(state: &ServiceState, query: Option<&str>) -> Response<Full<Byte
     let fail = match query_param(query, "fail") {
         Some("true") => true,
         Some("false") => false,
-        _ => return error_response(StatusCode::BAD_REQUEST, "expected ?fail=true or ?fail=false"),
+        _ => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "expected ?fail=true or ?fail=false",
+            )
+        }
     };
     state.chaos.store(fail, Ordering::Relaxed);
-    tracing::warn!(service = state.kind.service_name(), fail, "demo chaos switch");
+    tracing::warn!(
+        service = state.kind.service_name(),
+        fail,
+        "demo chaos switch"
+    );
     chaos_state(state)
 }
 

@@ -374,7 +374,11 @@ async fn echo_shows_request_headers_and_products_are_cacheable() {
         let r = get(&c, p, path).await;
         assert_eq!(r.headers["cache-control"], "max-age=30", "{path}");
     }
-    for path in ["/api/products/999", "/api/products/echo", "/api/products/slow?ms=1"] {
+    for path in [
+        "/api/products/999",
+        "/api/products/echo",
+        "/api/products/slow?ms=1",
+    ] {
         let r = get(&c, p, path).await;
         assert!(r.headers.get("cache-control").is_none(), "{path}");
     }

@@ -319,7 +319,10 @@ fn breaker(a: &TourAddrs) -> Vec<Step> {
     let mut closes = step(
         StepId::BreakerCloses,
         "After the cooldown one probe goes through; it succeeds and the breaker closes",
-        format!("sleep {secs}; {}", order.curl("-s -o /dev/null -w '%{http_code}\\n'")),
+        format!(
+            "sleep {secs}; {}",
+            order.curl("-s -o /dev/null -w '%{http_code}\\n'")
+        ),
         "200, and the order-service card is no longer red (a probe during chaos reopens it \
          for twice as long, up to 30 s: the 503s' retry-after says how long)"
             .to_owned(),
@@ -331,7 +334,7 @@ fn breaker(a: &TourAddrs) -> Vec<Step> {
             StepId::ChaosOn,
             "Chaos: make order-service fail (it answers 500 to every API request)",
             chaos(true).curl(""),
-            "{\"service\":\"order-service\",\"fail\":true}".to_owned(),
+            "{\"fail\":true,\"service\":\"order-service\"}".to_owned(),
             vec![chaos(true)],
         ),
         step(
@@ -351,14 +354,16 @@ fn breaker(a: &TourAddrs) -> Vec<Step> {
             StepId::BreakerState,
             "The breaker's state in the admin API (what the dashboard shows)",
             format!("{} | grep -o '\"breaker\":{{[^}}]*}}'", state.curl("-s")),
-            "\"breaker\":{\"state\":\"open\",...}".to_owned(),
+            "\"breaker\":{\"open_for_ms\":9870,\"state\":\"open\",\"trips\":1}: open, a probe \
+             allowed in 9.87 s"
+                .to_owned(),
             vec![state],
         ),
         step(
             StepId::ChaosOff,
             "Chaos off: order-service recovers",
             chaos(false).curl(""),
-            "{\"service\":\"order-service\",\"fail\":false}".to_owned(),
+            "{\"fail\":false,\"service\":\"order-service\"}".to_owned(),
             vec![chaos(false)],
         ),
         closes,
