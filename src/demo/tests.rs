@@ -383,35 +383,3 @@ async fn echo_shows_request_headers_and_products_are_cacheable() {
         assert!(r.headers.get("cache-control").is_none(), "{path}");
     }
 }
-
-#[test]
-fn printed_config_is_the_file_with_the_listen_address() {
-    let usual = fixed_config("127.0.0.1:8080".parse().unwrap());
-    assert_eq!(usual, DEMO_TOML);
-    let other = fixed_config("0.0.0.0:9090".parse().unwrap());
-    assert!(other.contains("listen = [\"0.0.0.0:9090\"]"));
-    assert!(!other.contains("127.0.0.1:8080"));
-    let cfg = crate::config::parse_str(&other, "demo.toml").unwrap();
-    assert_eq!(cfg.server.listen, vec!["0.0.0.0:9090".parse().unwrap()]);
-    assert_eq!(cfg.admin.listen, DEMO_ADMIN.parse().unwrap());
-    assert_eq!(cfg.policies.len(), 3);
-    for s in &cfg.services {
-        assert_eq!(s.resilience.retry.retries, 2, "{}", s.name);
-        assert_eq!(s.resilience.breaker.consecutive_failures, 5);
-        assert_eq!(s.resilience.breaker.cooldown, super::BREAKER_COOLDOWN);
-        assert_eq!(
-            s.resilience.health_check.interval,
-            std::time::Duration::from_secs(30)
-        );
-    }
-}
-
-#[test]
-fn the_readme_shows_the_tour() {
-    let readme = include_str!("../../README.md");
-    let tour = Tour::new(&TourAddrs::usual()).text();
-    assert!(
-        readme.contains(&tour),
-        "README.md's demo section differs from the tour; put this in its ```text block:\n{tour}"
-    );
-}

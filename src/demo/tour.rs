@@ -264,10 +264,9 @@ fn basics(a: &TourAddrs) -> Vec<Step> {
                 "{} | grep -iE '^(HTTP/1.1 429|retry-after)' | sort | uniq -c",
                 burst.curl("-s -o /dev/null -D -")
             ),
-            format!(
-                "the requests past the burst of 150 got 429 Too Many Requests, each with \
-                 retry-after (every answer carries ratelimit headers)"
-            ),
+            "the requests past the burst of 150 got 429 Too Many Requests, each with \
+             retry-after (every answer carries ratelimit headers)"
+                .to_owned(),
             burst_calls,
         ),
     ]

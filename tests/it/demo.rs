@@ -1,7 +1,7 @@
 //! The demo: three built-in services behind the real gateway, each reachable through its route;
-//! its printed config accepted by `portcullis check`; and its tour, every step's requests sent
-//! to a real demo (services, gateway and admin API in-process) and checked against what the
-//! step says to look for, so the printed tour cannot go stale.
+//! its printed config accepted by `portcullis check`; the README showing the tour; and the tour,
+//! every step's requests sent to a real demo (services, gateway and admin API in-process) and
+//! checked against what the step says to look for, so the printed tour cannot go stale.
 
 use std::process::Command;
 use std::time::Duration;
@@ -67,6 +67,44 @@ fn the_printed_config_passes_check() {
     );
     let said = String::from_utf8_lossy(&check.stdout);
     assert!(said.contains("ok (3 services, 7 routes)"), "{said}");
+}
+
+#[test]
+fn printed_config_is_the_file_with_the_listen_address() {
+    let usual = portcullis::demo::fixed_config("127.0.0.1:8080".parse().unwrap());
+    assert_eq!(usual, portcullis::demo::DEMO_TOML);
+    let other = portcullis::demo::fixed_config("0.0.0.0:9090".parse().unwrap());
+    assert!(other.contains("listen = [\"0.0.0.0:9090\"]"));
+    assert!(!other.contains("127.0.0.1:8080"));
+    let cfg = portcullis::config::parse_str(&other, "demo.toml").unwrap();
+    assert_eq!(cfg.server.listen, vec!["0.0.0.0:9090".parse().unwrap()]);
+    assert_eq!(
+        cfg.admin.listen,
+        portcullis::demo::DEMO_ADMIN.parse().unwrap()
+    );
+    assert_eq!(cfg.policies.len(), 3);
+    for s in &cfg.services {
+        assert_eq!(s.resilience.retry.retries, 2, "{}", s.name);
+        assert_eq!(s.resilience.breaker.consecutive_failures, 5);
+        assert_eq!(
+            s.resilience.breaker.cooldown,
+            portcullis::demo::BREAKER_COOLDOWN
+        );
+        assert_eq!(
+            s.resilience.health_check.interval,
+            std::time::Duration::from_secs(30)
+        );
+    }
+}
+
+#[test]
+fn the_readme_shows_the_tour() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let tour = Tour::new(&TourAddrs::usual()).text();
+    assert!(
+        readme.contains(&tour),
+        "README.md's demo section differs from the tour; put this in its ```text block:\n{tour}"
+    );
 }
 
 /// A demo as `portcullis demo` runs it, on ephemeral ports, with a clock the test moves.
