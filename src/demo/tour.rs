@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::config::{demo_jwt, shown, DEMO_ADMIN, DEMO_API_KEY};
+use super::config::{demo_jwt, shown, DEMO_API_KEY};
 use super::store::Kind;
 use super::DemoBackends;
 
@@ -47,7 +47,8 @@ impl TourAddrs {
     pub fn usual() -> TourAddrs {
         TourAddrs {
             gateway: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
-            admin: DEMO_ADMIN.parse().unwrap_or_else(|_| fixed(Kind::Users)),
+            // `[admin] listen` in demo.toml (DEMO_ADMIN).
+            admin: SocketAddr::from((Ipv4Addr::LOCALHOST, 9901)),
             order_service: fixed(Kind::Orders),
             product_service: fixed(Kind::Products),
         }

@@ -82,6 +82,7 @@ fn printed_config_is_the_file_with_the_listen_address() {
         cfg.admin.listen,
         portcullis::demo::DEMO_ADMIN.parse().unwrap()
     );
+    assert_eq!(TourAddrs::usual().admin, cfg.admin.listen);
     assert_eq!(cfg.policies.len(), 3);
     for s in &cfg.services {
         assert_eq!(s.resilience.retry.retries, 2, "{}", s.name);
