@@ -108,6 +108,112 @@ fn the_readme_shows_the_tour() {
     );
 }
 
+/// A request as a printed curl line says it: method, URL, headers, body.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    method: http::Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+impl From<&Call> for Parsed {
+    fn from(c: &Call) -> Parsed {
+        Parsed {
+            method: c.method.clone(),
+            url: c.url.clone(),
+            headers: c
+                .headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect(),
+            body: c.body.clone(),
+        }
+    }
+}
+
+/// Splits a shell line into words, honouring single quotes.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find(|c: char| c != ' ') {
+        rest = &rest[start..];
+        let (word, next) = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.split_once('\'').expect("a closing quote"),
+            None => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        words.push(word.to_owned());
+        rest = next;
+    }
+    words
+}
+
+/// A printed curl line as the request it sends:
+/// `curl [-i|-s|-si|-g] [-X M] URL [-H 'k: v']... [-d '..']` (`-d` without `-X` is a POST).
+fn parse_curl(line: &str) -> Parsed {
+    let mut p = Parsed {
+        method: http::Method::GET,
+        url: String::new(),
+        headers: Vec::new(),
+        body: None,
+    };
+    let mut method = None;
+    let mut it = words(line).into_iter();
+    assert_eq!(it.next().as_deref(), Some("curl"), "{line}");
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-i" | "-s" | "-si" | "-g" => {}
+            "-X" => method = it.next().map(|m| m.parse().unwrap()),
+            "-d" => p.body = it.next(),
+            "-H" => {
+                let h = it.next().unwrap();
+                let (name, value) = h.split_once(": ").unwrap();
+                p.headers.push((name.to_owned(), value.to_owned()));
+            }
+            flag if flag.starts_with('-') => panic!("unexpected flag {flag} in {line}"),
+            url => p.url = url.to_owned(),
+        }
+    }
+    let inferred = p.body.as_ref().map(|_| http::Method::POST);
+    p.method = method.or(inferred).unwrap_or(http::Method::GET);
+    p
+}
+
+async fn send_parsed(p: &Parsed) -> Reply {
+    let mut req = Request::builder().method(p.method.clone()).uri(&p.url);
+    for (name, value) in &p.headers {
+        req = req.header(name, value);
+    }
+    let body = full(p.body.clone().unwrap_or_default());
+    let (status, headers, body) = send(req.body(body).unwrap()).await;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn the_printed_curl_lines_work() {
+    let backends = start_backends(DemoPorts::Ephemeral).await.unwrap();
+    let mut cfg = demo_config(&backends, "127.0.0.1:0".parse().unwrap());
+    cfg.server.threads = 1;
+    let gw = start_gateway_config(cfg).await;
+    let text = portcullis::demo::curl_examples(gw.addr);
+    let mut got = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("curl")) {
+        let line = line.replace("slow?ms=2000", "slow?ms=20");
+        let r = send_parsed(&parse_curl(&line)).await;
+        got.push(r.status.as_u16());
+    }
+    // Per service: list, get, create (order writes with the printed API key), health, a 404;
+    // then the slow request.
+    let per_service = [200, 200, 201, 200, 404];
+    let want: Vec<u16> = [per_service; 3].concat().into_iter().chain([200]).collect();
+    assert_eq!(got, want);
+}
+
 /// A demo as `portcullis demo` runs it, on ephemeral ports, with a clock the test moves.
 struct Demo {
     backends: DemoBackends,
@@ -142,18 +248,7 @@ struct Reply {
 }
 
 async fn call(c: &Call) -> Reply {
-    let mut req = Request::builder().method(c.method.clone()).uri(&c.url);
-    for (name, value) in &c.headers {
-        req = req.header(*name, value);
-    }
-    let body = full(c.body.clone().unwrap_or_default());
-    let (status, headers, body) = send(req.body(body).unwrap()).await;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    send_parsed(&Parsed::from(c)).await
 }
 
 /// The step's requests: in order, or, for the burst, all at once (as quickly as curl sends
@@ -194,6 +289,11 @@ fn sends_what_it_shows(step: &Step) {
             assert_eq!(c.url, format!("{base}{}", i + 1));
         }
         return;
+    }
+    // A plain curl command (no pipe, loop or sleep) is parsed back into the request it sends.
+    if !step.command.contains(['|', ';']) {
+        assert_eq!(step.calls.len(), 1);
+        assert_eq!(parse_curl(&step.command), Parsed::from(&step.calls[0]));
     }
     for c in &step.calls {
         assert!(step.command.contains(&c.url), "{:?}: {}", step.id, c.url);
