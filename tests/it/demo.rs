@@ -7,8 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::admin::{start_admin, Admin};
+use crate::common::curl::{parse_curl, send_parsed, Parsed, Reply};
 use crate::common::*;
-use http::{HeaderMap, Request, StatusCode};
+use http::StatusCode;
 use portcullis::clock::Clock;
 use portcullis::demo::{
     demo_config, start_backends, Call, DemoBackends, DemoPorts, Step, StepId, Tour, TourAddrs,
@@ -108,92 +109,6 @@ fn the_readme_shows_the_tour() {
     );
 }
 
-/// A request as a printed curl line says it: method, URL, headers, body.
-#[derive(Debug, PartialEq)]
-struct Parsed {
-    method: http::Method,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Option<String>,
-}
-
-impl From<&Call> for Parsed {
-    fn from(c: &Call) -> Parsed {
-        Parsed {
-            method: c.method.clone(),
-            url: c.url.clone(),
-            headers: c
-                .headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), v.clone()))
-                .collect(),
-            body: c.body.clone(),
-        }
-    }
-}
-
-/// Splits a shell line into words, honouring single quotes.
-fn words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut rest = line;
-    while let Some(start) = rest.find(|c: char| c != ' ') {
-        rest = &rest[start..];
-        let (word, next) = match rest.strip_prefix('\'') {
-            Some(quoted) => quoted.split_once('\'').expect("a closing quote"),
-            None => rest.split_once(' ').unwrap_or((rest, "")),
-        };
-        words.push(word.to_owned());
-        rest = next;
-    }
-    words
-}
-
-/// A printed curl line as the request it sends:
-/// `curl [-i|-s|-si|-g] [-X M] URL [-H 'k: v']... [-d '..']` (`-d` without `-X` is a POST).
-fn parse_curl(line: &str) -> Parsed {
-    let mut p = Parsed {
-        method: http::Method::GET,
-        url: String::new(),
-        headers: Vec::new(),
-        body: None,
-    };
-    let mut method = None;
-    let mut it = words(line).into_iter();
-    assert_eq!(it.next().as_deref(), Some("curl"), "{line}");
-    while let Some(w) = it.next() {
-        match w.as_str() {
-            "-i" | "-s" | "-si" | "-g" => {}
-            "-X" => method = it.next().map(|m| m.parse().unwrap()),
-            "-d" => p.body = it.next(),
-            "-H" => {
-                let h = it.next().unwrap();
-                let (name, value) = h.split_once(": ").unwrap();
-                p.headers.push((name.to_owned(), value.to_owned()));
-            }
-            flag if flag.starts_with('-') => panic!("unexpected flag {flag} in {line}"),
-            url => p.url = url.to_owned(),
-        }
-    }
-    let inferred = p.body.as_ref().map(|_| http::Method::POST);
-    p.method = method.or(inferred).unwrap_or(http::Method::GET);
-    p
-}
-
-async fn send_parsed(p: &Parsed) -> Reply {
-    let mut req = Request::builder().method(p.method.clone()).uri(&p.url);
-    for (name, value) in &p.headers {
-        req = req.header(name, value);
-    }
-    let body = full(p.body.clone().unwrap_or_default());
-    let (status, headers, body) = send(req.body(body).unwrap()).await;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 #[tokio::test]
 async fn the_printed_curl_lines_work() {
     let backends = start_backends(DemoPorts::Ephemeral).await.unwrap();
@@ -239,12 +154,6 @@ async fn start_demo() -> Demo {
         clock,
         tour,
     }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
 }
 
 async fn call(c: &Call) -> Reply {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod curl;
 pub mod grpc_echo;
 pub mod h2raw;
 pub mod h2script;
