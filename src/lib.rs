@@ -24,7 +24,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod base;
 pub mod cache;
+pub mod client;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -13,11 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::base::lock;
 use crate::config::{self, Config};
 use crate::observability::metrics::Metrics;
 use crate::registry::{self, Registry};
 use crate::state::Shared;
-use crate::upstream::lock;
 
 /// The outcome of the last reload.
 #[derive(Debug, Clone, Serialize)]

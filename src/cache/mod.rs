@@ -37,7 +37,6 @@
 //! Out of scope here: the proxy glue itself, a second (Redis) tier shared between gateway
 //! instances, range requests (206 is never stored) and storing trailers.
 
-pub mod body;
 pub mod coalesce;
 pub mod decide;
 pub mod entry;
@@ -49,7 +48,7 @@ pub mod store;
 mod testutil;
 mod view;
 
-pub use body::{OnAbandon, OnComplete, TeeBody};
+pub use crate::base::body::tee::{OnAbandon, OnComplete, TeeBody};
 pub use coalesce::{Coalescer, FlightOutcome, LeaderGuard, Role, Waiter};
 pub use decide::{
     client_conditional_matches, invalidates, lookup, only_if_cached, revalidated, storable, Lookup,

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{compose, parse_body, save_state, Op, Refusal, Registry};
+use crate::base::lock;
 use crate::reload::Reloader;
-use crate::upstream::lock;
 
 impl Reloader {
     /// Registers (`Op::Create`, POST) or replaces (`Op::Replace`, PUT of `path_name`) a

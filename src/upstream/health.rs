@@ -22,8 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::transport::{dial, DialError, Dialed, Transport};
-use super::{lock, EndpointState, Service};
+use super::{EndpointState, Service};
+use crate::base::lock;
+use crate::client::transport::{dial, DialError, Dialed, Transport};
 use crate::config::upstream::status_in;
 use crate::config::HealthCheckSpec;
 use crate::state::Snapshot;

@@ -7,7 +7,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::breaker::Breaker;
-use super::{lock, Service};
+use super::Service;
+use crate::base::lock;
 
 /// One service's state.
 #[derive(Debug, Clone, Serialize)]

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use super::body::{GatewayBody, PooledBody};
+use crate::base::body::{GatewayBody, PooledBody};
 use crate::cache::{
     self, x_cache, CacheStatus, Coalescer, Entry, FlightOutcome, Fwd, LeaderGuard, Lookup, Role,
     Status, Store, TeeBody,
