@@ -42,7 +42,6 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod upstream;
-mod write_through;
 
 pub use config::Config;
 pub use server::{run, run_listeners};

@@ -198,4 +198,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
     }
 }
 
-crate::write_through::write_through!(TimedIo);
+crate::base::write_through::write_through!(TimedIo);
