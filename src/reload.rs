@@ -266,7 +266,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         out.push("server.http2".to_owned());
     }
     if old.tls != new.tls {
-        // Certificate, key and client CA file contents reload on their own (`tls::watch`).
+        // Certificate, key and client CA file contents reload on their own (`server::tls::watch`).
         out.push("tls".to_owned());
     }
     if old.admin != new.admin {

@@ -27,7 +27,9 @@ pin_project! {
         #[pin]
         inner: Incoming,
         ret: Option<PoolReturn>,
-        grpc: Option<Box<dyn TrailerWatch>>,
+        // Boxed twice: one thin pointer keeps every body as small as before; only gRPC
+        // responses pay the second allocation.
+        watch: Option<Box<Box<dyn TrailerWatch>>>,
     }
 
     impl PinnedDrop for PooledBody {
@@ -49,7 +51,7 @@ impl PooledBody {
         let mut body = PooledBody {
             inner,
             ret: Some(ret),
-            grpc: None,
+            watch: None,
         };
         if body.inner.is_end_stream() {
             if let Some(r) = body.ret.take() {
@@ -61,7 +63,7 @@ impl PooledBody {
 
     /// Shows the trailers to `watch` as they pass.
     pub fn watch_trailers(&mut self, watch: Box<dyn TrailerWatch>) {
-        self.grpc = Some(watch);
+        self.watch = Some(Box::new(watch));
     }
 }
 
@@ -88,7 +90,7 @@ impl Body for PooledBody {
                 this.ret.take();
             }
             Some(Ok(frame)) => {
-                if let (Some(w), Some(t)) = (this.grpc.as_mut(), frame.trailers_ref()) {
+                if let (Some(w), Some(t)) = (this.watch.as_mut(), frame.trailers_ref()) {
                     w.trailers(t);
                 }
             }
