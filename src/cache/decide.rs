@@ -242,8 +242,11 @@ pub fn only_if_cached(req: &http::request::Parts) -> bool {
 }
 
 /// The refreshed entry after a revalidation of `entry` for `req` answered `resp304` at `now`,
-/// or `None` when it does not refresh it (not a 304, or the crate found the validators
-/// differ: re-fetch unconditionally).
+/// or `None` when it does not refresh it (not a 304, or the validators differ). A 304 that
+/// carries no validator at all refreshes the entry when `req` asked with no validator but
+/// the entry's own (as the gateway's revalidation of a plain request does): that 304 can only
+/// be about this entry. Whatever the outcome, a 304 must never reach a client that did not
+/// ask for one (`client_validates`).
 ///
 /// The stored headers are updated from the 304 (RFC 9111 §3.2) except Content-Length,
 /// Content-Encoding, Content-Range, hop-by-hop fields and Set-Cookie (that cookie is for the
@@ -267,7 +270,13 @@ pub fn revalidated(
         headers: &resp304.headers,
     };
     if let AfterResponse::Modified(..) = entry.policy.after_response(&view, &answer, now) {
-        return None;
+        // The crate wants the 304 to name a validator; one without any still confirms this
+        // entry when the request carried no validator but the entry's own (RFC 9111 §4.3.4).
+        let bare =
+            !resp304.headers.contains_key(ETAG) && !resp304.headers.contains_key(LAST_MODIFIED);
+        if !(bare && only_own_validators(&req.headers, &entry.headers)) {
+            return None;
+        }
     }
     let headers = merge_304(&entry.headers, &resp304.headers, now);
     let stored_req = stored_request(&req.headers, &headers);
@@ -322,6 +331,26 @@ pub fn client_conditional_matches(req_headers: &HeaderMap, entry_headers: &Heade
         (Some(since), Some(modified)) => modified <= since,
         _ => false,
     }
+}
+
+/// Whether the client's request is conditional (`If-None-Match` or `If-Modified-Since`), so a
+/// `304` may answer it. A client that sent neither gets a stored response in full, never the
+/// upstream's 304 to the gateway's own revalidation.
+pub fn client_validates(req_headers: &HeaderMap) -> bool {
+    req_headers.contains_key(IF_NONE_MATCH) || req_headers.contains_key(IF_MODIFIED_SINCE)
+}
+
+/// Whether the validators of `req` are none, or only those of the stored response: every
+/// `If-None-Match` tag is the stored ETag and `If-Modified-Since` is its Last-Modified.
+fn only_own_validators(req: &HeaderMap, stored: &HeaderMap) -> bool {
+    let etag = stored.get(ETAG).and_then(|v| v.to_str().ok()).map(opaque);
+    let tags_ok = req.get_all(IF_NONE_MATCH).iter().all(|v| {
+        v.to_str()
+            .is_ok_and(|v| etag_list(v).iter().all(|t| Some(opaque(t)) == etag))
+    });
+    let lm = stored.get(LAST_MODIFIED);
+    let since_ok = req.get_all(IF_MODIFIED_SINCE).iter().all(|v| Some(v) == lm);
+    tags_ok && since_ok
 }
 
 /// Whether a response to `method` with `status` invalidates the stored responses of its target
