@@ -42,6 +42,7 @@
 pub mod coalesce;
 pub mod decide;
 pub mod entry;
+pub mod fields;
 mod httpdate;
 pub mod key;
 pub mod status;

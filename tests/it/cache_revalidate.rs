@@ -15,14 +15,14 @@ use portcullis::clock::Clock;
 /// The origin's answers: the 200's headers, and the headers of its 304 (`None`: the same as
 /// the 200's, as RFC 9110 §15.4.5 asks).
 #[derive(Clone, Default)]
-struct Script {
-    headers: Vec<(&'static str, String)>,
-    not_modified: Option<Vec<(&'static str, String)>>,
+pub(crate) struct Script {
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) not_modified: Option<Vec<(&'static str, String)>>,
 }
 
 /// An origin that answers a conditional request `304` when its `If-None-Match` lists the
 /// script's ETag or its `If-Modified-Since` equals the script's Last-Modified.
-struct Origin {
+pub(crate) struct Origin {
     backend: Backend,
     script: Arc<Mutex<Script>>,
     n: Arc<AtomicU64>,
@@ -42,7 +42,7 @@ fn find(headers: &[(&'static str, String)], name: &str) -> Option<String> {
 }
 
 impl Origin {
-    async fn start(headers: &[(&'static str, &str)]) -> Origin {
+    pub(crate) async fn start(headers: &[(&'static str, &str)]) -> Origin {
         let script = Arc::new(Mutex::new(Script {
             headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             not_modified: None,
@@ -83,31 +83,36 @@ impl Origin {
         }
     }
 
-    fn hits(&self) -> u64 {
+    pub(crate) fn hits(&self) -> u64 {
         self.n.load(Ordering::SeqCst)
     }
 
-    fn set(&self, f: impl FnOnce(&mut Script)) {
+    pub(crate) fn set(&self, f: impl FnOnce(&mut Script)) {
         f(&mut self.script.lock().unwrap());
     }
 }
 
 async fn gateway(origin: &Origin, cache: &str) -> (Gateway, Clock) {
+    gateway_with(origin, cache, "").await
+}
+
+/// A gateway caching every route with `cache` as the policy's section and `top` before it.
+pub(crate) async fn gateway_with(origin: &Origin, cache: &str, top: &str) -> (Gateway, Clock) {
     let policy = format!("[policies.cached.cache]\n{cache}");
-    let toml = policy_route_config(origin.backend.addr, "", &policy, "cached");
+    let toml = policy_route_config(origin.backend.addr, top, &policy, "cached");
     let clock = Clock::manual();
     let gw = start_gateway_clock(&toml, clock.clone()).await;
     (gw, clock)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn x_cache(&self) -> &str {
+    pub(crate) fn x_cache(&self) -> &str {
         self.headers
             .get("x-cache")
             .map_or("-", |v| v.to_str().unwrap())
@@ -119,7 +124,7 @@ impl Reply {
     }
 }
 
-async fn fetch(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn fetch(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut b = Request::builder().method(Method::GET).uri(gw.url(path));
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -176,11 +181,19 @@ async fn a_client_without_validators_never_gets_a_304() {
     assert_eq!(h.0, StatusCode::OK);
 }
 
+/// A case: its name, the stored response's headers, the request's, seconds to wait.
+type Case = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<(&'static str, &'static str)>,
+    u64,
+);
+
 #[tokio::test]
 async fn every_revalidation_path_answers_with_the_stored_response() {
     let etag = ("etag", "\"e\"");
     let lm = ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT");
-    let cases: [(&str, Vec<(&'static str, &str)>, Vec<(&str, &str)>, u64); 5] = [
+    let cases: [Case; 5] = [
         (
             "no-cache + ETag",
             vec![("cache-control", "no-cache"), etag],

@@ -7,6 +7,7 @@ use http::header::AGE;
 use super::tests::{is_fresh, revalidation};
 use super::*;
 use crate::cache::testutil::{date, date_before, get, resp, store_with, stored, t};
+use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
 
 #[test]
 fn revalidation_with_etag() {
