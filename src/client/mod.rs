@@ -10,6 +10,8 @@
 //! can be replaced: `send(peer, request, timeouts)` and `sweep_idle(max_idle)`.
 
 pub mod h2;
+#[cfg(test)]
+mod fuzz;
 mod h2_settings;
 pub mod transport;
 

@@ -19,6 +19,7 @@ mod config_check;
 mod dashboard;
 mod demo;
 mod errors;
+mod fuzz_config;
 mod grafana;
 mod grpc;
 mod grpc_web;

@@ -5,6 +5,7 @@ mod normalize;
 mod oracle;
 mod upstream;
 mod validate;
+mod fuzz;
 
 use http::{HeaderMap, Method};
 
