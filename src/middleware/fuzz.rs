@@ -17,19 +17,38 @@ use crate::base::headers::X_FORWARDED_FOR;
 fn forwarded_soup() -> impl Strategy<Value = Vec<u8>> {
     let atoms = prop::sample::select(
         &[
-            "1.2.3.4", "10.0.0.1", "::ffff:10.0.0.2", "[2001:db8::1]", "2001:db8::1", ":80",
-            ":", "[", "]", "\"", "\\", "for=", "For=", "by=", "proto=https", ";", ",", " ",
-            "unknown", "_hidden", "\"[::1]:8080\"", "\"1.2.3.4", "999.1.1.1", "%", "0x7f.1",
+            "1.2.3.4",
+            "10.0.0.1",
+            "::ffff:10.0.0.2",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            ":80",
+            ":",
+            "[",
+            "]",
+            "\"",
+            "\\",
+            "for=",
+            "For=",
+            "by=",
+            "proto=https",
+            ";",
+            ",",
+            " ",
+            "unknown",
+            "_hidden",
+            "\"[::1]:8080\"",
+            "\"1.2.3.4",
+            "999.1.1.1",
+            "%",
+            "0x7f.1",
         ][..],
     );
     prop::collection::vec(atoms, 0..12).prop_map(|a| a.concat().into_bytes())
 }
 
 fn lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
-    let line = prop_oneof![
-        forwarded_soup(),
-        prop::collection::vec(any::<u8>(), 0..32),
-    ];
+    let line = prop_oneof![forwarded_soup(), prop::collection::vec(any::<u8>(), 0..32),];
     prop::collection::vec(line, 0..4)
 }
 

@@ -12,21 +12,50 @@ use super::headers::remove_hop_by_hop;
 
 /// Names the hop-by-hop rules look at, plus ordinary ones a `Connection` line may name.
 const NAMES: &[&str] = &[
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "proxy-authenticate", "proxy-authorization", "x-a", "x-b", "cookie",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "x-a",
+    "x-b",
+    "cookie",
 ];
 
 /// The fixed hop-by-hop list (RFC 9110 §7.6.1 and the usual extras).
 const FIXED: &[&str] = &[
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-    "proxy-authenticate", "proxy-authorization",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
 ];
 
 fn field_value() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(
         &[
-            "x-a", "X-B", "te", "close", "keep-alive", "trailers", "Trailers", "gzip;q=0.5",
-            ",", " ", ";", "cookie", "upgrade", "é", "\t", "",
+            "x-a",
+            "X-B",
+            "te",
+            "close",
+            "keep-alive",
+            "trailers",
+            "Trailers",
+            "gzip;q=0.5",
+            ",",
+            " ",
+            ";",
+            "cookie",
+            "upgrade",
+            "é",
+            "\t",
+            "",
         ][..],
     );
     prop_oneof![
@@ -110,5 +139,32 @@ proptest! {
         prop_assert_eq!(frame[0], TRAILERS_FLAG);
         let len = u32::from_be_bytes([frame[1], frame[2], frame[3], frame[4]]) as usize;
         prop_assert_eq!(len, frame.len() - 5);
+    }
+}
+
+proptest! {
+    #[test]
+    fn fuzz_accept_encoding(
+        lines in prop::collection::vec(
+            prop_oneof![
+                "[ -~]{0,24}",
+                "((gzip|br|zstd|identity|\\*|GZIP|x)(;q=[0-9.]{0,6})?(;[a-z]=1)?, ?){0,4}",
+            ],
+            0..3,
+        ),
+    ) {
+        use crate::config::compression::Algorithm;
+        let mut h = HeaderMap::new();
+        for l in &lines {
+            if let Ok(v) = HeaderValue::from_str(l) {
+                h.append(header::ACCEPT_ENCODING, v);
+            }
+        }
+        let offered = [Algorithm::Zstd, Algorithm::Br, Algorithm::Gzip];
+        for n in 0..=offered.len() {
+            if let Some(chosen) = super::compress::negotiate(&h, &offered[..n]) {
+                prop_assert!(offered[..n].contains(&chosen), "{chosen:?} was not offered");
+            }
+        }
     }
 }

@@ -9,7 +9,10 @@ use proptest::prelude::*;
 const EXAMPLE: &str = include_str!("../../examples/portcullis.toml");
 
 /// Every error is located on a line of `text` (0 when unknown) and says something.
-fn check(text: &str, result: Result<portcullis::Config, ConfigErrors>) -> Result<(), TestCaseError> {
+fn check(
+    text: &str,
+    result: Result<portcullis::Config, ConfigErrors>,
+) -> Result<(), TestCaseError> {
     if let Err(errors) = result {
         prop_assert!(!errors.0.is_empty(), "an empty error list for {text:?}");
         let lines = text.lines().count() + 1;
@@ -25,12 +28,37 @@ fn check(text: &str, result: Result<portcullis::Config, ConfigErrors>) -> Result
 fn toml_soup() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(
         &[
-            "[server]\n", "[[routes]]\n", "[[services]]\n", "[cache]\n", "[admin]\n",
-            "name = \"a\"\n", "path = \"/a/*\"\n", "service = \"a\"\n", "listen = \"127.0.0.1:0\"\n",
-            "endpoints = [\"http://127.0.0.1:1\"]\n", "url = \"http://[::1\"\n", "= ", "\"",
-            "timeout_ms = -1\n", "max_bytes = 99999999999999999999\n", "priority = 1e309\n",
-            "x = ${NOPE}\n", "\"${HOME}\"", "{", "}", "[", "]", ",", "\n", "'''", "#",
-            "[[routes.policies]]\n", "type = \"jwt\"\n", "rate = \"10/s\"\n", "é", "\u{0}",
+            "[server]\n",
+            "[[routes]]\n",
+            "[[services]]\n",
+            "[cache]\n",
+            "[admin]\n",
+            "name = \"a\"\n",
+            "path = \"/a/*\"\n",
+            "service = \"a\"\n",
+            "listen = \"127.0.0.1:0\"\n",
+            "endpoints = [\"http://127.0.0.1:1\"]\n",
+            "url = \"http://[::1\"\n",
+            "= ",
+            "\"",
+            "timeout_ms = -1\n",
+            "max_bytes = 99999999999999999999\n",
+            "priority = 1e309\n",
+            "x = ${NOPE}\n",
+            "\"${HOME}\"",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            "\n",
+            "'''",
+            "#",
+            "[[routes.policies]]\n",
+            "type = \"jwt\"\n",
+            "rate = \"10/s\"\n",
+            "é",
+            "\u{0}",
         ][..],
     );
     prop::collection::vec(atoms, 0..24).prop_map(|a| a.concat())
@@ -41,7 +69,9 @@ fn mutated_example() -> impl Strategy<Value = String> {
     let lines: Vec<&'static str> = EXAMPLE.lines().collect();
     let n = lines.len();
     let values = prop::sample::select(
-        &["\"\"", "0", "-1", "true", "[]", "{}", "\"/\"", "\"x:y\"", "1e999", "\"${X}\""][..],
+        &[
+            "\"\"", "0", "-1", "true", "[]", "{}", "\"/\"", "\"x:y\"", "1e999", "\"${X}\"",
+        ][..],
     );
     prop::collection::vec((0..n, 0u8..3, values), 1..6).prop_map(move |edits| {
         let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();

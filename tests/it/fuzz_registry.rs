@@ -20,8 +20,20 @@ fn hostile_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(|f| json!(f)),
         prop::sample::select(
             &[
-                "user-service", "/a/*", "/{x}", "http://127.0.0.1:1", "https://[::1", "", "*",
-                "round_robin", "10s", "-1s", "GET", "${HOME}", "é", "x\u{0}",
+                "user-service",
+                "/a/*",
+                "/{x}",
+                "http://127.0.0.1:1",
+                "https://[::1",
+                "",
+                "*",
+                "round_robin",
+                "10s",
+                "-1s",
+                "GET",
+                "${HOME}",
+                "é",
+                "x\u{0}",
             ][..]
         )
         .prop_map(Value::from),
@@ -37,7 +49,9 @@ fn object(keys: &'static [&'static str]) -> impl Strategy<Value = serde_json::Ma
 }
 
 const SERVICE_KEYS: &[&str] = &["name", "endpoints", "balance", "timeout", "protocol", "x"];
-const ROUTE_KEYS: &[&str] = &["name", "path", "service", "methods", "host", "priority", "rewrite"];
+const ROUTE_KEYS: &[&str] = &[
+    "name", "path", "service", "methods", "host", "priority", "rewrite",
+];
 
 fn body() -> impl Strategy<Value = Value> {
     (

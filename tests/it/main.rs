@@ -20,6 +20,7 @@ mod dashboard;
 mod demo;
 mod errors;
 mod fuzz_config;
+mod fuzz_headers;
 mod fuzz_registry;
 mod grafana;
 mod grpc;

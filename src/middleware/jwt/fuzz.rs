@@ -43,7 +43,12 @@ fn hostile_value() -> impl Strategy<Value = Value> {
 fn claims() -> impl Strategy<Value = Value> {
     let names = prop::sample::select(&["exp", "nbf", "iat", "iss", "aud", "sub", "x"][..]);
     prop::collection::vec((names, hostile_value()), 0..7).prop_map(|members| {
-        Value::Object(members.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     })
 }
 
@@ -63,7 +68,8 @@ fn header() -> impl Strategy<Value = Value> {
 
 fn jwk() -> impl Strategy<Value = Value> {
     let kty = prop::sample::select(&["RSA", "EC", "OKP", "oct", "x", ""][..]);
-    let field = prop::sample::select(&["n", "e", "x", "y", "crv", "alg", "use", "key_ops", "k"][..]);
+    let field =
+        prop::sample::select(&["n", "e", "x", "y", "crv", "alg", "use", "key_ops", "k"][..]);
     (kty, prop::collection::vec((field, hostile_value()), 0..6)).prop_map(|(kty, fields)| {
         let mut k = json!({ "kty": kty });
         for (name, value) in fields {

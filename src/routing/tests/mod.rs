@@ -1,11 +1,11 @@
 //! Unit tests of the routing module: normalisation, matching and precedence, validation.
 
+mod fuzz;
 mod matching;
 mod normalize;
 mod oracle;
 mod upstream;
 mod validate;
-mod fuzz;
 
 use http::{HeaderMap, Method};
 
