@@ -71,6 +71,15 @@ fn value_soup() -> impl Strategy<Value = String> {
             "min-fresh=5",
             "no-cache=\"set-cookie\"",
             "\"",
+            "max-age=18446744073709551615",
+            "s-maxage=9223372036854775807",
+            "max-stale=99999999999",
+            "stale-while-revalidate=18446744073709551615",
+            "stale-if-error=4294967296",
+            "18446744073709551615",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "min-fresh=18446744073709551615",
         ][..],
     );
     prop::collection::vec(atoms, 0..6).prop_map(|a| a.concat())
@@ -155,7 +164,7 @@ proptest! {
         fresh_h in fields(),
         status in prop::sample::select(&[200u16, 203, 204, 206, 301, 304, 404, 500][..]),
         head in any::<bool>(),
-        later in 0u64..100_000,
+        later in prop_oneof![0u64..100_000, any::<u32>().prop_map(u64::from)],
     ) {
         let spec = CacheSpec { enabled: true, ..CacheSpec::default() };
         let _ = policy_headers(&resp_h, &spec.targeted_field);
