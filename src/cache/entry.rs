@@ -112,7 +112,7 @@ impl Entry {
 
     /// Fills the fields the fast path reads (freshness end, initial age, Vary presence).
     pub fn with_fast_path(mut self) -> Entry {
-        self.fresh_at = self.stored + self.policy.time_to_live(self.stored).min(MAX_DELTA);
+        self.fresh_at = self.fresh_until();
         self.age_at_store = self.policy.age(self.stored).min(MAX_DELTA);
         self.has_vary = self.headers.contains_key(http::header::VARY);
         self
@@ -171,7 +171,7 @@ impl Entry {
 
     /// When the entry stops being fresh.
     pub fn fresh_until(&self) -> SystemTime {
-        self.stored + self.policy.time_to_live(self.stored)
+        self.stored + self.policy.time_to_live(self.stored).min(MAX_DELTA)
     }
 
     /// How long past freshness it is at `now` (zero while fresh). For a response that arrived

@@ -175,7 +175,10 @@ proptest! {
         let body = Bytes::from_static(b"body");
         let entry = Entry::new("k".into(), &req, &resp, policy, body, &spec, t(0));
         let again = request(if head { Method::HEAD } else { Method::GET }, req_h);
-        let _ = lookup(&entry, &again, t(later));
+        let now = t(later);
+        let _ = lookup(&entry, &again, now);
+        let _ = (entry.ttl(now), entry.staleness(now), entry.fast_ttl(now));
+        let _ = (entry.response_parts(now), entry.fast_fresh(&again, now), entry.fast_parts(now));
         let fresh = response(304, fresh_h);
         let _ = revalidated(&entry, &again, &fresh, t(later));
         let _ = merge_304(&entry.headers, &fresh.headers, t(later));

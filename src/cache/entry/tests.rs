@@ -151,6 +151,8 @@ fn huge_max_age_and_age_are_capped_not_overflowed() {
     let e = stored(&[("cache-control", "max-age=18446744073709551615")]);
     assert!(e.fast_fresh(&get(&[]), t(1 << 30)));
     assert!(!e.fast_fresh(&get(&[]), t((1 << 31) + 1)));
+    assert_eq!(e.staleness(t(10)), Duration::ZERO);
+    assert!(e.ttl(t(10)) > 0);
     let e = stored(&[
         ("cache-control", "max-age=18446744073709551615"),
         ("age", "18446744073709551615"),
