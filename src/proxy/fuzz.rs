@@ -160,6 +160,11 @@ proptest! {
                 h.append(header::ACCEPT_ENCODING, v);
             }
         }
+        for l in &lines {
+            // The upstream's Content-Type against the route's compressible types.
+            let types = ["text/*".to_string(), "application/json".to_string(), "*/*".to_string()];
+            let _ = super::compress::type_matches(&types, l);
+        }
         let offered = [Algorithm::Zstd, Algorithm::Br, Algorithm::Gzip];
         for n in 0..=offered.len() {
             if let Some(chosen) = super::compress::negotiate(&h, &offered[..n]) {
