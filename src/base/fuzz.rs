@@ -109,7 +109,7 @@ proptest! {
         input in prop::collection::vec(any::<u8>(), 0..64),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
-        let whole = stream_decode(&[input.clone()]);
+        let whole = stream_decode(std::slice::from_ref(&input));
         prop_assert_eq!(stream_decode(&chunks(&input, &cuts)), whole);
     }
 
