@@ -1,7 +1,8 @@
 //! Property fuzzing (proptest) of the pipeline's pure header and framing helpers: hop-by-hop
 //! removal on arbitrary field sets (nothing connection-specific passes, `TE` is at most
 //! `trailers`), gRPC-Web request recognition on arbitrary media types, and the trailers frame
-//! (its length prefix is its length). Cases: `PROPTEST_CASES` (256 unless set; `scripts/fuzz`).
+//! (its length prefix is its length), `Accept-Encoding`, and the framing and Host checks of a
+//! request head. Cases: `PROPTEST_CASES` (256 unless set; `scripts/fuzz`).
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request};
@@ -172,4 +173,59 @@ proptest! {
             }
         }
     }
+}
+
+/// Framing and Host fields in any number and spelling.
+fn framing() -> impl Strategy<Value = HeaderMap> {
+    let name = prop::sample::select(&["content-length", "transfer-encoding", "host"][..]);
+    let value = prop_oneof![
+        prop::sample::select(&["0", "4", " 4 ", "04", "-1", "chunked", "a.example", "a:1"][..])
+            .prop_map(String::from),
+        "[ -~]{0,12}",
+    ];
+    prop::collection::vec((name, value), 0..5).prop_map(|l| {
+        let mut h = HeaderMap::new();
+        for (name, value) in l {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(HeaderName::from_static(name), v);
+            }
+        }
+        h
+    })
+}
+
+proptest! {
+    #[test]
+    fn fuzz_request_head_sanity(h in framing(), absolute in any::<bool>(), limit in 0usize..200) {
+        let uri = if absolute { "http://b.example/x" } else { "/x" };
+        let mut parts = Request::builder().uri(uri).body(()).unwrap().into_parts().0;
+        parts.headers = h;
+        let h = &parts.headers;
+        if super::sanity::check_head(&parts, limit).is_ok() {
+            let both = h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH);
+            prop_assert!(!both, "CL and TE passed together");
+            let cls: Vec<&HeaderValue> = h.get_all(header::CONTENT_LENGTH).iter().collect();
+            prop_assert!(cls.windows(2).all(|w| w[0] == w[1]), "conflicting CLs passed");
+            let _ = super::sanity::content_length(h);
+        }
+        if let Ok(host) = super::sanity::request_host(&parts) {
+            prop_assert!(h.get_all(header::HOST).iter().count() <= 1, "two Hosts passed");
+            prop_assert!(host.is_some(), "HTTP/1.1 without a Host passed");
+        }
+    }
+}
+
+#[test]
+fn a_third_conflicting_content_length_is_refused() {
+    // Found by `fuzz_request_head_sanity`: only the first two lines were compared.
+    let parts = Request::builder()
+        .uri("/x")
+        .header(header::CONTENT_LENGTH, "4")
+        .header(header::CONTENT_LENGTH, "4")
+        .header(header::CONTENT_LENGTH, "40")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    assert!(super::sanity::check_head(&parts, 1 << 16).is_err());
 }
