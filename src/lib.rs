@@ -5,7 +5,9 @@
 //! - `config`: TOML -> raw serde types -> validated runtime `Config` (errors with file:line:col)
 //! - `routing`: path normalisation and the immutable `Router` (pure, allocation-free match)
 //! - `state`: the `Snapshot` compiled from a config, swapped atomically
-//! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain; `run`
+//! - `gateway`: the composition root: `Gateway::builder(config)` builds and wires every part
+//!   (listeners, shared state and clock, reloader, admin, cluster, file watch); `run(shutdown)`
+//! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain
 //! - `tls`: TLS termination (rustls): certificates by SNI, client certificates, live reload
 //! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
 //! - `upstream`: services and endpoints at run time (balancing)
@@ -14,7 +16,9 @@
 //! - `registry`: runtime service registration over the config file, kept in a state file
 //! - `reload`: hot reload of the config file (SIGHUP, file watch, admin API)
 //! - `admin`: the admin listener (API, metrics, dashboard)
-//! - `demo`: built-in demo services for `portcullis demo`
+//! - `demo`: built-in demo services for `portcullis demo`, and `demo::start` (the gateway
+//!   in front of them)
+//! - `clock`: the injectable `Clock` that limiters, breakers, ejection, budgets and the cache read
 //!
 //! Request flow: accept (connection limit) -> parse (header size and time limits) ->
 //! `proxy::handle`: request id -> head sanity -> normalise path -> route match -> body limit ->
@@ -30,6 +34,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod gateway;
 pub mod middleware;
 pub mod observability;
 pub mod proxy;
@@ -43,4 +48,4 @@ pub mod upstream;
 mod write_through;
 
 pub use config::Config;
-pub use server::{run, run_listeners};
+pub use gateway::{Gateway, GatewayBuilder};

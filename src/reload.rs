@@ -172,7 +172,6 @@ impl Reloader {
     /// Applies an already validated config (a reload without the file).
     pub fn apply(&self, mut config: Config) -> Result<u64, Vec<String>> {
         let mut current = lock(&self.current);
-        config.clock = current.clock.clone();
         config.source = current.source.clone();
         let restart = restart_required(&current, &config);
         self.shared.reload(&config).map_err(|e| vec![e])?;

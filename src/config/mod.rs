@@ -59,9 +59,6 @@ pub struct Config {
     pub tls: Vec<tls::TlsSpec>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
-    /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
-    /// clock unless a test injects `Clock::manual()`.
-    pub clock: crate::clock::Clock,
 }
 
 /// `[cluster]`.

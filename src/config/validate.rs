@@ -135,7 +135,6 @@ pub(super) fn parse_with_env(
         cluster,
         tls,
         telemetry,
-        clock: Default::default(),
     })
 }
 

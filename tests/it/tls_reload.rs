@@ -127,10 +127,10 @@ async fn listener_settings_changed_by_a_reload_need_a_restart() {
         let text = format!("{extra}\n{}", tls_table(&c, &k));
         portcullis::config::parse_str(&text, "test.toml").unwrap()
     };
-    let config = parse("");
-    let shared = portcullis::state::Shared::from_config(&config).unwrap();
-    let reloader =
-        portcullis::reload::Reloader::new(shared.clone(), &config, shared.metrics.clone());
+    let mut config = parse("");
+    config.server.threads = 1;
+    let gw = crate::common::start_gateway_config(config).await;
+    let reloader = gw.reloader.clone();
     reloader.apply(parse("")).unwrap();
     assert!(reloader.last().restart_required.is_empty());
     let changed = parse("[server.http2]\nmax_concurrent_streams = 10");

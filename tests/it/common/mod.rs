@@ -37,12 +37,19 @@ use tokio::sync::oneshot;
 
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 
-/// A running gateway.
+/// A running gateway, started by `portcullis::Gateway` like `portcullis run` starts it, on
+/// listeners of its own (127.0.0.1:0).
 pub struct Gateway {
+    /// The plaintext listener.
     pub addr: SocketAddr,
+    /// One TLS listener per `[[tls]]` element, in order.
+    pub tls: Vec<SocketAddr>,
+    /// The admin listener, when started with one (`start_gateway_admin`).
+    pub admin: Option<SocketAddr>,
     pub shared: Arc<portcullis::state::Shared>,
+    pub reloader: Arc<portcullis::reload::Reloader>,
     stop: Option<oneshot::Sender<()>>,
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub task: tokio::task::JoinHandle<Result<(), portcullis::gateway::Error>>,
 }
 
 impl Gateway {
@@ -130,28 +137,50 @@ pub async fn start_gateway_clock(toml: &str, clock: portcullis::clock::Clock) ->
     let mut config = portcullis::config::parse_str(toml, "test.toml")
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     config.server.threads = 1;
-    config.clock = clock;
-    start_gateway_config(config).await
+    start_gateway_with(config, |b| b.clock(clock)).await
 }
 
 /// Runs the gateway with an already built config.
 pub async fn start_gateway_config(config: portcullis::Config) -> Gateway {
-    let listener = portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
+    start_gateway_with(config, |b| b).await
+}
+
+/// A loopback listening socket on an ephemeral port.
+pub fn ephemeral() -> std::net::TcpListener {
+    portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// Runs the gateway through `portcullis::Gateway::builder` on a plaintext listener and one TLS
+/// listener per `[[tls]]` element (their configured addresses are placeholders), all on
+/// 127.0.0.1:0, with no admin listener and no config file watch; `setup` changes the builder
+/// further (a clock, an admin listener, runtime registrations, a file watch).
+pub async fn start_gateway_with(
+    config: portcullis::Config,
+    setup: impl FnOnce(portcullis::GatewayBuilder) -> portcullis::GatewayBuilder,
+) -> Gateway {
+    let listeners = portcullis::server::Listeners {
+        plain: vec![ephemeral()],
+        tls: (0..config.tls.len()).map(|i| (i, ephemeral())).collect(),
+    };
+    let builder = portcullis::Gateway::builder(config)
+        .listeners(listeners)
+        .without_admin()
+        .watch_file(None);
+    let gw = setup(builder)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("the gateway did not start: {e}"));
     let (tx, rx) = oneshot::channel::<()>();
-    let shared = portcullis::state::Shared::from_config(&config).unwrap();
-    let s2 = shared.clone();
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.await;
-        };
-        portcullis::server::serve(s2, &config, vec![listener], stop).await
-    });
     Gateway {
-        addr,
-        shared,
+        addr: gw.addrs()[0],
+        tls: gw.tls_addrs(),
+        admin: gw.admin_addr(),
+        shared: gw.shared().clone(),
+        reloader: gw.reloader().clone(),
         stop: Some(tx),
-        task,
+        task: tokio::spawn(gw.run(async move {
+            let _ = rx.await;
+        })),
     }
 }
 
