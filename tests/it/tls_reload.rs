@@ -127,8 +127,7 @@ async fn listener_settings_changed_by_a_reload_need_a_restart() {
         let text = format!("{extra}\n{}", tls_table(&c, &k));
         portcullis::config::parse_str(&text, "test.toml").unwrap()
     };
-    let mut config = parse("");
-    config.server.threads = 1;
+    let config = parse("");
     let gw = crate::common::start_gateway_config(config).await;
     let reloader = gw.reloader.clone();
     reloader.apply(parse("")).unwrap();
