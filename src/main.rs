@@ -62,11 +62,8 @@ async fn main() -> ExitCode {
     let started = match cli.command {
         Command::Check { config } => match config::load_file(&config) {
             Ok(c) => {
-                let (services, routes) = (c.services.len(), c.routes.len());
-                println!(
-                    "{}: ok ({services} services, {routes} routes)",
-                    config.display()
-                );
+                let (n, s, r) = (config.display(), c.services.len(), c.routes.len());
+                println!("{n}: ok ({s} services, {r} routes)");
                 return ExitCode::SUCCESS;
             }
             Err(errs) => {
@@ -74,7 +71,7 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        // The file, with the runtime registrations of its state file laid over it.
+        // The file with the runtime registrations of its state file laid over it.
         Command::Run { config, threads } => match Gateway::from_file(&config) {
             Ok(builder) => {
                 log(builder.config().log.format);
