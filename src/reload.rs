@@ -67,7 +67,12 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(shared: Arc<Shared>, config: &Config, metrics: Arc<Metrics>) -> Arc<Reloader> {
+    /// The reloader of a gateway starting with `config` (built by `crate::gateway` only).
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Reloader> {
         Arc::new(Reloader {
             shared,
             source: config.source.clone(),

@@ -150,9 +150,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds the first snapshot of `config`; `clock` is the one every snapshot of this
-    /// gateway reads (reloads included).
-    pub fn from_config(config: &Config, clock: Clock) -> Result<Arc<Shared>, String> {
+    /// Builds the first snapshot of `config` (for `crate::gateway`, the one place a gateway
+    /// is put together); `clock` is the one every snapshot of this gateway reads, reloads
+    /// included.
+    pub(crate) fn from_config(config: &Config, clock: Clock) -> Result<Arc<Shared>, String> {
         let stores = Arc::new(Stores::new(&config.rate_limit));
         let snapshot = Snapshot::build(config, None, &clock, &stores)?;
         let cache = Arc::new(crate::proxy::cache::CacheState::new(&config.cache));
@@ -167,7 +168,7 @@ impl Shared {
         Ok(shared)
     }
 
-    pub fn new(
+    fn new(
         snapshot: Snapshot,
         clock: Clock,
         stores: Arc<Stores>,

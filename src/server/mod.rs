@@ -81,7 +81,7 @@ fn bind_tls(
 /// Serves on plaintext and TLS listeners already bound (`crate::gateway` binds them) until
 /// `shutdown` resolves, then drains in-flight requests for up to `server.shutdown_grace` and
 /// returns.
-pub async fn serve(
+pub(crate) async fn serve(
     shared: Arc<Shared>,
     config: &Config,
     listeners: Listeners,
