@@ -266,36 +266,17 @@ impl Gateway {
     /// `server.shutdown_grace`, stops cluster mode and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (listen, tls) = (self.addrs(), self.tls_addrs());
         let admin_url = self.admin_addr().map(|a| format!("http://{a}"));
         if let Some(l) = self.admin {
             let token = self.config.admin.token.clone();
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), token);
-            let mut rx = stop_rx;
-            tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                if let Err(e) = admin::serve(l, state, stop).await {
-                    tracing::error!(error = %e, "admin listener failed");
-                }
-            });
+            tokio::spawn(serve_admin(l, state, stop_rx));
         }
         let watcher = self
             .watch
             .map(|every| tokio::spawn(self.reloader.clone().watch(every)));
         let c = &self.config;
-        let listen: Vec<_> = self
-            .listeners
-            .plain
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect();
-        let tls: Vec<_> = self
-            .listeners
-            .tls
-            .iter()
-            .filter_map(|(_, l)| l.local_addr().ok())
-            .collect();
         tracing::info!(?listen, ?tls, admin = ?admin_url, routes = c.routes.len(), services = c.services.len(), "portcullis started");
         let shutdown = async move {
             shutdown.await;
@@ -308,5 +289,19 @@ impl Gateway {
         served.map_err(Error::Serve)?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Serves the admin API on `listener` until `stop` turns true (or its sender is gone).
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = admin::serve(listener, state, stopped).await {
+        tracing::error!(error = %e, "admin listener failed");
     }
 }
