@@ -154,11 +154,11 @@ impl GatewayBuilder {
         }
         let admin = bind_admin(&config, self.admin).await?;
         let cluster = match &config.cluster {
-            Some(settings) => Some(
+            Some(settings) => Some(AbortOnDrop(
                 crate::cluster::start(reloader.clone(), settings)
                     .await
                     .map_err(Error::Cluster)?,
-            ),
+            )),
             None => None,
         };
         Ok(Gateway {
@@ -203,8 +203,18 @@ pub struct Gateway {
     reloader: Arc<Reloader>,
     listeners: Listeners,
     admin: Option<tokio::net::TcpListener>,
-    cluster: Option<tokio::task::JoinHandle<()>>,
+    /// Cluster mode's sync task, stopped when the gateway stops (or is dropped unrun).
+    cluster: Option<AbortOnDrop>,
     watch: Option<Duration>,
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Gateway {
@@ -273,9 +283,8 @@ impl Gateway {
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), token);
             tokio::spawn(serve_admin(l, state, stop_rx));
         }
-        let watcher = self
-            .watch
-            .map(|every| tokio::spawn(self.reloader.clone().watch(every)));
+        let watcher =
+            (self.watch).map(|every| AbortOnDrop(tokio::spawn(self.reloader.clone().watch(every))));
         let c = &self.config;
         tracing::info!(?listen, ?tls, admin = ?admin_url, routes = c.routes.len(), services = c.services.len(), "portcullis started");
         let shutdown = async move {
@@ -283,9 +292,7 @@ impl Gateway {
             let _ = stop_tx.send(true);
         };
         let served = server::serve(self.shared, c, self.listeners, shutdown).await;
-        for task in watcher.into_iter().chain(self.cluster) {
-            task.abort();
-        }
+        drop((watcher, self.cluster));
         served.map_err(Error::Serve)?;
         tracing::info!("stopped");
         Ok(())
