@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use http::HeaderName;
+use serde::Serialize;
+
+use super::show;
 
 /// `[cache]`: the shared in-memory store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheSettings {
     /// Total bytes of all stored responses (body plus headers). Default 64 MiB.
     pub max_bytes: u64,
@@ -21,18 +24,20 @@ impl Default for CacheSettings {
 }
 
 /// `[policies.NAME.cache]`: caching for the routes using the policy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheSpec {
     /// Default true when the table is present.
     pub enabled: bool,
     /// Freshness for responses without explicit freshness (no max-age, s-maxage or
     /// Expires). Default none: only explicitly cacheable responses are stored.
+    #[serde(serialize_with = "show::opt_duration")]
     pub default_ttl: Option<Duration>,
     /// Larger responses stream through unstored. Default 1 MiB.
     pub max_object_bytes: u64,
     /// Query parameters in the key: `All` (default, sorted) or only those listed.
     pub key_query: KeyQuery,
     /// Request headers added to the key (besides those the response's Vary names).
+    #[serde(serialize_with = "show::displays")]
     pub key_headers: Vec<HeaderName>,
     /// Add the authenticated consumer to the key. Default false.
     pub per_consumer: bool,
@@ -65,4 +70,14 @@ pub enum KeyQuery {
     All,
     /// Only these parameters (sorted); `Only(vec![])` ignores the query.
     Only(Vec<String>),
+}
+
+/// `"*"` or the list of names, as in the config.
+impl Serialize for KeyQuery {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            KeyQuery::All => s.serialize_str("*"),
+            KeyQuery::Only(names) => names.serialize(s),
+        }
+    }
 }

@@ -265,15 +265,7 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
 
 /// A duration in the config syntax, in the largest unit that keeps it whole (`"90s"`).
 pub(super) fn show_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    let (n, unit) = match ms {
-        0 => (0, "s"),
-        _ if ms % 3_600_000 == 0 => (ms / 3_600_000, "h"),
-        _ if ms % 60_000 == 0 => (ms / 60_000, "m"),
-        _ if ms % 1_000 == 0 => (ms / 1_000, "s"),
-        _ => (ms, "ms"),
-    };
-    format!("\"{n}{unit}\"")
+    format!("\"{}\"", crate::config::show::duration_text(d))
 }
 
 /// 1-based line and column (in characters) of a byte offset into `text`.
