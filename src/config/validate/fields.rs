@@ -1,5 +1,8 @@
 //! `Fields`: reads the optional keys of one config table into slots that hold their defaults,
 //! reporting each problem under the table's dotted key and remembering whether any occurred.
+//! The `fields!` macro declares the simple keys of a table one line each (the config key, the
+//! raw field and the runtime field share a name): flags, integer ranges, durations, status
+//! lists and closed sets of strings.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -11,6 +14,61 @@ use super::statuses::{statuses, Codes};
 use crate::config::raw::{DurationStr, StatusList};
 use crate::config::StatusRange;
 
+/// Reads the simple keys of a table into their slots, one line a key, through a [`Fields`]:
+///
+/// ```text
+/// fields!(f, raw, out;
+///     enabled: flag;
+///     interval: timeout;                      // > 0, <= 1 day
+///     jitter: duration0;                      // may be 0
+///     keepalive_interval: opt_timeout;        // into an Option
+///     healthy_threshold: int(1, 100, HINT);   // an integer range
+///     expected_statuses: statuses(Codes::Any, false);
+///     format: one_of(&CHOICES);
+///     retries: int(0, 10, HINT) => out.retry.retries;  // another slot
+/// );
+/// ```
+///
+/// Each key is checked by the same function as a hand-written call, so messages and
+/// locations are those of `Ctx`.
+macro_rules! fields {
+    ($f:expr, $raw:expr, $out:ident;
+     $($key:ident: $kind:ident $(($($arg:expr),* $(,)?))? $(=> $slot:expr)?;)*) => {
+        $(fields!(@one $f, $raw, $key, $kind [$($($arg),*)?],
+            fields!(@slot $out, $key $(, $slot)?));)*
+    };
+    (@slot $out:ident, $key:ident) => { $out.$key };
+    (@slot $out:ident, $key:ident, $slot:expr) => { $slot };
+    (@one $f:expr, $raw:expr, $key:ident, flag [], $slot:expr) => {
+        $f.flag(&$raw.$key, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, int [$min:expr, $max:expr, $hint:expr], $slot:expr) => {
+        $f.int(&$raw.$key, stringify!($key), $min, $max, $hint, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, timeout [], $slot:expr) => {
+        $f.duration(&$raw.$key, stringify!($key), false, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, duration0 [], $slot:expr) => {
+        $f.duration(&$raw.$key, stringify!($key), true, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, opt_timeout [], $slot:expr) => {
+        if let Some(v) = &$raw.$key {
+            $slot = $f.check(|ctx, k| ctx.timeout(v, &k(stringify!($key))));
+        }
+    };
+    (@one $f:expr, $raw:expr, $key:ident, statuses [$codes:expr, $empty:expr], $slot:expr) => {
+        $f.statuses(&$raw.$key, stringify!($key), $codes, $empty, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, one_of [$choices:expr], $slot:expr) => {
+        if let Some(v) = &$raw.$key {
+            if let Some(x) = $f.check(|ctx, k| ctx.one_of(v, &k(stringify!($key)), $choices)) {
+                $slot = x;
+            }
+        }
+    };
+}
+pub(super) use fields;
+
 /// Reads the optional keys of one table into their slots; `ok` turns false on any problem.
 pub(super) struct Fields<'c, 'a> {
     pub ctx: &'c mut Ctx<'a>,
@@ -19,7 +77,16 @@ pub(super) struct Fields<'c, 'a> {
     pub ok: bool,
 }
 
-impl Fields<'_, '_> {
+impl<'c, 'a> Fields<'c, 'a> {
+    /// Fields of the table at `prefix` (`server.http2`, `services[3].retry`).
+    pub(super) fn new(ctx: &'c mut Ctx<'a>, prefix: impl Into<String>) -> Self {
+        Fields {
+            ctx,
+            prefix: prefix.into(),
+            ok: true,
+        }
+    }
+
     /// Runs a check given the context and a `field -> full key` function.
     pub(super) fn check<T>(
         &mut self,
