@@ -72,11 +72,7 @@ pub(super) fn cache(
     ctx: &mut Ctx<'_>,
 ) -> Option<CacheSpec> {
     let raw = v.get_ref();
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: true,
-    };
+    let mut f = Fields::new(ctx, key);
     let mut out = CacheSpec::default();
     // The default object size never exceeds the whole store.
     if let Some(s) = store {

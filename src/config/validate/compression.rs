@@ -19,11 +19,7 @@ pub(super) fn compression(
     ctx: &mut Ctx<'_>,
 ) -> Option<CompressionSpec> {
     let raw = v.get_ref();
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: true,
-    };
+    let mut f = Fields::new(ctx, key);
     let mut out = CompressionSpec::default();
     f.flag(&raw.enabled, &mut out.enabled);
     if let Some(v) = &raw.algorithms {

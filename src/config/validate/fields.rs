@@ -52,19 +52,13 @@ macro_rules! fields {
         $f.duration(&$raw.$key, stringify!($key), true, &mut $slot)
     };
     (@one $f:expr, $raw:expr, $key:ident, opt_timeout [], $slot:expr) => {
-        if let Some(v) = &$raw.$key {
-            $slot = $f.check(|ctx, k| ctx.timeout(v, &k(stringify!($key))));
-        }
+        $f.opt_timeout(&$raw.$key, stringify!($key), &mut $slot)
     };
     (@one $f:expr, $raw:expr, $key:ident, statuses [$codes:expr, $empty:expr], $slot:expr) => {
         $f.statuses(&$raw.$key, stringify!($key), $codes, $empty, &mut $slot)
     };
     (@one $f:expr, $raw:expr, $key:ident, one_of [$choices:expr], $slot:expr) => {
-        if let Some(v) = &$raw.$key {
-            if let Some(x) = $f.check(|ctx, k| ctx.one_of(v, &k(stringify!($key)), $choices)) {
-                $slot = x;
-            }
-        }
+        $f.one_of(&$raw.$key, stringify!($key), $choices, &mut $slot)
     };
 }
 pub(super) use fields;
@@ -75,6 +69,8 @@ pub(super) struct Fields<'c, 'a> {
     /// The dotted key of the table, e.g. `services[0].retry`.
     pub prefix: String,
     pub ok: bool,
+    /// Keys (of any prefix) whose value was written but invalid, for rules between keys.
+    bad: Vec<String>,
 }
 
 impl<'c, 'a> Fields<'c, 'a> {
@@ -84,7 +80,21 @@ impl<'c, 'a> Fields<'c, 'a> {
             ctx,
             prefix: prefix.into(),
             ok: true,
+            bad: Vec::new(),
         }
+    }
+
+    /// Notes `field` of the current table as invalid (already reported).
+    pub(super) fn invalid(&mut self, field: &str) {
+        self.bad.push(format!("{}.{field}", self.prefix));
+    }
+
+    /// Whether `field` of the current table is absent or valid (not reported as invalid).
+    pub(super) fn valid(&self, field: &str) -> bool {
+        !self
+            .bad
+            .iter()
+            .any(|b| *b == format!("{}.{field}", self.prefix))
     }
 
     /// Runs a check given the context and a `field -> full key` function.
@@ -122,8 +132,9 @@ impl<'c, 'a> Fields<'c, 'a> {
     ) {
         let Some(v) = v else { return };
         let n = self.check(|ctx, k| ctx.int_in(v, &k(field), min, max, hint));
-        if let Some(n) = n.and_then(|n| T::try_from(n).ok()) {
-            *slot = n;
+        match n.and_then(|n| T::try_from(n).ok()) {
+            Some(n) => *slot = n,
+            None => self.invalid(field),
         }
     }
 
@@ -146,7 +157,39 @@ impl<'c, 'a> Fields<'c, 'a> {
             true => ctx.duration_allow_zero(v, &k(field)),
             false => ctx.timeout(v, &k(field)),
         });
+        if d.is_none() {
+            self.invalid(field);
+        }
         d.inspect(|d| *slot = *d).is_some()
+    }
+
+    /// A timeout into an optional slot (no default).
+    pub(super) fn opt_timeout(
+        &mut self,
+        v: &Option<Spanned<DurationStr>>,
+        field: &str,
+        slot: &mut Option<Duration>,
+    ) {
+        let Some(v) = v else { return };
+        *slot = self.check(|ctx, k| ctx.timeout(v, &k(field)));
+        if slot.is_none() {
+            self.invalid(field);
+        }
+    }
+
+    /// One of a closed set of strings.
+    pub(super) fn one_of<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        field: &str,
+        choices: &[(&str, T)],
+        slot: &mut T,
+    ) {
+        let Some(v) = v else { return };
+        match self.check(|ctx, k| ctx.one_of(v, &k(field), choices)) {
+            Some(x) => *slot = x,
+            None => self.invalid(field),
+        }
     }
 
     pub(super) fn statuses(
@@ -164,11 +207,15 @@ impl<'c, 'a> Fields<'c, 'a> {
     }
 
     /// `upper` (when written) must not be below `lower`; when absent it is raised to `lower`.
+    /// Nothing is checked when either is invalid (already reported).
     pub(super) fn at_least(
         &mut self,
         (upper_v, upper_field, upper): (&Option<Spanned<DurationStr>>, &str, &mut Duration),
         (lower_field, lower): (&str, Duration),
     ) {
+        if !self.valid(upper_field) || !self.valid(lower_field) {
+            return;
+        }
         match upper_v {
             None => *upper = (*upper).max(lower),
             Some(v) if *upper < lower => {

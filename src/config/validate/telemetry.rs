@@ -53,11 +53,8 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
         }
     };
     let mut out = OtlpSettings::new(endpoint.clone().unwrap_or_default());
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: endpoint.is_some(),
-    };
+    let mut f = Fields::new(ctx, key);
+    f.ok = endpoint.is_some();
     if let Some(name) = &raw.service_name {
         match f.check(|ctx, k| ctx.string(name, &k("service_name"))) {
             Some(n) if !n.trim().is_empty() => out.service_name = n,
