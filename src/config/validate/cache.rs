@@ -10,11 +10,11 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::Fields;
+use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
 use super::policy::expanded;
 use crate::config::cache::{CacheSettings, CacheSpec, KeyQuery};
-use crate::config::raw::{RawCache, RawCacheSettings, StrList};
+use crate::config::raw::{DurationStr, RawCache, RawCacheSettings, StrList};
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * KIB;
@@ -63,6 +63,14 @@ pub(super) fn settings(
     (out, size)
 }
 
+/// A `default_ttl`: up to `MAX_TTL`.
+fn ttl(ctx: &mut Ctx<'_>, v: &Spanned<DurationStr>, key: &str) -> Option<Option<Duration>> {
+    ctx.duration_up_to(v, key, MAX_TTL).map(Some)
+}
+
+const OBJECT_HINT: &str = "bytes of one response (body and headers), 1 to 1073741824 (1 GiB); \
+                           larger responses are passed through unstored";
+
 /// Validates the `cache` section at `key` (`policies.NAME.cache`); `store` is `[cache]
 /// max_bytes` when known. `None` after reporting problems.
 pub(super) fn cache(
@@ -78,19 +86,15 @@ pub(super) fn cache(
     if let Some(s) = store {
         out.max_object_bytes = out.max_object_bytes.min(s.bytes);
     }
-    f.flag(&raw.enabled, &mut out.enabled);
-    if let Some(v) = &raw.default_ttl {
-        out.default_ttl = f.check(|ctx, k| ctx.duration_up_to(v, &k("default_ttl"), MAX_TTL));
-    }
-    let hint = "bytes of one response (body and headers), 1 to 1073741824 (1 GiB); larger \
-                responses are passed through unstored";
-    f.int(
-        &raw.max_object_bytes,
-        "max_object_bytes",
-        1,
-        GIB,
-        hint,
-        &mut out.max_object_bytes,
+    fields!(f, raw, out;
+        enabled: flag;
+        default_ttl: with(ttl);
+        max_object_bytes: int(1, GIB, OBJECT_HINT);
+        key_query: with(key_query);
+        key_headers: with(key_headers);
+        per_consumer: flag;
+        store_set_cookie: flag;
+        allow_purge: flag;
     );
     if let (Some(v), Some(s)) = (&raw.max_object_bytes, store) {
         if out.max_object_bytes > s.bytes {
@@ -110,19 +114,6 @@ pub(super) fn cache(
             f.error(v.span(), "max_object_bytes", msg, &hint);
         }
     }
-    if let Some(v) = &raw.key_query {
-        if let Some(q) = f.check(|ctx, k| key_query(ctx, v, &k("key_query"))) {
-            out.key_query = q;
-        }
-    }
-    if let Some(v) = &raw.key_headers {
-        if let Some(h) = f.check(|ctx, k| key_headers(ctx, v, &k("key_headers"))) {
-            out.key_headers = h;
-        }
-    }
-    f.flag(&raw.per_consumer, &mut out.per_consumer);
-    f.flag(&raw.store_set_cookie, &mut out.store_set_cookie);
-    f.flag(&raw.allow_purge, &mut out.allow_purge);
     f.ok.then_some(out)
 }
 

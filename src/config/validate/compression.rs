@@ -4,7 +4,7 @@
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::fields::Fields;
+use super::fields::{fields, Fields};
 use super::policy::expanded;
 use crate::config::compression::{Algorithm, CompressionSpec, Level, NEVER_TOP_LEVEL, NEVER_TYPES};
 use crate::config::raw::{RawCompression, RawLevel, StrList};
@@ -21,25 +21,15 @@ pub(super) fn compression(
     let raw = v.get_ref();
     let mut f = Fields::new(ctx, key);
     let mut out = CompressionSpec::default();
-    f.flag(&raw.enabled, &mut out.enabled);
-    if let Some(v) = &raw.algorithms {
-        if let Some(a) = f.check(|ctx, k| algorithms(ctx, v, &k("algorithms"))) {
-            out.algorithms = a;
-        }
-    }
     let hint = "bytes, 0 to 1073741824 (1 GiB); bodies whose Content-Length is smaller are sent \
                 uncompressed";
-    f.int(&raw.min_size, "min_size", 0, GIB, hint, &mut out.min_size);
-    if let Some(v) = &raw.types {
-        if let Some(t) = f.check(|ctx, k| types(ctx, v, &k("types"))) {
-            out.types = t;
-        }
-    }
-    if let Some(v) = &raw.level {
-        if let Some(l) = f.check(|ctx, k| level(ctx, v, &k("level"))) {
-            out.level = l;
-        }
-    }
+    fields!(f, raw, out;
+        enabled: flag;
+        algorithms: with(algorithms);
+        min_size: int(0, GIB, hint);
+        types: with(types);
+        level: with(level);
+    );
     f.ok.then_some(out)
 }
 

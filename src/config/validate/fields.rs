@@ -25,6 +25,7 @@ use crate::config::StatusRange;
 ///     healthy_threshold: int(1, 100, HINT);   // an integer range
 ///     expected_statuses: statuses(Codes::Any, false);
 ///     format: one_of(&CHOICES);
+///     level: with(level);                     // any `fn(ctx, &value, key) -> Option<T>`
 ///     retries: int(0, 10, HINT) => out.retry.retries;  // another slot
 /// );
 /// ```
@@ -56,6 +57,9 @@ macro_rules! fields {
     };
     (@one $f:expr, $raw:expr, $key:ident, statuses [$codes:expr, $empty:expr], $slot:expr) => {
         $f.statuses(&$raw.$key, stringify!($key), $codes, $empty, &mut $slot)
+    };
+    (@one $f:expr, $raw:expr, $key:ident, with [$check:expr], $slot:expr) => {
+        $f.with(&$raw.$key, stringify!($key), $check, &mut $slot)
     };
     (@one $f:expr, $raw:expr, $key:ident, one_of [$choices:expr], $slot:expr) => {
         $f.one_of(&$raw.$key, stringify!($key), $choices, &mut $slot)
@@ -161,6 +165,21 @@ impl<'c, 'a> Fields<'c, 'a> {
             self.invalid(field);
         }
         d.inspect(|d| *slot = *d).is_some()
+    }
+
+    /// A key with its own check, `check(ctx, value, full key)`; `None` means reported.
+    pub(super) fn with<V, T>(
+        &mut self,
+        v: &Option<V>,
+        field: &str,
+        check: impl FnOnce(&mut Ctx<'_>, &V, &str) -> Option<T>,
+        slot: &mut T,
+    ) {
+        let Some(v) = v else { return };
+        match self.check(|ctx, k| check(ctx, v, &k(field))) {
+            Some(x) => *slot = x,
+            None => self.invalid(field),
+        }
     }
 
     /// A timeout into an optional slot (no default).

@@ -34,14 +34,12 @@ pub(super) fn resilience(raw: &RawService, key: &str, ctx: &mut Ctx<'_>) -> Opti
     ];
     fields!(f, raw, out;
         load_balancing: one_of(&balances) => out.balance;
+        hash_key: with(hash_key);
         panic_threshold: int(0, 100, PANIC);
         max_concurrent: int(0, 1_000_000, "the most concurrent requests to this service; 0 = unlimited");
         retries: int(0, 10, "extra tries after the first, 0 to 10; 0 = no retries") => out.retry.retries;
     );
     if let Some(v) = &raw.hash_key {
-        if let Some(h) = f.check(|ctx, k| hash_key(ctx, v, &k("hash_key"))) {
-            out.hash_key = h;
-        }
         // Only when the policy is known (an invalid one is already reported).
         let known = f.valid("load_balancing");
         if known && out.balance != BalancePolicy::ConsistentHash {
@@ -104,13 +102,9 @@ fn hash_key(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<HashKey
 const THRESHOLD_HINT: &str = "consecutive checks, 1 to 100";
 
 fn health_check(raw: &RawHealthCheck, f: &mut Fields<'_, '_>, out: &mut HealthCheckSpec) {
-    if let Some(v) = &raw.path {
-        if let Some(p) = f.check(|ctx, k| health_path(ctx, v, &k("path"))) {
-            out.path = p;
-        }
-    }
     fields!(f, raw, out;
         enabled: flag;
+        path: with(health_path);
         interval: timeout;
         timeout: timeout;
         jitter: duration0;

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::Fields;
+use super::fields::{fields, Fields};
 use super::headers::{header_name, header_value, Use};
 use super::hint;
 use crate::config::raw::{RawOtlp, RawTelemetry};
@@ -67,11 +67,6 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
             None => {}
         }
     }
-    if let Some(map) = &raw.headers {
-        if let Some(h) = f.check(|ctx, k| headers(map.get_ref(), &k("headers"), ctx)) {
-            out.headers = h;
-        }
-    }
     if let Some(r) = &raw.sample_ratio {
         let ratio = *r.get_ref();
         if (0.0..=1.0).contains(&ratio) {
@@ -83,31 +78,13 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
             f.error(r.span(), "sample_ratio", msg, hint);
         }
     }
-    let hint = "spans per export request, 1 to 65536";
-    f.int(
-        &raw.batch_size,
-        "batch_size",
-        1,
-        MAX_BATCH,
-        hint,
-        &mut out.batch_size,
+    fields!(f, raw, out;
+        headers: with(|ctx, map, k| headers(map.get_ref(), k, ctx));
+        batch_size: int(1, MAX_BATCH, "spans per export request, 1 to 65536");
+        queue_size: int(1, MAX_QUEUE, "spans waiting for export, 1 to 1048576; beyond it spans are dropped");
+        flush_interval: timeout;
+        timeout: timeout;
     );
-    let hint = "spans waiting for export, 1 to 1048576; beyond it spans are dropped";
-    f.int(
-        &raw.queue_size,
-        "queue_size",
-        1,
-        MAX_QUEUE,
-        hint,
-        &mut out.queue_size,
-    );
-    f.duration(
-        &raw.flush_interval,
-        "flush_interval",
-        false,
-        &mut out.flush_interval,
-    );
-    f.duration(&raw.timeout, "timeout", false, &mut out.timeout);
     // Checked only when everything else is valid, so no value is compared with a default
     // that stands in for a refused one.
     if f.ok && out.queue_size < out.batch_size {
