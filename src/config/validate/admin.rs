@@ -46,19 +46,15 @@ pub(super) fn admin(
     }
     listen_ok &= !dropped.iter().any(|d| d == "listen");
 
-    out.token = match (&raw.token, &raw.token_file) {
-        (Some(_), Some(file)) => {
-            let msg = "`token_file` and `token` cannot both be set";
-            let hint = "keep one: token = \"${ADMIN_TOKEN}\" or token_file = \"admin.token\"";
-            ctx.error(file.span(), "admin.token_file", msg, Some(hint.to_owned()));
-            None
-        }
-        (Some(v), None) => ctx
+    let sources = [("token", &raw.token), ("token_file", &raw.token_file)];
+    let hint = "keep one: token = \"${ADMIN_TOKEN}\" or token_file = \"admin.token\"";
+    out.token = match ctx.at_most_one("admin", &sources, hint) {
+        Ok(Some(("token", v))) => ctx
             .string(v, "admin.token")
             .and_then(|t| token(&t, v, "admin.token", "the token", ctx)),
-        (None, Some(v)) => read(v, ctx)
+        Ok(Some((_, v))) => read(v, ctx)
             .and_then(|t| token(&t, v, "admin.token_file", "the token in the file", ctx)),
-        (None, None) => None,
+        Ok(None) | Err(()) => None,
     };
     if let Some(v) = &raw.state_file {
         out.state_file = ctx

@@ -224,6 +224,35 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    /// At most one of `keys` (of the table at `prefix`) may be written: each after the first
+    /// written is reported at its own key (`` `later` and `first` cannot both be set``, with
+    /// `hint`). `Ok` with the one written, if any; `Err` when several were.
+    pub(super) fn at_most_one<'v, T>(
+        &mut self,
+        prefix: &str,
+        keys: &[(&'static str, &'v Option<Spanned<T>>)],
+        hint: &str,
+    ) -> Result<Option<(&'static str, &'v Spanned<T>)>, ()> {
+        let mut written = keys.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
+        let first = written.next();
+        let mut several = false;
+        for (name, v) in written {
+            let first = first.map_or("", |(k, _)| k);
+            let msg = format!("`{name}` and `{first}` cannot both be set");
+            self.error(
+                v.span(),
+                format!("{prefix}.{name}"),
+                msg,
+                Some(hint.to_owned()),
+            );
+            several = true;
+        }
+        match several {
+            true => Err(()),
+            false => Ok(first),
+        }
+    }
+
     /// A closed set of string values (e.g. `"text"` / `"json"`).
     pub(super) fn one_of<T: Copy>(
         &mut self,

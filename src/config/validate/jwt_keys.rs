@@ -37,12 +37,11 @@ pub(super) fn key(
         ("jwks_file", &raw.jwks_file),
         ("jwks_url", &raw.jwks_url),
     ];
-    let present: Vec<(&str, &Spanned<String>)> = sources
-        .iter()
-        .filter_map(|(name, v)| v.as_ref().map(|v| (*name, v)))
-        .collect();
-    let (source, value) = match present.as_slice() {
-        [] => {
+    let hint = "a key table holds exactly one key; put the other one in its own \
+                [[...jwt.keys]] table";
+    let (source, value) = match ctx.at_most_one(key, &sources, hint) {
+        Ok(Some(one)) => one,
+        Ok(None) => {
             if !sources
                 .iter()
                 .any(|(name, _)| was_dropped(dropped, &k(name)))
@@ -54,16 +53,7 @@ pub(super) fn key(
             }
             return None;
         }
-        [one] => *one,
-        [first, rest @ ..] => {
-            for (name, v) in rest {
-                let msg = format!("`{name}` and `{}` cannot both be set", first.0);
-                let hint = "a key table holds exactly one key; put the other one in its own \
-                            [[...jwt.keys]] table";
-                ctx.error(v.span(), k(name), msg, Some(hint.to_owned()));
-            }
-            return None;
-        }
+        Err(()) => return None,
     };
     let static_key = matches!(source, "secret" | "pem" | "pem_file");
     let ok = misplaced(raw, source, key, ctx);
