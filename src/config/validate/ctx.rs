@@ -17,6 +17,12 @@ pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Longest accepted timeout.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A table being validated: where it is written and the keys dropped as malformed.
+pub(super) struct Table<'t> {
+    pub span: Range<usize>,
+    pub dropped: &'t [String],
+}
+
 /// Collects problems while the raw config is validated.
 pub(super) struct Ctx<'a> {
     file: &'a str,
@@ -120,6 +126,39 @@ impl<'a> Ctx<'a> {
                 format!("missing required key `{leaf}`"),
                 Some(what.into()),
             );
+        }
+    }
+
+    /// An optional key: `check`ed when written, `default` when not; `None` when written but
+    /// invalid (reported).
+    pub(super) fn optional<V, T>(
+        &mut self,
+        v: &Option<V>,
+        default: T,
+        check: impl FnOnce(&mut Self, &V) -> Option<T>,
+    ) -> Option<T> {
+        match v {
+            Some(v) => check(self, v),
+            None => Some(default),
+        }
+    }
+
+    /// A required key (`key`) of `table`: `check`ed when written, else reported as missing
+    /// (see `missing`, with `what` as the hint); `None` after reporting.
+    pub(super) fn required<V, T>(
+        &mut self,
+        v: &Option<V>,
+        table: &Table<'_>,
+        key: &str,
+        what: &str,
+        check: impl FnOnce(&mut Self, &V) -> Option<T>,
+    ) -> Option<T> {
+        match v {
+            Some(v) => check(self, v),
+            None => {
+                self.missing(table.span.clone(), key, table.dropped, what);
+                None
+            }
         }
     }
 

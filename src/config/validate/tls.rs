@@ -10,10 +10,10 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::admin::{config_dir, overlaps};
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::server::socket_addr;
-use crate::config::raw::{RawCertificate, RawTls, StrList};
+use crate::config::raw::{RawCertificate, RawHsts, RawTls, StrList};
 use crate::config::tls::{CertificateSpec, ClientAuthSpec, HstsSpec, TlsSpec, TlsVersion};
 use crate::tls::certs::{load_pair, load_roots, Which};
 use crate::tls::resolver::duplicate_name;
@@ -41,39 +41,31 @@ pub(super) fn tls(
         };
         let raw = &section.raw;
         let mut ok = true;
-        let listen = match &raw.listen {
-            Some(v) => listen(v, &key, &taken, &mut used, ctx),
-            None => {
-                let what = "e.g. listen = [\"0.0.0.0:443\"]";
-                ctx.missing(
-                    item.span.clone(),
-                    &format!("{key}.listen"),
-                    &section.dropped,
-                    what,
-                );
-                None
-            }
+        let table = Table {
+            span: item.span.clone(),
+            dropped: &section.dropped,
         };
-        let certificates = match &raw.certificates {
-            Some(v) => certificates(v, &key, ctx),
-            None => {
-                let what = "add a [[tls.certificates]] table with cert_file and key_file";
-                let k = format!("{key}.certificates");
-                ctx.missing(item.span.clone(), &k, &section.dropped, what);
-                None
-            }
-        };
-        let min_version = match &raw.min_version {
-            Some(v) => {
-                let choices = [("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
-                ctx.one_of(v, &format!("{key}.min_version"), &choices)
-            }
-            None => Some(TlsVersion::Tls12),
-        };
-        let watch_interval = match &raw.watch_interval {
-            Some(v) => ctx.timeout(v, &format!("{key}.watch_interval")),
-            None => Some(Duration::from_secs(10)),
-        };
+        let what = "e.g. listen = [\"0.0.0.0:443\"]";
+        let listen = ctx.required(
+            &raw.listen,
+            &table,
+            &format!("{key}.listen"),
+            what,
+            |ctx, v| listen(v, &key, &taken, &mut used, ctx),
+        );
+        let what = "add a [[tls.certificates]] table with cert_file and key_file";
+        let k = format!("{key}.certificates");
+        let certificates = ctx.required(&raw.certificates, &table, &k, what, |ctx, v| {
+            certificates(v, &key, ctx)
+        });
+        let versions = [("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
+        let min_version = ctx.optional(&raw.min_version, TlsVersion::Tls12, |ctx, v| {
+            ctx.one_of(v, &format!("{key}.min_version"), &versions)
+        });
+        let watch_interval =
+            ctx.optional(&raw.watch_interval, Duration::from_secs(10), |ctx, v| {
+                ctx.timeout(v, &format!("{key}.watch_interval"))
+            });
         let redirect_http = raw.redirect_http.as_ref().is_some_and(|b| *b.get_ref());
         if let (true, Some(v)) = (redirect_http, &raw.redirect_http) {
             if let Some(first) = redirect_at {
@@ -88,82 +80,60 @@ pub(super) fn tls(
                 redirect_at = Some(i);
             }
         }
-        let client_auth = match &raw.client_auth {
-            None => Some(None),
-            Some(a) => match &a.ca_file {
-                Some(v) => ca_file(v, &format!("{key}.client_auth.ca_file"), ctx).map(|ca_file| {
-                    Some(ClientAuthSpec {
-                        ca_file,
-                        required: a.required.as_ref().is_none_or(|b| *b.get_ref()),
-                    })
-                }),
-                None => {
-                    let what = "the PEM file of the CA that signs client certificates";
-                    let k = format!("{key}.client_auth.ca_file");
-                    ctx.missing(item.span.clone(), &k, &section.dropped, what);
-                    None
-                }
-            },
-        };
-        let hsts = match &raw.hsts {
-            None => Some(None),
-            Some(h) => {
-                let k = format!("{key}.hsts");
-                let mut spec = HstsSpec {
-                    max_age: 31_536_000,
-                    include_subdomains: h.include_subdomains.as_ref().is_some_and(|b| *b.get_ref()),
-                    preload: h.preload.as_ref().is_some_and(|b| *b.get_ref()),
-                };
-                let mut good = true;
-                if let Some(v) = &h.max_age {
-                    let hint = "seconds, e.g. 31536000 (one year); 0 tells browsers to forget";
-                    match ctx.int_in(v, &format!("{k}.max_age"), 0, 1_000_000_000, hint) {
-                        Some(n) => spec.max_age = n as u64,
-                        None => good = false,
-                    }
-                }
-                if let (true, Some(p)) = (spec.preload, &h.preload) {
-                    if good && (spec.max_age < 31_536_000 || !spec.include_subdomains) {
-                        let msg = "preload needs max_age of at least 31536000 and include_subdomains = true";
-                        let hint = "the browsers' preload lists refuse anything less";
-                        ctx.error(p.span(), format!("{k}.preload"), msg, Some(hint.to_owned()));
-                        good = false;
-                    }
-                }
-                let enabled = h.enabled.as_ref().is_none_or(|b| *b.get_ref());
-                good.then_some(enabled.then_some(spec))
-            }
-        };
-        let spec = match (
-            listen,
-            certificates,
-            min_version,
-            watch_interval,
-            client_auth,
-            hsts,
-        ) {
-            (
-                Some(listen),
-                Some(certificates),
-                Some(min_version),
-                Some(watch_interval),
-                Some(client_auth),
-                Some(hsts),
-            ) if ok => Some(TlsSpec {
-                listen,
-                certificates,
+        let client_auth = ctx.optional(&raw.client_auth, None, |ctx, a| {
+            let k = format!("{key}.client_auth.ca_file");
+            let what = "the PEM file of the CA that signs client certificates";
+            let ca_file =
+                ctx.required(&a.ca_file, &table, &k, what, |ctx, v| ca_file(v, &k, ctx))?;
+            let required = a.required.as_ref().is_none_or(|b| *b.get_ref());
+            Some(Some(ClientAuthSpec { ca_file, required }))
+        });
+        let hsts = ctx.optional(&raw.hsts, None, |ctx, h| {
+            hsts(h, &format!("{key}.hsts"), ctx)
+        });
+        let spec = (|| {
+            Some(TlsSpec {
+                listen: listen?,
+                certificates: certificates?,
                 strict_sni: raw.strict_sni.as_ref().is_some_and(|b| *b.get_ref()),
-                min_version,
-                client_auth,
-                hsts,
+                min_version: min_version?,
+                client_auth: client_auth?,
+                hsts: hsts?,
                 redirect_http,
-                watch_interval,
-            }),
-            _ => None,
-        };
-        out.push(spec);
+                watch_interval: watch_interval?,
+            })
+        })();
+        out.push(spec.filter(|_| ok));
     }
     out
+}
+
+/// `[tls.hsts]` at `k`: `Some(None)` when disabled, `None` after reporting.
+fn hsts(h: &RawHsts, k: &str, ctx: &mut Ctx<'_>) -> Option<Option<HstsSpec>> {
+    let flag = |b: &Option<Spanned<bool>>| b.as_ref().is_some_and(|b| *b.get_ref());
+    let mut spec = HstsSpec {
+        max_age: 31_536_000,
+        include_subdomains: flag(&h.include_subdomains),
+        preload: flag(&h.preload),
+    };
+    let mut good = true;
+    if let Some(v) = &h.max_age {
+        let hint = "seconds, e.g. 31536000 (one year); 0 tells browsers to forget";
+        match ctx.int_in(v, &format!("{k}.max_age"), 0, 1_000_000_000, hint) {
+            Some(n) => spec.max_age = n as u64,
+            None => good = false,
+        }
+    }
+    if let (true, Some(p)) = (spec.preload, &h.preload) {
+        if good && (spec.max_age < 31_536_000 || !spec.include_subdomains) {
+            let msg = "preload needs max_age of at least 31536000 and include_subdomains = true";
+            let hint = "the browsers' preload lists refuse anything less";
+            ctx.error(p.span(), format!("{k}.preload"), msg, Some(hint.to_owned()));
+            good = false;
+        }
+    }
+    let enabled = h.enabled.as_ref().is_none_or(|b| *b.get_ref());
+    good.then_some(enabled.then_some(spec))
 }
 
 fn listen(
