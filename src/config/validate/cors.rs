@@ -1,10 +1,11 @@
 //! `[policies.NAME.cors]`: allowed origins (exact, `*`, or a `*.` wildcard first label),
 //! methods, request and exposed headers, credentials and the preflight max age.
 
-use http::Method;
+use http::{HeaderName, Method};
 use toml::Spanned;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
+use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
 use super::policy::expanded;
 use crate::config::policy::CorsSpec;
@@ -18,51 +19,55 @@ pub(super) fn cors(
     ctx: &mut Ctx<'_>,
 ) -> Option<CorsSpec> {
     let raw = v.get_ref();
-    let k = |field: &str| format!("{key}.{field}");
-    let origins = match &raw.allow_origins {
-        Some(list) => origins(list, &k("allow_origins"), ctx),
-        None => {
-            let what = "e.g. allow_origins = [\"https://app.example.com\"]";
-            ctx.missing(v.span(), &k("allow_origins"), dropped, what);
-            None
-        }
+    let table = Table {
+        span: v.span(),
+        dropped,
     };
-    let methods = match &raw.allow_methods {
-        Some(list) => methods(list, &k("allow_methods"), ctx),
-        None => Some(vec![Method::GET, Method::HEAD, Method::POST]),
+    let (k, what) = (
+        format!("{key}.allow_origins"),
+        "e.g. allow_origins = [\"https://app.example.com\"]",
+    );
+    let origins = ctx.required(&raw.allow_origins, &table, &k, what, |ctx, list| {
+        origins(list, &k, ctx)
+    });
+    let mut out = CorsSpec {
+        allow_origins: origins.clone().unwrap_or_default(),
+        allow_methods: vec![Method::GET, Method::HEAD, Method::POST],
+        allow_headers: Vec::new(),
+        expose_headers: Vec::new(),
+        allow_credentials: false,
+        max_age: None,
     };
-    let allow_headers = match &raw.allow_headers {
-        Some(list) => allow_headers(list, &k("allow_headers"), ctx),
-        None => Some(Vec::new()),
-    };
-    let mut expose_ok = true;
-    let mut expose_headers = Vec::new();
-    if let Some(list) = &raw.expose_headers {
-        for item in expanded(list, &k("expose_headers"), ctx) {
-            match item
-                .text
-                .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Read))
-            {
-                Some(h) if !expose_headers.contains(&h) => expose_headers.push(h),
-                Some(_) => {}
-                None => expose_ok = false,
-            }
+    let mut f = Fields::new(ctx, key);
+    f.ok = origins.is_some();
+    fields!(f, raw, out;
+        allow_methods: with(|ctx, list, k| methods(list, k, ctx));
+        allow_headers: with(|ctx, list, k| allow_headers(list, k, ctx));
+        expose_headers: with(expose_headers);
+        allow_credentials: flag;
+        max_age: with(|ctx, d, k| ctx.duration_allow_zero(d, k).map(Some));
+    );
+    f.ok.then_some(out)
+}
+
+/// Response headers the browser may read, each once.
+fn expose_headers(
+    ctx: &mut Ctx<'_>,
+    list: &Spanned<StrList>,
+    key: &str,
+) -> Option<Vec<HeaderName>> {
+    let (mut out, mut ok) = (Vec::new(), true);
+    for item in expanded(list, key, ctx) {
+        let name = item
+            .text
+            .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Read));
+        match name {
+            Some(h) if !out.contains(&h) => out.push(h),
+            Some(_) => {}
+            None => ok = false,
         }
     }
-    let max_age = match &raw.max_age {
-        Some(d) => ctx.duration_allow_zero(d, &k("max_age")).map(Some),
-        None => Some(None),
-    };
-    let allow_credentials = raw.allow_credentials.as_ref().is_some_and(|b| *b.get_ref());
-    let spec = CorsSpec {
-        allow_origins: origins?,
-        allow_methods: methods?,
-        allow_headers: allow_headers?,
-        expose_headers,
-        allow_credentials,
-        max_age: max_age?,
-    };
-    expose_ok.then_some(spec)
+    ok.then_some(out)
 }
 
 /// Non-empty; each `*` or an origin (lowercased).

@@ -12,6 +12,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
+use super::fields::{fields, Fields};
 use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
@@ -115,64 +116,24 @@ fn policy(
 ) -> Option<PolicySpec> {
     let raw = &section.raw;
     let dropped = &section.dropped;
-    let k = |field: &str| format!("{key}.{field}");
-    let mut ok = true;
     let mut out = PolicySpec {
         name: name.to_owned(),
         ..PolicySpec::default()
     };
-    if let Some(v) = &raw.max_body_bytes {
-        let hint = "bytes, at most 1 TiB (1099511627776); 0 = unlimited";
-        match ctx.int_in(v, &k("max_body_bytes"), 0, TIB, hint) {
-            Some(n) => out.max_body_bytes = Some(n as u64),
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.auth {
-        out.auth = auth::auth(v, &k("auth"), dropped, ctx);
-        ok &= out.auth.is_some();
-    }
-    if let Some(v) = &raw.rate_limit {
-        match limits::rate_limits(v, &k("rate_limit"), redis, dropped, ctx) {
-            Some(l) => out.rate_limits = l,
-            None => ok = false,
-        }
-    }
-    for (field, raw, slot) in [
-        (
-            "request_headers",
-            &raw.request_headers,
-            &mut out.request_headers,
-        ),
-        (
-            "response_headers",
-            &raw.response_headers,
-            &mut out.response_headers,
-        ),
-    ] {
-        let Some(raw) = raw else { continue };
-        match headers::header_ops(raw, &k(field), ctx) {
-            Some(ops) => *slot = ops,
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.cors {
-        out.cors = cors::cors(v, &k("cors"), dropped, ctx);
-        ok &= out.cors.is_some();
-    }
-    if let Some(v) = &raw.ip_rules {
-        out.ip_rules = ip_rules(v, &k("ip_rules"), ctx);
-        ok &= out.ip_rules.is_some();
-    }
-    if let Some(v) = &raw.cache {
-        out.cache = cache::cache(v, &k("cache"), store, ctx);
-        ok &= out.cache.is_some();
-    }
-    if let Some(v) = &raw.compression {
-        out.compression = compression::compression(v, &k("compression"), ctx);
-        ok &= out.compression.is_some();
-    }
-    ok.then_some(out)
+    let mut f = Fields::new(ctx, key);
+    let body = "bytes, at most 1 TiB (1099511627776); 0 = unlimited";
+    fields!(f, raw, out;
+        max_body_bytes: with(|ctx, v, k| Some(Some(ctx.int_in(v, k, 0, TIB, body)? as u64)));
+        auth: with(|ctx, v, k| auth::auth(v, k, dropped, ctx).map(Some));
+        rate_limit: with(|ctx, v, k| limits::rate_limits(v, k, redis, dropped, ctx)) => out.rate_limits;
+        request_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
+        response_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
+        cors: with(|ctx, v, k| cors::cors(v, k, dropped, ctx).map(Some));
+        ip_rules: with(|ctx, v, k| ip_rules(v, k, ctx).map(Some));
+        cache: with(|ctx, v, k| cache::cache(v, k, store, ctx).map(Some));
+        compression: with(|ctx, v, k| compression::compression(v, k, ctx).map(Some));
+    );
+    f.ok.then_some(out)
 }
 
 /// `allow` and `deny`: CIDRs or single addresses (host bits of a CIDR are ignored).
