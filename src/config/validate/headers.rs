@@ -62,6 +62,17 @@ pub(super) fn header_name(
     Some(name)
 }
 
+/// A key holding one header name (`${ENV}`-expanded), as a `fields!` check:
+/// `consumer_header: with(header(Use::Write))`.
+pub(super) fn header(
+    usage: Use,
+) -> impl Fn(&mut Ctx<'_>, &Spanned<String>, &str) -> Option<HeaderName> {
+    move |ctx, v, key| {
+        let text = ctx.string(v, key)?;
+        header_name(ctx, &text, v.span(), key, usage)
+    }
+}
+
 /// A header value (`${ENV}`-expanded); the value is never printed (it may be a credential).
 pub(super) fn header_value(
     ctx: &mut Ctx<'_>,
