@@ -1,8 +1,12 @@
-//! Configuration: raw TOML (`raw`), validation into the runtime types below (`validate`),
-//! `${ENV}` expansion (`env`) and problem reports with file, line and column (`ConfigError`).
+//! Configuration: raw TOML (`raw`), validation into the runtime types below (`validate`, where
+//! `fields!` declares a table's simple keys one line each), `${ENV}` expansion (`env`) and
+//! problem reports with file, line and column (`ConfigError`).
 //!
 //! The runtime types here are what the rest of the gateway uses; nothing outside this module
-//! sees the raw serde structs.
+//! sees the raw serde structs. They serialise themselves (`show`: config syntax, secrets
+//! redacted where declared), which is the admin `/api/config` view. `startup` splits them into
+//! the settings read only at start and the live rest; a reload's `restart_required` is computed
+//! from that split.
 
 pub mod admin;
 pub mod cache;

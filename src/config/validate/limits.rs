@@ -34,7 +34,8 @@ pub(super) fn settings(
     let raw = &section.raw;
     let mut f = Fields::new(ctx, "rate_limit");
     fields!(f, raw, out;
-        max_keys: int(1, 100_000_000, "keys kept by the in-memory limiter (all limits together), 1 to 100000000");
+        max_keys: int(1, 100_000_000,
+            "keys kept by the in-memory limiter (all limits together), 1 to 100000000");
         legacy_headers: flag;
     );
     if let Some(r) = &raw.redis {

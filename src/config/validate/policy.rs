@@ -125,7 +125,8 @@ fn policy(
     fields!(f, raw, out;
         max_body_bytes: with(|ctx, v, k| Some(Some(ctx.int_in(v, k, 0, TIB, body)? as u64)));
         auth: with(|ctx, v, k| auth::auth(v, k, dropped, ctx).map(Some));
-        rate_limit: with(|ctx, v, k| limits::rate_limits(v, k, redis, dropped, ctx)) => out.rate_limits;
+        rate_limit: with(|ctx, v, k| limits::rate_limits(v, k, redis, dropped, ctx))
+            => out.rate_limits;
         request_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
         response_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
         cors: with(|ctx, v, k| cors::cors(v, k, dropped, ctx).map(Some));

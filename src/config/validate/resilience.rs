@@ -36,8 +36,10 @@ pub(super) fn resilience(raw: &RawService, key: &str, ctx: &mut Ctx<'_>) -> Opti
         load_balancing: one_of(&balances) => out.balance;
         hash_key: with(hash_key);
         panic_threshold: int(0, 100, PANIC);
-        max_concurrent: int(0, 1_000_000, "the most concurrent requests to this service; 0 = unlimited");
-        retries: int(0, 10, "extra tries after the first, 0 to 10; 0 = no retries") => out.retry.retries;
+        max_concurrent: int(0, 1_000_000,
+            "the most concurrent requests to this service; 0 = unlimited");
+        retries: int(0, 10, "extra tries after the first, 0 to 10; 0 = no retries")
+            => out.retry.retries;
     );
     if let Some(v) = &raw.hash_key {
         // Only when the policy is known (an invalid one is already reported).
@@ -193,7 +195,8 @@ fn breaker(raw: &RawBreaker, f: &mut Fields<'_, '_>, out: &mut BreakerSpec) {
         per_endpoint: flag;
         consecutive_failures: int(1, 1000, "consecutive failed requests, 1 to 1000");
         window: timeout;
-        min_requests: int(1, 100_000, "requests in `window` before the failure rate counts, 1 to 100000");
+        min_requests: int(1, 100_000,
+            "requests in `window` before the failure rate counts, 1 to 100000");
         cooldown: timeout;
         max_cooldown: timeout;
         half_open_requests: int(1, 1000, "concurrent probe requests while half-open, 1 to 1000");
@@ -210,9 +213,11 @@ fn retry(raw: &RawRetry, f: &mut Fields<'_, '_>, out: &mut RetrySpec) {
         per_try_timeout: opt_timeout;
         backoff_base: duration0;
         backoff_max: timeout;
-        budget_percent: int(0, 100, "retries as a percentage of requests over the last 10 s, 0 to 100");
+        budget_percent: int(0, 100,
+            "retries as a percentage of requests over the last 10 s, 0 to 100");
         budget_min_per_second: int(0, 10_000, "retries per second always allowed, 0 to 10000");
-        max_replay_bytes: int(0, 16 * MIB, "bytes, 0 to 16 MiB (16777216); larger bodies are not retried");
+        max_replay_bytes: int(0, 16 * MIB,
+            "bytes, 0 to 16 MiB (16777216); larger bodies are not retried");
     );
     let upper = (&raw.backoff_max, "backoff_max", &mut out.backoff_max);
     f.at_least(upper, ("backoff_base", out.backoff_base));

@@ -81,7 +81,8 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
     fields!(f, raw, out;
         headers: with(|ctx, map, k| headers(map.get_ref(), k, ctx));
         batch_size: int(1, MAX_BATCH, "spans per export request, 1 to 65536");
-        queue_size: int(1, MAX_QUEUE, "spans waiting for export, 1 to 1048576; beyond it spans are dropped");
+        queue_size: int(1, MAX_QUEUE,
+            "spans waiting for export, 1 to 1048576; beyond it spans are dropped");
         flush_interval: timeout;
         timeout: timeout;
     );
