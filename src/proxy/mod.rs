@@ -22,16 +22,12 @@
 //!    duration), or when a WebSocket tunnel closes.
 
 pub(crate) mod attempt;
-pub mod body;
 pub mod cache;
-pub mod client;
-pub mod client_h2;
 pub(crate) mod compress;
 mod done;
 pub(crate) mod early;
 pub mod grpc;
 pub(crate) mod grpc_web;
-mod h2_settings;
 pub mod headers;
 mod sanity;
 pub(crate) mod upgrade;
@@ -45,15 +41,15 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::base::body::GatewayBody;
+use crate::base::conn::ConnState;
 use crate::error::GatewayError;
 use crate::middleware::client_ip;
 use crate::middleware::run::{self, Step};
 use crate::observability::access_log::AccessEntry;
 use crate::observability::trace_context::TraceContext;
 use crate::routing::normalize_path;
-use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
-use body::GatewayBody;
 use done::{Done, Facts};
 
 /// Per-connection facts the pipeline needs.

@@ -9,9 +9,9 @@ use http::{Response, StatusCode};
 use tokio::time::Instant;
 
 use super::CacheState;
+use crate::base::body::PooledBody;
 use crate::cache::{self, Entry};
 use crate::config::cache::CacheSpec;
-use crate::proxy::body::PooledBody;
 use crate::state::{Shared, Snapshot};
 
 /// Refreshes a stale entry in the background (stale-while-revalidate) once the upstream
