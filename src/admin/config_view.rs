@@ -53,4 +53,33 @@ mod tests {
         let key_line = key_pem.lines().nth(1).unwrap();
         assert!(!body.contains(key_line), "key material is shown");
     }
+
+    #[test]
+    fn secrets_declared_in_the_types_are_redacted() {
+        let hash = "$2b$04$CP8i.Ea8gUwhyBHTgJh2pevi1ZHTygtgs6rn0.H/aNCDyeR3pUCPy";
+        let text = format!(
+            "[cluster]\nredis = \"redis://:cluster-pass-123@127.0.0.1:6379\"\n\
+             [telemetry.otlp]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\n\
+             headers = {{ authorization = \"Bearer otlp-token-123\" }}\n\
+             [consumers.c]\nbasic = {{ user = \"u\", password_hash = \"{hash}\" }}\n\
+             [policies.p.auth]\nbasic = true\n\
+             [policies.p.request_headers]\nset = {{ authorization = \"Bearer upstream-token-123\" }}\n"
+        );
+        let config = crate::config::parse_str(&text, "t.toml").unwrap();
+        let v = super::view(&config);
+        let body = v.to_string();
+        for secret in [
+            "cluster-pass-123",
+            "otlp-token-123",
+            "upstream-token-123",
+            hash,
+        ] {
+            assert!(!body.contains(secret), "{secret} is shown: {body}");
+        }
+        assert_eq!(v["cluster"]["redis"], "<redacted>");
+        assert_eq!(v["consumers"][0]["basic"]["user"], "u");
+        assert_eq!(v["consumers"][0]["basic"]["hash"], "<redacted>");
+        let set = &v["policies"][0]["request_headers"]["set"];
+        assert_eq!(set["authorization"], "<redacted>");
+    }
 }
