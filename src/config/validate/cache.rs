@@ -10,9 +10,8 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::{fields, Fields};
+use super::fields::{each, fields, Fields};
 use super::headers::{header_name, Use};
-use super::policy::expanded;
 use crate::config::cache::{CacheSettings, CacheSpec, KeyQuery};
 use crate::config::raw::{DurationStr, RawCache, RawCacheSettings, StrList};
 
@@ -140,31 +139,26 @@ fn key_query(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<KeyQu
         ctx.error(v.span(), key, msg, Some(hint));
         return None;
     }
-    let mut names: Vec<String> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    let mut names = each(ctx, v, key, |ctx, text, item, seen| {
         let problem = match param_name(&text) {
-            Err(problem) => Some(problem),
-            Ok(()) if names.contains(&text) => Some((
+            Err(problem) => problem,
+            Ok(()) if seen.contains(&text) => (
                 format!("the parameter \"{text}\" is listed twice"),
                 "remove one (parameter names are case-sensitive)",
-            )),
-            Ok(()) => None,
+            ),
+            Ok(()) => return Some(text),
         };
-        match problem {
-            Some((msg, hint)) => {
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
-            None => names.push(text),
-        }
-    }
+        let (msg, hint) = problem;
+        ctx.error(
+            item.span.clone(),
+            item.key.clone(),
+            msg,
+            Some(hint.to_owned()),
+        );
+        None
+    })?;
     names.sort_unstable();
-    ok.then_some(KeyQuery::Only(names))
+    Some(KeyQuery::Only(names))
 }
 
 /// A query parameter name of `key_query`: not empty, no `&`, `=` or `#`, not `*`.
@@ -194,36 +188,31 @@ fn param_name(text: &str) -> Result<(), (String, &'static str)> {
 
 /// Header names, each once (case-insensitive); never `Authorization` or `Cookie`.
 fn key_headers(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<HeaderName>> {
-    let mut out: Vec<(HeaderName, usize)> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
-        let Some(name) = header_name(ctx, &text, item.span.clone(), &item.key, Use::Read) else {
-            ok = false;
-            continue;
-        };
-        if name == AUTHORIZATION || name == COOKIE {
-            let msg = format!("the {text} header cannot be part of the cache key");
-            let hint = "it carries a user's credentials; use per_consumer = true to keep one \
+    let out = each(
+        ctx,
+        v,
+        key,
+        |ctx, text, item, seen: &[(HeaderName, usize)]| {
+            let (span, key) = (item.span.clone(), item.key.clone());
+            let name = header_name(ctx, &text, span.clone(), &key, Use::Read)?;
+            if name == AUTHORIZATION || name == COOKIE {
+                let msg = format!("the {text} header cannot be part of the cache key");
+                let hint = "it carries a user's credentials; use per_consumer = true to keep one \
                         copy per authenticated consumer, or do not cache per-user responses";
-            ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-            ok = false;
-            continue;
-        }
-        if let Some((_, first)) = out.iter().find(|(n, _)| *n == name) {
-            let msg = format!("the {text} header is listed twice");
-            let hint = format!(
-                "first listed at line {}; header names are case-insensitive, remove one",
-                ctx.line_of(*first)
-            );
-            ctx.error(item.span, item.key, msg, Some(hint));
-            ok = false;
-            continue;
-        }
-        out.push((name, item.span.start));
-    }
-    ok.then(|| out.into_iter().map(|(n, _)| n).collect())
+                ctx.error(span, key, msg, Some(hint.to_owned()));
+                return None;
+            }
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                let msg = format!("the {text} header is listed twice");
+                let hint = format!(
+                    "first listed at line {}; header names are case-insensitive, remove one",
+                    ctx.line_of(*first)
+                );
+                ctx.error(span, key, msg, Some(hint));
+                return None;
+            }
+            Some((name, span.start))
+        },
+    )?;
+    Some(out.into_iter().map(|(n, _)| n).collect())
 }

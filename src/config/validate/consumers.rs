@@ -10,8 +10,9 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::{Named, Section};
+use super::fields::expanded;
 use super::hint;
-use super::policy::{expanded, table_name};
+use super::policy::table_name;
 use crate::config::policy::{BasicCredential, ConsumerSpec};
 use crate::config::raw::{RawConsumer, RawConsumerBasic};
 

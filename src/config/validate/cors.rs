@@ -5,9 +5,9 @@ use http::{HeaderName, Method};
 use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
+use super::fields::expanded;
 use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
-use super::policy::expanded;
 use crate::config::policy::CorsSpec;
 use crate::config::raw::{RawCors, StrList};
 

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx};
 use super::statuses::{statuses, Codes};
-use crate::config::raw::{DurationStr, StatusList};
+use crate::config::raw::{DurationStr, StatusList, StrList};
 use crate::config::StatusRange;
 
 /// Reads the simple keys of a table into their slots, one line a key, through a [`Fields`]:
@@ -249,4 +249,50 @@ impl<'c, 'a> Fields<'c, 'a> {
             Some(_) => {}
         }
     }
+}
+
+/// One string of a `StrList`, `${ENV}`-expanded (`None`: it could not be, already reported),
+/// with its span and dotted key (`key[i]`, or `key` for a single string).
+pub(super) struct Entry {
+    pub text: Option<String>,
+    pub span: Range<usize>,
+    pub key: String,
+}
+
+/// The strings of a list, expanded.
+pub(super) fn expanded(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Vec<Entry> {
+    let list = v.get_ref();
+    let items = list.items(v.span());
+    let mut out = Vec::with_capacity(items.len());
+    for (i, (text, span)) in items.into_iter().enumerate() {
+        let key = match list {
+            StrList::One(_) => key.to_owned(),
+            StrList::Many(_) => format!("{key}[{i}]"),
+        };
+        let text = ctx.expand(text, span.clone(), &key);
+        out.push(Entry { text, span, key });
+    }
+    out
+}
+
+/// Each string of a list, `${ENV}`-expanded, through `check(ctx, text, entry, items so far)`
+/// (which reports its own problems, e.g. an item listed twice); `None` when any failed.
+pub(super) fn each<T>(
+    ctx: &mut Ctx<'_>,
+    v: &Spanned<StrList>,
+    key: &str,
+    mut check: impl FnMut(&mut Ctx<'_>, String, &Entry, &[T]) -> Option<T>,
+) -> Option<Vec<T>> {
+    let (mut out, mut ok) = (Vec::new(), true);
+    for item in expanded(v, key, ctx) {
+        let Some(text) = item.text.clone() else {
+            ok = false;
+            continue;
+        };
+        match check(ctx, text, &item, &out) {
+            Some(x) => out.push(x),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }

@@ -8,8 +8,8 @@ use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
 use super::ctx::Ctx;
+use super::fields::expanded;
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::HeaderOps;
 use crate::config::raw::{RawHeaderOps, RawStrMap};
 

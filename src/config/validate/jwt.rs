@@ -8,11 +8,10 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx, Table};
-use super::fields::{fields, Fields};
+use super::fields::{each, fields, Fields};
 use super::headers::{header_name, Use};
 use super::hint;
 use super::jwt_keys;
-use super::policy::expanded;
 use crate::config::policy::{JwtKeySource, JwtSpec};
 use crate::config::raw::{DurationStr, RawJwt, RawStrMap, StrList};
 
@@ -134,20 +133,19 @@ fn key_list(
 
 /// A list of non-empty strings.
 fn strings(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        match item.text {
-            Some(t) if t.is_empty() => {
-                let hint = "remove the empty entry";
-                ctx.error(item.span, item.key, "empty value", Some(hint.to_owned()));
-                ok = false;
-            }
-            Some(t) => out.push(t),
-            None => ok = false,
+    each(ctx, v, key, |ctx, t, item, _| {
+        if t.is_empty() {
+            let hint = "remove the empty entry".to_owned();
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                "empty value",
+                Some(hint),
+            );
+            return None;
         }
-    }
-    ok.then_some(out)
+        Some(t)
+    })
 }
 
 /// A non-empty string.

@@ -11,8 +11,8 @@ use jsonwebtoken::{AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use toml::Spanned;
 
 use super::ctx::Ctx;
+use super::fields::expanded;
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::{JwtAlgorithm, JwtKeySource};
 use crate::config::raw::{DurationStr, RawJwtKey};
 

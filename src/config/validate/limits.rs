@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx, Table};
 use super::document::Section;
+use super::fields::expanded;
 use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::{
     LimitKey, LimitStore, OnStoreError, RateLimitSettings, RateLimitSpec, RedisSpec,
 };

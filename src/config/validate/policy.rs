@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::ops::Range;
 
 use ipnet::IpNet;
 use toml::Spanned;
@@ -12,7 +11,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
-use super::fields::{fields, Fields};
+use super::fields::{expanded, fields, Fields};
 use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
@@ -27,30 +26,6 @@ pub(super) struct Policies {
     pub names: HashMap<String, usize>,
     /// `[defaults] policies`: what a route without a `policies` key applies.
     pub defaults: Vec<usize>,
-}
-
-/// One string of a `StrList`, `${ENV}`-expanded (`None`: it could not be, already reported),
-/// with its span and dotted key (`key[i]`, or `key` for a single string).
-pub(super) struct Entry {
-    pub text: Option<String>,
-    pub span: Range<usize>,
-    pub key: String,
-}
-
-/// The strings of a list, expanded.
-pub(super) fn expanded(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Vec<Entry> {
-    let list = v.get_ref();
-    let items = list.items(v.span());
-    let mut out = Vec::with_capacity(items.len());
-    for (i, (text, span)) in items.into_iter().enumerate() {
-        let key = match list {
-            StrList::One(_) => key.to_owned(),
-            StrList::Many(_) => format!("{key}[{i}]"),
-        };
-        let text = ctx.expand(text, span.clone(), &key);
-        out.push(Entry { text, span, key });
-    }
-    out
 }
 
 /// The name of a `[consumers.NAME]` / `[policies.NAME]` table: the rules of service names.

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
+use super::fields::{expanded, Entry};
 use super::fields::{fields, Fields};
-use super::policy::{expanded, Entry};
 use crate::config::raw::{RawHttp2, RawLog, RawServer, StrList};
 use crate::config::tls::Http2Settings;
 use crate::config::{LogFormat, LogSettings, ServerSettings};
