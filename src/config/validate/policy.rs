@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
-use super::fields::{expanded, fields, Fields};
+use super::fields::{each, expanded, fields, Fields};
 use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
@@ -115,34 +115,31 @@ fn policy(
 /// `allow` and `deny`: CIDRs or single addresses (host bits of a CIDR are ignored).
 fn ip_rules(raw: &RawIpRules, key: &str, ctx: &mut Ctx<'_>) -> Option<IpRules> {
     let mut out = IpRules::default();
-    let mut ok = true;
-    for (field, list, slot) in [
-        ("allow", &raw.allow, &mut out.allow),
-        ("deny", &raw.deny, &mut out.deny),
-    ] {
-        let Some(list) = list else { continue };
-        for item in expanded(list, &format!("{key}.{field}"), ctx) {
-            let Some(text) = item.text else {
-                ok = false;
-                continue;
-            };
-            let parsed = match text.contains('/') {
-                true => text.parse::<IpNet>().map(|n| n.trunc()).ok(),
-                false => text.parse::<IpAddr>().map(IpNet::from).ok(),
-            };
-            match parsed {
-                Some(net) => slot.push(net),
-                None => {
-                    let hint = "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \
-                                \"192.168.1.7\"";
-                    let msg = format!("invalid IP address or CIDR \"{}\"", text.escape_debug());
-                    ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                    ok = false;
-                }
-            }
+    let mut f = Fields::new(ctx, key);
+    fields!(f, raw, out; allow: with(networks); deny: with(networks););
+    f.ok.then_some(out)
+}
+
+/// CIDRs or single addresses.
+fn networks(ctx: &mut Ctx<'_>, list: &Spanned<StrList>, key: &str) -> Option<Vec<IpNet>> {
+    each(ctx, list, key, |ctx, text, item, _| {
+        let parsed = match text.contains('/') {
+            true => text.parse::<IpNet>().map(|n| n.trunc()).ok(),
+            false => text.parse::<IpAddr>().map(IpNet::from).ok(),
+        };
+        if parsed.is_none() {
+            let hint = "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \
+                        \"192.168.1.7\"";
+            let msg = format!("invalid IP address or CIDR \"{}\"", text.escape_debug());
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some(hint.to_owned()),
+            );
         }
-    }
-    ok.then_some(out)
+        parsed
+    })
 }
 
 /// A list of policy names (a route's `policies`, `[defaults] policies`): each must exist and
