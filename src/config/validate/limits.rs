@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx, Table};
 use super::document::Section;
-use super::fields::expanded;
+use super::fields::each;
 use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
 use super::hint;
@@ -226,31 +226,25 @@ fn limit_key(
     key: &str,
     ctx: &mut Ctx<'_>,
 ) -> Option<Vec<LimitKey>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint = "remove `key` to limit per client IP, or list parts such as [\"consumer\"]";
-        ctx.error(
-            v.span(),
-            key,
-            "the key list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the key list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    each(ctx, v, key, |ctx, text, item, seen| {
         let part = match text.as_str() {
-            "client_ip" => Some(LimitKey::ClientIp),
-            "consumer" => Some(LimitKey::Consumer),
-            "route" => Some(LimitKey::Route),
+            "client_ip" => LimitKey::ClientIp,
+            "consumer" => LimitKey::Consumer,
+            "route" => LimitKey::Route,
             _ => match text.strip_prefix("header:") {
-                Some(name) => header_name(ctx, name, item.span.clone(), &item.key, Use::Read)
-                    .map(LimitKey::Header),
+                Some(name) => LimitKey::Header(header_name(
+                    ctx,
+                    name,
+                    item.span.clone(),
+                    &item.key,
+                    Use::Read,
+                )?),
                 None => {
                     let choices = ["client_ip", "consumer", "route", "header:"];
                     let hint = match hint::closest(&text, &choices) {
@@ -261,19 +255,20 @@ fn limit_key(
                     };
                     let msg = format!("invalid rate-limit key \"{}\"", text.escape_debug());
                     ctx.error(item.span.clone(), item.key.clone(), msg, Some(hint));
-                    None
+                    return None;
                 }
             },
         };
-        match part {
-            Some(p) if out.contains(&p) => {
-                let msg = format!("\"{text}\" is listed twice");
-                ctx.error(item.span, item.key, msg, Some("remove one".to_owned()));
-                ok = false;
-            }
-            Some(p) => out.push(p),
-            None => ok = false,
+        if seen.contains(&part) {
+            let msg = format!("\"{text}\" is listed twice");
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some("remove one".to_owned()),
+            );
+            return None;
         }
-    }
-    ok.then_some(out)
+        Some(part)
+    })
 }

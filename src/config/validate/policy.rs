@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
-use super::fields::{each, expanded, fields, Fields};
+use super::fields::{each, fields, Fields};
 use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
@@ -150,29 +150,22 @@ pub(super) fn policy_list(
     names: &HashMap<String, usize>,
     ctx: &mut Ctx<'_>,
 ) -> Option<Vec<usize>> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(name) = item.text else {
-            ok = false;
-            continue;
-        };
+    let out = each(ctx, v, key, |ctx, name, item, seen: &[(usize, usize)]| {
+        let (span, key) = (item.span.clone(), item.key.clone());
         let Some(&index) = names.get(&name) else {
             let msg = format!("unknown policy \"{}\"", name.escape_debug());
-            ctx.error(item.span, item.key, msg, Some(known_hint(&name, names)));
-            ok = false;
-            continue;
+            ctx.error(span, key, msg, Some(known_hint(&name, names)));
+            return None;
         };
-        if let Some((_, first)) = out.iter().find(|(i, _)| *i == index) {
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == index) {
             let msg = format!("policy \"{name}\" is listed twice");
             let hint = format!("first listed at line {}; remove one", ctx.line_of(*first));
-            ctx.error(item.span, item.key, msg, Some(hint));
-            ok = false;
-            continue;
+            ctx.error(span, key, msg, Some(hint));
+            return None;
         }
-        out.push((index, item.span.start));
-    }
-    ok.then(|| out.into_iter().map(|(i, _)| i).collect())
+        Some((index, span.start))
+    })?;
+    Some(out.into_iter().map(|(i, _)| i).collect())
 }
 
 /// "did you mean" among the policy names, or the list of them.
