@@ -8,10 +8,10 @@ use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::fields::expanded;
+use super::fields::{expanded, fields, Fields};
 use super::hint;
 use crate::config::policy::HeaderOps;
-use crate::config::raw::{RawHeaderOps, RawStrMap};
+use crate::config::raw::{RawHeaderOps, RawStrMap, StrList};
 
 /// Headers the gateway manages itself: connection-level (hop-by-hop) and message framing.
 const MANAGED: &[&str] = &[
@@ -93,33 +93,26 @@ pub(super) fn header_value(
 /// Validates a `request_headers` / `response_headers` table at `key`.
 pub(super) fn header_ops(raw: &RawHeaderOps, key: &str, ctx: &mut Ctx<'_>) -> Option<HeaderOps> {
     let mut out = HeaderOps::default();
-    let mut ok = true;
-    for (field, map, slot) in [
-        ("set", &raw.set, &mut out.set),
-        ("add", &raw.add, &mut out.add),
-    ] {
-        let Some(map) = map else { continue };
-        let k = format!("{key}.{field}");
-        match values(map.get_ref(), &k, field == "set", ctx) {
-            Some(v) => *slot = v,
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.remove {
-        for item in expanded(v, &format!("{key}.remove"), ctx) {
-            let name = item
-                .text
-                .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Write));
-            match name {
-                Some(n) if !out.remove.contains(&n) => out.remove.push(n),
-                Some(_) => {}
-                None => ok = false,
-            }
-        }
-    }
-    if let Some(map) = &raw.rename {
-        match renames(map.get_ref(), &format!("{key}.rename"), ctx) {
-            Some(r) => out.rename = r,
+    let mut f = Fields::new(ctx, key);
+    fields!(f, raw, out;
+        set: with(|ctx, map, k| values(map.get_ref(), k, true, ctx));
+        add: with(|ctx, map, k| values(map.get_ref(), k, false, ctx));
+        remove: with(removes);
+        rename: with(|ctx, map, k| renames(map.get_ref(), k, ctx));
+    );
+    f.ok.then_some(out)
+}
+
+/// `remove`: header names (a repeat is ignored).
+fn removes(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<HeaderName>> {
+    let (mut out, mut ok) = (Vec::new(), true);
+    for item in expanded(v, key, ctx) {
+        let name = item
+            .text
+            .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Write));
+        match name {
+            Some(n) if !out.contains(&n) => out.push(n),
+            Some(_) => {}
             None => ok = false,
         }
     }
