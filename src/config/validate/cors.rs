@@ -5,8 +5,7 @@ use http::{HeaderName, Method};
 use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
-use super::fields::expanded;
-use super::fields::{fields, Fields};
+use super::fields::{distinct, each, expanded, fields, Fields};
 use super::headers::{header_name, Use};
 use crate::config::policy::CorsSpec;
 use crate::config::raw::{RawCors, StrList};
@@ -56,54 +55,38 @@ fn expose_headers(
     list: &Spanned<StrList>,
     key: &str,
 ) -> Option<Vec<HeaderName>> {
-    let (mut out, mut ok) = (Vec::new(), true);
-    for item in expanded(list, key, ctx) {
-        let name = item
-            .text
-            .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Read));
-        match name {
-            Some(h) if !out.contains(&h) => out.push(h),
-            Some(_) => {}
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    let names = each(ctx, list, key, |ctx, t, item, _| {
+        header_name(ctx, &t, item.span.clone(), &item.key, Use::Read)
+    });
+    names.map(distinct)
 }
 
 /// Non-empty; each `*` or an origin (lowercased).
 fn origins(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<String>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint =
             "list the origins allowed to call, e.g. [\"https://app.example.com\"], or [\"*\"]";
-        ctx.error(
-            v.span(),
-            key,
-            "the origin list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the origin list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out: Vec<String> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
+    let origins = each(ctx, v, key, |ctx, text, item, _| {
+        let why = match origin(&text) {
+            Ok(o) => return Some(o),
+            Err(why) => why,
         };
-        match origin(&text) {
-            Ok(o) if out.contains(&o) => {}
-            Ok(o) => out.push(o),
-            Err(why) => {
-                let msg = format!("invalid origin \"{}\": {why}", text.escape_debug());
-                let hint = "write \"*\" or scheme://host[:port] without a path, e.g. \
-                            \"https://app.example.com\" or \"https://*.example.com\"";
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
+        let msg = format!("invalid origin \"{}\": {why}", text.escape_debug());
+        let hint = "write \"*\" or scheme://host[:port] without a path, e.g. \
+                    \"https://app.example.com\" or \"https://*.example.com\"";
+        ctx.error(
+            item.span.clone(),
+            item.key.clone(),
+            msg,
+            Some(hint.to_owned()),
+        );
+        None
+    });
+    origins.map(distinct)
 }
 
 /// `*`, or `scheme://host[:port]` where host may start with a `*.` wildcard label.
@@ -172,36 +155,27 @@ pub(super) fn origin(text: &str) -> Result<String, &'static str> {
 
 /// Method tokens, uppercased; non-empty.
 fn methods(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Method>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint = "remove `allow_methods` for the default GET, HEAD, POST";
-        ctx.error(
-            v.span(),
-            key,
-            "the method list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the method list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out: Vec<Method> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
-        match Method::from_bytes(text.to_ascii_uppercase().as_bytes()) {
-            Ok(m) if out.contains(&m) => {}
-            Ok(m) => out.push(m),
-            Err(_) => {
-                let hint = "methods are tokens such as \"GET\", \"POST\" or \"DELETE\"";
-                let msg = format!("invalid method \"{}\"", text.escape_debug());
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
+    let methods = each(ctx, v, key, |ctx, text, item, _| {
+        let m = Method::from_bytes(text.to_ascii_uppercase().as_bytes()).ok();
+        if m.is_none() {
+            let hint = "methods are tokens such as \"GET\", \"POST\" or \"DELETE\"";
+            let msg = format!("invalid method \"{}\"", text.escape_debug());
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some(hint.to_owned()),
+            );
         }
-    }
-    ok.then_some(out)
+        m
+    });
+    methods.map(distinct)
 }
 
 /// Header names (lowercased), or `["*"]` alone.

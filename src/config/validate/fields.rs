@@ -296,3 +296,14 @@ pub(super) fn each<T>(
     }
     ok.then_some(out)
 }
+
+/// `v` without repeats, in the order first written (for lists where a repeat is harmless).
+pub(super) fn distinct<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}

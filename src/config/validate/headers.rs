@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::fields::{expanded, fields, Fields};
+use super::fields::{distinct, each, fields, Fields};
 use super::hint;
 use crate::config::policy::HeaderOps;
 use crate::config::raw::{RawHeaderOps, RawStrMap, StrList};
@@ -105,18 +105,10 @@ pub(super) fn header_ops(raw: &RawHeaderOps, key: &str, ctx: &mut Ctx<'_>) -> Op
 
 /// `remove`: header names (a repeat is ignored).
 fn removes(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<HeaderName>> {
-    let (mut out, mut ok) = (Vec::new(), true);
-    for item in expanded(v, key, ctx) {
-        let name = item
-            .text
-            .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Write));
-        match name {
-            Some(n) if !out.contains(&n) => out.push(n),
-            Some(_) => {}
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    let names = each(ctx, v, key, |ctx, t, item, _| {
+        header_name(ctx, &t, item.span.clone(), &item.key, Use::Write)
+    });
+    names.map(distinct)
 }
 
 /// `set` / `add`: header name = value. In `set` each header may appear once (names are
