@@ -150,6 +150,8 @@ mod tests_cache;
 #[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
+mod tests_golden;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
