@@ -222,68 +222,14 @@ fn certificates(
     let mut ok = true;
     for (i, c) in v.get_ref().iter().enumerate() {
         let k = format!("{key}.certificates[{i}]");
-        let raw = c.get_ref();
-        let file = |f: &Option<Spanned<String>>, field: &str, ctx: &mut Ctx<'_>| match f {
-            Some(v) => ctx
-                .string(v, &format!("{k}.{field}"))
-                .map(|p| (config_dir(ctx).join(p), v.span())),
-            None => {
-                let what = "the PEM file name, relative to the config file's directory";
-                ctx.missing(c.span(), &format!("{k}.{field}"), &[], what);
-                None
+        match certificate(c, i, &k, ctx) {
+            Some((spec, served, good)) => {
+                ok &= good;
+                names.push(served);
+                out.push(spec);
             }
-        };
-        let (Some((cert_file, cert_span)), Some((key_file, key_span))) = (
-            file(&raw.cert_file, "cert_file", ctx),
-            file(&raw.key_file, "key_file", ctx),
-        ) else {
-            ok = false;
-            continue;
-        };
-        let server_names = match &raw.server_names {
-            Some(v) => match server_names(v, &format!("{k}.server_names"), ctx) {
-                Some(n) => Some((n, v.span())),
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let loaded = match load_pair(&cert_file, &key_file) {
-            Ok(l) => l,
-            Err((which, msg)) => {
-                let (span, field) = match which {
-                    Which::Cert => (cert_span, "cert_file"),
-                    Which::Key => (key_span, "key_file"),
-                };
-                let hint = "relative paths start at the config file's directory".to_owned();
-                ctx.error(span, format!("{k}.{field}"), msg, Some(hint));
-                ok = false;
-                continue;
-            }
-        };
-        let (served, at, field) = match &server_names {
-            Some((n, span)) => (n.clone(), span.clone(), "server_names"),
-            None => (loaded.dns_names, cert_span, "cert_file"),
-        };
-        if served.is_empty() && i > 0 {
-            let msg = "the certificate has no DNS names, so no client could ever get it";
-            let hint = "set server_names, or list it first to make it the default";
-            ctx.error(
-                at.clone(),
-                format!("{k}.{field}"),
-                msg,
-                Some(hint.to_owned()),
-            );
-            ok = false;
+            None => ok = false,
         }
-        names.push((served, at, format!("{k}.{field}")));
-        out.push(CertificateSpec {
-            cert_file,
-            key_file,
-            server_names: server_names.map(|(n, _)| n),
-        });
     }
     if ok {
         let lists: Vec<&[String]> = names.iter().map(|(n, _, _)| n.as_slice()).collect();
@@ -296,6 +242,77 @@ fn certificates(
         }
     }
     ok.then_some(out)
+}
+
+/// The names a certificate serves, where to point at them, and the key there.
+type Served = (Vec<String>, Range<usize>, String);
+
+/// The `i`-th `[[tls.certificates]]` element (at `k`): its spec and the names it serves, and
+/// whether it is usable (false: reported, but its names still take part in the duplicate
+/// check). `None` after reporting.
+fn certificate(
+    c: &Spanned<RawCertificate>,
+    i: usize,
+    k: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<(CertificateSpec, Served, bool)> {
+    let raw = c.get_ref();
+    let file = |f: &Option<Spanned<String>>, field: &str, ctx: &mut Ctx<'_>| match f {
+        Some(v) => ctx
+            .string(v, &format!("{k}.{field}"))
+            .map(|p| (config_dir(ctx).join(p), v.span())),
+        None => {
+            let what = "the PEM file name, relative to the config file's directory";
+            ctx.missing(c.span(), &format!("{k}.{field}"), &[], what);
+            None
+        }
+    };
+    let (Some((cert_file, cert_span)), Some((key_file, key_span))) = (
+        file(&raw.cert_file, "cert_file", ctx),
+        file(&raw.key_file, "key_file", ctx),
+    ) else {
+        return None;
+    };
+    let server_names = match &raw.server_names {
+        Some(v) => Some((
+            server_names(v, &format!("{k}.server_names"), ctx)?,
+            v.span(),
+        )),
+        None => None,
+    };
+    let loaded = match load_pair(&cert_file, &key_file) {
+        Ok(l) => l,
+        Err((which, msg)) => {
+            let (span, field) = match which {
+                Which::Cert => (cert_span, "cert_file"),
+                Which::Key => (key_span, "key_file"),
+            };
+            let hint = "relative paths start at the config file's directory".to_owned();
+            ctx.error(span, format!("{k}.{field}"), msg, Some(hint));
+            return None;
+        }
+    };
+    let (served, at, field) = match &server_names {
+        Some((n, span)) => (n.clone(), span.clone(), "server_names"),
+        None => (loaded.dns_names, cert_span, "cert_file"),
+    };
+    let good = !served.is_empty() || i == 0;
+    if !good {
+        let msg = "the certificate has no DNS names, so no client could ever get it";
+        let hint = "set server_names, or list it first to make it the default";
+        ctx.error(
+            at.clone(),
+            format!("{k}.{field}"),
+            msg,
+            Some(hint.to_owned()),
+        );
+    }
+    let spec = CertificateSpec {
+        cert_file,
+        key_file,
+        server_names: server_names.map(|(n, _)| n),
+    };
+    Some((spec, (served, at, format!("{k}.{field}")), good))
 }
 
 /// Host names (`api.example.com`) or one-label wildcards (`*.example.com`), lowercased.
