@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
+use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
 use super::document::{Item, Section};
@@ -132,18 +133,7 @@ fn route(
     });
     let what = "the name of a [[services]] entry";
     let service = ctx.required(&raw.service, &table, &k("service"), what, |ctx, v| {
-        let s = ctx.string(v, &k("service"))?;
-        let found = services.names.get(&s).copied();
-        if found.is_none() {
-            let msg = format!("unknown service \"{s}\"");
-            ctx.error(
-                v.span(),
-                k("service"),
-                msg,
-                Some(service_hint(&s, services)),
-            );
-        }
-        found
+        find_service(ctx, v, &k("service"), services)
     });
     let string = |ctx: &mut Ctx<'_>, v: &Option<_>, f: &str| {
         ctx.optional(v, None, |ctx, v| ctx.string(v, &k(f)).map(Some))
@@ -185,13 +175,29 @@ fn route(
     let spans = FieldSpans {
         index: i,
         table: item.span.clone(),
-        path: raw.path.as_ref().map(|v| v.span()),
-        host: raw.host.as_ref().map(|v| v.span()),
-        rewrite: raw.rewrite.as_ref().map(|v| v.span()),
-        strip_prefix: raw.strip_prefix.as_ref().map(|v| v.span()),
-        priority: raw.priority.as_ref().map(|v| v.span()),
+        path: raw.path.as_ref().map(Spanned::span),
+        host: raw.host.as_ref().map(Spanned::span),
+        rewrite: raw.rewrite.as_ref().map(Spanned::span),
+        strip_prefix: raw.strip_prefix.as_ref().map(Spanned::span),
+        priority: raw.priority.as_ref().map(Spanned::span),
     };
     Some((def, spans, service, timeout))
+}
+
+/// The index of the service a route names; `None` after reporting an unknown one.
+fn find_service(
+    ctx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    key: &str,
+    services: &Services,
+) -> Option<usize> {
+    let s = ctx.string(v, key)?;
+    let found = services.names.get(&s).copied();
+    if found.is_none() {
+        let msg = format!("unknown service \"{s}\"");
+        ctx.error(v.span(), key, msg, Some(service_hint(&s, services)));
+    }
+    found
 }
 
 fn service_hint(name: &str, services: &Services) -> String {
