@@ -177,17 +177,8 @@ fn rate_limit(
     let limit_key = ctx.optional(&raw.key, vec![LimitKey::ClientIp], |ctx, v| {
         limit_key(v, &k("key"), ctx)
     });
-    let stores = [("memory", LimitStore::Memory), ("redis", LimitStore::Redis)];
     let store = ctx.optional(&raw.store, LimitStore::Memory, |ctx, v| {
-        let store = ctx.one_of(v, &k("store"), &stores);
-        if store == Some(LimitStore::Redis) && !redis {
-            let msg = "store = \"redis\" needs a [rate_limit.redis] table";
-            let hint = "add [rate_limit.redis] with url = \"redis://127.0.0.1:6379/0\", \
-                        or use store = \"memory\"";
-            ctx.error(v.span(), k("store"), msg, Some(hint.to_owned()));
-            return None;
-        }
-        store
+        store(ctx, v, &k("store"), redis)
     });
     let choices = [
         ("local", OnStoreError::Local),
@@ -218,6 +209,20 @@ fn rate_limit(
         })
     })();
     (spec, name)
+}
+
+/// `store`: `"memory"`, or `"redis"` when `[rate_limit.redis]` is written.
+fn store(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str, redis: bool) -> Option<LimitStore> {
+    let stores = [("memory", LimitStore::Memory), ("redis", LimitStore::Redis)];
+    let store = ctx.one_of(v, key, &stores);
+    if store == Some(LimitStore::Redis) && !redis {
+        let msg = "store = \"redis\" needs a [rate_limit.redis] table";
+        let hint = "add [rate_limit.redis] with url = \"redis://127.0.0.1:6379/0\", \
+                    or use store = \"memory\"";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
+        return None;
+    }
+    store
 }
 
 /// `"client_ip"`, `"consumer"`, `"route"`, `"header:NAME"`, or an array of them (combined).
