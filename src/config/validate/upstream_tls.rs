@@ -34,7 +34,6 @@ pub(super) fn transport(
     key: &str,
     ctx: &mut Ctx<'_>,
 ) -> Option<(UpstreamProtocol, Option<UpstreamTls>)> {
-    let mut ok = true;
     let protocol = match &raw.protocol {
         Some(v) => ctx.one_of(v, &format!("{key}.protocol"), &PROTOCOLS),
         None => Some(UpstreamProtocol::Http1),
@@ -48,33 +47,7 @@ pub(super) fn transport(
     };
     let eps_span = raw.endpoints.as_ref().map_or(0..0, Spanned::span);
     let https = endpoints.iter().find(|e| e.scheme == Scheme::HTTPS);
-    let plain = endpoints.iter().find(|e| e.scheme != Scheme::HTTPS);
-    let proto_span = raw
-        .protocol
-        .as_ref()
-        .map_or(eps_span.clone(), Spanned::span);
-    let pkey = format!("{key}.protocol");
-    match (protocol, https, plain) {
-        (UpstreamProtocol::H2, _, Some(e)) => {
-            let msg = format!(
-                "protocol \"h2\" is HTTP/2 over TLS, but \"{}\" is http://",
-                e.url
-            );
-            let hint = "use protocol = \"h2c\" for HTTP/2 over cleartext, or https:// endpoints";
-            ctx.error(proto_span, pkey, msg, Some(hint.into()));
-            ok = false;
-        }
-        (UpstreamProtocol::H2c, Some(e), _) => {
-            let msg = format!(
-                "protocol \"h2c\" is cleartext HTTP/2, but \"{}\" is https://",
-                e.url
-            );
-            let hint = "use protocol = \"h2\" (or \"auto\") for https:// endpoints";
-            ctx.error(proto_span, pkey, msg, Some(hint.into()));
-            ok = false;
-        }
-        _ => {}
-    }
+    let mut ok = fits(protocol, endpoints, raw, key, ctx);
     let Some(first_https) = https else {
         if let Some(t) = &raw.tls {
             let span = first_span(t).unwrap_or(eps_span);
@@ -146,6 +119,46 @@ pub(super) fn transport(
             client: Arc::new(client),
         }),
     ))
+}
+
+/// Whether `protocol` fits the endpoints' schemes (`h2` needs https://, `h2c` http://);
+/// false after reporting.
+fn fits(
+    protocol: UpstreamProtocol,
+    endpoints: &[EndpointSpec],
+    raw: &RawService,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> bool {
+    let eps_span = raw.endpoints.as_ref().map_or(0..0, Spanned::span);
+    let https = endpoints.iter().find(|e| e.scheme == Scheme::HTTPS);
+    let plain = endpoints.iter().find(|e| e.scheme != Scheme::HTTPS);
+    let proto_span = raw
+        .protocol
+        .as_ref()
+        .map_or(eps_span.clone(), Spanned::span);
+    let pkey = format!("{key}.protocol");
+    match (protocol, https, plain) {
+        (UpstreamProtocol::H2, _, Some(e)) => {
+            let msg = format!(
+                "protocol \"h2\" is HTTP/2 over TLS, but \"{}\" is http://",
+                e.url
+            );
+            let hint = "use protocol = \"h2c\" for HTTP/2 over cleartext, or https:// endpoints";
+            ctx.error(proto_span, pkey, msg, Some(hint.into()));
+            false
+        }
+        (UpstreamProtocol::H2c, Some(e), _) => {
+            let msg = format!(
+                "protocol \"h2c\" is cleartext HTTP/2, but \"{}\" is https://",
+                e.url
+            );
+            let hint = "use protocol = \"h2\" (or \"auto\") for https:// endpoints";
+            ctx.error(proto_span, pkey, msg, Some(hint.into()));
+            false
+        }
+        _ => true,
+    }
 }
 
 /// What `[services.tls]` says, with its PEM files read and parsed.
