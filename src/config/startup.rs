@@ -1,10 +1,10 @@
 //! Startup settings and live config, split by type. [`Startup`] holds (by reference) every
 //! setting the gateway reads only when it starts: the listeners, threads, connection limit,
 //! header buffer and server clocks, HTTP/2, the TLS listeners, the admin listener, the
-//! rate-limit store, the cache store, cluster, telemetry and the log format. Everything else is
-//! live: `state::Snapshot::build` reads it again on every reload (routes, services, consumers,
+//! rate-limit store, the cache store's size, cluster, telemetry and the log format. Everything
+//! else is live: `state::Snapshot::build` reads it again on every reload (routes, services, consumers,
 //! policies, body limit, trusted proxies, path normalisation, the WebSocket idle timeout, the
-//! access log switch, the legacy rate-limit headers).
+//! access log switch, the legacy rate-limit headers, the cache's targeted field).
 //!
 //! Whether a reload needs a restart is computed from this split ([`restart_required`]): the
 //! startup settings of the old and the new config are compared and the keys that differ named
@@ -29,16 +29,16 @@ use super::{show, ClusterSettings, Config, LogFormat, LogSettings, ServerSetting
 /// Declares a view of startup settings: the struct (Serialize, PartialEq), its keys, and the
 /// comparison that names the keys that differ.
 macro_rules! view {
-    ($(#[$m:meta])* pub struct $name:ident<'a> {
+    ($(#[$m:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
         $($(#[$fm:meta])* pub $f:ident: $t:ty,)*
     }) => {
         $(#[$m])*
         #[derive(Debug, PartialEq, Serialize)]
-        pub struct $name<'a> {
+        pub struct $name $(<$lt>)? {
             $($(#[$fm])* pub $f: $t,)*
         }
 
-        impl $name<'_> {
+        impl $(<$lt>)? $name $(<$lt>)? {
             /// The config keys of this view.
             pub const KEYS: &'static [&'static str] = &[$(stringify!($f)),*];
 
@@ -62,8 +62,7 @@ view! {
         pub tls: &'a [TlsSpec],
         pub admin: &'a AdminSettings,
         pub cluster: &'a Option<ClusterSettings>,
-        /// The cache store's size.
-        pub cache: &'a CacheSettings,
+        pub cache: CacheStartup,
         pub telemetry: &'a TelemetrySettings,
     }
 }
@@ -96,6 +95,13 @@ view! {
 }
 
 view! {
+    /// `[cache]` keys of the store, made once and shared by every snapshot.
+    pub struct CacheStartup {
+        pub max_bytes: u64,
+    }
+}
+
+view! {
     /// `[rate_limit]` keys of the limiters' stores, made once and shared by every snapshot.
     pub struct RateLimitStartup<'a> {
         pub max_keys: usize,
@@ -105,10 +111,11 @@ view! {
 
 /// The sections split between startup and live keys, with their startup keys; every other
 /// section of [`Startup`] is read only at start as a whole.
-const PARTS: [(&str, &[&str]); 3] = [
+const PARTS: [(&str, &[&str]); 4] = [
     ("server", ServerStartup::KEYS),
     ("log", LogStartup::KEYS),
     ("rate_limit", RateLimitStartup::KEYS),
+    ("cache", CacheStartup::KEYS),
 ];
 
 impl Config {
@@ -129,7 +136,7 @@ impl Config {
             tls,
             admin,
             cluster,
-            cache,
+            cache: cache.startup(),
             telemetry,
         }
     }
@@ -167,6 +174,19 @@ impl LogSettings {
             access_log: _, // live
         } = self;
         LogStartup { format }
+    }
+}
+
+impl CacheSettings {
+    /// The `[cache]` settings read only at start.
+    pub fn startup(&self) -> CacheStartup {
+        let CacheSettings {
+            max_bytes,
+            targeted_field: _, // live
+        } = self;
+        CacheStartup {
+            max_bytes: *max_bytes,
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Shared {
     pub basic: Arc<BasicTable>,
     pub stores: Arc<Stores>,
     pub legacy_headers: bool,
+    /// `[cache] targeted_field`, given to every route's `CacheSpec`.
+    pub targeted_field: HeaderName,
 }
 
 /// One route's chain.
@@ -90,6 +92,7 @@ impl Shared {
             basic: Arc::new(BasicTable::new(&config.consumers)),
             stores,
             legacy_headers: config.rate_limit.legacy_headers,
+            targeted_field: config.cache.targeted_field.clone(),
         }
     }
 }
@@ -117,10 +120,16 @@ pub fn compile(
         .and_then(|p| p.cors.as_ref())
         .map(Cors::new);
     let max_body_bytes = last(&|p| p.max_body_bytes.is_some()).and_then(|p| p.max_body_bytes);
+    let targeted_field = shared.targeted_field.clone();
     let cache = last(&|p| p.cache.is_some())
         .and_then(|p| p.cache.clone())
         .filter(|c| c.enabled)
-        .map(Arc::new);
+        .map(|c| {
+            Arc::new(crate::config::cache::CacheSpec {
+                targeted_field,
+                ..c
+            })
+        });
     let compression = last(&|p| p.compression.is_some())
         .and_then(|p| p.compression.clone())
         .filter(|c| c.enabled)

@@ -35,6 +35,7 @@ fn live_keys_need_no_restart() {
         "[server]\nmax_body_bytes = 5\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
          websocket_idle_timeout = \"5s\"\n[server.path]\nmerge_slashes = false\n\
          [log]\naccess_log = false\n[rate_limit]\nlegacy_headers = true\n\
+         [cache]\ntargeted_field = \"X-My-Cache-Control\"\n\
          [[services]]\nname = \"a\"\nendpoints = [\"http://127.0.0.1:1\"]\n\
          [[routes]]\nname = \"r\"\npath = \"/*\"\nservice = \"a\"\n",
     );
