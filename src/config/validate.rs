@@ -151,6 +151,8 @@ mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
+mod tests_golden;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;

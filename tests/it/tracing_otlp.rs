@@ -353,6 +353,6 @@ headers = { "Authorization" = "Bearer otlp-secret-123" }"#;
     reloader.apply(changed).unwrap();
     assert_eq!(
         reloader.last().restart_required,
-        vec!["telemetry".to_owned()]
+        vec!["telemetry.otlp.sample_ratio".to_owned()]
     );
 }
