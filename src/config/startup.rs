@@ -127,7 +127,7 @@ impl Config {
             // Live: read by every snapshot.
             services: _, routes: _, consumers: _, policies: _,
             // Not settings.
-            source: _, text: _, clock: _,
+            source: _, text: _,
         } = self;
         Startup {
             server: server.startup(),
