@@ -11,6 +11,7 @@
 
 mod config;
 mod service;
+mod start;
 mod store;
 mod tour;
 
@@ -28,6 +29,7 @@ pub use config::{
     DEMO_API_KEY, DEMO_JWT_SECRET, DEMO_TOML,
 };
 pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
+pub use start::{start, Demo};
 pub use store::MAX_RECORDS;
 pub use tour::{Call, Step, StepId, Tour, TourAddrs, BREAKER_COOLDOWN, BREAKER_TRIES, BURST};
 
@@ -118,30 +120,6 @@ pub async fn start_backends(ports: DemoPorts) -> std::io::Result<DemoBackends> {
         tracing::info!(service = kind.service_name(), %addr, "demo service listening");
     }
     Ok(DemoBackends { services })
-}
-
-/// What `portcullis demo` prints once it runs: where everything is, the credentials, the
-/// curl lines and the tour. `admin` is the admin listener's address.
-pub fn banner(backends: &DemoBackends, listen: SocketAddr, admin: SocketAddr) -> String {
-    use std::fmt::Write as _;
-    let mut b = format!("Portcullis demo: gateway on http://{listen}\n");
-    for s in &backends.services {
-        let _ = writeln!(b, "  {} on http://{}", s.name, s.addr);
-    }
-    let _ = writeln!(
-        b,
-        "\nOn: a rate limit per client IP (100/s, bursts of 150), a 30 s cache on product reads,\n\
-         credentials for order writes, headers added both ways, 2 retries, a breaker after 5\n\
-         failures, health checks every 30 s, the access log. The config: portcullis demo --print-config\n\
-         Order writes: -H 'x-api-key: {DEMO_API_KEY}'\n\
-         \x20         or -H 'authorization: Bearer {}'",
-        demo_jwt()
-    );
-    b.push_str("\nTry:\n");
-    b.push_str(&curl_examples(listen));
-    b.push('\n');
-    b.push_str(&Tour::new(&TourAddrs::new(backends, listen, admin)).text());
-    b
 }
 
 async fn bind(kind: Kind, ports: DemoPorts) -> std::io::Result<TcpListener> {

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::admin::{start_admin, Admin};
+use crate::common::admin::Admin;
 use crate::common::curl::{parse_curl, send_parsed, Parsed, Reply};
 use crate::common::*;
 use http::StatusCode;
@@ -143,9 +143,8 @@ async fn start_demo() -> Demo {
     let mut cfg = demo_config(&backends, "127.0.0.1:0".parse().unwrap());
     cfg.server.threads = 1;
     let clock = Clock::manual();
-    cfg.clock = clock.clone();
-    let gw = start_gateway_config(cfg.clone()).await;
-    let admin = start_admin(&gw, &cfg, None).await;
+    let gw = start_gateway_with(cfg, |b| b.clock(clock.clone()).admin_listener(ephemeral())).await;
+    let admin = Admin::of(&gw);
     let tour = Tour::new(&TourAddrs::new(&backends, gw.addr, admin.addr));
     Demo {
         backends,
