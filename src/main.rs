@@ -151,13 +151,16 @@ async fn serve_async(
     }
     // Cluster mode: adopt the shared runtime changes before serving, then follow them.
     let _cluster = match &cfg.cluster {
-        Some(settings) => match portcullis::cluster::start(reloader.clone(), settings).await {
-            Ok(task) => Some(task),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
+        Some(settings) => {
+            match portcullis::cluster::start(reloader.clone(), settings, &cfg.outbound.client).await
+            {
+                Ok(task) => Some(task),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
         None => None,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

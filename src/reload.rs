@@ -278,6 +278,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.cluster != new.cluster {
         out.push("cluster".to_owned());
     }
+    if old.outbound != new.outbound {
+        // JWKS verifiers, the OTLP exporter and the Redis clients keep the client they started with.
+        out.push("outbound".to_owned());
+    }
     if old.cache != new.cache {
         out.push("cache".to_owned());
     }

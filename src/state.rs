@@ -152,15 +152,17 @@ pub struct Shared {
 impl Shared {
     /// Builds the first snapshot of `config` (with `config.clock`).
     pub fn from_config(config: &Config) -> Result<Arc<Shared>, String> {
-        let stores = Arc::new(Stores::new(&config.rate_limit));
+        let stores = Arc::new(Stores::new(&config.rate_limit, &config.outbound.client));
         let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
         let shared = Shared::new(snapshot, config.clock.clone(), stores, cache);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
-            let exporter = crate::observability::otlp::Exporter::new(otlp, |reason| {
-                m.otlp_spans_dropped(reason)
-            });
+            let exporter = crate::observability::otlp::Exporter::new(
+                otlp,
+                &config.outbound.client,
+                |reason| m.otlp_spans_dropped(reason),
+            );
             let _ = shared.telemetry.set(exporter);
         }
         Ok(shared)

@@ -55,6 +55,8 @@ pub struct Config {
     pub admin: admin::AdminSettings,
     /// `[cluster]`: several instances sharing runtime registrations through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// `[outbound]`: the trust of the gateway's own calls out (JWKS, OTLP, Redis).
+    pub outbound: OutboundSettings,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
     /// `[telemetry]`.
@@ -72,6 +74,20 @@ pub struct ClusterSettings {
     /// Prefix of the Redis keys and channel. Default `portcullis`; instances sharing a Redis
     /// but not a configuration use different prefixes.
     pub prefix: String,
+}
+
+/// `[outbound]`: what the gateway's own https and rediss calls trust, and the one HTTP client
+/// they share (JWKS fetches, OTLP export; Redis clients are opened with the same trust).
+#[derive(Debug, Clone, Default)]
+pub struct OutboundSettings {
+    /// The client; trusts `ca_file` when set, the system roots otherwise.
+    pub client: crate::tls::outbound::Outbound,
+}
+
+impl PartialEq for OutboundSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.client.ca_file() == other.client.ca_file()
+    }
 }
 
 /// `[server]`: listeners, limits and timeouts.

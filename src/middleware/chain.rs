@@ -26,6 +26,8 @@ pub struct Shared {
     pub basic: Arc<BasicTable>,
     pub stores: Arc<Stores>,
     pub legacy_headers: bool,
+    /// The gateway's outbound client (JWKS fetches).
+    pub outbound: crate::tls::outbound::Outbound,
 }
 
 /// One route's chain.
@@ -90,6 +92,7 @@ impl Shared {
             basic: Arc::new(BasicTable::new(&config.consumers)),
             stores,
             legacy_headers: config.rate_limit.legacy_headers,
+            outbound: config.outbound.client.clone(),
         }
     }
 }
@@ -181,7 +184,7 @@ fn auth(
             let v = match verifiers.iter().find(|(s, _)| s == spec) {
                 Some((_, v)) => v.clone(),
                 None => {
-                    let v = Arc::new(Verifier::new(spec)?);
+                    let v = Arc::new(Verifier::with_client(spec, &shared.outbound)?);
                     verifiers.push((spec.clone(), v.clone()));
                     v
                 }

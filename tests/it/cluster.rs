@@ -58,9 +58,13 @@ async fn start(path: &Path) -> Instance {
     let reloader =
         portcullis::reload::Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
     reloader.set_registry(registry, Some(state));
-    let sync = portcullis::cluster::start(reloader.clone(), config.cluster.as_ref().unwrap())
-        .await
-        .unwrap();
+    let sync = portcullis::cluster::start(
+        reloader.clone(),
+        config.cluster.as_ref().unwrap(),
+        &config.outbound.client,
+    )
+    .await
+    .unwrap();
     let admin = start_admin_with(&gw, reloader, None).await;
     Instance { gw, admin, sync }
 }

@@ -109,9 +109,13 @@ fn redis_store_needs_the_redis_table() {
     assert!(e.message.contains("[rate_limit.redis]"), "{e}");
     assert!(hint(&e).contains("store = \"memory\""), "{e}");
     // With the table (even an invalid one) there is no error at the limit.
-    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380\"\n{extra}");
+    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380/#insecure\"\n{extra}");
     let e = only_error(&text, "rate_limit.redis.url", "rediss");
-    assert!(hint(&e).contains("TLS comes later"), "{e}");
+    assert!(e.message.contains("#insecure"), "{e}");
+    assert!(hint(&e).contains("[outbound] ca_file"), "{e}");
+    // TLS to Redis is a rediss:// URL.
+    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380/0\"\n{extra}");
+    assert!(errors(&format!("{BASE}{text}")).is_empty());
     for (url, message) in [
         ("http://r:6379", "must start with redis://"),
         ("redis://r:notaport", "invalid Redis URL"),
