@@ -153,6 +153,8 @@ mod tests_cache;
 #[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
+mod tests_outbound;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
