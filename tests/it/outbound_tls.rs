@@ -2,7 +2,7 @@
 //! certificate a test CA signed, trusted through `[outbound] ca_file`: a JWKS served over
 //! https validates a JWT end to end (and /readyz turns ready), OTLP spans reach an https
 //! collector, a rate limit is shared through `rediss://`; a server signed by another CA is
-//! refused, with a log line that says why.
+//! refused, with a log line (in the process-wide JSON log) that says why.
 
 use std::time::{Duration, Instant};
 
@@ -74,16 +74,14 @@ fn jwt_config(backend: &Backend, ca: &str, jwks: &str) -> String {
     policy_route_config(backend.addr, &top, &policy, "jwt")
 }
 
-/// A JSON log subscriber for this thread (the test's runtime runs the JWKS and Redis tasks).
-fn capture() -> (LogBuf, tracing::subscriber::DefaultGuard) {
-    let buf = LogBuf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    (buf, tracing::subscriber::set_default(subscriber))
+/// The process-wide JSON log (as `--log-format json` installs it): its lines naming `what`
+/// (a URL with this test's port) and containing `message`.
+fn logged(what: &str, message: &str) -> Vec<String> {
+    LogBuf::global()
+        .lines(message)
+        .into_iter()
+        .filter(|l| l.contains(what))
+        .collect()
 }
 
 async fn readyz(admin: &crate::common::admin::Admin) -> StatusCode {
@@ -128,7 +126,6 @@ async fn a_jwks_served_over_https_validates_a_jwt_end_to_end() {
 
 #[tokio::test]
 async fn a_jwks_server_signed_by_another_ca_is_refused_and_logged() {
-    let (buf, _guard) = capture();
     let (trusted, other) = (Pki::new("trusted"), Pki::new("rogue"));
     let (idp, be) = (Idp::new(), Backend::echo().await);
     let server = idp.serve(&other).await;
@@ -138,15 +135,11 @@ async fn a_jwks_server_signed_by_another_ca_is_refused_and_logged() {
     let gw = start_gateway_config(config.clone()).await;
     let admin = crate::common::admin::start_admin(&gw, &config, None).await;
     let t = Instant::now();
-    while buf.lines("JWKS fetch failed").is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no log line:\n{}",
-            buf.text()
-        );
+    while logged(&jwks, "JWKS fetch failed").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "no log line");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let line = &buf.lines("JWKS fetch failed")[0];
+    let line = &logged(&jwks, "JWKS fetch failed")[0];
     assert!(line.contains("\"level\":\"WARN\""), "{line}");
     assert!(line.contains(&jwks), "{line}");
     assert!(
@@ -249,13 +242,16 @@ async fn a_rate_limit_is_shared_through_rediss() {
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     assert_eq!(gws[0].shared.stores.redis_outages(), 0);
 
-    // The same Redis, trusted through another CA: refused, denied, logged once.
-    let (buf, _guard) = capture();
+    // The same Redis (a fresh bucket under another prefix), trusted through another CA:
+    // refused, so denied (on_error), counted and logged once.
     let rogue = Pki::new("redis-rogue");
-    let gw = start_gateway(&redis_config(&be, &redis.url(), &rogue.ca_file())).await;
+    let cfg = redis_config(&be, &redis.url(), &rogue.ca_file())
+        .replace("timeout = \"2s\"", "timeout = \"2s\"\nprefix = \"rogue:\"");
+    let gw = start_gateway(&cfg).await;
     assert_eq!(get(&gw.url("/x")).await.0, StatusCode::TOO_MANY_REQUESTS);
-    let lines = buf.lines("rate-limit redis store unavailable");
-    assert_eq!(lines.len(), 1, "{}", buf.text());
+    assert_eq!(gw.shared.stores.redis_outages(), 1);
+    let lines = logged(&redis.url(), "rate-limit redis store unavailable");
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("invalid peer certificate"),
         "{}",
