@@ -132,11 +132,6 @@ impl Outbound {
         self.inner.ca_file.as_deref()
     }
 
-    /// Whether two values are the same client (clones of one).
-    pub fn same(&self, other: &Outbound) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
     /// Sends `req` (absolute URI) and reads the answer's body, at most `max_body` bytes, all
     /// within `timeout`. The error says what failed, with its causes (a refused certificate
     /// reads "TLS handshake with HOST:PORT failed: invalid peer certificate: UnknownIssuer").

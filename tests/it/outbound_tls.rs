@@ -258,3 +258,56 @@ async fn a_rate_limit_is_shared_through_rediss() {
         lines[0]
     );
 }
+
+#[tokio::test]
+async fn an_untrusted_collector_fails_the_batch_with_a_clear_log() {
+    let (trusted, rogue) = (Pki::new("otlp-trusted"), Pki::new("otlp-rogue"));
+    let collector = Upstream::start(
+        Setup::tls(rogue.server(&["127.0.0.1"], &[], None)),
+        |_| async { Response::new(full("{}")) },
+    )
+    .await;
+    let be = Backend::echo().await;
+    let endpoint = format!("https://{}/v1/traces", collector.addr);
+    let toml = format!(
+        "[outbound]\nca_file = \"{}\"\n[telemetry.otlp]\nendpoint = \"{endpoint}\"\n\
+         flush_interval = \"50ms\"\n[[services]]\nname = \"svc\"\nendpoints = [\"http://{}\"]\n\
+         [services.health_check]\nenabled = false\n[[routes]]\nname = \"r1\"\npath = \"/*\"\n\
+         service = \"svc\"\n",
+        trusted.ca_file(),
+        be.addr
+    );
+    let gw = start_gateway(&toml).await;
+    assert_eq!(get(&gw.url("/x")).await.0, StatusCode::OK);
+    let t = Instant::now();
+    while logged(&endpoint, "OTLP export failed").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "no log line");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = &logged(&endpoint, "OTLP export failed")[0];
+    assert!(
+        line.contains("invalid peer certificate: UnknownIssuer"),
+        "{line}"
+    );
+    assert_eq!(gw.shared.telemetry.get().unwrap().dropped(), 1);
+    assert_eq!(collector.seen().len(), 0);
+}
+
+#[tokio::test]
+async fn changing_the_outbound_ca_needs_a_restart() {
+    let (a, b) = (Pki::new("reload-a"), Pki::new("reload-b"));
+    let text = |ca: &str| format!("[outbound]\nca_file = \"{ca}\"\n");
+    let config = portcullis::config::parse_str(&text(&a.ca_file()), "t.toml").unwrap();
+    let gw = start_gateway_config(config.clone()).await;
+    let reloader =
+        portcullis::reload::Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
+    let same = portcullis::config::parse_str(&text(&a.ca_file()), "t.toml").unwrap();
+    reloader.apply(same).unwrap();
+    assert!(reloader.last().restart_required.is_empty());
+    let other = portcullis::config::parse_str(&text(&b.ca_file()), "t.toml").unwrap();
+    reloader.apply(other).unwrap();
+    assert_eq!(
+        reloader.last().restart_required,
+        vec!["outbound".to_owned()]
+    );
+}
