@@ -77,6 +77,7 @@ pub fn view(c: &Config) -> Value {
             "state_file": c.admin.state_file.as_ref().map(|p| p.display().to_string()),
         },
         "cluster": c.cluster.as_ref().map(|cl| json!({ "redis": REDACTED, "prefix": cl.prefix })),
+        "outbound": { "ca_file": c.outbound.ca_file.as_ref().map(|p| p.display().to_string()) },
         "rate_limit": {
             "max_keys": c.rate_limit.max_keys,
             "legacy_headers": c.rate_limit.legacy_headers,

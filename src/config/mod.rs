@@ -78,15 +78,19 @@ pub struct ClusterSettings {
 
 /// `[outbound]`: what the gateway's own https and rediss calls trust, and the one HTTP client
 /// they share (JWKS fetches, OTLP export; Redis clients are opened with the same trust).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct OutboundSettings {
+    /// The CA certificates trusted instead of the system roots (PEM), if set.
+    pub ca_file: Option<PathBuf>,
     /// The client; trusts `ca_file` when set, the system roots otherwise.
+    #[serde(skip)]
     pub client: crate::tls::outbound::Outbound,
 }
 
+/// Two settings are equal when they name the same CA file (the clients are built from it).
 impl PartialEq for OutboundSettings {
     fn eq(&self, other: &Self) -> bool {
-        self.client.ca_file() == other.client.ca_file()
+        self.ca_file == other.ca_file
     }
 }
 

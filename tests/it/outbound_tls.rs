@@ -294,13 +294,15 @@ async fn an_untrusted_collector_fails_the_batch_with_a_clear_log() {
 }
 
 #[tokio::test]
-async fn changing_the_outbound_ca_needs_a_restart() {
+async fn the_outbound_ca_is_shown_and_a_change_needs_a_restart() {
     let (a, b) = (Pki::new("reload-a"), Pki::new("reload-b"));
     let text = |ca: &str| format!("[outbound]\nca_file = \"{ca}\"\n");
     let config = portcullis::config::parse_str(&text(&a.ca_file()), "t.toml").unwrap();
     let gw = start_gateway_config(config.clone()).await;
-    let reloader =
-        portcullis::reload::Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
+    let admin = crate::common::admin::start_admin(&gw, &config, None).await;
+    let (_, _, body) = get(&format!("http://{}/api/config", admin.addr)).await;
+    assert_eq!(json(&body)["outbound"]["ca_file"], a.ca_file().as_str());
+    let reloader = &admin.reloader;
     let same = portcullis::config::parse_str(&text(&a.ca_file()), "t.toml").unwrap();
     reloader.apply(same).unwrap();
     assert!(reloader.last().restart_required.is_empty());

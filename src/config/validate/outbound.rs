@@ -21,8 +21,12 @@ pub(super) fn outbound(
     let Some(text) = ctx.string(v, key) else {
         return out;
     };
-    match Outbound::with_ca_file(&config_dir(ctx).join(text)) {
-        Ok(client) => out.client = client,
+    let path = config_dir(ctx).join(text);
+    match Outbound::with_ca_file(&path) {
+        Ok(client) => {
+            out.client = client;
+            out.ca_file = Some(path);
+        }
         Err(msg) => {
             let hint = "a PEM file of the CA certificates that sign the JWKS, OTLP and Redis \
                         servers' certificates; relative paths start at the config file's directory";

@@ -12,6 +12,7 @@ fn parse_in(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
 #[test]
 fn without_the_table_the_system_roots_are_trusted() {
     let c = parse_in("", "t.toml").unwrap();
+    assert_eq!(c.outbound.ca_file, None);
     assert_eq!(c.outbound.client.ca_file(), None);
 }
 
@@ -24,6 +25,7 @@ fn a_ca_file_is_loaded_relative_to_the_config() {
     std::fs::write(dir.join("junk.pem"), "not a certificate\n").unwrap();
     let file = dir.join("gw.toml").display().to_string();
     let c = parse_in("[outbound]\nca_file = \"ca.pem\"\n", &file).unwrap();
+    assert_eq!(c.outbound.ca_file, Some(dir.join("ca.pem")));
     assert_eq!(
         c.outbound.client.ca_file(),
         Some(dir.join("ca.pem").as_path())
