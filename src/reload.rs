@@ -282,8 +282,8 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         // JWKS verifiers, the OTLP exporter and the Redis clients keep the client they started with.
         out.push("outbound".to_owned());
     }
-    if old.cache != new.cache {
-        out.push("cache".to_owned());
+    if old.cache.max_bytes != new.cache.max_bytes {
+        out.push("cache.max_bytes".to_owned());
     }
     if old.telemetry != new.telemetry {
         out.push("telemetry".to_owned());

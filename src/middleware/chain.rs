@@ -28,6 +28,8 @@ pub struct Shared {
     pub legacy_headers: bool,
     /// The gateway's outbound client (JWKS fetches).
     pub outbound: crate::tls::outbound::Outbound,
+    /// `[cache] targeted_field`, given to every route's `CacheSpec`.
+    pub targeted_field: HeaderName,
 }
 
 /// One route's chain.
@@ -93,6 +95,7 @@ impl Shared {
             stores,
             legacy_headers: config.rate_limit.legacy_headers,
             outbound: config.outbound.client.clone(),
+            targeted_field: config.cache.targeted_field.clone(),
         }
     }
 }
@@ -120,10 +123,16 @@ pub fn compile(
         .and_then(|p| p.cors.as_ref())
         .map(Cors::new);
     let max_body_bytes = last(&|p| p.max_body_bytes.is_some()).and_then(|p| p.max_body_bytes);
+    let targeted_field = shared.targeted_field.clone();
     let cache = last(&|p| p.cache.is_some())
         .and_then(|p| p.cache.clone())
         .filter(|c| c.enabled)
-        .map(Arc::new);
+        .map(|c| {
+            Arc::new(crate::config::cache::CacheSpec {
+                targeted_field,
+                ..c
+            })
+        });
     let compression = last(&|p| p.compression.is_some())
         .and_then(|p| p.compression.clone())
         .filter(|c| c.enabled)

@@ -426,6 +426,10 @@ async fn forward(
         ),
         None => Response::from_parts(rparts, GatewayBody::upstream(rbody)),
     };
+    // The gateway's own targeted cache-control field (RFC 9213) is for its cache alone.
+    if let Some(spec) = chain.and_then(|c| c.cache.as_deref()) {
+        crate::cache::fields::strip_own(resp.headers_mut(), &spec.targeted_field);
+    }
     resp.headers_mut()
         .insert(headers::X_REQUEST_ID, request_id.clone());
     if let Some(chain) = chain {
