@@ -26,6 +26,8 @@ pub mod cache;
 pub(crate) mod compress;
 mod done;
 pub(crate) mod early;
+#[cfg(test)]
+mod fuzz;
 pub mod grpc;
 pub(crate) mod grpc_web;
 pub mod headers;
