@@ -138,7 +138,6 @@ pub(super) fn parse_with_env(
         outbound,
         tls,
         telemetry,
-        clock: Default::default(),
     })
 }
 
@@ -154,6 +153,8 @@ mod tests_cache;
 mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tests_golden;
 #[cfg(test)]
 mod tests_outbound;
 #[cfg(test)]

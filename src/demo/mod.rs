@@ -8,6 +8,7 @@
 
 mod config;
 mod service;
+mod start;
 mod store;
 
 #[cfg(test)]
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 
 pub use config::{curl_examples, demo_config};
 pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
+pub use start::{start, Demo};
 pub use store::MAX_RECORDS;
 
 use service::ServiceState;

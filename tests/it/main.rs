@@ -22,6 +22,7 @@ mod errors;
 mod fuzz_config;
 mod fuzz_headers;
 mod fuzz_registry;
+mod gateway;
 mod grafana;
 mod grpc;
 mod grpc_web;

@@ -95,8 +95,7 @@ async fn a_jwks_served_over_https_validates_a_jwt_end_to_end() {
     let jwks = format!("https://{}/jwks", server.addr);
     let config = portcullis::config::parse_str(&jwt_config(&be, &pki.ca_file(), &jwks), "t.toml")
         .unwrap_or_else(|e| panic!("{e}"));
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = crate::common::admin::start_admin(&gw, &config, None).await;
+    let (gw, admin) = crate::common::admin::start_gateway_admin(config.clone(), None).await;
     let t = Instant::now();
     while readyz(&admin).await != StatusCode::OK {
         assert!(t.elapsed() < Duration::from_secs(10), "/readyz never ready");
@@ -132,8 +131,7 @@ async fn a_jwks_server_signed_by_another_ca_is_refused_and_logged() {
     let jwks = format!("https://{}/jwks", server.addr);
     let config = portcullis::config::parse_str(&jwt_config(&be, &trusted.ca_file(), &jwks), "t")
         .unwrap_or_else(|e| panic!("{e}"));
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = crate::common::admin::start_admin(&gw, &config, None).await;
+    let (gw, admin) = crate::common::admin::start_gateway_admin(config.clone(), None).await;
     let t = Instant::now();
     while logged(&jwks, "JWKS fetch failed").is_empty() {
         assert!(t.elapsed() < Duration::from_secs(10), "no log line");
@@ -298,8 +296,7 @@ async fn the_outbound_ca_is_shown_and_a_change_needs_a_restart() {
     let (a, b) = (Pki::new("reload-a"), Pki::new("reload-b"));
     let text = |ca: &str| format!("[outbound]\nca_file = \"{ca}\"\n");
     let config = portcullis::config::parse_str(&text(&a.ca_file()), "t.toml").unwrap();
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = crate::common::admin::start_admin(&gw, &config, None).await;
+    let (_gw, admin) = crate::common::admin::start_gateway_admin(config.clone(), None).await;
     let (_, _, body) = get(&format!("http://{}/api/config", admin.addr)).await;
     assert_eq!(json(&body)["outbound"]["ca_file"], a.ca_file().as_str());
     let reloader = &admin.reloader;
@@ -310,6 +307,6 @@ async fn the_outbound_ca_is_shown_and_a_change_needs_a_restart() {
     reloader.apply(other).unwrap();
     assert_eq!(
         reloader.last().restart_required,
-        vec!["outbound".to_owned()]
+        vec!["outbound.ca_file".to_owned()]
     );
 }
