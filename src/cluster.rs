@@ -22,6 +22,7 @@ use redis::{AsyncConnectionConfig, Client};
 use crate::config::ClusterSettings;
 use crate::registry::{Entry, Registry};
 use crate::reload::{LocalChanges, Reloader};
+use crate::tls::outbound::Outbound;
 
 /// How long a Redis connection or command may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,8 +48,10 @@ struct Sync {
 pub async fn start(
     reloader: Arc<Reloader>,
     settings: &ClusterSettings,
+    outbound: &Outbound,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
-    let client = Client::open(settings.redis.as_str())
+    let client = outbound
+        .redis_client(settings.redis.as_str())
         .map_err(|e| format!("[cluster] redis: {}", e.category()))?;
     let p = &settings.prefix;
     let mut sync = Sync {

@@ -155,7 +155,7 @@ impl GatewayBuilder {
         let admin = bind_admin(&config, self.admin).await?;
         let cluster = match &config.cluster {
             Some(settings) => Some(AbortOnDrop(
-                crate::cluster::start(reloader.clone(), settings)
+                crate::cluster::start(reloader.clone(), settings, &config.outbound.client)
                     .await
                     .map_err(Error::Cluster)?,
             )),

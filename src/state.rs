@@ -154,15 +154,17 @@ impl Shared {
     /// is put together); `clock` is the one every snapshot of this gateway reads, reloads
     /// included.
     pub(crate) fn from_config(config: &Config, clock: Clock) -> Result<Arc<Shared>, String> {
-        let stores = Arc::new(Stores::new(&config.rate_limit));
+        let stores = Arc::new(Stores::new(&config.rate_limit, &config.outbound.client));
         let snapshot = Snapshot::build(config, None, &clock, &stores)?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
         let shared = Shared::new(snapshot, clock, stores, cache);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
-            let exporter = crate::observability::otlp::Exporter::new(otlp, |reason| {
-                m.otlp_spans_dropped(reason)
-            });
+            let exporter = crate::observability::otlp::Exporter::new(
+                otlp,
+                &config.outbound.client,
+                |reason| m.otlp_spans_dropped(reason),
+            );
             let _ = shared.telemetry.set(exporter);
         }
         Ok(shared)

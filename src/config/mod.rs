@@ -64,6 +64,8 @@ pub struct Config {
     pub admin: admin::AdminSettings,
     /// `[cluster]`: several instances sharing runtime registrations through Redis.
     pub cluster: Option<ClusterSettings>,
+    /// `[outbound]`: the trust of the gateway's own calls out (JWKS, OTLP, Redis).
+    pub outbound: OutboundSettings,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
     /// `[telemetry]`.
@@ -79,6 +81,24 @@ pub struct ClusterSettings {
     /// Prefix of the Redis keys and channel. Default `portcullis`; instances sharing a Redis
     /// but not a configuration use different prefixes.
     pub prefix: String,
+}
+
+/// `[outbound]`: what the gateway's own https and rediss calls trust, and the one HTTP client
+/// they share (JWKS fetches, OTLP export; Redis clients are opened with the same trust).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutboundSettings {
+    /// The CA certificates trusted instead of the system roots (PEM), if set.
+    pub ca_file: Option<PathBuf>,
+    /// The client; trusts `ca_file` when set, the system roots otherwise.
+    #[serde(skip)]
+    pub client: crate::tls::outbound::Outbound,
+}
+
+/// Two settings are equal when they name the same CA file (the clients are built from it).
+impl PartialEq for OutboundSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.ca_file == other.ca_file
+    }
 }
 
 /// `[server]`: listeners, limits and timeouts. Some are read only at start, the rest by

@@ -40,6 +40,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "admin",
     "cluster",
+    "outbound",
     "tls",
     "telemetry",
     "services",
@@ -100,6 +101,13 @@ pub(super) struct RawAdmin {
 pub(super) struct RawCluster {
     pub redis: Option<Spanned<String>>,
     pub prefix: Option<Spanned<String>>,
+}
+
+/// `[outbound]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutbound {
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.

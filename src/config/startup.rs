@@ -24,7 +24,9 @@ use super::cache::CacheSettings;
 use super::policy::{RateLimitSettings, RedisSpec};
 use super::telemetry::TelemetrySettings;
 use super::tls::{Http2Settings, TlsSpec};
-use super::{show, ClusterSettings, Config, LogFormat, LogSettings, ServerSettings};
+use super::{
+    show, ClusterSettings, Config, LogFormat, LogSettings, OutboundSettings, ServerSettings,
+};
 
 /// Declares a view of startup settings: the struct (Serialize, PartialEq), its keys, and the
 /// comparison that names the keys that differ.
@@ -62,6 +64,9 @@ view! {
         pub tls: &'a [TlsSpec],
         pub admin: &'a AdminSettings,
         pub cluster: &'a Option<ClusterSettings>,
+        /// JWKS verifiers, the OTLP exporter and the Redis clients keep the client they
+        /// started with.
+        pub outbound: &'a OutboundSettings,
         pub cache: CacheStartup,
         pub telemetry: &'a TelemetrySettings,
     }
@@ -123,7 +128,7 @@ impl Config {
     pub fn startup(&self) -> Startup<'_> {
         #[rustfmt::skip]
         let Config {
-            server, log, rate_limit, tls, admin, cluster, cache, telemetry,
+            server, log, rate_limit, tls, admin, cluster, outbound, cache, telemetry,
             // Live: read by every snapshot.
             services: _, routes: _, consumers: _, policies: _,
             // Not settings.
@@ -136,6 +141,7 @@ impl Config {
             tls,
             admin,
             cluster,
+            outbound,
             cache: cache.startup(),
             telemetry,
         }

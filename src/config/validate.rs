@@ -22,6 +22,7 @@ mod hint;
 mod jwt;
 mod jwt_keys;
 mod limits;
+mod outbound;
 mod policy;
 mod resilience;
 mod routes;
@@ -94,6 +95,7 @@ pub(super) fn parse_with_env(
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
     let cluster = cluster::cluster(doc.cluster.as_ref(), &mut ctx);
+    let outbound = outbound::outbound(doc.outbound.as_ref(), &mut ctx);
     let taken = tls::Taken {
         server: &server.listen,
         admin: admin.enabled.then_some(admin.listen),
@@ -147,6 +149,7 @@ pub(super) fn parse_with_env(
         cache,
         admin,
         cluster,
+        outbound,
         tls,
         telemetry,
     })
@@ -166,6 +169,8 @@ mod tests_cache_field;
 mod tests_compression;
 #[cfg(test)]
 mod tests_golden;
+#[cfg(test)]
+mod tests_outbound;
 #[cfg(test)]
 mod tests_policy;
 #[cfg(test)]

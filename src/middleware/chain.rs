@@ -26,6 +26,8 @@ pub struct Shared {
     pub basic: Arc<BasicTable>,
     pub stores: Arc<Stores>,
     pub legacy_headers: bool,
+    /// The gateway's outbound client (JWKS fetches).
+    pub outbound: crate::tls::outbound::Outbound,
     /// `[cache] targeted_field`, given to every route's `CacheSpec`.
     pub targeted_field: HeaderName,
 }
@@ -92,6 +94,7 @@ impl Shared {
             basic: Arc::new(BasicTable::new(&config.consumers)),
             stores,
             legacy_headers: config.rate_limit.legacy_headers,
+            outbound: config.outbound.client.clone(),
             targeted_field: config.cache.targeted_field.clone(),
         }
     }
@@ -190,7 +193,7 @@ fn auth(
             let v = match verifiers.iter().find(|(s, _)| s == spec) {
                 Some((_, v)) => v.clone(),
                 None => {
-                    let v = Arc::new(Verifier::new(spec)?);
+                    let v = Arc::new(Verifier::with_client(spec, &shared.outbound)?);
                     verifiers.push((spec.clone(), v.clone()));
                     v
                 }

@@ -4,7 +4,8 @@
 //! The request path only calls [`Exporter::record`] (a `try_send` on a bounded channel): a
 //! full queue drops the span and counts it (`portcullis_otlp_spans_dropped_total{reason=
 //! "queue_full"}`), never waits. The task sends a batch when it holds `batch_size` spans or
-//! `flush_interval` has passed, through a pooled hyper-util client, each request within
+//! `flush_interval` has passed, through the gateway's shared outbound client (`http://`, or
+//! `https://` verified against `[outbound] ca_file` or the system roots), each request within
 //! `timeout`; a failed batch is dropped and counted (`reason="export_failed"`), not retried.
 //! Hand-written rather than `opentelemetry-otlp`, which would bring tonic, prost and reqwest
 //! for one POST of JSON.
@@ -18,16 +19,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::MissedTickBehavior;
 
 use super::trace_context::TraceContext;
 use crate::config::telemetry::OtlpSettings;
+use crate::tls::outbound::Outbound;
 
 /// The most response body bytes read (and ignored) from the collector.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -82,6 +81,7 @@ impl PendingSpan {
 /// The exporter: the bounded queue, its batching task and the drop counters.
 pub struct Exporter {
     settings: OtlpSettings,
+    client: Outbound,
     tx: mpsc::Sender<SpanRecord>,
     /// Taken by the batching task when it starts.
     rx: Mutex<Option<mpsc::Receiver<SpanRecord>>>,
@@ -93,12 +93,17 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// An exporter for `settings`; `dropped` gives the counter for a drop reason
-    /// ("queue_full", "export_failed"). Nothing is sent until [`Exporter::start`].
-    pub fn new(settings: &OtlpSettings, dropped: impl Fn(&'static str) -> Counter) -> Arc<Self> {
+    /// An exporter for `settings` sending through `client`; `dropped` gives the counter for a
+    /// drop reason ("queue_full", "export_failed"). Nothing is sent until [`Exporter::start`].
+    pub fn new(
+        settings: &OtlpSettings,
+        client: &Outbound,
+        dropped: impl Fn(&'static str) -> Counter,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
         Arc::new(Exporter {
             settings: settings.clone(),
+            client: client.clone(),
             tx,
             rx: Mutex::new(Some(rx)),
             task: Mutex::new(None),
@@ -185,8 +190,6 @@ impl Exporter {
 
     /// The batching loop: a batch goes out when full or when `flush_interval` has passed.
     async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<SpanRecord>) {
-        let client: Client<HttpConnector, Full<Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
         let size = self.settings.batch_size.max(1);
         // Grown on demand: a large `batch_size` does not reserve its whole size up front.
         let mut batch = Vec::with_capacity(size.min(1024));
@@ -215,12 +218,12 @@ impl Exporter {
                 while let Ok(span) = rx.try_recv() {
                     batch.push(span);
                     if batch.len() == size {
-                        self.send(&client, &mut batch, &mut failures).await;
+                        self.send(&mut batch, &mut failures).await;
                     }
                 }
             }
             if !batch.is_empty() {
-                self.send(&client, &mut batch, &mut failures).await;
+                self.send(&mut batch, &mut failures).await;
             }
             if stopping {
                 return;
@@ -229,18 +232,12 @@ impl Exporter {
     }
 
     /// Sends one batch (and empties it); a failure drops and counts its spans.
-    async fn send(
-        &self,
-        client: &Client<HttpConnector, Full<Bytes>>,
-        batch: &mut Vec<SpanRecord>,
-        failures: &mut u32,
-    ) {
+    async fn send(&self, batch: &mut Vec<SpanRecord>, failures: &mut u32) {
         let body = encode::encode(&self.settings.service_name, batch);
         let n = batch.len() as u64;
         batch.clear();
-        let result = tokio::time::timeout(self.settings.timeout, self.post(client, body)).await;
-        let why = match result {
-            Ok(Ok(())) => {
+        let why = match self.post(body).await {
+            Ok(()) => {
                 if *failures > 0 {
                     tracing::info!(endpoint = %self.settings.endpoint, failures = *failures,
                         "OTLP export recovered");
@@ -248,8 +245,7 @@ impl Exporter {
                 *failures = 0;
                 return;
             }
-            Ok(Err(why)) => why,
-            Err(_) => format!("no answer within {:?}", self.settings.timeout),
+            Err(why) => why,
         };
         self.dropped_failed.inc_by(n);
         if *failures == 0 {
@@ -262,12 +258,9 @@ impl Exporter {
         *failures = failures.saturating_add(1);
     }
 
-    /// One POST of an encoded batch; `Err` with why for anything but a 2xx answer.
-    async fn post(
-        &self,
-        client: &Client<HttpConnector, Full<Bytes>>,
-        body: Vec<u8>,
-    ) -> Result<(), String> {
+    /// One POST of an encoded batch within `timeout`; `Err` with why for anything but a 2xx
+    /// answer.
+    async fn post(&self, body: Vec<u8>) -> Result<(), String> {
         let mut req = Request::post(self.settings.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(
@@ -279,15 +272,12 @@ impl Exporter {
         for (name, value) in &self.settings.headers {
             req.headers_mut().insert(name.clone(), value.clone());
         }
-        let resp = client.request(req).await.map_err(|e| {
-            let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
-            format!("{e}{cause}")
-        })?;
+        // The (small) answer is read so the connection can be reused.
+        let resp = self
+            .client
+            .send(req, MAX_RESPONSE_BYTES, self.settings.timeout)
+            .await?;
         let status = resp.status();
-        // Read the (small) answer so the connection can be reused.
-        let _ = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await;
         match status.is_success() {
             true => Ok(()),
             false => Err(format!("status {status}")),
@@ -338,7 +328,7 @@ mod tests {
         s.queue_size = 2;
         let counters: Arc<Mutex<Vec<(&str, Counter)>>> = Arc::default();
         let c2 = counters.clone();
-        let ex = Exporter::new(&s, move |reason| {
+        let ex = Exporter::new(&s, &Outbound::default(), move |reason| {
             let c = Counter::default();
             c2.lock().unwrap().push((reason, c.clone()));
             c

@@ -1,13 +1,15 @@
 //! The rustls floor (ring is the one crypto provider), below the config so that validation
 //! can load what it names and report a bad PEM file with file and line: `certs` (PEM files),
 //! `resolver` (the SNI certificate table), `names` (the hosts a connection answers for:
-//! 421), `subject` (a client certificate's subject as RFC 4514 text) and `client` (the
-//! rustls client config towards upstreams). TLS termination itself, the listeners built
+//! 421), `subject` (a client certificate's subject as RFC 4514 text), `client` (the
+//! rustls client config towards upstreams) and `outbound` (the gateway's own calls out: JWKS,
+//! OTLP, Redis, over the same verified TLS). TLS termination itself, the listeners built
 //! from `[[tls]]` with their handshake and live reload, is `server::tls`.
 
 pub mod certs;
 pub mod client;
 pub mod names;
+pub mod outbound;
 pub mod resolver;
 pub mod subject;
 

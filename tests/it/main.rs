@@ -30,6 +30,7 @@ mod http2;
 mod layers;
 mod log_fields;
 mod log_secrets;
+mod outbound_tls;
 mod policies;
 mod proxy;
 mod rate_limit;

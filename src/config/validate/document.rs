@@ -13,8 +13,9 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawPolicy,
-    RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry, RawTls, TOP_LEVEL_KEYS,
+    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawOutbound,
+    RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry, RawTls,
+    TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -50,6 +51,7 @@ pub(super) struct RawDocument {
     pub cache: Option<Section<RawCacheSettings>>,
     pub admin: Option<Section<RawAdmin>>,
     pub cluster: Option<Section<RawCluster>>,
+    pub outbound: Option<Section<RawOutbound>>,
     pub telemetry: Option<Section<RawTelemetry>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
@@ -83,6 +85,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "cache" => out.cache = section(value, "cache", ctx),
             "admin" => out.admin = section(value, "admin", ctx),
             "cluster" => out.cluster = section(value, "cluster", ctx),
+            "outbound" => out.outbound = section(value, "outbound", ctx),
             "telemetry" => out.telemetry = section(value, "telemetry", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),

@@ -73,15 +73,15 @@ fn redis(v: &Spanned<RawRedis>, dropped: &[String], ctx: &mut Ctx<'_>) -> Option
 /// `redis://[user:password@]host[:port][/db]`. The URL is not echoed (it may hold a password).
 pub(super) fn redis_url(v: &Spanned<String>, key: &str, ctx: &mut Ctx<'_>) -> Option<String> {
     let url = ctx.string(v, key)?;
-    let (msg, hint) = if url.starts_with("rediss://") {
+    let (msg, hint) = if !url.starts_with("redis://") && !url.starts_with("rediss://") {
         (
-            "TLS to Redis (rediss://) is not supported yet",
-            "TLS comes later; use redis:// on a trusted network",
-        )
-    } else if !url.starts_with("redis://") {
-        (
-            "the Redis URL must start with redis://",
+            "the Redis URL must start with redis:// (or rediss:// for TLS)",
             "e.g. \"redis://127.0.0.1:6379/0\"",
+        )
+    } else if url.contains('#') {
+        (
+            "a Redis URL takes no #fragment (#insecure would turn off certificate checks)",
+            "to trust a private CA, set [outbound] ca_file",
         )
     } else if url.as_str().into_connection_info().is_err() {
         (

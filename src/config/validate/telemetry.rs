@@ -1,6 +1,6 @@
 //! `[telemetry]`: the optional `[telemetry.otlp]` span export and its checks.
 //!
-//! The endpoint URL (plain http, no credentials in it), the resource name, secret headers,
+//! The endpoint URL (http or https, no credentials in it), the resource name, secret headers,
 //! sampling, batching and the bounded queue.
 
 use http::header::{CONTENT_TYPE, USER_AGENT};
@@ -105,7 +105,7 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
     f.ok.then_some(out)
 }
 
-/// An `http://host[:port]/path` URL without credentials in it.
+/// An `http(s)://host[:port]/path` URL without credentials in it (https trusts `[outbound]`).
 fn endpoint(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<Uri> {
     let key = "telemetry.otlp.endpoint";
     let text = ctx.string(v, key)?;
@@ -119,16 +119,11 @@ fn endpoint(v: &Spanned<String>, ctx: &mut Ctx<'_>) -> Option<Uri> {
         }
     };
     let problem = match (uri.scheme_str(), uri.authority()) {
-        (Some("https"), _) => Some(
-            "https is not supported yet (the gateway has no TLS client); \
-             send to a local collector or agent over http"
-                .to_owned(),
-        ),
-        (Some("http"), Some(a)) if a.as_str().contains('@') => Some(
+        (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => Some(
             "the URL must not hold credentials; put them in [telemetry.otlp.headers]".to_owned(),
         ),
-        (Some("http"), Some(a)) if !a.host().is_empty() => None,
-        _ => Some(format!("\"{text}\" is not an http://host/... URL")),
+        (Some("http" | "https"), Some(a)) if !a.host().is_empty() => None,
+        _ => Some(format!("\"{text}\" is not an http(s)://host/... URL")),
     };
     match problem {
         None => Some(uri),

@@ -91,7 +91,7 @@ fn mistakes_are_reported_where_they_are() {
 [telemetry]
 zipkin = true
 [telemetry.otlp]
-endpoint = "https://collector:4318/v1/traces"
+endpoint = "https://key@collector:4318/v1/traces"
 service_name = ""
 sample_ratio = 1.5
 batch_size = 0
@@ -107,7 +107,7 @@ colour = "blue"
     let e = error_at(&errs, text, "telemetry.otlp.colour", "colour");
     assert!(hint(e).contains("endpoint"), "{e}");
     let e = error_at(&errs, text, "telemetry.otlp.endpoint", "https");
-    assert!(e.message.contains("https is not supported"), "{e}");
+    assert!(e.message.contains("credentials"), "{e}");
     error_at(&errs, text, "telemetry.otlp.service_name", "service_name");
     error_at(&errs, text, "telemetry.otlp.sample_ratio", "sample_ratio");
     error_at(&errs, text, "telemetry.otlp.batch_size", "batch_size");
@@ -122,7 +122,7 @@ colour = "blue"
 }
 
 #[test]
-fn endpoint_is_required_and_must_be_plain_http_without_credentials() {
+fn endpoint_is_required_and_must_be_http_or_https_without_credentials() {
     let text = "[telemetry.otlp]\nservice_name = \"x\"\n";
     let errs = errors(text);
     assert_eq!(errs.len(), 1, "{}", render(&errs));
@@ -136,6 +136,7 @@ fn endpoint_is_required_and_must_be_plain_http_without_credentials() {
         "\"/v1/traces\"",
         "\"ftp://c/v1/traces\"",
         "\"http://user:pw@c:4318/v1/traces\"",
+        "\"https://user:pw@c:4318/v1/traces\"",
         "42",
     ] {
         let text = format!("[telemetry.otlp]\nendpoint = {bad}\n");
@@ -179,4 +180,15 @@ fn a_queue_smaller_than_a_batch_is_refused() {
     assert_eq!(errs.len(), 1, "{}", render(&errs));
     let e = error_at(&errs, text, "telemetry.otlp.queue_size", "queue_size");
     assert!(e.message.contains("smaller than batch_size (100)"), "{e}");
+}
+
+#[test]
+fn an_https_endpoint_is_accepted() {
+    let c = crate::config::parse_str(
+        "[telemetry.otlp]\nendpoint = \"https://collector:4318/v1/traces\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let o = c.telemetry.otlp.unwrap();
+    assert_eq!(o.endpoint.scheme_str(), Some("https"));
 }

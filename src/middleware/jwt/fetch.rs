@@ -1,27 +1,24 @@
-//! Background refresh of JWKS URL key sets: a plain-HTTP GET with a time limit, parsed and
-//! swapped in atomically; refetched every `refresh`, and early (at most once per
-//! `min_refetch`) when a token names an unknown `kid`. Failures keep the last good keys; before
-//! the first success the source has no keys and verification fails closed.
-//!
-//! Only `http://` URLs are fetched for now: TLS to upstreams comes later, so an `https://`
-//! source is accepted at load but every fetch fails with a log saying why.
+//! Background refresh of JWKS URL key sets: a GET with a time limit through the gateway's
+//! shared outbound client (`http://`, or `https://` verified against `[outbound] ca_file` or
+//! the system roots), parsed and swapped in atomically; refetched every `refresh`, and early
+//! (at most once per `min_refetch`) when a token names an unknown `kid`. Failures keep the
+//! last good keys; before the first success the source has no keys and verification fails
+//! closed. A refused certificate is logged with why ("invalid peer certificate: ...").
 
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use http::header::{ACCEPT, HOST, USER_AGENT};
+use http::header::{ACCEPT, USER_AGENT};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http_body_util::Full;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::keys::{self, VerifyKey};
+use crate::tls::outbound::Outbound;
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 1 << 20;
@@ -31,6 +28,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// One `JwksUrl` source and its current keys.
 pub(crate) struct UrlSource {
     pub(crate) url: String,
+    client: Outbound,
     refresh: Duration,
     min_refetch: Duration,
     timeout: Duration,
@@ -49,6 +47,7 @@ pub(crate) struct UrlSource {
 impl UrlSource {
     /// A source with no keys yet; checks the URL's shape (`http` or `https`, with a host).
     pub(crate) fn new(
+        client: &Outbound,
         url: &str,
         refresh: Duration,
         min_refetch: Duration,
@@ -67,6 +66,7 @@ impl UrlSource {
         }
         Ok(UrlSource {
             url: url.to_owned(),
+            client: client.clone(),
             refresh,
             min_refetch,
             timeout,
@@ -118,7 +118,7 @@ impl UrlSource {
         let mut failures: u32 = 0;
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
-            match fetch_jwks(&self.url, self.timeout).await {
+            match fetch_jwks(&self.client, &self.url, self.timeout).await {
                 Ok(keys) => {
                     if failures > 0 {
                         tracing::info!(url = %self.url, failures, "JWKS fetch recovered");
@@ -158,70 +158,25 @@ impl UrlSource {
     }
 }
 
-/// Fetches and parses a JWKS document within `timeout`.
-pub(crate) async fn fetch_jwks(url: &str, timeout: Duration) -> Result<Vec<VerifyKey>, String> {
+/// Fetches and parses a JWKS document within `timeout`, through the gateway's outbound
+/// client (https verified against `[outbound] ca_file` or the system roots).
+pub(crate) async fn fetch_jwks(
+    client: &Outbound,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<VerifyKey>, String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("https JWKS URLs are not supported yet (no TLS client); \
-                        use an http:// URL or a JWKS file"
-                .into())
-        }
-        _ => return Err("the URL must be http://".into()),
-    }
-    let body = tokio::time::timeout(timeout, get(&uri))
-        .await
-        .map_err(|_| format!("no answer within {timeout:?}"))??;
-    keys::parse_jwks(&body)
-}
-
-/// One HTTP/1.1 GET on a fresh connection; the body of a 2xx answer.
-async fn get(uri: &Uri) -> Result<Bytes, String> {
-    let authority = uri.authority().ok_or("the URL has no host")?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(80);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    let request = Request::get(path)
-        .header(HOST, authority.as_str())
+    let request = Request::get(uri)
         .header(ACCEPT, "application/json")
         .header(
             USER_AGENT,
             concat!("portcullis/", env!("CARGO_PKG_VERSION")),
         )
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::new()))
         .map_err(|e| format!("request: {e}"))?;
-    let exchange = async move {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("status {}", response.status()));
-        }
-        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?;
-        Ok(body.to_bytes())
-    };
-    let mut exchange = pin!(exchange);
-    let mut conn = pin!(conn);
-    tokio::select! {
-        result = &mut exchange => result,
-        ended = &mut conn => {
-            ended.map_err(|e| format!("connection: {e}"))?;
-            exchange.await
-        }
+    let response = client.send(request, MAX_JWKS_BYTES, timeout).await?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
     }
+    keys::parse_jwks(response.body())
 }

@@ -37,6 +37,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::config::policy::{JwtKeySource, JwtSpec};
+use crate::tls::outbound::Outbound;
 
 pub use claims::Claims;
 pub use error::JwtError;
@@ -76,8 +77,9 @@ struct JoseHeader {
 impl Verifier {
     /// Builds from the spec: Secret/Pem keys and JwksFile are loaded now (errors returned as
     /// String with a clear reason); JwksUrl sources start empty. A Secret or Pem source with
-    /// no algorithms listed gets every algorithm of its key type.
-    pub fn new(spec: &JwtSpec) -> Result<Verifier, String> {
+    /// no algorithms listed gets every algorithm of its key type. JWKS URLs are fetched through
+    /// `client`, the gateway's shared outbound client.
+    pub fn with_client(spec: &JwtSpec, client: &Outbound) -> Result<Verifier, String> {
         if spec.keys.is_empty() {
             return Err("jwt: no key source configured".into());
         }
@@ -110,7 +112,7 @@ impl Verifier {
                     min_refetch,
                     timeout,
                 } => sources.push(Arc::new(
-                    UrlSource::new(url, *refresh, *min_refetch, *timeout).map_err(at)?,
+                    UrlSource::new(client, url, *refresh, *min_refetch, *timeout).map_err(at)?,
                 )),
             }
         }
@@ -135,6 +137,12 @@ impl Verifier {
                     xxhash_rust::xxh3::Xxh3Builder::new().with_seed(fastrand::u64(..)),
                 ),
         })
+    }
+
+    /// `with_client` trusting the system roots (for tests).
+    #[cfg(test)]
+    pub fn new(spec: &JwtSpec) -> Result<Verifier, String> {
+        Verifier::with_client(spec, &Outbound::default())
     }
 
     /// Starts background fetching for JwksUrl sources on the given runtime; returns the task

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::test_support::*;
 use super::{JwtError, Verifier};
 use crate::config::policy::JwtKeySource;
+use crate::tls::outbound::Outbound;
 
 fn signed(alg: Algorithm, kid: &str) -> String {
     sign(alg, Some(kid), &claims(), &signing_key(alg))
@@ -278,7 +279,7 @@ async fn idp_down_keeps_the_last_good_keys() {
 }
 
 #[tokio::test]
-async fn https_urls_are_accepted_but_never_fetched() {
+async fn an_unreachable_https_source_fails_closed() {
     let v = started(vec![url_source("https://127.0.0.1:1/jwks", 60_000, 60_000)]);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!v.ready());
@@ -286,28 +287,27 @@ async fn https_urls_are_accepted_but_never_fetched() {
         v.verify(&signed(Algorithm::RS256, "k1"), NOW),
         Err(JwtError::KeysUnavailable)
     );
-    let err = super::fetch::fetch_jwks("https://127.0.0.1:1/jwks", Duration::from_secs(1))
+    let client = Outbound::default();
+    let err = super::fetch::fetch_jwks(&client, "https://127.0.0.1:1/jwks", Duration::from_secs(1))
         .await
         .err()
         .unwrap();
-    assert!(
-        err.contains("https JWKS URLs are not supported yet"),
-        "{err}"
-    );
+    assert!(err.contains("connect to 127.0.0.1:1"), "{err}");
 }
 
 #[tokio::test]
 async fn fetch_times_out_and_reports_status() {
     // Accepts but never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = Outbound::default();
     let url = format!("http://{}/jwks", silent.local_addr().unwrap());
-    let err = super::fetch::fetch_jwks(&url, Duration::from_millis(100))
+    let err = super::fetch::fetch_jwks(&client, &url, Duration::from_millis(100))
         .await
         .err()
         .unwrap();
     assert!(err.contains("no answer within"), "{err}");
     let idp = JwksServer::start(None).await;
-    let err = super::fetch::fetch_jwks(&idp.url, Duration::from_secs(2))
+    let err = super::fetch::fetch_jwks(&client, &idp.url, Duration::from_secs(2))
         .await
         .err()
         .unwrap();

@@ -31,6 +31,7 @@ pub use self::headers::{headers, Rendered};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, StoreError};
 use crate::config::policy::{LimitKey, LimitStore, OnStoreError, RateLimitSettings, RateLimitSpec};
+use crate::tls::outbound::Outbound;
 
 /// The stores all limiters of a snapshot share: the bounded memory table and the optional
 /// Redis store. Share it with `Arc` (`Stores::shared`); keep it across reloads to keep state.
@@ -42,20 +43,21 @@ pub struct Stores {
 
 impl Stores {
     /// Stores for `settings`: a memory table of `max_keys` keys and, when `redis` is set, a
-    /// Redis store (connected lazily, on its first use inside the runtime).
-    pub fn new(settings: &RateLimitSettings) -> Stores {
+    /// Redis store (connected lazily, on its first use inside the runtime; `rediss://` trusts
+    /// what `client`, the gateway's outbound client, trusts).
+    pub fn new(settings: &RateLimitSettings, client: &Outbound) -> Stores {
         Stores {
             memory: MemoryStore::new(settings.max_keys),
             redis: settings
                 .redis
                 .as_ref()
-                .map(|r| Arc::new(RedisStore::new(r))),
+                .map(|r| Arc::new(RedisStore::new(r, client))),
         }
     }
 
-    /// `Stores::new` in an `Arc`, ready to share between limiters.
+    /// `Stores::new` trusting the system roots, in an `Arc`, ready to share between limiters.
     pub fn shared(settings: &RateLimitSettings) -> Arc<Stores> {
-        Arc::new(Stores::new(settings))
+        Arc::new(Stores::new(settings, &Outbound::default()))
     }
 
     /// The in-memory store.

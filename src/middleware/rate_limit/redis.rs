@@ -13,7 +13,8 @@
 //! - The script returns `{allowed, ahead}` and `gcra::decide(ahead)` builds the decision, so
 //!   the two stores cannot drift apart.
 //! - Connection: one `ConnectionManager` (multiplexed, reconnects itself), created lazily on
-//!   the first check. `Script::invoke_async` sends `EVALSHA` and falls back to `SCRIPT LOAD`
+//!   the first check; `rediss://` speaks TLS verified like every outbound call (`[outbound]
+//!   ca_file` or the system roots), a refused certificate fails the check like an outage. `Script::invoke_async` sends `EVALSHA` and falls back to `SCRIPT LOAD`
 //!   + `EVALSHA` once per Redis server (after a restart the first decision takes 3 trips).
 //! - Each decision is bounded by `RedisSpec.timeout`. On the first failure the store is marked
 //!   down (logged once at warn): later checks fail at once, without waiting, while one
@@ -28,6 +29,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::gcra::{self, Decision};
 use crate::config::policy::RedisSpec;
+use crate::tls::outbound::Outbound;
 
 /// The GCRA script. KEYS[1]: bucket; ARGV[1]: T (ns); ARGV[2]: tau (ns).
 /// Returns `{1, ahead}` when allowed (TAT stored), `{0, ahead}` when denied (unchanged).
@@ -106,11 +108,11 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store for `spec`; connects lazily, on the first check (inside the tokio runtime).
-    /// An unparsable URL is logged at error and makes every check fail with
-    /// `StoreError::Config`.
-    pub fn new(spec: &RedisSpec) -> RedisStore {
-        let client = redis::Client::open(spec.url.as_str()).map_err(|e| {
+    /// A store for `spec`; connects lazily, on the first check (inside the tokio runtime),
+    /// over TLS for `rediss://` (trusting what `outbound` trusts). An unparsable URL is logged
+    /// at error and makes every check fail with `StoreError::Config`.
+    pub fn new(spec: &RedisSpec, outbound: &Outbound) -> RedisStore {
+        let client = outbound.redis_client(spec.url.as_str()).map_err(|e| {
             tracing::error!(url = %redacted(&spec.url), error = %e, "rate-limit redis url is unusable");
             e.to_string()
         });

@@ -1,5 +1,6 @@
-//! A real `redis-server` started by the test on a free loopback port, killed (by its PID)
-//! when dropped or on `kill`, restartable on the same port.
+//! A real `redis-server` started by the test on a free loopback port (plain, or TLS only with
+//! a given certificate), killed (by its PID) when dropped or on `kill`, restartable on the
+//! same port.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -8,11 +9,24 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// TLS only: the certificate, key and CA files (`rediss://`; no plain port).
+    tls: Option<[String; 3]>,
 }
 
 impl RedisServer {
     /// Starts one. Panics when `redis-server` is not installed: `scripts/test` installs it.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(None)
+    }
+
+    /// Starts one speaking only TLS with `cert` and `key` (PEM files); clients need no
+    /// certificate. Its URL is `rediss://127.0.0.1:PORT/0`.
+    pub fn start_tls(cert: &str, key: &str, ca: &str) -> RedisServer {
+        let files = [cert.to_owned(), key.to_owned(), ca.to_owned()];
+        RedisServer::start_with(Some(files)).unwrap()
+    }
+
+    fn start_with(tls: Option<[String; 3]>) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -25,19 +39,45 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut r = RedisServer { port, child: None };
+        let mut r = RedisServer {
+            port,
+            child: None,
+            tls,
+        };
         r.restart();
         Some(r)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            Some(_) => format!("rediss://127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// (Re)starts the server on its port and waits until it accepts connections.
     pub fn restart(&mut self) {
+        let port = self.port.to_string();
+        let ports = match &self.tls {
+            None => vec!["--port", &port],
+            Some([cert, key, ca]) => vec![
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                cert,
+                "--tls-key-file",
+                key,
+                "--tls-ca-cert-file",
+                ca,
+                "--tls-auth-clients",
+                "no",
+            ],
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(ports)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -90,6 +90,20 @@ impl Pki {
         (c.display().to_string(), k.display().to_string())
     }
 
+    /// A server certificate for `names` and its key written as PEM files (`server.pem`,
+    /// `server.key`); their paths.
+    pub fn server_files(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (c, k) = (self.dir.join("server.pem"), self.dir.join("server.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c.display().to_string(), k.display().to_string())
+    }
+
     /// A server config for `names` offering `alpn`; with `clients`, a client certificate
     /// signed by that CA is required.
     pub fn server(

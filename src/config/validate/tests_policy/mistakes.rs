@@ -1,7 +1,7 @@
 //! Mistakes in policies, consumers, `[defaults]` and `[rate_limit]`: each reported with the
 //! right key, line and hint.
 
-use super::{error_at, errors, hint, only_error, render, BASE};
+use super::{error_at, errors, hint, only_error, parse, render, BASE};
 
 #[test]
 fn unknown_policy_has_did_you_mean() {
@@ -109,9 +109,14 @@ fn redis_store_needs_the_redis_table() {
     assert!(e.message.contains("[rate_limit.redis]"), "{e}");
     assert!(hint(&e).contains("store = \"memory\""), "{e}");
     // With the table (even an invalid one) there is no error at the limit.
-    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380\"\n{extra}");
+    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380/#insecure\"\n{extra}");
     let e = only_error(&text, "rate_limit.redis.url", "rediss");
-    assert!(hint(&e).contains("TLS comes later"), "{e}");
+    assert!(e.message.contains("#insecure"), "{e}");
+    assert!(hint(&e).contains("[outbound] ca_file"), "{e}");
+    // TLS to Redis is a rediss:// URL.
+    let text = format!("[rate_limit.redis]\nurl = \"rediss://r:6380/0\"\n{extra}");
+    let c = parse(&format!("{BASE}{text}"));
+    assert!(c.rate_limit.redis.unwrap().url.starts_with("rediss://"));
     for (url, message) in [
         ("http://r:6379", "must start with redis://"),
         ("redis://r:notaport", "invalid Redis URL"),
