@@ -17,6 +17,7 @@ mod config_check;
 mod dashboard;
 mod demo;
 mod errors;
+mod exchange;
 mod grafana;
 mod grpc;
 mod grpc_web;
