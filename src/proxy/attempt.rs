@@ -11,50 +11,24 @@
 //! deadline; after a full-jitter backoff.
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, Request, Response, Uri};
+use http::{header, HeaderMap, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{PooledBody, RequestBody};
-use super::client::{self, ClientError, Timeouts};
+use super::client::{self, Timeouts};
+use super::exchange::{head_for, Outgoing, Upstream};
 use crate::config::upstream::status_in;
-use crate::config::{BalancePolicy, HashKey, HostHeader};
+use crate::config::{BalancePolicy, HashKey};
 use crate::error::GatewayError;
 use crate::upstream::admit::{self, Refused};
 use crate::upstream::balance::hash_key;
 use crate::upstream::retry::{backoff, method_retryable};
-use crate::upstream::{lock, Endpoint, Service};
+use crate::upstream::{lock, Service};
 
 /// The most tries one request can make (`retries` is at most 10).
 const MAX_TRIES: usize = 11;
-
-/// A request ready to be sent, minus what depends on the endpoint (base path, Host).
-pub struct Outgoing {
-    pub parts: http::request::Parts,
-    /// Path and query the upstream receives after the endpoint's base path.
-    pub path_and_query: String,
-    /// The client's Host header, for `host_header = "preserve"`.
-    pub client_host: Option<http::HeaderValue>,
-    /// The client's body; `None` for a request the gateway makes itself (a background
-    /// cache refresh), sent without a body.
-    pub body: Option<Incoming>,
-    pub max_body_bytes: u64,
-    pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
-    /// long-lived streams whose next message waits for the upstream's answer.
-    pub replay: bool,
-}
-
-/// What the try loop needs to know of the route and the client.
-pub struct Plan<'a> {
-    pub service: &'a Service,
-    pub deadline: Instant,
-    pub allow_non_idempotent: bool,
-    pub clock: &'a crate::clock::Clock,
-    pub client_ip: std::net::IpAddr,
-    pub metrics: &'a crate::observability::metrics::Metrics,
-}
 
 /// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
 /// once).
@@ -86,7 +60,7 @@ pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
 
 /// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
 /// in-flight unit) that its body releases when done.
-pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
+pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
     let s = plan.service;
     // The real clock is read once before and once after each try; the injectable clock
     // (breakers, budgets) is derived from those readings.
@@ -145,7 +119,7 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
             Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
         };
         let last = n > retries as usize;
-        let req = request_for(ep, s.host_header, &mut out, last, req_body)?;
+        let req = Request::from_parts(head_for(ep, s.host_header, &mut out, last)?, req_body);
         let sent_at = real;
         let result = client::send(ep, req, timeouts).await;
         real = Instant::now();
@@ -172,17 +146,7 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
                 drop(resp);
             }
             Err(e) => {
-                let sent = !matches!(
-                    e,
-                    ClientError::Connect(_) | ClientError::ConnectTimeout | ClientError::Tls(_)
-                );
-                let kind = match &e {
-                    ClientError::Connect(_) => "connect",
-                    ClientError::ConnectTimeout => "connect_timeout",
-                    ClientError::Tls(_) => "tls",
-                    ClientError::Timeout => "timeout",
-                    ClientError::Handshake(_) | ClientError::Send(_) => "reset",
-                };
+                let (sent, kind) = (e.sent(), e.kind());
                 let err = client::upstream_error(e, &s.name, max_body_bytes);
                 if !err.is_upstream_failure() {
                     return Err(err);
@@ -209,32 +173,6 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
         tokio::time::sleep(wait).await;
         real = Instant::now();
     }
-}
-
-/// The request of one try: the head (moved on the last try, else copied) with the endpoint's
-/// target and Host. Built outside the async loop so no second head lives in its future.
-fn request_for(
-    ep: &Endpoint,
-    host_header: HostHeader,
-    out: &mut Outgoing,
-    last: bool,
-    body: RequestBody,
-) -> Result<Request<RequestBody>, GatewayError> {
-    let mut p = if last {
-        std::mem::replace(&mut out.parts, Request::new(()).into_parts().0)
-    } else {
-        super::cache::copy_head(&out.parts)
-    };
-    let mut target = String::with_capacity(ep.base_path.len() + out.path_and_query.len());
-    target.push_str(&ep.base_path);
-    target.push_str(&out.path_and_query);
-    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
-    let host = match (host_header, &out.client_host) {
-        (HostHeader::Preserve, Some(h)) => h.clone(),
-        _ => ep.host_header.clone(),
-    };
-    p.headers.insert(header::HOST, host);
-    Ok(Request::from_parts(p, body))
 }
 
 /// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -32,9 +32,10 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use super::attempt::{request_hash, Outgoing, Plan};
+use super::attempt::request_hash;
 use super::body::{BoxError, GatewayBody, OnDone};
 use super::client::ClientError;
+use super::exchange::{head_for, Outgoing, Upstream};
 use super::headers;
 use crate::config::upstream::status_in;
 use crate::config::BalancePolicy;
@@ -119,30 +120,23 @@ pub(crate) struct Labels {
 /// to one endpoint: admission and endpoint choice as for any request, one try, the outcome
 /// recorded on the breakers and outlier detection.
 pub(crate) async fn run(
-    plan: Plan<'_>,
-    out: Outgoing,
+    plan: Upstream<'_>,
+    mut out: Outgoing,
     offer: Offer,
     labels: Labels,
 ) -> Result<Opened, GatewayError> {
     let s = plan.service;
     let now = plan.clock.now();
     let mut admission = admit::enter(s, now).map_err(|r| super::attempt::refused(s, r))?;
-    let mut p = out.parts;
     let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &p.headers, plan.client_ip));
+        .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
     let Some(mut pick) = admit::pick(s, &[], hash, now) else {
         return Err(GatewayError::NoHealthyEndpoint {
             service: s.name.to_string(),
         });
     };
     let ep = pick.endpoint;
-    let target = format!("{}{}", ep.base_path, out.path_and_query);
-    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
-    let host = match (s.host_header, out.client_host) {
-        (crate::config::HostHeader::Preserve, Some(h)) => h,
-        _ => ep.host_header.clone(),
-    };
-    p.headers.insert(header::HOST, host);
+    let mut p = head_for(ep, s.host_header, &mut out, true)?;
     p.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     p.headers.insert(header::UPGRADE, offer.protocol.clone());
@@ -156,14 +150,7 @@ pub(crate) async fn run(
     let (mut resp, tx) = match result {
         Ok(r) => r,
         Err(e) => {
-            let kind = match &e {
-                ClientError::Connect(_) => "connect",
-                ClientError::ConnectTimeout => "connect_timeout",
-                ClientError::Tls(_) => "tls",
-                ClientError::Timeout => "timeout",
-                ClientError::Handshake(_) | ClientError::Send(_) => "reset",
-            };
-            plan.metrics.upstream_error(&s.name, &ep.url, kind);
+            plan.metrics.upstream_error(&s.name, &ep.url, e.kind());
             admit::record_try(s, pick, now, false);
             admission.finish(s, now, false);
             return Err(super::client::upstream_error(

@@ -28,19 +28,31 @@ const SPOOF: [(&str, &str); 5] = [
 /// The header set every upstream request must carry for a client on 127.0.0.1 (untrusted).
 fn assert_sanitised(h: &HeaderMap, gw: &Gateway, request_id: &str) {
     let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(get("x-forwarded-for").as_deref(), Some("127.0.0.1"), "{h:?}");
+    assert_eq!(
+        get("x-forwarded-for").as_deref(),
+        Some("127.0.0.1"),
+        "{h:?}"
+    );
     assert_eq!(get("x-forwarded-proto").as_deref(), Some("http"), "{h:?}");
     let host = gw.addr.to_string();
     assert_eq!(get("x-forwarded-host").as_deref(), Some(&*host), "{h:?}");
     assert_eq!(get("via").as_deref(), Some("1.1 portcullis"), "{h:?}");
     assert_eq!(get("x-request-id").as_deref(), Some(request_id), "{h:?}");
     let tp = get("traceparent").expect("traceparent sent upstream");
-    assert_ne!(tp, CLIENT_TRACEPARENT, "the gateway's span, not the client's");
+    assert_ne!(
+        tp, CLIENT_TRACEPARENT,
+        "the gateway's span, not the client's"
+    );
     assert!(
         tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
         "the client's trace continued: {tp}"
     );
-    for hop in ["keep-alive", "proxy-connection", "transfer-encoding", "x-hop"] {
+    for hop in [
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "x-hop",
+    ] {
         assert!(!h.contains_key(hop), "hop-by-hop {hop} forwarded: {h:?}");
     }
 }
@@ -120,7 +132,10 @@ async fn a_background_refresh_reaches_the_backend_sanitised() {
     assert_eq!(h["x-cache"], "STALE");
     let t = std::time::Instant::now();
     while backend.hits() < 2 {
-        assert!(t.elapsed() < Duration::from_secs(5), "no background refresh");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no background refresh"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let refresh = backend.last();

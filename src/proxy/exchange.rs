@@ -1,0 +1,166 @@
+//! The one upstream exchange: every request the gateway sends upstream is built here, whoever
+//! sends it (the tries loop in `attempt.rs`, a WebSocket upgrade in `upgrade.rs`, a
+//! stale-while-revalidate refresh in `cache/refresh.rs`):
+//! - `outgoing_head` turns the client's head into the upstream head once per request: the
+//!   gateway's trace context, hop-by-hop headers removed, X-Forwarded-For/-Proto/-Host and Via
+//!   (a client's own X-Forwarded-* kept only from a trusted proxy), the request id, HTTP/1.1;
+//! - `Outgoing::refresh` derives a background refresh from that same sanitised head (a copy,
+//!   made a conditional GET without a body), so it can never carry what the client sent raw;
+//! - `head_for` sets what depends on the endpoint: the target (base path + path and query)
+//!   and Host (the endpoint's, or the client's under `host_header = "preserve"`);
+//! - `Upstream` is what the tries need of the route: its service, the deadline, whether
+//!   non-idempotent methods may be retried, and the client address (consistent hashing).
+//!
+//! How a failed exchange counts (its metric label, whether it may be retried) is data on the
+//! error: `ClientError::kind` and `ClientError::sent`.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::Uri;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::headers;
+use crate::clock::Clock;
+use crate::config::HostHeader;
+use crate::error::GatewayError;
+use crate::observability::metrics::Metrics;
+use crate::observability::trace_context::TraceContext;
+use crate::state::{Route, Shared, Snapshot};
+use crate::upstream::{Endpoint, Service};
+
+/// A request ready to be sent, minus what depends on the endpoint (base path, Host).
+pub struct Outgoing {
+    /// The sanitised upstream head (`outgoing_head`).
+    pub parts: http::request::Parts,
+    /// Path and query the upstream receives after the endpoint's base path.
+    pub path_and_query: String,
+    /// The client's Host (or target authority), for `host_header = "preserve"`.
+    pub client_host: Option<HeaderValue>,
+    /// The client's body; `None` for a request the gateway makes itself (a background
+    /// cache refresh), sent without a body.
+    pub body: Option<Incoming>,
+    pub max_body_bytes: u64,
+    /// The access log's request-bytes counter, when logging.
+    pub counter: Option<Arc<AtomicU64>>,
+    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
+    /// long-lived streams whose next message waits for the upstream's answer.
+    pub replay: bool,
+}
+
+/// What the gateway knows of the client, for the headers it adds upstream.
+pub struct Client<'a> {
+    pub peer: IpAddr,
+    /// The peer is one of `server.trusted_proxies` (its X-Forwarded-* chain is extended).
+    pub trusted: bool,
+    /// The client connection is TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
+    pub request_id: &'a HeaderValue,
+    pub trace: &'a TraceContext,
+}
+
+/// Makes the client's head the upstream head, in place; returns the client's host (the
+/// target's authority, which wins over Host: absolute-form in HTTP/1.1, RFC 9112 §3.2.2;
+/// `:authority` in HTTP/2, which usually sends no Host at all).
+pub fn outgoing_head(parts: &mut http::request::Parts, c: &Client<'_>) -> Option<HeaderValue> {
+    // Room for what the gateway adds (trace context, X-Forwarded-*, Via, request id) in one
+    // growth of the map rather than two.
+    parts.headers.reserve(8);
+    c.trace.apply(&mut parts.headers);
+    let client_host = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(
+        &mut parts.headers,
+        c.peer,
+        c.trusted,
+        client_host.as_ref(),
+        c.tls,
+    );
+    parts
+        .headers
+        .insert(headers::X_REQUEST_ID, c.request_id.clone());
+    parts.version = http::Version::HTTP_11;
+    client_host
+}
+
+impl Outgoing {
+    /// The background refresh of a stale entry: this request's sanitised head as a GET with
+    /// the stored validators (`reval`) instead of the client's conditionals, and no body.
+    pub fn refresh(&self, reval: &http::request::Parts) -> Outgoing {
+        let mut parts = super::cache::copy_head(&self.parts);
+        parts.method = http::Method::GET;
+        super::cache::conditional(&mut parts, reval);
+        Outgoing {
+            parts,
+            path_and_query: self.path_and_query.clone(),
+            client_host: self.client_host.clone(),
+            body: None,
+            max_body_bytes: 0,
+            counter: None,
+            replay: true,
+        }
+    }
+}
+
+/// The head of one request to `ep`: moved out of `out` on the last try (`last`), else
+/// copied, with the endpoint's target and Host. Not async, so no second head lives in the
+/// caller's future.
+pub fn head_for(
+    ep: &Endpoint,
+    host_header: HostHeader,
+    out: &mut Outgoing,
+    last: bool,
+) -> Result<http::request::Parts, GatewayError> {
+    let mut p = if last {
+        std::mem::replace(&mut out.parts, http::Request::new(()).into_parts().0)
+    } else {
+        super::cache::copy_head(&out.parts)
+    };
+    let mut target = String::with_capacity(ep.base_path.len() + out.path_and_query.len());
+    target.push_str(&ep.base_path);
+    target.push_str(&out.path_and_query);
+    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+    let host = match (host_header, &out.client_host) {
+        (HostHeader::Preserve, Some(h)) => h.clone(),
+        _ => ep.host_header.clone(),
+    };
+    p.headers.insert(header::HOST, host);
+    Ok(p)
+}
+
+/// What the tries need to know of the route and the client.
+pub struct Upstream<'a> {
+    pub service: &'a Service,
+    /// The route's overall deadline for all tries.
+    pub deadline: Instant,
+    pub allow_non_idempotent: bool,
+    pub clock: &'a Clock,
+    pub client_ip: IpAddr,
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Upstream<'a> {
+    /// The exchange of a request on `route` that started at `start`.
+    pub fn new(
+        shared: &'a Shared,
+        snap: &'a Snapshot,
+        route: &'a Route,
+        start: Instant,
+        client_ip: IpAddr,
+    ) -> Upstream<'a> {
+        Upstream {
+            service: &snap.services[route.service],
+            deadline: start + route.deadline,
+            allow_non_idempotent: route.retry_non_idempotent,
+            clock: &shared.clock,
+            client_ip,
+            metrics: &shared.metrics,
+        }
+    }
+}
