@@ -105,7 +105,12 @@ async fn pipeline<'s>(
     //    upstream: gRPC-Web support, the body limit by Content-Length (413 before any
     //    upstream byte). After routing, before the cache and the upstream: a refused request
     //    costs nothing upstream and a cache hit still counts against quotas.
-    let client_ip = next!(stages::policies(shared, snap, conn, &routed, &mut parts, cx).await?);
+    //    (A route without policies, or without a cache below, skips the stage without
+    //    making its future: this is the hot path.)
+    let client_ip = match routed.route.chain.as_deref() {
+        Some(chain) => next!(stages::policies(shared, snap, conn, chain, &mut parts, cx).await?),
+        None => conn.peer.ip(),
+    };
     stages::admit(&routed, &parts, cx)?;
     // 4. The upstream head, made once: the WebSocket offer taken out (before its hop-by-hop
     //    headers go), trace context, hop-by-hop removal, X-Forwarded-*, Via, request id
@@ -116,7 +121,7 @@ async fn pipeline<'s>(
     //    HIT / STALE / 304 / PURGE answered here, a stale entry refreshed in the background.
     //    After the policies (hits count against quotas; private routes stay private), before
     //    anything goes upstream.
-    let pending = match offer.is_none() {
+    let pending = match routed.cache_target.is_some() && offer.is_none() {
         true => next!(stages::cache(shared, snap, conn, &routed, &mut out, client_ip, cx).await),
         false => None,
     };

@@ -20,6 +20,7 @@ use super::finish::Ctx;
 use super::upgrade::{self, Offer};
 use super::{attempt, cache, compress, early, grpc, grpc_web, headers, sanity, ConnInfo};
 use crate::error::GatewayError;
+use crate::middleware::chain::Chain;
 use crate::middleware::client_ip;
 use crate::middleware::run::{self, Step};
 use crate::routing::normalize_path;
@@ -109,18 +110,15 @@ pub(super) fn route<'s>(
 
 /// The route's policies (`middleware::run`); goes on with the client's address (from
 /// X-Forwarded-For through trusted proxies, when a policy needs it).
-pub(super) async fn policies<'s>(
+pub(super) async fn policies(
     shared: &Shared,
     snap: &Snapshot,
     conn: &ConnInfo,
-    routed: &Routed<'s>,
+    chain: &Chain,
     parts: &mut Parts,
-    cx: &mut Ctx<'s>,
+    cx: &mut Ctx<'_>,
 ) -> Result<Flow<IpAddr>, GatewayError> {
     let mut client_ip = conn.peer.ip();
-    let Some(chain) = routed.route.chain.as_deref() else {
-        return Ok(Flow::Continue(client_ip));
-    };
     if chain.needs_client_ip {
         client_ip = client_ip::client_ip(client_ip, &parts.headers, &snap.trusted_proxies);
     }
