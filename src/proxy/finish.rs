@@ -115,8 +115,9 @@ impl<'s> Ctx<'s> {
     }
 }
 
-/// The pipeline's one exit: what every answer needs, in this order.
-pub(super) async fn finish(
+/// The pipeline's one exit: what every answer needs, in this order. A plain function: no
+/// second copy of the request's context lives in the request's future.
+pub(super) fn finish(
     shared: &Shared,
     conn: &ConnInfo,
     mut cx: Ctx<'_>,
@@ -145,7 +146,7 @@ pub(super) async fn finish(
     }
     // Compression last of the body's changes (after the cache stored the identity body).
     if let (false, Some(c)) = (failed, cx.compress.take()) {
-        resp = c.apply(resp).await;
+        resp = c.apply(resp);
     }
     if let Some(web) = cx.facts.web {
         resp = grpc_web::response(resp, web);

@@ -67,7 +67,7 @@ pub async fn handle(
     let snap = shared.snapshot.load_full();
     let mut cx = Ctx::begin(shared, &snap, conn, &mut req, start);
     let answer = pipeline(shared, &snap, conn, req, &mut cx).await;
-    finish::finish(shared, conn, cx, answer).await
+    finish::finish(shared, conn, cx, answer)
 }
 
 /// Goes on with a stage's value, or returns its answer.
@@ -136,7 +136,9 @@ async fn pipeline<'s>(
         ))
         .await;
     }
-    stages::upstream(shared, snap, &routed, out, pending, client_ip, cx).await
+    let up = stages::tries(shared, snap, &routed, &mut out, client_ip, cx);
+    let tried = attempt::run(up, out).await;
+    stages::response(shared, &routed, tried, pending, cx)
     // 7. `finish` (in `handle`): request id, response policies or CORS on errors, compression
     //    last (after the cache stored the identity body), gRPC-Web / gRPC statuses, HSTS,
     //    then the access log and metrics when the body ends (or the tunnel closes).

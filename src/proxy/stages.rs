@@ -264,21 +264,30 @@ pub(super) async fn upgrade<'s>(
     Ok(opened.resp)
 }
 
-/// The tries against the service (`attempt::run`) and the upstream's response: hop-by-hop
-/// headers removed, gRPC statuses watched, handed to the cache. A failure is answered by a
-/// stale entry when stale-if-error allows.
-pub(super) async fn upstream<'s>(
-    shared: &Shared,
-    snap: &Snapshot,
-    routed: &Routed<'s>,
-    mut out: Outgoing,
-    pending: Option<Box<cache::Pending>>,
+/// What the tries (`attempt::run`, awaited by the pipeline itself so the outgoing request
+/// is kept once in its future) need of the route.
+pub(super) fn tries<'a>(
+    shared: &'a Shared,
+    snap: &'a Snapshot,
+    routed: &Routed<'a>,
+    out: &mut Outgoing,
     client_ip: IpAddr,
+    cx: &mut Ctx<'_>,
+) -> Upstream<'a> {
+    out.counter = cx.bytes_in();
+    Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip)
+}
+
+/// The upstream's response: hop-by-hop headers removed, gRPC statuses watched, handed to the
+/// cache. A failure is answered by a stale entry when stale-if-error allows.
+pub(super) fn response<'s>(
+    shared: &Shared,
+    routed: &Routed<'s>,
+    tried: Result<attempt::Answer, GatewayError>,
+    pending: Option<Box<cache::Pending>>,
     cx: &mut Ctx<'s>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    out.counter = cx.bytes_in();
-    let up = Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip);
-    let (resp, guards, endpoint) = match attempt::run(up, out).await {
+    let (resp, guards, endpoint) = match tried {
         Ok(r) => r,
         Err(e) => {
             // stale-if-error: a stale entry answers for a failed (or breaker-open) upstream.
