@@ -4,7 +4,7 @@
 //! Module map:
 //! - `config`: TOML -> raw serde types -> validated runtime `Config` (errors with file:line:col)
 //! - `routing`: path normalisation and the immutable `Router` (pure, allocation-free match)
-//! - `state`: the `Snapshot` compiled from a config, swapped atomically
+//! - `state`: the `Snapshot` compiled from a config (a plan per route), swapped atomically
 //! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain; `run`
 //! - `tls`: TLS termination (rustls): certificates by SNI, client certificates, live reload
 //! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
@@ -17,9 +17,8 @@
 //! - `demo`: built-in demo services for `portcullis demo`
 //!
 //! Request flow: accept (connection limit) -> parse (header size and time limits) ->
-//! `proxy::handle`: request id -> head sanity -> normalise path -> route match -> body limit ->
-//! upstream request (headers rewritten) -> pooled HTTP/1.1 client -> streamed response ->
-//! errors as problem+json -> access log when the body is done.
+//! `proxy::handle`, whose stages run in the order written once in `proxy::pipeline` and
+//! whose every answer leaves through `proxy::finish` (see docs/architecture.md).
 
 #![forbid(unsafe_code)]
 

@@ -1,7 +1,9 @@
 //! Running a route's chain: the request phase (IP rules, CORS preflight, authentication,
-//! rate limits, request header transforms) and the response phase (response header
-//! transforms, CORS and RateLimit headers). The order is fixed here, whatever the order of
-//! the policies in the config:
+//! rate limits, request header transforms), stage 3 of the pipeline (`proxy::pipeline` says
+//! where it runs and why), and the response phase (response header transforms, CORS and
+//! RateLimit headers), which `proxy::finish` applies to every answer after the request phase
+//! passed. Within the request phase the order is fixed here, whatever the order of the
+//! policies in the config:
 //! - IP rules first: a refused address costs nothing else;
 //! - the CORS preflight before auth: browsers send preflights without credentials;
 //! - auth before rate limits: a limit keyed on the consumer needs it, and an unauthenticated

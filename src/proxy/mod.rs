@@ -130,13 +130,12 @@ async fn pipeline<'s>(
     //    upstream's response with its hop-by-hop headers removed, gRPC statuses watched,
     //    stored by the cache as it streams. A failure may still be answered by a stale entry
     //    (stale-if-error).
+    let up = stages::upstream(shared, snap, &routed, &mut out, client_ip, cx);
     if let Some(offer) = offer {
-        return Box::pin(stages::upgrade(
-            shared, snap, conn, &routed, out, offer, client_ip, cx,
-        ))
-        .await;
+        let labels = stages::tunnel_labels(shared, snap, conn, &routed);
+        // Boxed: inline, the rare upgrade would size every request's future.
+        return Box::pin(stages::upgrade(up, out, offer, labels, cx)).await;
     }
-    let up = stages::tries(shared, snap, &routed, &mut out, client_ip, cx);
     let tried = attempt::run(up, out).await;
     stages::response(shared, &routed, tried, pending, cx)
     // 7. `finish` (in `handle`): request id, response policies or CORS on errors, compression

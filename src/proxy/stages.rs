@@ -27,7 +27,9 @@ use crate::routing::normalize_path;
 use crate::state::{Route, Shared, Snapshot};
 use crate::upstream::Service;
 
-/// A stage's outcome: go on with `T`, or answer the client now.
+/// A stage's outcome: go on with `T`, or answer the client now. Not boxed: it is matched
+/// at once by the pipeline, and a box would cost every answer an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Flow<T> {
     Continue(T),
     Answer(Response<GatewayBody>),
@@ -239,34 +241,9 @@ pub(super) async fn cache(
     }
 }
 
-/// The WebSocket upgrade (`upgrade::run`): one try, then the tunnel `finish` starts.
-pub(super) async fn upgrade<'s>(
-    shared: &Shared,
-    snap: &Snapshot,
-    conn: &ConnInfo,
-    routed: &Routed<'s>,
-    mut out: Outgoing,
-    offer: Offer,
-    client_ip: IpAddr,
-    cx: &mut Ctx<'s>,
-) -> Result<Response<GatewayBody>, GatewayError> {
-    out.counter = cx.bytes_in();
-    let up = Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip);
-    let labels = upgrade::Labels {
-        metrics: shared.metrics.clone(),
-        conn: conn.state.clone(),
-        route: routed.route.name.clone(),
-        idle: snap.websocket_idle_timeout,
-    };
-    let opened = upgrade::run(up, out, offer, labels).await?;
-    cx.endpoint(opened.endpoint);
-    cx.facts.tunnel = opened.tunnel;
-    Ok(opened.resp)
-}
-
-/// What the tries (`attempt::run`, awaited by the pipeline itself so the outgoing request
-/// is kept once in its future) need of the route.
-pub(super) fn tries<'a>(
+/// What the upstream exchange (the tries, or an upgrade) needs of the route; the request
+/// body's byte counter set for the access log.
+pub(super) fn upstream<'a>(
     shared: &'a Shared,
     snap: &'a Snapshot,
     routed: &Routed<'a>,
@@ -276,6 +253,35 @@ pub(super) fn tries<'a>(
 ) -> Upstream<'a> {
     out.counter = cx.bytes_in();
     Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip)
+}
+
+/// The WebSocket upgrade (`upgrade::run`): one try, then the tunnel `finish` starts.
+pub(super) async fn upgrade(
+    up: Upstream<'_>,
+    out: Outgoing,
+    offer: Offer,
+    labels: upgrade::Labels,
+    cx: &mut Ctx<'_>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let opened = upgrade::run(up, out, offer, labels).await?;
+    cx.endpoint(opened.endpoint);
+    cx.facts.tunnel = opened.tunnel;
+    Ok(opened.resp)
+}
+
+/// What a WebSocket tunnel needs besides its two connections (no snapshot).
+pub(super) fn tunnel_labels(
+    shared: &Shared,
+    snap: &Snapshot,
+    conn: &ConnInfo,
+    routed: &Routed<'_>,
+) -> upgrade::Labels {
+    upgrade::Labels {
+        metrics: shared.metrics.clone(),
+        conn: conn.state.clone(),
+        route: routed.route.name.clone(),
+        idle: snap.websocket_idle_timeout,
+    }
 }
 
 /// The upstream's response: hop-by-hop headers removed, gRPC statuses watched, handed to the
