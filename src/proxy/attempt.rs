@@ -69,39 +69,34 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
     let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
     let spec = &s.spec.retry;
     // `out` stays whole (destructured, its fields would be kept twice in this future).
-    let (max_body_bytes, replay) = (out.max_body_bytes, out.replay);
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
     if retries > 0 {
         lock(&s.budget).deposit(now);
     }
     let counter = out.counter.take();
     let mut body = match out.body.take() {
-        None => Prepared::Buffered(Bytes::new(), None),
-        Some(body) if retries == 0 || !replay => {
-            retries = 0;
-            Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
-        }
-        Some(body) => {
-            let limit = spec.max_replay_bytes;
-            let read = buffer(body, limit, max_body_bytes, counter, plan.deadline).await?;
-            if matches!(read, Prepared::Stream(_)) {
-                retries = 0;
-            }
+        Some(body) if retries > 0 && out.replay => {
+            let (limit, max) = (spec.max_replay_bytes, out.max_body_bytes);
+            let read = buffer(body, limit, max, counter, plan.deadline).await?;
             real = Instant::now();
             read
         }
+        Some(body) => Prepared::Stream(Some(RequestBody::new(body, out.max_body_bytes, counter))),
+        None => Prepared::Buffered(Bytes::new(), None),
     };
+    if matches!(body, Prepared::Stream(_)) {
+        retries = 0;
+    }
     let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
         .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
     let method_ok = method_retryable(&out.parts.method, plan.allow_non_idempotent);
     let per_try = spec.per_try_timeout.unwrap_or(s.request_timeout);
-    let failure_statuses = &s.spec.breaker.failure_statuses;
     let mut tried = [0usize; MAX_TRIES];
     let mut n = 0usize;
     let mut last_error: Option<GatewayError> = None;
     loop {
         let now = plan.clock.at(real);
-        let Some(mut pick) = admit::pick(s, &tried[..n], hash, now) else {
+        let Some(pick) = admit::pick(s, &tried[..n], hash, now) else {
             return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint {
                 service: s.name.to_string(),
             }));
@@ -114,53 +109,25 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
             connect: s.connect_timeout.min(remaining),
             request: per_try.min(remaining),
         };
-        let req_body = match &mut body {
-            Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
-            Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
-        };
         let last = n > retries as usize;
-        let req = Request::from_parts(head_for(ep, s.host_header, &mut out, last)?, req_body);
+        let req = request(ep, s, &mut out, &mut body, last)?;
         let sent_at = real;
         let result = client::send(ep, req, timeouts).await;
         real = Instant::now();
-        let took = real.saturating_duration_since(sent_at);
-        let now = plan.clock.at(real);
-        let may_retry = !last && real < plan.deadline;
-        match result {
-            Ok(resp) => {
-                plan.metrics.upstream_named(&s.name, &ep.url, took);
-                let status = resp.status().as_u16();
-                let failed = status >= 500 && status_in(failure_statuses, status);
-                let load = pick.take_load();
-                admit::record_try(s, pick, now, !failed);
-                let retry = may_retry
-                    && method_ok
-                    && status_in(&spec.on_statuses, status)
-                    && lock(&s.budget).try_withdraw(now);
-                if !retry {
-                    admission.finish(s, now, !failed);
-                    let slot = admission.into_slot();
-                    return Ok((resp, Box::new((slot, load)), ep.url.clone()));
-                }
-                tracing::debug!(service = %s.name, endpoint = %ep.url, status, "retrying after status");
-                drop(resp);
+        let t = Try {
+            took: real.saturating_duration_since(sent_at),
+            now: plan.clock.at(real),
+            may_retry: !last && real < plan.deadline,
+            method_ok,
+            max_body_bytes: out.max_body_bytes,
+        };
+        match judge(&plan, &mut admission, pick, result, &t) {
+            Outcome::Answer(resp, load) => {
+                let slot = admission.into_slot();
+                return Ok((resp, Box::new((slot, load)), ep.url.clone()));
             }
-            Err(e) => {
-                let (sent, kind) = (e.sent(), e.kind());
-                let err = client::upstream_error(e, &s.name, max_body_bytes);
-                if !err.is_upstream_failure() {
-                    return Err(err);
-                }
-                plan.metrics.upstream_error(&s.name, &ep.url, kind);
-                admit::record_try(s, pick, now, false);
-                let retry = may_retry && (method_ok || !sent) && lock(&s.budget).try_withdraw(now);
-                if !retry {
-                    admission.finish(s, now, false);
-                    return Err(err);
-                }
-                tracing::debug!(service = %s.name, endpoint = %ep.url, error = %err, "retrying after error");
-                last_error = Some(err);
-            }
+            Outcome::Failed(err) => return Err(err),
+            Outcome::Retry(err) => last_error = err.or(last_error),
         }
         plan.metrics.retry(&s.name);
         let wait = backoff(
@@ -172,6 +139,95 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
         let wait = wait.min(plan.deadline.saturating_duration_since(real));
         tokio::time::sleep(wait).await;
         real = Instant::now();
+    }
+}
+
+/// The request of one try: its head from `head_for` (moved out of `out` on the `last` try),
+/// its body a copy of the buffered one, or the stream (which only one try can have).
+fn request(
+    ep: &crate::upstream::Endpoint,
+    s: &Service,
+    out: &mut Outgoing,
+    body: &mut Prepared,
+    last: bool,
+) -> Result<Request<RequestBody>, GatewayError> {
+    let req_body = match body {
+        Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
+        Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
+    };
+    Ok(Request::from_parts(
+        head_for(ep, s.host_header, out, last)?,
+        req_body,
+    ))
+}
+
+/// What one try's outcome is judged with.
+struct Try {
+    took: std::time::Duration,
+    now: Instant,
+    /// Not the last try, and the deadline has not passed.
+    may_retry: bool,
+    /// The method may be retried after the request was sent.
+    method_ok: bool,
+    max_body_bytes: u64,
+}
+
+/// What follows one try.
+enum Outcome {
+    /// The response goes to the client, with the endpoint's in-flight unit.
+    Answer(Response<PooledBody>, Option<admit::EndpointLoad>),
+    /// The request failed for good.
+    Failed(GatewayError),
+    /// Try again (after the error, when the try failed).
+    Retry(Option<GatewayError>),
+}
+
+/// Records one try's outcome (metrics, endpoint and service breakers, outlier detection) and
+/// decides whether to retry: a status in `on_statuses` or an upstream failure, for a method
+/// that may be retried (or a request that was never sent), within the budget.
+fn judge(
+    plan: &Upstream<'_>,
+    admission: &mut admit::Admission,
+    mut pick: admit::Pick<'_>,
+    result: Result<Response<PooledBody>, client::ClientError>,
+    t: &Try,
+) -> Outcome {
+    let (s, ep) = (plan.service, pick.endpoint);
+    let spec = &s.spec.retry;
+    match result {
+        Ok(resp) => {
+            plan.metrics.upstream_named(&s.name, &ep.url, t.took);
+            let status = resp.status().as_u16();
+            let failed = status >= 500 && status_in(&s.spec.breaker.failure_statuses, status);
+            let load = pick.take_load();
+            admit::record_try(s, pick, t.now, !failed);
+            let retry = t.may_retry
+                && t.method_ok
+                && status_in(&spec.on_statuses, status)
+                && lock(&s.budget).try_withdraw(t.now);
+            if !retry {
+                admission.finish(s, t.now, !failed);
+                return Outcome::Answer(resp, load);
+            }
+            tracing::debug!(service = %s.name, endpoint = %ep.url, status, "retrying after status");
+            Outcome::Retry(None)
+        }
+        Err(e) => {
+            let (sent, kind) = (e.sent(), e.kind());
+            let err = client::upstream_error(e, &s.name, t.max_body_bytes);
+            if !err.is_upstream_failure() {
+                return Outcome::Failed(err);
+            }
+            plan.metrics.upstream_error(&s.name, &ep.url, kind);
+            admit::record_try(s, pick, t.now, false);
+            let may = t.may_retry && (t.method_ok || !sent);
+            if !(may && lock(&s.budget).try_withdraw(t.now)) {
+                admission.finish(s, t.now, false);
+                return Outcome::Failed(err);
+            }
+            tracing::debug!(service = %s.name, endpoint = %ep.url, error = %err, "retrying after error");
+            Outcome::Retry(Some(err))
+        }
     }
 }
 

@@ -136,14 +136,9 @@ pub(crate) async fn run(
         });
     };
     let ep = pick.endpoint;
-    let mut p = head_for(ep, s.host_header, &mut out, true)?;
-    p.headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    p.headers.insert(header::UPGRADE, offer.protocol.clone());
-    let key = offer.h2.then(|| h2::to_upstream(&mut p));
+    let (req, key) = upgrade_request(ep, s, &mut out, &offer)?;
     let remaining = plan.deadline.saturating_duration_since(Instant::now());
     let sent_at = Instant::now();
-    let req = Request::from_parts(p, Empty::<Bytes>::new());
     let result = exchange(ep, req, s.connect_timeout.min(remaining), plan.deadline).await;
     let took = sent_at.elapsed();
     let now = plan.clock.now();
@@ -181,25 +176,69 @@ pub(crate) async fn run(
         });
     }
     if !upgraded {
-        let (mut parts, body) = resp.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers);
-        let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
-        let mut body = GatewayBody::boxed(body);
         // The connection lives until the body is read; the slot and load are held as long.
-        body.hold(Box::new((admission.into_slot(), load, tx)));
-        let resp = Response::from_parts(parts, body);
+        let hold = Box::new((admission.into_slot(), load, tx));
         return Ok(Opened {
-            resp,
+            resp: refused_upgrade(resp, hold),
             tunnel: None,
             endpoint,
         });
     }
     // The tunnel is not counted against the bulkhead: `admission` and `load` end here.
-    let upstream = hyper::upgrade::on(&mut resp);
+    let tunnel = Tunnel {
+        client: offer.on_upgrade,
+        upstream: hyper::upgrade::on(&mut resp),
+        labels,
+        service: s.name.clone(),
+        bytes_in: out.counter,
+    };
+    let resp = switched(resp, offer.h2, offer.protocol);
+    Ok(Opened {
+        resp,
+        tunnel: Some(tunnel),
+        endpoint,
+    })
+}
+
+/// The upgrade request to `ep`: the outgoing head (`exchange::head_for`) with
+/// `Connection: upgrade` and the client's `Upgrade`; for an HTTP/2 extended CONNECT, turned
+/// into the HTTP/1.1 upgrade with a key of the gateway's own (returned, to check the answer).
+fn upgrade_request(
+    ep: &Endpoint,
+    s: &crate::upstream::Service,
+    out: &mut Outgoing,
+    offer: &Offer,
+) -> Result<(Request<Empty<Bytes>>, Option<HeaderValue>), GatewayError> {
+    let mut p = head_for(ep, s.host_header, out, true)?;
+    p.headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    p.headers.insert(header::UPGRADE, offer.protocol.clone());
+    let key = offer.h2.then(|| h2::to_upstream(&mut p));
+    Ok((Request::from_parts(p, Empty::<Bytes>::new()), key))
+}
+
+/// An upgrade the upstream did not take: its answer goes back as a normal response, without
+/// its hop-by-hop headers, its body holding `hold` until it ends.
+fn refused_upgrade(
+    resp: Response<Incoming>,
+    hold: Box<dyn std::any::Any + Send>,
+) -> Response<GatewayBody> {
+    let (mut parts, body) = resp.into_parts();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+    let mut body = GatewayBody::boxed(body);
+    body.hold(hold);
+    Response::from_parts(parts, body)
+}
+
+/// The client's answer to an accepted upgrade: the upstream's head without its hop-by-hop
+/// headers, then `101` with `Connection: upgrade` and the upstream's `Upgrade` (else the
+/// client's `offered` one), or `200` for an HTTP/2 extended CONNECT (`h2`).
+fn switched(resp: Response<Incoming>, h2: bool, offered: HeaderValue) -> Response<GatewayBody> {
     let (mut parts, _) = resp.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
-    if offer.h2 {
+    if h2 {
         h2::to_client(&mut parts);
     } else {
         parts
@@ -207,20 +246,9 @@ pub(crate) async fn run(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts
             .headers
-            .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+            .insert(header::UPGRADE, protocol.unwrap_or(offered));
     }
-    let tunnel = Tunnel {
-        client: offer.on_upgrade,
-        upstream,
-        labels,
-        service: s.name.clone(),
-        bytes_in: out.counter,
-    };
-    Ok(Opened {
-        resp: Response::from_parts(parts, GatewayBody::full(Bytes::new())),
-        tunnel: Some(tunnel),
-        endpoint,
-    })
+    Response::from_parts(parts, GatewayBody::full(Bytes::new()))
 }
 
 type Sender = http1::SendRequest<Empty<Bytes>>;
