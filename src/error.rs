@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::proxy::body::GatewayBody;
-use crate::proxy::grpc::{percent_encode, GRPC_MESSAGE, GRPC_STATUS};
+use crate::base::body::GatewayBody;
+use crate::base::headers::{percent_encode, GRPC_MESSAGE, GRPC_STATUS, X_REQUEST_ID};
 use crate::routing::PathError;
 
 /// Where an error came from: the client's request, the upstream, or the gateway itself.
@@ -201,7 +201,7 @@ impl GatewayError {
         if let Ok(v) = HeaderValue::from_str(&percent_encode(&self.to_string())) {
             h.insert(GRPC_MESSAGE, v);
         }
-        h.insert(crate::proxy::headers::X_REQUEST_ID, request_id.clone());
+        h.insert(X_REQUEST_ID, request_id.clone());
         self.add_headers(h);
         resp
     }
@@ -265,7 +265,7 @@ pub fn problem_response(
         HeaderValue::from_static("application/problem+json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(crate::proxy::headers::X_REQUEST_ID, request_id.clone());
+    h.insert(X_REQUEST_ID, request_id.clone());
     resp
 }
 

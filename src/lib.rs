@@ -1,20 +1,27 @@
 //! Portcullis: an API gateway — config-driven routing in front of named services, with a
 //! streaming reverse proxy.
 //!
-//! Module map:
-//! - `config`: TOML -> raw serde types -> validated runtime `Config` (errors with file:line:col)
-//! - `routing`: path normalisation and the immutable `Router` (pure, allocation-free match)
-//! - `state`: the `Snapshot` compiled from a config (a plan per route), swapped atomically
-//! - `server`: listeners, connection limits, header/keep-alive clocks, graceful drain; `run`
-//! - `tls`: TLS termination (rustls): certificates by SNI, client certificates, live reload
-//! - `proxy`: the request pipeline (`proxy::handle`), header rules, bodies, upstream client pool
-//! - `upstream`: services and endpoints at run time (balancing)
-//! - `error`: `GatewayError` and its one mapping to problem+json responses
-//! - `observability`: logging set-up, the access log, W3C trace context, OTLP span export
-//! - `registry`: runtime service registration over the config file, kept in a state file
-//! - `reload`: hot reload of the config file (SIGHUP, file watch, admin API)
-//! - `admin`: the admin listener (API, metrics, dashboard)
-//! - `demo`: built-in demo services for `portcullis demo`
+//! Module map, by floor (a module imports only modules on lower floors: the table and its
+//! check are in `docs/architecture.md` "Floors" and `tests/it/layers.rs`):
+//! 1. `base`: the bodies, where pooled connections return, connection state, shared header
+//!    names, the sf-string writer, `lock`; `clock`: the injectable clock; `routing`: path
+//!    normalisation and the immutable `Router` (pure, allocation-free match); `tls`: the rustls
+//!    pieces (PEM files, SNI table, names, subjects, the upstream client config)
+//! 2. `config`: TOML -> raw serde types -> validated runtime `Config` (errors with
+//!    file:line:col); `error`: `GatewayError` and its one mapping to problem+json responses
+//! 3. `client`: the upstream client (HTTP/1.1 and HTTP/2 pools, dialing); `cache`: the
+//!    response cache's decisions and store; `observability`: logging, access log, metrics,
+//!    the upstream status report, W3C trace context, OTLP export; `registry`: runtime service
+//!    registration over the config file; `demo`: built-in demo services
+//! 4. `middleware`: per-route policies compiled into a `Chain`; `upstream`: services and
+//!    endpoints at run time (balancing, breakers, outlier ejection, health checks)
+//! 5. `state`: the `Snapshot` compiled from a config (a plan per route), swapped atomically,
+//!    and what outlives it
+//! 6. `proxy`: the request pipeline (`proxy::handle`); `reload`: hot reload and registration
+//!    changes (SIGHUP, file watch, admin API)
+//! 7. `server`: listeners, TLS termination, connection limits, header/keep-alive clocks,
+//!    graceful drain; `admin`: the admin listener (API, metrics, dashboard); `cluster`: the
+//!    registry shared through Redis
 //!
 //! Request flow: accept (connection limit) -> parse (header size and time limits) ->
 //! `proxy::handle`, whose stages run in the order written once in `proxy::pipeline` and
@@ -23,7 +30,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod base;
 pub mod cache;
+pub mod client;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -39,7 +48,6 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod upstream;
-mod write_through;
 
 pub use config::Config;
 pub use server::{run, run_listeners};

@@ -3,7 +3,10 @@
 //! carried over), and swap it in atomically. Requests in flight finish on the old snapshot. A
 //! config with errors is refused, its errors kept for `/api/status`, and the old one keeps
 //! serving. Triggers: SIGHUP (`main.rs`), `POST /api/reload` (`admin`), and the config file
-//! changing on disk (`watch`, polled and debounced).
+//! changing on disk (`watch`, polled and debounced). Runtime registration changes (admin
+//! API, cluster) are applied the same way (`changes`).
+
+mod changes;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -13,11 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::base::lock;
 use crate::config::{self, Config};
 use crate::observability::metrics::Metrics;
 use crate::registry::{self, Registry};
 use crate::state::Shared;
-use crate::upstream::lock;
 
 /// The outcome of the last reload.
 #[derive(Debug, Clone, Serialize)]
@@ -263,7 +266,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         out.push("server.http2".to_owned());
     }
     if old.tls != new.tls {
-        // Certificate, key and client CA file contents reload on their own (`tls::watch`).
+        // Certificate, key and client CA file contents reload on their own (`server::tls::watch`).
         out.push("tls".to_owned());
     }
     if old.admin != new.admin {

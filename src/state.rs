@@ -16,9 +16,9 @@ use crate::middleware::background::JwksTasks;
 use crate::middleware::chain::{self, Chain};
 use crate::middleware::jwt::Verifier;
 use crate::middleware::rate_limit::Stores;
+use crate::observability::status::ServiceStatus;
 use crate::routing::{NormalizeOptions, RouteDef, Router};
 use crate::upstream::health::Checkers;
-use crate::upstream::status::ServiceStatus;
 use crate::upstream::Service;
 
 /// A route's plan: everything the pipeline's stages need of one route, compiled once with
@@ -174,7 +174,7 @@ pub struct Shared {
     /// The rate limiters' stores (memory and Redis), shared by every snapshot.
     pub stores: Arc<Stores>,
     /// The response cache and its in-flight misses, shared by every snapshot.
-    pub cache: Arc<crate::proxy::cache::CacheState>,
+    pub cache: Arc<crate::cache::CacheState>,
     /// The gateway's Prometheus metrics.
     pub metrics: Arc<crate::observability::metrics::Metrics>,
     /// Client connections open now.
@@ -190,7 +190,7 @@ impl Shared {
     pub fn from_config(config: &Config) -> Result<Arc<Shared>, String> {
         let stores = Arc::new(Stores::new(&config.rate_limit));
         let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
-        let cache = Arc::new(crate::proxy::cache::CacheState::new(&config.cache));
+        let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
         let shared = Shared::new(snapshot, config.clock.clone(), stores, cache);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
@@ -206,7 +206,7 @@ impl Shared {
         snapshot: Snapshot,
         clock: Clock,
         stores: Arc<Stores>,
-        cache: Arc<crate::proxy::cache::CacheState>,
+        cache: Arc<crate::cache::CacheState>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -223,7 +223,7 @@ impl Shared {
 
     fn sync_background(&self) {
         let snap = self.snapshot.load();
-        self.checkers.sync(&snap);
+        self.checkers.sync(&snap.services);
         let verifiers: Vec<_> = snap.verifiers.iter().map(|(_, v)| v.clone()).collect();
         self.jwks.sync(&verifiers);
     }

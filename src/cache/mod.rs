@@ -37,7 +37,6 @@
 //! Out of scope here: the proxy glue itself, a second (Redis) tier shared between gateway
 //! instances, range requests (206 is never stored) and storing trailers.
 
-pub mod body;
 pub mod coalesce;
 pub mod decide;
 pub mod entry;
@@ -49,7 +48,7 @@ pub mod store;
 mod testutil;
 mod view;
 
-pub use body::{OnAbandon, OnComplete, TeeBody};
+pub use crate::base::body::tee::{OnAbandon, OnComplete, TeeBody};
 pub use coalesce::{Coalescer, FlightOutcome, LeaderGuard, Role, Waiter};
 pub use decide::{
     client_conditional_matches, invalidates, lookup, only_if_cached, revalidated, storable, Lookup,
@@ -59,3 +58,33 @@ pub use entry::{stale_windows, Entry};
 pub use key::{matches_prefix, path_prefix, primary_key, uri_key};
 pub use status::{cache_status, x_cache, CacheStatus, Fwd, Status};
 pub use store::{Store, Variants, MAX_VARIANTS};
+
+use std::sync::Arc;
+
+use crate::config::cache::CacheSettings;
+
+/// The store and the in-flight misses, shared by every snapshot.
+pub struct CacheState {
+    pub store: Arc<Store>,
+    pub coalescer: Coalescer,
+}
+
+impl CacheState {
+    pub fn new(settings: &CacheSettings) -> CacheState {
+        CacheState {
+            store: Arc::new(Store::new(settings)),
+            coalescer: Coalescer::default(),
+        }
+    }
+
+    /// Removes the entry with exactly this key; returns the responses removed.
+    pub fn purge_key(&self, key: &str) -> usize {
+        self.store.purge_exact(key)
+    }
+
+    /// Removes every entry whose key starts with `prefix` (a whole path: see
+    /// `cache::matches_prefix`); returns the responses removed.
+    pub fn purge_prefix(&self, prefix: &str) -> usize {
+        self.store.purge_prefix(prefix)
+    }
+}

@@ -15,7 +15,7 @@
 //! coalesced follower, `fwd=stale; fwd-status=200; stored` when a revalidation brought a new
 //! body) are written with `CacheStatus` directly.
 
-use crate::middleware::rate_limit::push_sf_string;
+use crate::base::sf::push_sf_string;
 use http::HeaderValue;
 
 /// Our cache's name in Cache-Status.

@@ -7,7 +7,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::jwt::Verifier;
-use crate::upstream::lock;
+use crate::base::lock;
 
 /// See the module doc.
 #[derive(Default)]

@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use http::header::{HeaderMap, FORWARDED};
 use ipnet::IpNet;
 
-use crate::proxy::headers::{is_trusted, X_FORWARDED_FOR};
+use crate::base::headers::{is_trusted, X_FORWARDED_FOR};
 
 /// The client address of a request that came from `peer`; see the module docs for the rules.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

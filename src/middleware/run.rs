@@ -21,10 +21,10 @@ use super::chain::{Auth, Chain};
 use super::cors::Preflight;
 use super::rate_limit::Decision;
 use super::{api_key, basic_auth, transform};
+use crate::base::body::GatewayBody;
 use crate::clock::Clock;
 use crate::config::policy::LimitKey;
 use crate::error::GatewayError;
-use crate::proxy::body::GatewayBody;
 
 /// Who the request authenticated as.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
-//! Logging set-up (text or JSON, `RUST_LOG` / `--log-level`), the access log, W3C trace
-//! context and the optional OTLP span exporter.
+//! Logging set-up (text or JSON, `RUST_LOG` / `--log-level`), the access log, metrics, the
+//! upstream status report (`status`), W3C trace context and the optional OTLP span exporter.
 
 pub mod access_log;
 pub mod metrics;
 pub mod otlp;
+pub mod status;
 pub mod trace_context;
 
 use tracing_subscriber::EnvFilter;

@@ -16,16 +16,17 @@ use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::body::{PooledBody, RequestBody};
-use super::client::{self, Timeouts};
 use super::exchange::{head_for, Outgoing, Upstream};
+use crate::base::body::{PooledBody, RequestBody};
+use crate::base::lock;
+use crate::client::{self, Timeouts};
 use crate::config::upstream::status_in;
 use crate::config::{BalancePolicy, HashKey};
 use crate::error::GatewayError;
 use crate::upstream::admit::{self, Refused};
 use crate::upstream::balance::hash_key;
 use crate::upstream::retry::{backoff, method_retryable};
-use crate::upstream::{lock, Service};
+use crate::upstream::Service;
 
 /// The most tries one request can make (`retries` is at most 10).
 const MAX_TRIES: usize = 11;

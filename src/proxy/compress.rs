@@ -26,7 +26,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_http::compression::{Compression, CompressionLevel};
 
-use super::body::GatewayBody;
+use crate::base::body::GatewayBody;
 use crate::config::compression::{Algorithm, CompressionSpec, Level, NEVER_TOP_LEVEL, NEVER_TYPES};
 
 /// The request phase's decision, applied to the response when it is eligible.

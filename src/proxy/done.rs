@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::body::OnDone;
 use super::upgrade;
+use crate::base::body::OnDone;
+use crate::base::conn::ConnState;
 use crate::observability::access_log::AccessEntry;
 use crate::observability::otlp::PendingSpan;
 use crate::observability::trace_context::TraceContext;
-use crate::server::io::ConnState;
 
 /// When a request started and what the pipeline learned of it, for its metrics and span.
 pub(crate) struct Facts {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::GatewayBody;
 use super::ConnInfo;
+use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::routing::bare_host;
 

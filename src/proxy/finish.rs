@@ -12,9 +12,9 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::body::GatewayBody;
 use super::done::{Done, Facts};
 use super::{cache, compress, grpc, grpc_web, headers, ConnInfo};
+use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::middleware::run::{self, Passed};
 use crate::observability::access_log::AccessEntry;

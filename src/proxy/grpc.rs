@@ -6,15 +6,12 @@
 
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap};
 
-use super::body::PooledBody;
+use crate::base::body::{PooledBody, TrailerWatch};
 use crate::observability::metrics::Metrics;
 
-/// The gRPC status header (in trailers, or in the head of a trailers-only response).
-pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-/// The gRPC status message (percent-encoded).
-pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+pub use crate::base::headers::{GRPC_MESSAGE, GRPC_STATUS};
 
 /// Whether a request is a gRPC call: HTTP/2 (gRPC needs it) and an `application/grpc` content
 /// type (`application/grpc`, `application/grpc+proto`, ...). HTTP/1.1 requests never are, so
@@ -44,7 +41,7 @@ pub fn watch(
     (route, service): (&Arc<str>, &Arc<str>),
 ) {
     if !head.contains_key(GRPC_STATUS) {
-        body.watch_grpc(GrpcWatch::new(
+        body.watch_trailers(GrpcWatch::new(
             metrics.clone(),
             route.clone(),
             service.clone(),
@@ -70,9 +67,10 @@ impl GrpcWatch {
             counted: false,
         })
     }
+}
 
-    /// A trailers frame passed.
-    pub fn trailers(&mut self, t: &HeaderMap) {
+impl TrailerWatch for GrpcWatch {
+    fn trailers(&mut self, t: &HeaderMap) {
         if let (false, Some(v)) = (self.counted, t.get(GRPC_STATUS)) {
             self.counted = true;
             let status = Some(v.as_bytes());
@@ -88,22 +86,6 @@ impl Drop for GrpcWatch {
             self.metrics.grpc_response(&self.route, &self.service, None);
         }
     }
-}
-
-/// Percent-encodes a `grpc-message` value as the gRPC HTTP/2 protocol asks: every byte
-/// outside printable ASCII, and `%` itself.
-pub fn percent_encode(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    for b in msg.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 0xf)]));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -122,11 +104,5 @@ mod tests {
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(!is_grpc(http::Version::HTTP_2, &h));
         assert!(!is_grpc(http::Version::HTTP_2, &HeaderMap::new()));
-    }
-
-    #[test]
-    fn messages_are_percent_encoded() {
-        assert_eq!(percent_encode("no route"), "no route");
-        assert_eq!(percent_encode("100% é\n"), "100%25 %C3%A9%0A");
     }
 }

@@ -18,10 +18,11 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
-use super::body::{BoxError, GatewayBody};
+use crate::base::body::base64::TextRequest;
+use crate::base::body::{BoxError, GatewayBody};
+use crate::client::transport::Transport;
 use crate::config::UpstreamProtocol;
 use crate::error::GatewayError;
-use crate::upstream::transport::Transport;
 use crate::upstream::Service;
 
 /// A gRPC-Web call in flight: how its response must be encoded.
@@ -30,10 +31,6 @@ pub struct Web {
     /// `application/grpc-web-text`: the response body is base64.
     pub text: bool,
 }
-
-/// Request extension: the body is `-text` (base64) and is decoded on its way upstream.
-#[derive(Debug, Clone, Copy)]
-pub struct TextRequest;
 
 /// The flag byte of a trailers frame in a gRPC-Web body.
 pub const TRAILERS_FLAG: u8 = 0x80;
@@ -171,135 +168,6 @@ pub fn trailers_frame(t: &HeaderMap) -> Bytes {
 /// Standard base64 with padding (each chunk of a `-text` response is encoded on its own).
 pub fn base64(b: &[u8]) -> Bytes {
     Bytes::from(base64::engine::general_purpose::STANDARD.encode(b))
-}
-
-/// A `-text` request body is not valid base64.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("gRPC-Web text body is not valid base64")]
-pub struct BadBase64;
-
-const INVALID: u8 = 0xff;
-const PAD: u8 = 0xfe;
-
-const fn table() -> [u8; 256] {
-    let mut t = [INVALID; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut i = 0;
-    while i < 64 {
-        t[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    t[b'=' as usize] = PAD;
-    t
-}
-
-static DECODE: [u8; 256] = table();
-
-/// Decodes a base64 stream split anywhere, made of padded chunks (`QQ==QUI=` is `A` then
-/// `AB`): four characters at a time, at most three carried over between calls.
-#[derive(Debug, Default)]
-pub struct Base64Stream {
-    quad: [u8; 4],
-    n: usize,
-}
-
-impl Base64Stream {
-    /// The most bytes `decode` can write for `len` more characters.
-    pub fn max_out(&self, len: usize) -> usize {
-        (self.n + len) / 4 * 3
-    }
-
-    /// Decodes `input` into `out`.
-    pub fn decode(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), BadBase64> {
-        for &c in input {
-            let v = DECODE[usize::from(c)];
-            if v == INVALID {
-                return Err(BadBase64);
-            }
-            self.quad[self.n] = v;
-            self.n += 1;
-            if self.n == 4 {
-                self.n = 0;
-                let [a, b, c, d] = self.quad;
-                if a == PAD || b == PAD || (c == PAD && d != PAD) {
-                    return Err(BadBase64);
-                }
-                out.put_u8(a << 2 | b >> 4);
-                if c != PAD {
-                    out.put_u8(b << 4 | c >> 2);
-                    if d != PAD {
-                        out.put_u8(c << 6 | d);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The stream ended: nothing may be left over.
-    pub fn finish(&self) -> Result<(), BadBase64> {
-        if self.n == 0 {
-            Ok(())
-        } else {
-            Err(BadBase64)
-        }
-    }
-}
-
-pin_project! {
-    /// A `-text` request body, base64-decoded as it streams.
-    pub struct TextBody<B> {
-        #[pin]
-        inner: B,
-        b64: Base64Stream,
-    }
-}
-
-impl<B> TextBody<B> {
-    pub fn new(inner: B) -> Self {
-        TextBody {
-            inner,
-            b64: Base64Stream::default(),
-        }
-    }
-}
-
-impl<B> Body for TextBody<B>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        loop {
-            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => frame,
-                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                None => return Poll::Ready(this.b64.finish().err().map(|e| Err(e.into()))),
-            };
-            let data = match frame.into_data() {
-                Ok(data) => data,
-                Err(other) => return Poll::Ready(Some(Ok(other))),
-            };
-            let mut out = BytesMut::with_capacity(this.b64.max_out(data.len()));
-            if let Err(e) = this.b64.decode(&data, &mut out) {
-                return Poll::Ready(Some(Err(e.into())));
-            }
-            if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
 }
 
 pin_project! {

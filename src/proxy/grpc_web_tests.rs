@@ -2,6 +2,7 @@
 //! bodies.
 
 use super::*;
+use crate::base::body::base64::{BadBase64, Base64Stream, TextBody};
 use http_body_util::{BodyExt, StreamBody};
 
 fn b64_decode_all(input: &[u8]) -> Result<Vec<u8>, BadBase64> {

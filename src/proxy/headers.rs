@@ -5,13 +5,10 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use ipnet::IpNet;
 
-/// `x-request-id`: propagated when the client sends a sane one, generated otherwise.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub use crate::base::headers::{
+    is_trusted, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID,
+};
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 portcullis");
@@ -80,11 +77,6 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
             }
         }
     }
-}
-
-/// Whether `ip` is one of the configured trusted proxies.
-pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    !trusted.is_empty() && trusted.iter().any(|n| n.contains(&ip))
 }
 
 /// Adds X-Forwarded-For/-Proto/-Host and Via. From an untrusted peer any incoming
@@ -202,6 +194,7 @@ fn hex(mut v: u64, out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipnet::IpNet;
 
     #[test]
     fn removes_hop_by_hop_and_connection_named_headers() {

@@ -10,10 +10,7 @@
 //! (`state::Route`).
 
 pub(crate) mod attempt;
-pub mod body;
 pub mod cache;
-pub mod client;
-pub mod client_h2;
 pub(crate) mod compress;
 mod done;
 pub(crate) mod early;
@@ -21,7 +18,6 @@ pub mod exchange;
 mod finish;
 pub mod grpc;
 pub(crate) mod grpc_web;
-mod h2_settings;
 pub mod headers;
 mod sanity;
 mod stages;
@@ -35,10 +31,10 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::base::body::GatewayBody;
+use crate::base::conn::ConnState;
 use crate::error::GatewayError;
-use crate::server::io::ConnState;
 use crate::state::{Shared, Snapshot};
-use body::GatewayBody;
 use finish::Ctx;
 use stages::Flow;
 

@@ -14,11 +14,11 @@ use http::Response;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::body::GatewayBody;
 use super::exchange::{self, Outgoing, Upstream};
 use super::finish::Ctx;
 use super::upgrade::{self, Offer};
 use super::{attempt, cache, compress, early, grpc, grpc_web, headers, sanity, ConnInfo};
+use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::middleware::chain::Chain;
 use crate::middleware::client_ip;

@@ -33,17 +33,17 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use super::attempt::request_hash;
-use super::body::{BoxError, GatewayBody, OnDone};
-use super::client::ClientError;
 use super::exchange::{head_for, Outgoing, Upstream};
 use super::headers;
+use crate::base::body::{BoxError, GatewayBody, OnDone};
+use crate::base::conn::{ConnState, TunnelHold};
+use crate::client::transport::Dialed;
+use crate::client::ClientError;
 use crate::config::upstream::status_in;
 use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
-use crate::server::io::{ConnState, TunnelHold};
 use crate::upstream::admit;
-use crate::upstream::transport::Dialed;
 use crate::upstream::Endpoint;
 
 mod h2;
@@ -148,7 +148,7 @@ pub(crate) async fn run(
             plan.metrics.upstream_error(&s.name, &ep.url, e.kind());
             admit::record_try(s, pick, now, false);
             admission.finish(s, now, false);
-            return Err(super::client::upstream_error(
+            return Err(crate::client::upstream_error(
                 e,
                 &s.name,
                 out.max_body_bytes,
@@ -262,7 +262,7 @@ async fn exchange(
 ) -> Result<(Response<Incoming>, Sender), ClientError> {
     // Over TLS too for https endpoints, offering only HTTP/1.1 through ALPN (WebSocket over
     // HTTP/2 upstream is not supported), also on `h2` and `auto` services.
-    let mut tx = match super::client::dial_http1(ep, connect).await? {
+    let mut tx = match crate::client::dial_http1(ep, connect).await? {
         Dialed::Plain(s) => handshake(s).await?,
         Dialed::Tls(s) => handshake(s).await?,
     };

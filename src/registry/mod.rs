@@ -2,12 +2,12 @@
 //! through the admin API, kept as an overlay over the config file's text. The overlay is
 //! composed with the file and validated exactly as the file is (`compose`), kept across
 //! restarts in a state file written atomically (`state_file`), and, in cluster mode, shared
-//! through Redis (`crate::cluster`).
+//! through Redis (`cluster.rs`). The reloader applies changes to the running gateway
+//! (`reload/changes.rs`).
 //!
 //! Precedence: for every service the overlay names, the overlay wins, at start and at every
 //! reload; all other services and routes come from the file.
 
-mod changes;
 mod compose;
 mod state_file;
 

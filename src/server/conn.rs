@@ -25,13 +25,14 @@ use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::io::{Clocks, ConnState, TimedIo, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
+use super::io::{Clocks, TimedIo};
+use super::tls::TlsListener;
+use crate::base::conn::{ConnState, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
+use crate::base::lock;
 use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
 use crate::tls::names::ConnNames;
-use crate::tls::TlsListener;
-use crate::upstream::lock;
 
 /// What a listening socket serves.
 #[derive(Clone)]

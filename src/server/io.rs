@@ -6,13 +6,11 @@
 //! - keep-alive idle timeout: with no request in progress, a connection silent for
 //!   `keepalive_timeout` is closed quietly.
 //!
-//! `ConnState` is shared with the request pipeline, which marks when a request starts and
-//! when its response body is done; while a request is in progress neither clock runs (the
-//! proxy's own timeouts govern).
-//!
-//! A tunnel (WebSocket) counts on its connection's `ConnState` through a `TunnelHold`: the
-//! connection's task waits for its tunnels before it ends (so they keep its slot under
-//! `max_connections` and the drain waits for them), and `CLOSE_TUNNELS` asks them to close.
+//! The connection's `ConnState` (`crate::base::conn`) is shared with the request pipeline,
+//! which marks when a request starts and when its response body is done; while a request is
+//! in progress neither clock runs (the proxy's own timeouts govern). Tunnels (WebSocket) hold
+//! their connection open through it, so they keep its slot under `max_connections` and the
+//! drain waits for them.
 //!
 //! HTTP/2 (recognised by its connection preface, whether h2c or after ALPN): the first request
 //! must still start within `header_read_timeout`; afterwards only the keep-alive clock runs,
@@ -30,136 +28,15 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use crate::base::conn::{ConnState, CLOSE_EXPIRED};
 use crate::error::RAW_408;
-
-/// Shared between a connection's IO and its requests.
-#[derive(Debug, Default)]
-pub struct ConnState {
-    active: AtomicUsize,
-    started: AtomicU64,
-    ended: AtomicU64,
-    /// The HTTP/2 connection's reader, woken when the last stream ends.
-    idle: AtomicWaker,
-    /// Requests cancelled by the client before their response.
-    cancelled: AtomicU64,
-    /// Why the connection should close (`CLOSE_*` bits), and the connection task to wake.
-    close: AtomicU8,
-    close_waker: AtomicWaker,
-    /// Tunnels (upgraded requests) open on the connection, and their end and close signals.
-    tunnels: AtomicUsize,
-    tunnels_ended: Notify,
-    tunnels_close: Notify,
-}
-
-/// The gateway is stopping: shut down gracefully, let requests in flight finish.
-pub const CLOSE_STOP: u8 = 1;
-/// An HTTP/2 clock ran out: GOAWAY, then a cut-off.
-pub const CLOSE_EXPIRED: u8 = 2;
-/// The client cancels most of its requests (rapid reset): drop the connection.
-pub const CLOSE_ABUSE: u8 = 4;
-/// The drain deadline has come: tunnels close (WebSocket Close 1001 where possible).
-pub const CLOSE_TUNNELS: u8 = 8;
-
-impl ConnState {
-    /// A request head was parsed and handed to the pipeline.
-    pub fn begin(&self) {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Asks the connection's task to close the connection (`CLOSE_*`).
-    pub fn ask_close(&self, why: u8) {
-        self.close.fetch_or(why, Ordering::SeqCst);
-        self.close_waker.wake();
-        if why & CLOSE_TUNNELS != 0 {
-            self.tunnels_close.notify_waiters();
-        }
-    }
-
-    /// A tunnel takes over the connection (or, in HTTP/2, a stream of it) until the returned
-    /// hold drops; the connection's task waits for it (`tunnels_ended`) before it lets go of
-    /// its slot.
-    pub fn open_tunnel(self: &Arc<Self>) -> TunnelHold {
-        self.tunnels.fetch_add(1, Ordering::SeqCst);
-        TunnelHold(self.clone())
-    }
-
-    /// Resolves once no tunnel is open on the connection.
-    pub async fn tunnels_ended(&self) {
-        loop {
-            let mut ended = std::pin::pin!(self.tunnels_ended.notified());
-            ended.as_mut().enable();
-            if self.tunnels.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            ended.await;
-        }
-    }
-
-    /// The `CLOSE_*` reasons asked for so far (0: none; the task is then woken by the next).
-    pub fn poll_close(&self, cx: &mut Context<'_>) -> u8 {
-        let why = self.close.load(Ordering::Relaxed);
-        if why != 0 {
-            return why;
-        }
-        self.close_waker.register(cx.waker());
-        self.close.load(Ordering::Relaxed)
-    }
-
-    /// A request was cancelled by the client before its response (its future was dropped).
-    /// Past `limit` cancellations that are also more than half of the connection's requests,
-    /// the connection is asked to close.
-    pub fn cancelled(&self, limit: u64) {
-        let n = self.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > limit && n * 2 > self.started.load(Ordering::Relaxed) {
-            self.ask_close(CLOSE_ABUSE);
-        }
-    }
-
-    /// The response to a request was fully sent (or abandoned).
-    pub fn end(&self) {
-        self.ended.fetch_add(1, Ordering::Relaxed);
-        if self.active.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.idle.wake();
-        }
-    }
-}
-
-/// Keeps a tunnel counted on its connection (see `ConnState::open_tunnel`).
-#[derive(Debug)]
-pub struct TunnelHold(Arc<ConnState>);
-
-impl TunnelHold {
-    /// Resolves once the gateway asks tunnels to close (`CLOSE_TUNNELS`).
-    pub async fn closing(&self) {
-        loop {
-            let mut asked = std::pin::pin!(self.0.tunnels_close.notified());
-            asked.as_mut().enable();
-            if self.0.close.load(Ordering::SeqCst) & CLOSE_TUNNELS != 0 {
-                return;
-            }
-            asked.await;
-        }
-    }
-}
-
-impl Drop for TunnelHold {
-    fn drop(&mut self) {
-        if self.0.tunnels.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.tunnels_ended.notify_waiters();
-        }
-    }
-}
 
 /// Connection clocks.
 #[derive(Debug, Clone, Copy)]
@@ -184,7 +61,7 @@ enum Proto {
 pub struct TimedIo<T> {
     inner: T,
     proto: Proto,
-    state: std::sync::Arc<ConnState>,
+    state: Arc<ConnState>,
     clocks: Clocks,
     seen_started: u64,
     seen_ended: u64,
@@ -199,7 +76,7 @@ pub struct TimedIo<T> {
 }
 
 impl<T> TimedIo<T> {
-    pub fn new(inner: T, state: std::sync::Arc<ConnState>, clocks: Clocks) -> Self {
+    pub fn new(inner: T, state: Arc<ConnState>, clocks: Clocks) -> Self {
         TimedIo {
             inner,
             proto: Proto::Sniffing(0),
@@ -258,21 +135,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
         if this.timed_out {
             return Poll::Ready(Ok(()));
         }
-        let started = this.state.started.load(Ordering::Relaxed);
+        let started = this.state.started();
         if started != this.seen_started {
             this.seen_started = started;
             this.head_since = None;
         }
-        let ended = this.state.ended.load(Ordering::Relaxed);
+        let ended = this.state.ended();
         if ended != this.seen_ended {
             // A response finished since the last read: the idle time counts from now.
             this.seen_ended = ended;
             this.idle_since = Instant::now();
         }
         let h2 = this.proto == Proto::Http2;
-        if this.state.active.load(Ordering::Relaxed) > 0 {
+        if this.state.active() > 0 {
             if h2 {
-                this.state.idle.register(cx.waker());
+                this.state.wake_when_idle(cx.waker());
             }
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
@@ -321,4 +198,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
     }
 }
 
-crate::write_through::write_through!(TimedIo);
+crate::base::write_through::write_through!(TimedIo);

@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod io;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,13 +23,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::client;
 use crate::config::tls::Http2Settings;
 use crate::config::Config;
 use crate::proxy;
 use crate::state::Shared;
-use crate::tls::TlsListener;
 use conn::Kind;
 use io::Clocks;
+use tls::TlsListener;
 
 /// Server settings each worker needs.
 #[derive(Clone)]
@@ -150,7 +152,7 @@ pub async fn serve_all(
     shared.start_background();
     let watchers: Vec<_> = tls
         .iter()
-        .map(|t| tokio::spawn(crate::tls::watch(t.clone())))
+        .map(|t| tokio::spawn(tls::watch(t.clone())))
         .collect();
     let worker = Worker {
         shared: shared.clone(),
@@ -266,13 +268,14 @@ async fn worker_loop(
             stop.clone(),
         )));
     }
-    proxy::client::set_idle_timeout(w.pool_idle);
     let pool_idle = w.pool_idle;
+    // The pool's idle limit comes with each sweep, the first one before any request.
+    client::sweep_idle(pool_idle);
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(pool_idle / 2);
         loop {
             tick.tick().await;
-            proxy::client::sweep_idle();
+            client::sweep_idle(pool_idle);
         }
     });
     stopped(&mut stop).await;

@@ -88,7 +88,7 @@ pub fn duplicate_name(names: &[&[String]]) -> Option<(String, usize, usize)> {
 /// The rustls certificate resolver of one `[[tls]]` element.
 #[derive(Debug)]
 pub struct SniResolver {
-    pub(super) table: ArcSwap<CertTable>,
+    table: ArcSwap<CertTable>,
     strict: bool,
 }
 
@@ -98,6 +98,11 @@ impl SniResolver {
             table: ArcSwap::from_pointee(table),
             strict,
         }
+    }
+
+    /// The table in use now.
+    pub fn table(&self) -> arc_swap::Guard<Arc<CertTable>> {
+        self.table.load()
     }
 
     /// Replaces the certificates; handshakes already past certificate selection keep theirs.
@@ -126,8 +131,8 @@ mod tests {
     fn key() -> Arc<Served> {
         let c = rcgen::generate_simple_self_signed(vec!["x.test".to_owned()]).unwrap();
         let der = rustls_pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into());
-        let k = CertifiedKey::from_der(vec![c.cert.der().clone()], der, &super::super::provider());
-        let names = super::super::names::CertNames::default();
+        let k = CertifiedKey::from_der(vec![c.cert.der().clone()], der, &crate::tls::provider());
+        let names = crate::tls::names::CertNames::default();
         Arc::new(Served {
             key: Arc::new(k.unwrap()),
             names,

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 
 use super::balance::PickCtx;
 use super::breaker::{Admit, Breaker, Transition};
-use super::{lock, Endpoint, EndpointState, Service};
+use super::{Endpoint, EndpointState, Service};
+use crate::base::lock;
 
 /// Why a request was not let through to the service.
 #[derive(Debug)]

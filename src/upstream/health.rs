@@ -22,11 +22,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::transport::{dial, DialError, Dialed, Transport};
-use super::{lock, EndpointState, Service};
+use super::{EndpointState, Service};
+use crate::base::lock;
+use crate::client::transport::{dial, DialError, Dialed, Transport};
 use crate::config::upstream::status_in;
 use crate::config::HealthCheckSpec;
-use crate::state::Snapshot;
 
 /// The User-Agent of health-check requests (backends and tests can tell them apart).
 pub const USER_AGENT: &str = "portcullis-health-check";
@@ -101,14 +101,14 @@ impl Checkers {
         }
     }
 
-    /// Makes the tasks match `snap`'s services.
-    pub fn sync(&self, snap: &Snapshot) {
+    /// Makes the tasks match `services` (those of the current snapshot).
+    pub fn sync(&self, services: &[Arc<Service>]) {
         let mut inner = lock(&self.inner);
         let Some(rt) = inner.runtime.clone() else {
             return;
         };
         let mut keep: HashMap<Arc<str>, Checker> = HashMap::new();
-        for s in &snap.services {
+        for s in services {
             let spec = &s.spec.health_check;
             if !spec.enabled {
                 continue;

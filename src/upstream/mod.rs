@@ -5,7 +5,8 @@
 //! Pure cores: `balance` (endpoint choice), `breaker`, `outlier`, `retry` (budget, backoff),
 //! `health::Counter`. The thin glue around them: `admit` (the per-request decisions and
 //! outcome recording), `health` (the background checker), `status` (the visibility function).
-//! How an endpoint is reached (plain, h2c, TLS with ALPN): `transport` and `tls`.
+//! How an endpoint is reached (plain, h2c, TLS with ALPN) is the client's `transport`: an
+//! `Endpoint` is a `client::Peer`.
 
 pub mod admit;
 pub mod balance;
@@ -14,8 +15,6 @@ pub mod health;
 pub mod outlier;
 pub mod retry;
 pub mod status;
-pub mod tls;
-pub mod transport;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,13 +22,15 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::base::lock;
+use crate::client::transport::{TlsTarget, Transport};
+use crate::client::Peer;
 use crate::clock::Clock;
 use crate::config::{EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec, UpstreamProtocol};
 use balance::Balancer;
 use breaker::Breaker;
 use outlier::Outlier;
 use retry::RetryBudget;
-use transport::{TlsTarget, Transport};
 
 /// A named upstream service with one or more endpoints. The `Arc` fields are shared with
 /// earlier and later snapshots of the same service, so a reload keeps their state.
@@ -88,12 +89,6 @@ impl EndpointState {
             checks: Mutex::new(health::Counter::default()),
         }
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the cores hold plain counters that stay consistent
-/// even if a holder panicked.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Service {
@@ -182,11 +177,23 @@ fn transport(spec: &ServiceSpec, e: &EndpointSpec) -> Transport {
         _ => return Transport::Http1,
     };
     let name = tls.server_name.as_deref().unwrap_or(e.authority.host());
-    let name = self::tls::server_name(name).unwrap_or(rustls::pki_types::ServerName::IpAddress(
-        std::net::IpAddr::from([0, 0, 0, 0]).into(),
-    ));
+    let name = crate::tls::client::server_name(name).unwrap_or(
+        rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from([0, 0, 0, 0]).into()),
+    );
     let target = TlsTarget::new(tls.client.clone(), name, spec.protocol);
     Transport::Tls(Arc::new(target))
+}
+
+impl Peer for Endpoint {
+    #[inline]
+    fn key(&self) -> &Arc<str> {
+        &self.key
+    }
+
+    #[inline]
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
 }
 
 impl Endpoint {

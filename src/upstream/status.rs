@@ -1,55 +1,14 @@
-//! The visibility function's types: each service's and endpoint's health, ejection, breaker
-//! state and in-flight count, as plain serialisable values (the admin API serves them).
+//! The visibility function: each service's and endpoint's health, ejection, breaker state and
+//! in-flight count at one moment, as the plain values of `observability::status`.
 
 use std::sync::atomic::Ordering;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::breaker::Breaker;
-use super::{lock, Service};
-
-/// One service's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceStatus {
-    pub name: String,
-    pub load_balancing: &'static str,
-    pub in_flight: u32,
-    /// `None` when the service has no breaker.
-    pub breaker: Option<BreakerStatus>,
-    pub endpoints: Vec<EndpointStatus>,
-}
-
-/// A breaker's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct BreakerStatus {
-    /// `closed`, `open` or `half_open`.
-    pub state: &'static str,
-    /// Consecutive trips (resets when it closes).
-    pub trips: u32,
-    /// Milliseconds until an open breaker lets a probe through.
-    pub open_for_ms: Option<u64>,
-}
-
-/// One endpoint's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct EndpointStatus {
-    pub url: String,
-    pub weight: u32,
-    /// The active health checks' verdict.
-    pub healthy: bool,
-    /// Whether outlier detection has it out of rotation now.
-    pub ejected: bool,
-    /// Milliseconds until the current ejection ends.
-    pub ejected_for_ms: Option<u64>,
-    /// Ejections so far (the multiplier of the next ejection time).
-    pub ejections: u32,
-    /// The endpoint's own breaker, when per-endpoint breakers are on.
-    pub breaker: Option<BreakerStatus>,
-    pub in_flight: u32,
-    /// Whether the balancer may pick it now (healthy, not ejected, breaker not open).
-    pub in_rotation: bool,
-}
+use super::Service;
+use crate::base::lock;
+use crate::observability::status::{BreakerStatus, EndpointStatus, ServiceStatus};
 
 fn breaker_status(b: &Breaker, now: Instant) -> BreakerStatus {
     BreakerStatus {

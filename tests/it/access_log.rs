@@ -7,7 +7,7 @@ use http::Request;
 
 #[tokio::test]
 async fn one_json_line_per_request_without_secrets() {
-    let buf = Buf::install_json("access=info");
+    let buf = Buf::global();
     let b = Backend::echo().await;
     let gw = start_gateway(&format!(
         "[[services]]\nname = \"svc\"\nendpoints = [\"http://{}\"]\n[[routes]]\nname = \"r1\"\npath = \"/api/*\"\nservice = \"svc\"\n",

@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::common::log_buf::LogBuf as Buf;
 use crate::common::*;
 use http::Request;
-use portcullis::config::LogFormat;
 
 /// Every key of an access log line, as documented.
 const ACCESS_KEYS: [&str; 17] = [
@@ -55,9 +54,8 @@ fn keys(v: &serde_json::Value) -> BTreeSet<&str> {
 
 #[tokio::test]
 async fn access_log_keys_are_exactly_the_documented_ones_with_the_trace_ids() {
-    let buf = Buf::default();
-    let w = buf.clone();
-    portcullis::observability::init_logging_to(LogFormat::Json, "info", move || w.clone());
+    // The process-wide subscriber as `--log-format json` installs it.
+    let buf = Buf::global();
     let b = Backend::echo().await;
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -87,7 +85,7 @@ async fn access_log_keys_are_exactly_the_documented_ones_with_the_trace_ids() {
         .to_str()
         .unwrap()
         .to_owned();
-    let v = line_of(&buf, "fields-1").await;
+    let v = line_of(buf, "fields-1").await;
     assert_eq!(keys(&v), expected, "{v}");
     assert_eq!(v["trace_id"], &tp[3..35]);
     assert_eq!(v["span_id"], &tp[36..52]);
@@ -101,7 +99,7 @@ async fn access_log_keys_are_exactly_the_documented_ones_with_the_trace_ids() {
         .body(full(""))
         .unwrap();
     assert_eq!(send(req).await.0, 502);
-    let v = line_of(&buf, "fields-2").await;
+    let v = line_of(buf, "fields-2").await;
     assert_eq!(keys(&v), expected, "{v}");
     assert_eq!(v["trace_id"], trace);
     assert_eq!(v["span_id"].as_str().map(str::len), Some(16));
@@ -113,7 +111,7 @@ async fn access_log_keys_are_exactly_the_documented_ones_with_the_trace_ids() {
         .body(full(""))
         .unwrap();
     assert_eq!(send(req).await.0, 404);
-    let v = line_of(&buf, "fields-3").await;
+    let v = line_of(buf, "fields-3").await;
     assert_eq!(keys(&v), expected, "{v}");
     assert_eq!(v["route"], "-");
 }

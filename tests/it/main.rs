@@ -22,6 +22,7 @@ mod grafana;
 mod grpc;
 mod grpc_web;
 mod http2;
+mod layers;
 mod log_fields;
 mod log_secrets;
 mod policies;

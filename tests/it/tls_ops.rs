@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::https::{self as t, Ca, Dir};
@@ -67,8 +66,7 @@ ca_file = "{ca_file}"
 
 /// The access log of this test binary (JSON lines), installed once.
 fn access_log() -> &'static LogBuf {
-    static BUF: OnceLock<LogBuf> = OnceLock::new();
-    BUF.get_or_init(|| LogBuf::install_json("access=info"))
+    LogBuf::global()
 }
 
 /// Waits (up to 5 s) for the access-log line of `request_id`.

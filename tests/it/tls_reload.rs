@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::https::{self as t, Ca, Dir, Leaf};
-use portcullis::tls::TlsListener;
+use portcullis::server::tls::TlsListener;
 
 /// Polls `f` every 20 ms until it is true, for at most 10 s.
 async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
@@ -73,7 +73,7 @@ async fn serve(toml: &str) -> (Arc<TlsListener>, std::net::SocketAddr) {
     use tokio::io::AsyncWriteExt;
     let config = portcullis::config::parse_str(toml, "test.toml").unwrap();
     let tls = TlsListener::build(&config.tls[0], false).unwrap();
-    tokio::spawn(portcullis::tls::watch(tls.clone()));
+    tokio::spawn(portcullis::server::tls::watch(tls.clone()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let server = tls.clone();

@@ -200,16 +200,9 @@ async fn other_upgrades_are_forwarded_as_plain_requests() {
 
 #[tokio::test]
 async fn the_access_log_line_is_written_when_the_tunnel_closes() {
-    let buf = Buf::default();
-    let w = buf.clone();
-    // The only test here that sets a subscriber: a global one (a scoped one misses events
-    // when other tests' threads register the callsites first).
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || w.clone())
-        .with_env_filter("access=info")
-        .init();
+    // The process-wide subscriber (a scoped one misses events when other tests' threads
+    // register the callsites first).
+    let buf = Buf::global();
     let (_ws, _http, gw) = setup("60s").await;
     let url = format!("ws://{}/ws/logged", gw.addr);
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::base::lock;
 use crate::observability::metrics::{bucket_bounds, Totals};
-use crate::upstream::lock;
 
 /// Samples kept per service (five minutes at one a second).
 pub const CAPACITY: usize = 300;

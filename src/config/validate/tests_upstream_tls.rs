@@ -88,7 +88,7 @@ client_key_file = "client.key""#,
 fn https_without_a_tls_table_uses_the_system_roots() {
     let f = Files::new("system");
     let r = f.parse(&service("https://example.com", ""));
-    match crate::upstream::tls::system_roots() {
+    match crate::tls::client::system_roots() {
         Ok(_) => {
             let c = r.unwrap_or_else(|e| panic!("{}", render(&e)));
             let tls = c.services[0].tls.as_ref().unwrap();

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use crate::config::raw::{RawService, RawUpstreamTls};
 use crate::config::{EndpointSpec, UpstreamProtocol, UpstreamTls};
-use crate::upstream::tls::{self, ClientTls};
+use crate::tls::client::{self as tls, Alpn, ClientTls};
 
 /// The protocol names and their values.
 const PROTOCOLS: [(&str, UpstreamProtocol); 4] = [
@@ -109,7 +109,11 @@ pub(super) fn transport(
         roots: files.ca,
         client_auth: files.client_auth,
         insecure,
-        protocol,
+        alpn: match protocol {
+            UpstreamProtocol::Http1 => Alpn::Http1,
+            UpstreamProtocol::H2 | UpstreamProtocol::H2c => Alpn::H2,
+            UpstreamProtocol::Auto => Alpn::Both,
+        },
     });
     let client = match client {
         Ok(c) => c,

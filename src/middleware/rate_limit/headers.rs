@@ -19,6 +19,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::gcra::Decision;
+use crate::base::sf::push_sf_string;
 use crate::config::policy::RateLimitSpec;
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -168,23 +169,6 @@ pub(crate) fn quota_window(rate: u64, per: Duration) -> (u64, u64) {
     let per_ns = per.as_nanos().max(1);
     let q = u128::from(rate) * u128::from(w) * 1_000_000_000 / per_ns;
     (u64::try_from(q).unwrap_or(u64::MAX), w)
-}
-
-/// Appends `s` as an RFC 8941 sf-string: quotes, `\` and `"` escaped, anything outside
-/// printable ASCII replaced by `?`.
-pub fn push_sf_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
 }
 
 fn insert(out: &mut HeaderMap, name: &HeaderName, value: String) {

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64};
 
 pub use self::gcra::Decision;
-pub use self::headers::{headers, push_sf_string, Rendered};
+pub use self::headers::{headers, Rendered};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, StoreError};
 use crate::config::policy::{LimitKey, LimitStore, OnStoreError, RateLimitSettings, RateLimitSpec};

@@ -3,7 +3,7 @@
 
 use super::labels::{BreakerLabels, EndpointLabels, ServiceLabels};
 use super::{Metrics, Scrape};
-use crate::upstream::status::BreakerStatus;
+use crate::observability::status::BreakerStatus;
 
 /// The breaker states, in the order they are exported.
 const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];

@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::upstream::status::ServiceStatus;
+use super::status::ServiceStatus;
 use labels::{
     histogram, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels, HistogramFamily,
     RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels, RouteServiceLabels, ServiceLabels,

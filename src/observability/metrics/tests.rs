@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::Method;
 
 use super::{Metrics, Scrape, CONTENT_TYPE};
-use crate::upstream::status::{BreakerStatus, EndpointStatus, ServiceStatus};
+use crate::observability::status::{BreakerStatus, EndpointStatus, ServiceStatus};
 
 /// The samples of `text` as (name, labels, value).
 fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {

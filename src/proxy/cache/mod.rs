@@ -11,47 +11,22 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use super::body::{GatewayBody, PooledBody};
+use crate::base::body::{GatewayBody, PooledBody};
 use crate::cache::{
-    self, x_cache, CacheStatus, Coalescer, Entry, FlightOutcome, Fwd, LeaderGuard, Lookup, Role,
-    Status, Store, TeeBody,
+    self, x_cache, CacheStatus, Entry, FlightOutcome, Fwd, LeaderGuard, Lookup, Role, Status,
+    TeeBody,
 };
-use crate::config::cache::{CacheSettings, CacheSpec};
+use crate::config::cache::CacheSpec;
 use reply::{from_entry, hit, mark};
 
 mod refresh;
 mod reply;
 
+use crate::cache::CacheState;
 pub use refresh::background_refresh;
 
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
-
-/// The store and the in-flight misses, shared by every snapshot.
-pub struct CacheState {
-    pub store: Arc<Store>,
-    pub coalescer: Coalescer,
-}
-
-impl CacheState {
-    pub fn new(settings: &CacheSettings) -> CacheState {
-        CacheState {
-            store: Arc::new(Store::new(settings)),
-            coalescer: Coalescer::default(),
-        }
-    }
-
-    /// Removes the entry with exactly this key; returns the responses removed.
-    pub fn purge_key(&self, key: &str) -> usize {
-        self.store.purge_exact(key)
-    }
-
-    /// Removes every entry whose key starts with `prefix` (a whole path: see
-    /// `cache::matches_prefix`); returns the responses removed.
-    pub fn purge_prefix(&self, prefix: &str) -> usize {
-        self.store.purge_prefix(prefix)
-    }
-}
 
 /// A background refresh to start: the stored validators as a request, the stale entry,
 /// and the guard that makes it the only refresh of its key.

@@ -8,9 +8,9 @@ use http::{Response, StatusCode};
 use tokio::time::Instant;
 
 use super::CacheState;
+use crate::base::body::PooledBody;
 use crate::cache::{self, Entry, FlightOutcome, LeaderGuard};
 use crate::config::cache::CacheSpec;
-use crate::proxy::body::PooledBody;
 use crate::proxy::exchange::{Outgoing, Upstream};
 use crate::state::{Shared, Snapshot};
 

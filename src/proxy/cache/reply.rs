@@ -8,8 +8,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::{CACHE_STATUS, X_CACHE};
+use crate::base::body::GatewayBody;
 use crate::cache::{self, cache_status, x_cache, Entry, Status};
-use crate::proxy::body::GatewayBody;
 
 /// A response built from a stored entry: 304 when the client's conditional matches, the
 /// head only for HEAD, else head and body.

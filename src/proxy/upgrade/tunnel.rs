@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::ws_frame::{close_frame, mask_key, Frames, GOING_AWAY};
-use crate::server::io::TunnelHold;
+use crate::base::conn::TunnelHold;
 
 /// How long a tunnel the gateway closes has to finish a write in progress, send its Close
 /// frames and see both sides go.

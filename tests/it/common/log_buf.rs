@@ -1,5 +1,5 @@
 //! An in-memory log sink for tests: a cloneable writer to hand a tracing subscriber (or the
-//! process-wide JSON one, `install_json`), read back as text.
+//! process-wide JSON one, `global`), read back as text.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -18,27 +18,21 @@ impl Write for LogBuf {
 }
 
 impl LogBuf {
-    /// The process-wide subscriber writing JSON lines (fields flattened, as `--log-format
-    /// json`) filtered by `filter`, installed by the first caller; every caller in this test
-    /// binary shares its buffer (so read lines by request id), and all must ask the same filter.
-    pub fn install_json(filter: &str) -> LogBuf {
-        static GLOBAL: std::sync::OnceLock<(String, LogBuf)> = std::sync::OnceLock::new();
-        let (installed, buf) = GLOBAL.get_or_init(|| {
+    /// The process-wide subscriber, installed by the first caller exactly as `--log-format
+    /// json` installs it (`init_logging_to`, level `info`), writing into one buffer that every
+    /// test in this binary shares: read lines by request id.
+    pub fn global() -> &'static LogBuf {
+        static GLOBAL: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
             let buf = LogBuf::default();
             let w = buf.clone();
-            tracing_subscriber::fmt()
-                .json()
-                .flatten_event(true)
-                .with_writer(move || w.clone())
-                .with_env_filter(filter)
-                .init();
-            (filter.to_owned(), buf)
-        });
-        assert_eq!(
-            installed, filter,
-            "one process-wide log filter per test binary"
-        );
-        buf.clone()
+            portcullis::observability::init_logging_to(
+                portcullis::config::LogFormat::Json,
+                "info",
+                move || w.clone(),
+            );
+            buf
+        })
     }
 
     /// Everything written so far.

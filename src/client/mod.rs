@@ -1,14 +1,18 @@
-//! The upstream client: a per-thread pool of `hyper::client::conn::http1` senders keyed by
-//! endpoint `host:port` (plain TCP, or TLS), and the HTTP/2 pool of `client_h2` for h2c, h2
-//! and `auto` endpoints whose ALPN chose h2. Each worker thread runs its own single-threaded
-//! runtime, so its pools need no lock; an HTTP/1.1 connection returns to the pool only after
-//! its response body has ended.
+//! The upstream client: how the gateway talks to one endpoint. HTTP/1.1 over a per-thread
+//! pool of `hyper::client::conn::http1` senders keyed by endpoint `host:port` (plain TCP, or
+//! TLS; the idle list itself is `base::pool`, where response bodies return connections), and
+//! the HTTP/2 pool of `h2` for h2c, h2 and `auto` endpoints whose ALPN chose h2. Each worker
+//! thread runs its own single-threaded runtime, so its pools need no lock; an HTTP/1.1
+//! connection returns to the pool only after its response body has ended.
 //!
-//! Narrow interface, so the pool can be replaced: `send(endpoint, request, timeouts)` and
-//! `sweep_idle(now)`.
+//! Parts: `transport` (the wire of an endpoint and `dial`: TCP, TLS, ALPN), `h2` (the HTTP/2
+//! pool), `h2_settings` (follows the server's SETTINGS frames). Narrow interface, so the pool
+//! can be replaced: `send(peer, request, timeouts)` and `sweep_idle(max_idle)`.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+pub mod h2;
+mod h2_settings;
+pub mod transport;
+
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -18,67 +22,17 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::body::{BodyLimitExceeded, PooledBody, RequestBody};
-use super::client_h2;
+use crate::base::body::{BodyLimitExceeded, PooledBody, RequestBody};
+use crate::base::pool::{self, PoolReturn, Sender};
 use crate::error::GatewayError;
-use crate::upstream::transport::{self, DialError, Dialed, Speak, Transport};
-use crate::upstream::Endpoint;
+use transport::{DialError, Dialed, Speak, Transport};
 
-/// Max idle connections kept per endpoint and worker thread; extra ones are closed.
-pub const POOL_MAX_IDLE_PER_ENDPOINT: usize = 256;
-
-type Sender = http1::SendRequest<RequestBody>;
-
-struct Idle {
-    tx: Sender,
-    since: Instant,
-}
-
-thread_local! {
-    // Keys come from the config, not from clients: a fast hash, not SipHash.
-    static POOL: RefCell<HashMap<Arc<str>, Vec<Idle>, Xxh3DefaultBuilder>> = RefCell::default();
-    /// `server.upstream_idle_timeout` for this thread's pool (set by its worker at start).
-    static IDLE_TIMEOUT: Cell<Duration> = const { Cell::new(Duration::from_secs(30)) };
-}
-
-/// Sets how long this thread's pool keeps unused connections.
-pub fn set_idle_timeout(d: Duration) {
-    IDLE_TIMEOUT.with(|t| t.set(d));
-}
-
-/// This thread's pool idle timeout.
-pub fn idle_timeout() -> Duration {
-    IDLE_TIMEOUT.with(|t| t.get())
-}
-
-/// A connection on loan: an HTTP/1.1 one goes back into the current thread's pool on
-/// `release`; an HTTP/2 stream gives its place back when dropped.
-pub(crate) enum PoolReturn {
-    H1 { key: Arc<str>, tx: Sender },
-    H2 { _stream: client_h2::Stream },
-}
-
-impl PoolReturn {
-    pub(crate) fn release(self) {
-        let PoolReturn::H1 { key, tx } = self else {
-            return;
-        };
-        if tx.is_closed() {
-            return;
-        }
-        POOL.with(|p| {
-            let mut pool = p.borrow_mut();
-            let list = pool.entry(key).or_default();
-            if list.len() < POOL_MAX_IDLE_PER_ENDPOINT {
-                list.push(Idle {
-                    tx,
-                    since: Instant::now(),
-                });
-            }
-        });
-    }
+/// What the client needs of an endpoint: its pool key (`host:port`, also what is dialled) and
+/// its wire. `upstream::Endpoint` is one; the client knows nothing else of services.
+pub trait Peer {
+    fn key(&self) -> &Arc<str>;
+    fn transport(&self) -> &Transport;
 }
 
 /// Why an upstream exchange failed.
@@ -129,58 +83,58 @@ pub struct Timeouts {
 /// Sends `req` (origin-form URI) to `ep`, reusing a pooled connection when one is ready.
 /// A pooled connection that turns out closed before the request was written is replaced by
 /// a fresh one transparently: that is not a retry, nothing reached the upstream.
-pub async fn send(
-    ep: &Endpoint,
+pub async fn send<P: Peer>(
+    ep: &P,
     mut req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
     // Other wires leave through boxed futures, so the plain path's future stays as it was.
-    match &ep.transport {
+    match ep.transport() {
         Transport::Http1 => {}
-        Transport::H2c => return Box::pin(client_h2::send(ep, req, t)).await,
+        Transport::H2c => return Box::pin(h2::send(ep, req, t)).await,
         Transport::Tls(tls) => match tls.speak() {
             Speak::Http1 => {}
-            Speak::Http2 => return Box::pin(client_h2::send(ep, req, t)).await,
+            Speak::Http2 => return Box::pin(h2::send(ep, req, t)).await,
             Speak::Unknown => return Box::pin(send_new(ep, req, t)).await,
         },
     }
     let deadline = Instant::now() + t.request;
-    while let Some(mut tx) = checkout(&ep.key).await {
+    while let Some(mut tx) = checkout(ep.key()).await {
         match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
             Err(_) => return Err(ClientError::Timeout),
-            Ok(Ok(resp)) => return Ok(wrap(resp, &ep.key, tx)),
+            Ok(Ok(resp)) => return Ok(wrap(resp, ep.key(), tx)),
             Ok(Err(mut e)) => match e.take_message() {
                 Some(back) => req = back,
                 None => return Err(ClientError::Send(e.into_error())),
             },
         }
     }
-    if !matches!(ep.transport, Transport::Http1) {
+    if !matches!(ep.transport(), Transport::Http1) {
         return Box::pin(send_new(ep, req, t)).await;
     }
     let mut tx = connect(ep, t.connect).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
-        Ok(Ok(resp)) => Ok(wrap(resp, &ep.key, tx)),
+        Ok(Ok(resp)) => Ok(wrap(resp, ep.key(), tx)),
         Ok(Err(e)) => Err(ClientError::Send(e)),
     }
 }
 
 /// Sends on a new connection (TLS, or the first of an `auto` endpoint), in the protocol
 /// its handshake chose.
-async fn send_new(
-    ep: &Endpoint,
+async fn send_new<P: Peer>(
+    ep: &P,
     req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
     let deadline = Instant::now() + t.request;
     let d = dial(ep, t.connect).await?;
-    let h2 = d.speaks_h2(&ep.transport);
-    if let Transport::Tls(tls) = &ep.transport {
+    let h2 = d.speaks_h2(ep.transport());
+    if let Transport::Tls(tls) = ep.transport() {
         tls.learn(h2);
     }
     if h2 {
-        return client_h2::send_on(ep, d, req, t).await;
+        return h2::send_on(ep, d, req, t).await;
     }
     let mut tx = match d {
         Dialed::Plain(s) => handshake_h1(s).await?,
@@ -188,19 +142,19 @@ async fn send_new(
     };
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
-        Ok(Ok(resp)) => Ok(wrap(resp, &ep.key, tx)),
+        Ok(Ok(resp)) => Ok(wrap(resp, ep.key(), tx)),
         Ok(Err(e)) => Err(ClientError::Send(e)),
     }
 }
 
 /// Dials `ep` (TCP, and TLS for https) within `timeout`.
-pub(super) async fn dial(ep: &Endpoint, timeout: Duration) -> Result<Dialed, ClientError> {
-    map_dial(transport::dial(&ep.key, &ep.transport, timeout).await)
+pub async fn dial<P: Peer>(ep: &P, timeout: Duration) -> Result<Dialed, ClientError> {
+    map_dial(transport::dial(ep.key(), ep.transport(), timeout).await)
 }
 
 /// `dial` offering only HTTP/1.1 on TLS (WebSocket upgrades).
-pub(super) async fn dial_http1(ep: &Endpoint, timeout: Duration) -> Result<Dialed, ClientError> {
-    map_dial(transport::dial_http1(&ep.key, &ep.transport, timeout).await)
+pub async fn dial_http1<P: Peer>(ep: &P, timeout: Duration) -> Result<Dialed, ClientError> {
+    map_dial(transport::dial_http1(ep.key(), ep.transport(), timeout).await)
 }
 
 fn map_dial(r: Result<Dialed, DialError>) -> Result<Dialed, ClientError> {
@@ -240,7 +194,7 @@ fn wrap(resp: Response<hyper::body::Incoming>, key: &Arc<str>, tx: Sender) -> Re
 /// whose previous exchange is still settling (its dispatcher has not run since the response
 /// body ended) gets one scheduler turn to become ready before it is given up.
 async fn checkout(key: &str) -> Option<Sender> {
-    let mut tx = take_idle(key)?;
+    let mut tx = pool::take_idle(key)?;
     for _ in 0..2 {
         let ready = tx.poll_ready(&mut Context::from_waker(Waker::noop()));
         match ready {
@@ -252,24 +206,8 @@ async fn checkout(key: &str) -> Option<Sender> {
     None
 }
 
-fn take_idle(key: &str) -> Option<Sender> {
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let list = pool.get_mut(key)?;
-        let now = Instant::now();
-        let max_idle = idle_timeout();
-        while let Some(idle) = list.pop() {
-            if idle.tx.is_closed() || now.duration_since(idle.since) > max_idle {
-                continue;
-            }
-            return Some(idle.tx);
-        }
-        None
-    })
-}
-
-async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&*ep.key)).await {
+async fn connect<P: Peer>(ep: &P, timeout: Duration) -> Result<Sender, ClientError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&**ep.key())).await {
         Err(_) => return Err(ClientError::ConnectTimeout),
         Ok(Err(e)) => return Err(ClientError::Connect(e)),
         Ok(Ok(s)) => s,
@@ -278,19 +216,13 @@ async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Sender, ClientError
     handshake_h1(stream).await
 }
 
-/// Drops this thread's idle connections that expired or closed. Each worker calls it
-/// periodically so idle sockets do not outlive the idle timeout by much.
-pub fn sweep_idle() {
-    client_h2::sweep_idle();
-    let now = Instant::now();
-    let max_idle = idle_timeout();
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        pool.retain(|_, list| {
-            list.retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= max_idle);
-            !list.is_empty()
-        });
-    });
+/// Drops this thread's idle connections that closed or stayed unused longer than
+/// `max_idle` (`server.upstream_idle_timeout`), which is also the limit checkouts apply from
+/// then on. Each worker calls it when it starts and then periodically, so idle sockets do not
+/// outlive the idle timeout by much.
+pub fn sweep_idle(max_idle: Duration) {
+    h2::sweep_idle(max_idle);
+    pool::sweep(max_idle);
 }
 
 /// The gateway's error for a failed upstream exchange (`limit`: the body limit, for a body

@@ -170,7 +170,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
     }
 }
 
-crate::write_through::write_through!(Sniff);
+crate::base::write_through::write_through!(Sniff);
 
 #[cfg(test)]
 #[path = "h2_settings_tests.rs"]

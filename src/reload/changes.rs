@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use super::{compose, parse_body, save_state, Op, Refusal, Registry};
-use crate::reload::Reloader;
-use crate::upstream::lock;
+use super::Reloader;
+use crate::base::lock;
+use crate::registry::{compose, parse_body, save_state, Op, Refusal, Registry};
 
 impl Reloader {
     /// Registers (`Op::Create`, POST) or replaces (`Op::Replace`, PUT of `path_name`) a

@@ -1,16 +1,17 @@
 //! The rustls client side of upstream TLS: the client config of a service (roots, client
 //! certificate, ALPN), the system roots (loaded once per process), and the verifier behind
 //! `insecure_skip_verify`, which accepts any certificate but still checks the handshake
-//! signatures. One crypto provider: ring.
+//! signatures. Config validation builds it (so a bad PEM file is reported with file and
+//! line); the client (`crate::client::transport`) connects with it.
 
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::UpstreamProtocol;
+use super::provider;
 
 /// What the gateway trusts and presents when it connects to a service's endpoints.
 pub struct ClientTls {
@@ -20,20 +21,25 @@ pub struct ClientTls {
     pub client_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     /// Accept any server certificate (signatures are still checked).
     pub insecure: bool,
-    pub protocol: UpstreamProtocol,
+    /// What ALPN offers.
+    pub alpn: Alpn,
 }
 
-/// The one crypto provider of the gateway's TLS.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The protocols offered through ALPN: those the service's `protocol` may speak over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    Http1,
+    H2,
+    /// `h2` first, then `http/1.1` (`auto`).
+    Both,
 }
 
-/// The ALPN protocols offered for `protocol` (over TLS).
-pub fn alpn(protocol: UpstreamProtocol) -> Vec<Vec<u8>> {
-    match protocol {
-        UpstreamProtocol::Http1 => vec![b"http/1.1".to_vec()],
-        UpstreamProtocol::H2 | UpstreamProtocol::H2c => vec![b"h2".to_vec()],
-        UpstreamProtocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+/// The ALPN protocol names offered.
+pub fn alpn(offer: Alpn) -> Vec<Vec<u8>> {
+    match offer {
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::H2 => vec![b"h2".to_vec()],
+        Alpn::Both => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     }
 }
 
@@ -72,7 +78,7 @@ pub fn client_config(t: ClientTls) -> Result<ClientConfig, String> {
             .map_err(|e| format!("client certificate and key are not usable: {e}"))?,
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = alpn(t.protocol);
+    config.alpn_protocols = alpn(t.alpn);
     Ok(config)
 }
 
@@ -171,12 +177,9 @@ mod tests {
 
     #[test]
     fn alpn_follows_the_protocol() {
-        assert_eq!(alpn(UpstreamProtocol::Http1), vec![b"http/1.1".to_vec()]);
-        assert_eq!(alpn(UpstreamProtocol::H2), vec![b"h2".to_vec()]);
-        assert_eq!(
-            alpn(UpstreamProtocol::Auto),
-            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-        );
+        assert_eq!(alpn(Alpn::Http1), vec![b"http/1.1".to_vec()]);
+        assert_eq!(alpn(Alpn::H2), vec![b"h2".to_vec()]);
+        assert_eq!(alpn(Alpn::Both), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
 
     #[test]
@@ -185,7 +188,7 @@ mod tests {
             roots: None,
             client_auth: None,
             insecure: true,
-            protocol: UpstreamProtocol::Auto,
+            alpn: Alpn::Both,
         })
         .unwrap();
         assert_eq!(c.alpn_protocols.len(), 2);
@@ -197,7 +200,7 @@ mod tests {
             roots: Some(vec![CertificateDer::from(vec![1, 2, 3])]),
             client_auth: None,
             insecure: false,
-            protocol: UpstreamProtocol::Http1,
+            alpn: Alpn::Http1,
         })
         .unwrap_err();
         assert!(err.contains("CA certificate 1"), "{err}");

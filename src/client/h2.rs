@@ -2,9 +2,10 @@
 //! connections per endpoint, like the HTTP/1.1 pool lock-free because each worker runs its
 //! own single-threaded runtime. A request takes a stream on the first open connection with
 //! room under the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (from its first frame, then
-//! kept current as later SETTINGS frames change it, see `h2_settings`); when every connection is full one more is opened, and requests that
-//! find another request opening one wait for it instead of opening their own. Closed
-//! connections are dropped; connections without streams expire with the idle timeout.
+//! kept current as later SETTINGS frames change it, see `h2_settings`); when every
+//! connection is full one more is opened, and requests that find another request opening one
+//! wait for it instead of opening their own. Closed connections are dropped; connections
+//! without streams expire with the idle timeout the sweep is given.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,24 +20,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::body::{PooledBody, RequestBody};
-use super::client::{dial, idle_timeout, ClientError, PoolReturn, Timeouts};
-use super::grpc_web::TextRequest;
 use super::h2_settings::{Sniff, DEFAULT_MAX_STREAMS};
-use crate::upstream::transport::{Dialed, Transport};
-use crate::upstream::Endpoint;
+use super::transport::{Dialed, Transport};
+use super::{dial, ClientError, Peer, Timeouts};
+use crate::base::body::base64::TextRequest;
+use crate::base::body::{PooledBody, RequestBody};
+use crate::base::pool::{PoolReturn, StreamSlot};
 
 type Sender = http2::SendRequest<RequestBody>;
-
-/// One stream in flight on a connection; dropping it (when the response body ends or is
-/// dropped, or the exchange fails) gives the stream back.
-pub(crate) struct Stream(Arc<AtomicUsize>);
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 struct Conn {
     tx: Sender,
@@ -75,18 +66,18 @@ thread_local! {
 }
 
 enum Pick {
-    Ready(Sender, Stream),
+    Ready(Sender, StreamSlot),
     Wait(Arc<Opening>),
     Open(Opened),
 }
 
 /// Sends `req` (origin-form URI, Host header set) to `ep` over HTTP/2.
 pub(super) async fn send(
-    ep: &Endpoint,
+    ep: &impl Peer,
     req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let mut req = prepare(req, &ep.transport);
+    let mut req = prepare(req, ep.transport());
     let start = Instant::now();
     let connect_by = start + t.connect;
     let deadline = start + t.request;
@@ -94,7 +85,7 @@ pub(super) async fn send(
     // waiting for a connection being opened is bounded by the connect timeout.
     let mut closed = 0;
     while closed < 4 {
-        let (tx, stream) = match pick(&ep.key) {
+        let (tx, stream) = match pick(ep.key()) {
             Pick::Ready(tx, stream) => (tx, stream),
             Pick::Wait(opening) => {
                 let woken = opening.notify.notified();
@@ -129,12 +120,12 @@ pub(super) async fn send(
 
 /// Sends `req` on a connection just dialed for it (`auto` found it speaks HTTP/2).
 pub(super) async fn send_on(
-    ep: &Endpoint,
+    ep: &impl Peer,
     d: Dialed,
     req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let req = prepare(req, &ep.transport);
+    let req = prepare(req, ep.transport());
     let start = Instant::now();
     let (tx, stream) = handshake(ep, d, start + t.connect).await?;
     match exchange(tx, stream, req, start + t.request).await {
@@ -184,7 +175,7 @@ fn prepare(mut req: Request<RequestBody>, transport: &Transport) -> Request<Requ
 /// before it went out.
 async fn exchange(
     mut tx: Sender,
-    stream: Stream,
+    stream: StreamSlot,
     req: Request<RequestBody>,
     deadline: Instant,
 ) -> Result<Response<PooledBody>, Result<ClientError, Request<RequestBody>>> {
@@ -211,7 +202,7 @@ fn pick(key: &Arc<str>) -> Pick {
             if c.active.load(Ordering::Relaxed) < c.max.load(Ordering::Relaxed) {
                 c.active.fetch_add(1, Ordering::Relaxed);
                 c.used = Instant::now();
-                return Pick::Ready(c.tx.clone(), Stream(c.active.clone()));
+                return Pick::Ready(c.tx.clone(), StreamSlot::new(c.active.clone()));
             }
         }
         match &slot.opening {
@@ -227,7 +218,11 @@ fn pick(key: &Arc<str>) -> Pick {
 
 /// The HTTP/2 handshake on a dialed socket; waits (until `by`) for the server's SETTINGS so
 /// the connection joins the pool knowing its stream limit, with one stream taken.
-async fn handshake(ep: &Endpoint, d: Dialed, by: Instant) -> Result<(Sender, Stream), ClientError> {
+async fn handshake(
+    ep: &impl Peer,
+    d: Dialed,
+    by: Instant,
+) -> Result<(Sender, StreamSlot), ClientError> {
     let (tx, max) = match d {
         Dialed::Plain(s) => start(s, by).await?,
         Dialed::Tls(s) => start(s, by).await?,
@@ -241,12 +236,12 @@ async fn handshake(ep: &Endpoint, d: Dialed, by: Instant) -> Result<(Sender, Str
     };
     POOL.with(|p| {
         p.borrow_mut()
-            .entry(ep.key.clone())
+            .entry(ep.key().clone())
             .or_default()
             .conns
             .push(conn)
     });
-    Ok((tx, Stream(active)))
+    Ok((tx, StreamSlot::new(active)))
 }
 
 async fn start<T>(io: T, by: Instant) -> Result<(Sender, Arc<AtomicUsize>), ClientError>
@@ -274,9 +269,8 @@ where
 }
 
 /// Drops this thread's closed connections and those without streams for the idle timeout.
-pub(super) fn sweep_idle() {
+pub(super) fn sweep_idle(max_idle: std::time::Duration) {
     let now = Instant::now();
-    let max_idle = idle_timeout();
     POOL.with(|p| {
         p.borrow_mut().retain(|_, slot| {
             slot.conns.retain(|c| {

@@ -1,0 +1,20 @@
+//! The ground floor: types and helpers that every other floor may use and that use nothing
+//! of the crate themselves (the layer rule in `docs/architecture.md`). The bodies (`body`),
+//! where a pooled connection returns (`pool`), what a connection shares with its requests
+//! (`conn`), header names (`headers`), structured-field values (`sf`), `lock`, and the
+//! `write_through!` macro of I/O wrappers that only watch reads.
+
+pub mod body;
+pub mod conn;
+pub mod headers;
+pub mod pool;
+pub mod sf;
+pub(crate) mod write_through;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, ignoring poisoning: the cores hold plain counters that stay consistent
+/// even if a holder panicked.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
