@@ -138,8 +138,20 @@ async fn a_background_refresh_reaches_the_backend_sanitised() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let refresh = backend.last();
+    let (foreground, refresh) = {
+        let seen = backend.seen.lock().unwrap();
+        (seen[0].clone(), seen[1].clone())
+    };
     assert_eq!(refresh.method, "GET");
     assert_eq!(refresh.headers.get("if-none-match").unwrap(), "\"v1\"");
+    assert_sanitised(&foreground.headers, &gw, "first");
     assert_sanitised(&refresh.headers, &gw, "stale-1");
+    // The same header set as the foreground request, plus the conditional.
+    let names = |h: &HeaderMap| {
+        let mut v: Vec<String> = h.keys().map(|k| k.to_string()).collect();
+        v.retain(|n| n != "if-none-match" && n != "content-length");
+        v.sort();
+        v
+    };
+    assert_eq!(names(&refresh.headers), names(&foreground.headers));
 }
