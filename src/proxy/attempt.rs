@@ -11,7 +11,7 @@
 //! deadline; after a full-jitter backoff.
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -21,10 +21,8 @@ use crate::base::body::{PooledBody, RequestBody};
 use crate::base::lock;
 use crate::client::{self, Timeouts};
 use crate::config::upstream::status_in;
-use crate::config::{BalancePolicy, HashKey};
 use crate::error::GatewayError;
-use crate::upstream::admit::{self, Refused};
-use crate::upstream::balance::hash_key;
+use crate::upstream::admit;
 use crate::upstream::retry::{backoff, method_retryable};
 use crate::upstream::Service;
 
@@ -45,20 +43,6 @@ pub type Answer = (
     std::sync::Arc<str>,
 );
 
-/// The error for a request the service's bulkhead or breaker refused.
-pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
-    match r {
-        Refused::Overloaded { limit } => GatewayError::Overloaded {
-            service: s.name.to_string(),
-            limit,
-        },
-        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
-            service: s.name.to_string(),
-            retry_after,
-        },
-    }
-}
-
 /// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
 /// in-flight unit) that its body releases when done.
 pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
@@ -67,7 +51,7 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
     // (breakers, budgets) is derived from those readings.
     let mut real = Instant::now();
     let now = plan.clock.at(real);
-    let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
+    let mut admission = plan.admit(now)?;
     let spec = &s.spec.retry;
     // `out` stays whole (destructured, its fields would be kept twice in this future).
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
@@ -88,8 +72,7 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
     if matches!(body, Prepared::Stream(_)) {
         retries = 0;
     }
-    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
+    let hash = plan.hash(&out.parts.headers);
     let method_ok = method_retryable(&out.parts.method, plan.allow_non_idempotent);
     let per_try = spec.per_try_timeout.unwrap_or(s.request_timeout);
     let mut tried = [0usize; MAX_TRIES];
@@ -286,32 +269,4 @@ async fn buffer(
     let prefix = Some(buf);
     let b = RequestBody::prefixed(prefix, body, max_body_bytes, counter);
     Ok(Prepared::Stream(Some(b)))
-}
-
-/// The consistent-hash key of a request: the configured header or cookie, else the client IP.
-pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
-    match key {
-        HashKey::Header(name) => {
-            if let Some(v) = headers.get(name) {
-                return hash_key(v.as_bytes());
-            }
-        }
-        HashKey::Cookie(name) => {
-            for v in headers.get_all(header::COOKIE) {
-                let Ok(text) = v.to_str() else { continue };
-                for pair in text.split(';') {
-                    if let Some((k, val)) = pair.trim().split_once('=') {
-                        if k == name {
-                            return hash_key(val.as_bytes());
-                        }
-                    }
-                }
-            }
-        }
-        HashKey::ClientIp => {}
-    }
-    match ip {
-        std::net::IpAddr::V4(v4) => hash_key(&v4.octets()),
-        std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
-    }
 }

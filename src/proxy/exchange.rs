@@ -9,7 +9,9 @@
 //! - `head_for` sets what depends on the endpoint: the target (base path + path and query)
 //!   and Host (the endpoint's, or the client's under `host_header = "preserve"`);
 //! - `Upstream` is what the tries need of the route: its service, the deadline, whether
-//!   non-idempotent methods may be retried, and the client address (consistent hashing).
+//!   non-idempotent methods may be retried, and the client address (consistent hashing);
+//!   with the service's admission and the request's hash key, which the tries and an
+//!   upgrade share.
 //!
 //! How a failed exchange counts (its metric label, whether it may be retried) is data on the
 //! error: `ClientError::kind` and `ClientError::sent`.
@@ -18,18 +20,20 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::Uri;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::headers;
 use crate::clock::Clock;
-use crate::config::HostHeader;
+use crate::config::{BalancePolicy, HashKey, HostHeader};
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
 use crate::observability::trace_context::TraceContext;
 use crate::state::{Route, Shared, Snapshot};
+use crate::upstream::admit::{self, Refused};
+use crate::upstream::balance::hash_key;
 use crate::upstream::{Endpoint, Service};
 
 /// A request ready to be sent, minus what depends on the endpoint (base path, Host).
@@ -162,5 +166,56 @@ impl<'a> Upstream<'a> {
             client_ip,
             metrics: &shared.metrics,
         }
+    }
+
+    /// Admission to the service (a bulkhead slot, the service breaker's permit), or the
+    /// error refusing it (503, with Retry-After for an open breaker).
+    pub fn admit(&self, now: Instant) -> Result<admit::Admission, GatewayError> {
+        let s = self.service;
+        admit::enter(s, now).map_err(|r| match r {
+            Refused::Overloaded { limit } => GatewayError::Overloaded {
+                service: s.name.to_string(),
+                limit,
+            },
+            Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
+                service: s.name.to_string(),
+                retry_after,
+            },
+        })
+    }
+
+    /// The request's consistent-hash key, on a service balanced by one.
+    pub fn hash(&self, headers: &HeaderMap) -> Option<u64> {
+        let s = self.service;
+        (s.balancer.policy() == BalancePolicy::ConsistentHash)
+            .then(|| request_hash(&s.spec.hash_key, headers, self.client_ip))
+    }
+}
+
+/// The consistent-hash key of a request: the configured header or cookie, else the client IP.
+fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u64 {
+    match key {
+        HashKey::Header(name) => {
+            if let Some(v) = headers.get(name) {
+                return hash_key(v.as_bytes());
+            }
+        }
+        HashKey::Cookie(name) => {
+            for v in headers.get_all(header::COOKIE) {
+                let Ok(text) = v.to_str() else { continue };
+                for pair in text.split(';') {
+                    if let Some((k, val)) = pair.trim().split_once('=') {
+                        if k == name {
+                            return hash_key(val.as_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        HashKey::ClientIp => {}
+    }
+    match ip {
+        IpAddr::V4(v4) => hash_key(&v4.octets()),
+        IpAddr::V6(v6) => hash_key(&v6.octets()),
     }
 }

@@ -32,7 +32,6 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use super::attempt::request_hash;
 use super::exchange::{head_for, Outgoing, Upstream};
 use super::headers;
 use crate::base::body::{BoxError, GatewayBody, OnDone};
@@ -40,7 +39,6 @@ use crate::base::conn::{ConnState, TunnelHold};
 use crate::client::transport::Dialed;
 use crate::client::ClientError;
 use crate::config::upstream::status_in;
-use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
 use crate::upstream::admit;
@@ -127,9 +125,8 @@ pub(crate) async fn run(
 ) -> Result<Opened, GatewayError> {
     let s = plan.service;
     let now = plan.clock.now();
-    let mut admission = admit::enter(s, now).map_err(|r| super::attempt::refused(s, r))?;
-    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
+    let mut admission = plan.admit(now)?;
+    let hash = plan.hash(&out.parts.headers);
     let Some(mut pick) = admit::pick(s, &[], hash, now) else {
         return Err(GatewayError::NoHealthyEndpoint {
             service: s.name.to_string(),
