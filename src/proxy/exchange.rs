@@ -219,3 +219,68 @@ fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u64 {
         IpAddr::V6(v6) => hash_key(&v6.octets()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_head() -> http::request::Parts {
+        let req = http::Request::builder()
+            .method(http::Method::HEAD)
+            .uri("/a?b=1")
+            .header(header::HOST, "shop.example")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header(header::CONNECTION, "x-hop")
+            .header("x-hop", "1")
+            .header(header::IF_NONE_MATCH, "\"client\"")
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    }
+
+    #[test]
+    fn the_refresh_is_the_sanitised_head_as_a_conditional_get() {
+        let mut parts = client_head();
+        let trace = TraceContext::from_headers(&HeaderMap::new(), |_| true);
+        let id = HeaderValue::from_static("rid-1");
+        let client = Client {
+            peer: "127.0.0.1".parse().unwrap(),
+            trusted: false,
+            tls: true,
+            request_id: &id,
+            trace: &trace,
+        };
+        let host = outgoing_head(&mut parts, &client);
+        assert_eq!(host.as_ref().unwrap(), "shop.example");
+        let out = Outgoing {
+            parts,
+            path_and_query: "/a?b=1".into(),
+            client_host: host,
+            body: None,
+            max_body_bytes: 0,
+            counter: None,
+            replay: false,
+        };
+        let mut reval = http::Request::new(()).into_parts().0;
+        reval
+            .headers
+            .insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"v1\""));
+        let again = out.refresh(&reval);
+        assert_eq!(again.parts.method, http::Method::GET);
+        assert_eq!(again.parts.version, http::Version::HTTP_11);
+        let h = &again.parts.headers;
+        assert_eq!(h[header::IF_NONE_MATCH], "\"v1\"");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h[header::VIA], "1.1 portcullis");
+        assert_eq!(h[headers::X_REQUEST_ID], "rid-1");
+        assert_eq!(h["traceparent"], trace.traceparent());
+        assert!(!h.contains_key("x-hop") && !h.contains_key(header::CONNECTION));
+        assert_eq!(again.path_and_query, "/a?b=1");
+        assert!(again.body.is_none() && again.replay);
+        // The foreground request keeps its own method and conditional.
+        assert_eq!(out.parts.method, http::Method::HEAD);
+        assert_eq!(out.parts.headers[header::IF_NONE_MATCH], "\"client\"");
+    }
+}
