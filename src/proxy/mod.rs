@@ -76,8 +76,9 @@ macro_rules! next {
     };
 }
 
-/// THE ORDER of the stages, written once (`middleware::run`, `docs/architecture.md` and the
-/// stages refer to it). An `Err` is an answer too: `finish` turns it into the response.
+/// The stages in their order, with the reason for each position: the one place the order is
+/// written (`middleware::run`, `docs/architecture.md` and the stages refer to it). An `Err`
+/// is an answer too: `finish` turns it into the response.
 async fn pipeline<'s>(
     shared: &Arc<Shared>,
     snap: &'s Arc<Snapshot>,
