@@ -278,8 +278,8 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.cluster != new.cluster {
         out.push("cluster".to_owned());
     }
-    if old.cache != new.cache {
-        out.push("cache".to_owned());
+    if old.cache.max_bytes != new.cache.max_bytes {
+        out.push("cache.max_bytes".to_owned());
     }
     if old.telemetry != new.telemetry {
         out.push("telemetry".to_owned());

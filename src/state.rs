@@ -142,10 +142,17 @@ fn plan(
     config: &Config,
 ) -> Route {
     let last = |f: fn(&PolicySpec) -> bool| policies.iter().rev().find(|p| f(p)).copied();
+    // `[cache] targeted_field` is given to every route's spec.
+    let targeted_field = &config.cache.targeted_field;
     let cache = last(|p| p.cache.is_some())
         .and_then(|p| p.cache.clone())
         .filter(|c| c.enabled)
-        .map(Arc::new);
+        .map(|c| {
+            Arc::new(CacheSpec {
+                targeted_field: targeted_field.clone(),
+                ..c
+            })
+        });
     let compression = last(|p| p.compression.is_some())
         .and_then(|p| p.compression.clone())
         .filter(|c| c.enabled)

@@ -86,7 +86,10 @@ pub fn view(c: &Config) -> Value {
                 "prefix": r.prefix,
             })),
         },
-        "cache": { "max_bytes": c.cache.max_bytes },
+        "cache": {
+            "max_bytes": c.cache.max_bytes,
+            "targeted_field": c.cache.targeted_field.as_str(),
+        },
         "telemetry": {
             "otlp": c.telemetry.otlp.as_ref().map(|o| json!({
                 "endpoint": o.endpoint.to_string(),

@@ -15,18 +15,21 @@ use std::fmt;
 use std::time::SystemTime;
 
 use http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, ETAG, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED, PRAGMA, SET_COOKIE,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, ETAG, HOST, LAST_MODIFIED, PRAGMA, SET_COOKIE,
 };
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use http_cache_semantics::{AfterResponse, BeforeRequest, CachePolicy};
 
 use super::entry::{directives, stale_windows, variant_id, vary_names, Entry};
-use super::httpdate;
+use super::fields::{policy_headers, request_headers};
 use super::view::{build_policy, merge_304, stored_request, Resp, View};
 use crate::config::cache::CacheSpec;
 
 pub use super::status::{cache_status, x_cache, CacheStatus, Fwd, Status};
+use conditional::only_own_validators;
+pub use conditional::{client_conditional_matches, client_validates};
+
+mod conditional;
 
 /// Why a response was not stored; `detail()` is the Cache-Status `detail` token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +117,10 @@ pub fn storable(
     {
         return Err(NotStored::NoStore);
     }
-    let cc = directives(&resp.headers);
+    // Our rules and the crate's read the strict view: targeted fields, lowercase names, valid
+    // Age / Expires / Date (`fields`).
+    let seen = policy_headers(&resp.headers, &spec.targeted_field);
+    let cc = directives(&seen);
     let has = |name: &str| cc.iter().any(|(n, _)| n == name);
     if has("no-store") {
         return Err(NotStored::NoStore);
@@ -144,22 +150,16 @@ pub fn storable(
         return Err(NotStored::TooLarge);
     }
     let stored_req = stored_request(&req.headers, &resp.headers);
-    let policy = build_policy(
-        stored_req,
-        resp.status,
-        &resp.headers,
-        spec.default_ttl,
-        now,
-    );
+    let policy = build_policy(stored_req, resp.status, &seen, spec.default_ttl, now);
     if !policy.is_storable() {
         return Err(NotStored::Status);
     }
-    let (swr, sie) = stale_windows(&resp.headers);
+    let (swr, sie) = stale_windows(&seen);
     let validator = resp.headers.contains_key(ETAG) || resp.headers.contains_key(LAST_MODIFIED);
     let reusable = !policy.is_stale(now)
         || !swr.is_zero()
         || !sie.is_zero()
-        || (validator && resp.headers.contains_key(CACHE_CONTROL));
+        || (validator && seen.contains_key(CACHE_CONTROL));
     if !reusable {
         return Err(NotStored::NoFreshness);
     }
@@ -200,13 +200,14 @@ pub fn lookup(entry: &Entry, req: &http::request::Parts, now: SystemTime) -> Loo
     if req.method != Method::GET && req.method != Method::HEAD {
         return Lookup::Unusable;
     }
+    let headers = request_headers(&req.headers);
     let view = View {
-        headers: if req.headers.contains_key(HOST) {
-            let mut h = req.headers.clone();
+        headers: if headers.contains_key(HOST) {
+            let mut h = headers.into_owned();
             h.remove(HOST);
             Cow::Owned(h)
         } else {
-            Cow::Borrowed(&req.headers)
+            headers
         },
     };
     match entry.policy.before_request(&view, now) {
@@ -242,8 +243,11 @@ pub fn only_if_cached(req: &http::request::Parts) -> bool {
 }
 
 /// The refreshed entry after a revalidation of `entry` for `req` answered `resp304` at `now`,
-/// or `None` when it does not refresh it (not a 304, or the crate found the validators
-/// differ: re-fetch unconditionally).
+/// or `None` when it does not refresh it (not a 304, or the validators differ). A 304 that
+/// carries no validator at all refreshes the entry when `req` asked with no validator but
+/// the entry's own (as the gateway's revalidation of a plain request does): that 304 can only
+/// be about this entry. Whatever the outcome, a 304 must never reach a client that did not
+/// ask for one (`client_validates`).
 ///
 /// The stored headers are updated from the 304 (RFC 9111 §3.2) except Content-Length,
 /// Content-Encoding, Content-Range, hop-by-hop fields and Set-Cookie (that cookie is for the
@@ -267,12 +271,19 @@ pub fn revalidated(
         headers: &resp304.headers,
     };
     if let AfterResponse::Modified(..) = entry.policy.after_response(&view, &answer, now) {
-        return None;
+        // The crate wants the 304 to name a validator; one without any still confirms this
+        // entry when the request carried no validator but the entry's own (RFC 9111 §4.3.4).
+        let bare =
+            !resp304.headers.contains_key(ETAG) && !resp304.headers.contains_key(LAST_MODIFIED);
+        if !(bare && only_own_validators(&req.headers, &entry.headers)) {
+            return None;
+        }
     }
     let headers = merge_304(&entry.headers, &resp304.headers, now);
     let stored_req = stored_request(&req.headers, &headers);
-    let policy = build_policy(stored_req, entry.status, &headers, entry.default_ttl, now);
-    let (swr, sie) = stale_windows(&headers);
+    let seen = policy_headers(&headers, &entry.targeted_field);
+    let policy = build_policy(stored_req, entry.status, &seen, entry.default_ttl, now);
+    let (swr, sie) = stale_windows(&seen);
     Some(
         Entry {
             key: entry.key.clone(),
@@ -288,40 +299,10 @@ pub fn revalidated(
             fresh_at: now,
             age_at_store: std::time::Duration::ZERO,
             has_vary: false,
+            targeted_field: entry.targeted_field.clone(),
         }
         .with_fast_path(),
     )
-}
-
-/// Whether a client's conditional GET/HEAD matches the stored response, so the cache may
-/// answer 304 itself (RFC 9110 §13.1.2, §13.1.3, §13.2.2): `If-None-Match` (weak comparison;
-/// `*` or any listed tag equal to the stored ETag) or, only when there is no `If-None-Match`,
-/// `If-Modified-Since` at or after the stored `Last-Modified`. Use it for a stored 2xx only.
-pub fn client_conditional_matches(req_headers: &HeaderMap, entry_headers: &HeaderMap) -> bool {
-    if req_headers.contains_key(IF_NONE_MATCH) {
-        let stored = entry_headers
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(opaque);
-        return req_headers
-            .get_all(IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(etag_list)
-            .any(|tag| tag == "*" || Some(opaque(tag)) == stored);
-    }
-    let date = |h: &HeaderMap, name| {
-        h.get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .and_then(httpdate::parse)
-    };
-    match (
-        date(req_headers, IF_MODIFIED_SINCE),
-        date(entry_headers, LAST_MODIFIED),
-    ) {
-        (Some(since), Some(modified)) => modified <= since,
-        _ => false,
-    }
 }
 
 /// Whether a response to `method` with `status` invalidates the stored responses of its target
@@ -334,46 +315,18 @@ pub fn invalidates(method: &Method, status: StatusCode) -> bool {
 
 /// Whether the request asks for a response fresher than a stale one (so no SWR for it).
 fn wants_fresher(req: &HeaderMap) -> bool {
-    let cc = directives(req);
-    if cc.is_empty()
-        && req.get_all(PRAGMA).iter().any(|v| {
-            v.as_bytes()
-                .windows(8)
-                .any(|w| w.eq_ignore_ascii_case(b"no-cache"))
-        })
-    {
+    // `Pragma: no-cache` survives in the view only where it counts.
+    if request_headers(req).contains_key(PRAGMA) {
         return true;
     }
-    cc.iter()
+    directives(req)
+        .iter()
         .any(|(n, _)| matches!(n.as_str(), "no-cache" | "max-age" | "min-fresh"))
-}
-
-/// An entity-tag without its weakness indicator.
-fn opaque(tag: &str) -> &str {
-    let tag = tag.trim();
-    tag.strip_prefix("W/").unwrap_or(tag)
-}
-
-/// The entity-tags of an If-None-Match value (commas inside quotes are part of a tag).
-fn etag_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, b) in value.bytes().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                out.push(value[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim());
-    out.retain(|t| !t.is_empty());
-    out
 }
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_revalidate;
+#[cfg(test)]
+mod tests_strict;

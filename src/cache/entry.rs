@@ -9,6 +9,7 @@ use http::header::{AGE, CACHE_CONTROL, CONNECTION, DATE, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_cache_semantics::CachePolicy;
 
+use super::fields::policy_headers;
 use super::httpdate;
 use crate::config::cache::CacheSpec;
 
@@ -61,6 +62,9 @@ pub struct Entry {
     pub age_at_store: Duration,
     /// Whether the stored response has a `Vary` header.
     pub has_vary: bool,
+    /// The gateway's own targeted cache-control field (kept in `headers` for the decisions
+    /// after a 304, never replayed).
+    pub targeted_field: http::HeaderName,
 }
 
 impl Entry {
@@ -81,7 +85,7 @@ impl Entry {
                 headers.insert(DATE, v);
             }
         }
-        let (swr, sie) = stale_windows(&headers);
+        let (swr, sie) = stale_windows(&policy_headers(&headers, &spec.targeted_field));
         Entry {
             key,
             policy,
@@ -96,6 +100,7 @@ impl Entry {
             fresh_at: now,
             age_at_store: Duration::ZERO,
             has_vary: false,
+            targeted_field: spec.targeted_field.clone(),
         }
         .with_fast_path()
     }
@@ -128,7 +133,9 @@ impl Entry {
         // id, ...) so no insert has to grow the map.
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 8);
         for (k, v) in &self.headers {
-            headers.append(k.clone(), v.clone());
+            if *k != self.targeted_field {
+                headers.append(k.clone(), v.clone());
+            }
         }
         parts.headers = headers;
         let age = self.age_at_store + now.duration_since(self.stored).unwrap_or_default();
@@ -175,11 +182,12 @@ impl Entry {
     }
 
     /// The head to reply with at `now`: the stored status and headers with `Age` set to the
-    /// current age (the body is `self.body`).
+    /// current age, without the gateway's own targeted field (the body is `self.body`).
     pub fn response_parts(&self, now: SystemTime) -> http::response::Parts {
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = self.status;
         parts.headers = self.headers.clone();
+        parts.headers.remove(&self.targeted_field);
         parts
             .headers
             .insert(AGE, HeaderValue::from(self.policy.age(now).as_secs()));

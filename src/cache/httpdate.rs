@@ -8,28 +8,47 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const LONG_DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
-/// Parses an HTTP-date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850
-/// form (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime (`Sun Nov  6 08:49:37 1994`). The day
-/// name is not checked. `None` for anything else, or a date before 1970.
+/// Parses an HTTP-date strictly (RFC 9110 §5.6.7): IMF-fixdate (`Sun, 06 Nov 1994 08:49:37
+/// GMT`), the obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime (`Sun Nov
+/// 6 08:49:37 1994`, the day padded with a space). Names are case-sensitive and every
+/// separator is exactly one space, so `Thu, 18  Aug  2050 ...`, `THU`, `UTC`, a one-digit
+/// hour or a two-digit IMF year are invalid. `None` for anything else, or a date before 1970.
 pub fn parse(s: &str) -> Option<SystemTime> {
-    let t: Vec<&str> = s.split_whitespace().collect();
+    let t: Vec<&str> = s.split(' ').collect();
     let (day, month, year, time) = match t.as_slice() {
-        [_, d, m, y, time, "GMT"] if y.len() == 4 => (*d, *m, year4(y)?, *time),
-        [_, dmy, time, "GMT"] => {
+        [d, dd, m, y, time, "GMT"] if DAYS.iter().any(|n| d.strip_suffix(',') == Some(n)) => {
+            (digits(dd, 2, 2)?, *m, year4(y)?, *time)
+        }
+        [d, dmy, time, "GMT"] if LONG_DAYS.iter().any(|n| d.strip_suffix(',') == Some(n)) => {
             let mut it = dmy.split('-');
             let (d, m, y) = (it.next()?, it.next()?, it.next()?);
-            if it.next().is_some() || y.len() != 2 {
+            if it.next().is_some() {
                 return None;
             }
             // Two-digit years: 70..99 are 19xx, 00..69 are 20xx.
-            let yy: i64 = y.parse().ok()?;
-            (d, m, if yy >= 70 { 1900 + yy } else { 2000 + yy }, *time)
+            let yy: i64 = digits(y, 2, 2)?;
+            (
+                digits(d, 2, 2)?,
+                m,
+                if yy >= 70 { 1900 + yy } else { 2000 + yy },
+                *time,
+            )
         }
-        [_, m, d, time, y] if y.len() == 4 => (*d, *m, year4(y)?, *time),
+        [d, m, "", dd, time, y] if DAYS.contains(d) => (digits(dd, 1, 1)?, *m, year4(y)?, *time),
+        [d, m, dd, time, y] if DAYS.contains(d) => (digits(dd, 2, 2)?, *m, year4(y)?, *time),
         _ => return None,
     };
-    let day: u32 = digits(day, 1, 2)?;
+    let day: u32 = day;
     let month = MONTHS.iter().position(|&n| n == month)? as u32 + 1;
     let mut hms = time.split(':');
     let h: u64 = digits(hms.next()?, 2, 2)?;
@@ -126,6 +145,23 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 94 08:49:37 GMT",
+            // Extra spaces, wrong case, other zones and separators (cache-tests' list).
+            "Thu, 18  Aug  2050 02:01:18 GMT",
+            "Thu,  18 Aug 2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02:01:18  GMT",
+            "THU, 18 Aug 2050 02:01:18 GMT",
+            "Thu, 18 AUG 2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02:01:18 gMT",
+            "Thu, 18 Aug 2050 02:01:18 UTC",
+            "Thu 18 Aug 2050 02:01:18 GMT",
+            "Thu, 18-Aug-2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02.01.18 GMT",
+            "Thu, 18 Aug 2050 2:01:18 GMT",
+            "Thu, 8 Aug 2050 02:01:18 GMT",
+            "Sun Nov 6 08:49:37 1994",
+            "Sun Nov   6 08:49:37 1994",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06 Nov 1994 08:49:37 GMT",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }

@@ -16,7 +16,9 @@
 //!      `revalidate`.
 //!    - `Lookup::Stale { revalidate, within_sie, .. }` otherwise: send `revalidate` upstream;
 //!      a 304 -> `decide::revalidated` -> `Store::insert` and answer the refreshed entry
-//!      (REVALIDATED); a 200 -> as a miss; an error or 5xx with `within_sie` -> answer the
+//!      (REVALIDATED); a 304 that refreshes nothing answers a client that sent no validator
+//!      (`decide::client_validates`) with the stored entry, never the bare 304; a 200 -> as
+//!      a miss; an error or 5xx with `within_sie` -> answer the
 //!      stale entry (STALE).
 //!    - no key (`fwd=uri-miss`) or no matching variant (`Variants::find` gives `None`:
 //!      `fwd=vary-miss`): a miss. With `decide::only_if_cached(req)`, answer 504 instead
@@ -40,6 +42,7 @@
 pub mod coalesce;
 pub mod decide;
 pub mod entry;
+pub mod fields;
 mod httpdate;
 pub mod key;
 pub mod status;
@@ -51,8 +54,8 @@ mod view;
 pub use crate::base::body::tee::{OnAbandon, OnComplete, TeeBody};
 pub use coalesce::{Coalescer, FlightOutcome, LeaderGuard, Role, Waiter};
 pub use decide::{
-    client_conditional_matches, invalidates, lookup, only_if_cached, revalidated, storable, Lookup,
-    NotStored,
+    client_conditional_matches, client_validates, invalidates, lookup, only_if_cached, revalidated,
+    storable, Lookup, NotStored,
 };
 pub use entry::{stale_windows, Entry};
 pub use key::{matches_prefix, path_prefix, primary_key, uri_key};

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
 use super::entry::{directives, storable_headers, vary_names};
+use super::fields::request_headers;
 use super::httpdate;
 
 /// Statuses cacheable without explicit freshness (RFC 9110 §15.1 "heuristically cacheable";
@@ -60,6 +61,7 @@ impl ResponseLike for Resp<'_> {
 /// placeholder unless Vary names it) and the fields Vary names (but `Host`, matched by the
 /// key).
 pub fn stored_request(req: &HeaderMap, resp: &HeaderMap) -> HeaderMap {
+    let req = &*request_headers(req);
     let vary = vary_names(resp);
     let mut out = HeaderMap::new();
     for v in req.get_all(CACHE_CONTROL) {
@@ -78,7 +80,8 @@ pub fn stored_request(req: &HeaderMap, resp: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The crate's policy for a stored exchange (see `decide::storable` on the synthetic `s-maxage`).
+/// The crate's policy for a stored exchange (see `decide::storable` on the synthetic
+/// `s-maxage`); `resp_headers` is the decisions' view (`fields::policy_headers`).
 pub fn build_policy(
     stored_req: HeaderMap,
     status: StatusCode,

@@ -5,17 +5,24 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+/// The default of `[cache] targeted_field` (RFC 9213: the gateway's own targeted field).
+pub const TARGETED_FIELD: &str = "portcullis-cache-control";
+
 /// `[cache]`: the shared in-memory store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheSettings {
     /// Total bytes of all stored responses (body plus headers). Default 64 MiB.
     pub max_bytes: u64,
+    /// The gateway's own targeted cache-control field (RFC 9213), before `CDN-Cache-Control`
+    /// and `Cache-Control`; never forwarded. Default `Portcullis-Cache-Control`.
+    pub targeted_field: HeaderName,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
             max_bytes: 64 * 1024 * 1024,
+            targeted_field: HeaderName::from_static(TARGETED_FIELD),
         }
     }
 }
@@ -41,6 +48,8 @@ pub struct CacheSpec {
     pub store_set_cookie: bool,
     /// Answer `PURGE` requests on these routes (after the route's auth). Default false.
     pub allow_purge: bool,
+    /// `[cache] targeted_field`, copied here when the route's chain is compiled.
+    pub targeted_field: HeaderName,
 }
 
 impl Default for CacheSpec {
@@ -54,6 +63,7 @@ impl Default for CacheSpec {
             per_consumer: false,
             store_set_cookie: false,
             allow_purge: false,
+            targeted_field: HeaderName::from_static(TARGETED_FIELD),
         }
     }
 }

@@ -148,6 +148,8 @@ mod tests_admin;
 #[cfg(test)]
 mod tests_cache;
 #[cfg(test)]
+mod tests_cache_field;
+#[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
 mod tests_policy;

@@ -315,6 +315,10 @@ pub(super) fn response<'s>(
         }
         None => Response::from_parts(head, GatewayBody::upstream(body)),
     };
+    // The gateway's own targeted cache-control field (RFC 9213) is for its cache alone.
+    if let Some(spec) = &routed.route.cache {
+        crate::cache::fields::strip_own(resp.headers_mut(), &spec.targeted_field);
+    }
     resp.body_mut().hold(guards);
     Ok(resp)
 }

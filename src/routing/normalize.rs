@@ -1,6 +1,7 @@
 //! Request path normalisation, done once before routing so that `/api/public/../admin` or
 //! `/%61dmin` cannot dodge a route: percent-decoding of unreserved characters, rejection of
-//! ambiguous encodings, RFC 3986 dot-segment removal and optional slash merging.
+//! ambiguous encodings and of dot-segments with path parameters (`..;`), RFC 3986
+//! dot-segment removal and optional slash merging.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -36,6 +37,10 @@ pub enum PathError {
     Nul,
     /// `%` not followed by two hex digits.
     BadPercentEncoding,
+    /// A dot-segment carrying a path parameter (`..;x`, `.;`, `%2e%2e;`): Java servers
+    /// (Tomcat, Jetty, Spring) drop the parameter and resolve `..;` as `..`, past the route
+    /// the gateway chose.
+    DotSegmentParameter,
 }
 
 impl fmt::Display for PathError {
@@ -46,6 +51,7 @@ impl fmt::Display for PathError {
             PathError::Backslash => "backslash in path",
             PathError::Nul => "NUL byte in path",
             PathError::BadPercentEncoding => "malformed percent-encoding in path",
+            PathError::DotSegmentParameter => "dot-segment with a parameter (`..;`) in path",
         })
     }
 }
@@ -56,7 +62,8 @@ impl std::error::Error for PathError {}
 ///
 /// Unreserved characters (`A-Z a-z 0-9 - . _ ~`) are percent-decoded, every other `%XX` is
 /// kept with uppercase hex digits; `%2F` is refused (or kept, see [`NormalizeOptions`]); a
-/// backslash, NUL or malformed `%` is refused; then dot-segments are removed (RFC 3986
+/// backslash, NUL, malformed `%`, or a dot-segment with a path parameter (`..;x`, `.;`, also
+/// as `%2e%2e;` or `..%3B`) is refused; then dot-segments are removed (RFC 3986
 /// §5.2.4, `..` above the root stays at the root) and, if enabled, runs of `/` are merged. A
 /// trailing slash is preserved. An already-normal path is returned borrowed, without
 /// allocating.
@@ -114,6 +121,9 @@ fn plainly_normal(body: &[u8], merge_slashes: bool) -> bool {
 
 /// Validates one raw segment; tells whether its percent-encoding needs rewriting.
 fn scan_segment(seg: &str, opts: &NormalizeOptions) -> Result<bool, PathError> {
+    if dot_segment_with_parameter(seg) {
+        return Err(PathError::DotSegmentParameter);
+    }
     let b = seg.as_bytes();
     let mut dirty = false;
     let mut i = 0;
@@ -138,6 +148,29 @@ fn scan_segment(seg: &str, opts: &NormalizeOptions) -> Result<bool, PathError> {
         }
     }
     Ok(dirty)
+}
+
+/// Whether a raw segment is `.` or `..` followed by a path parameter (`;...`), with `.`
+/// and `;` literal or percent-encoded (`%2E`, `%3B`, either case).
+fn dot_segment_with_parameter(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    let (mut i, mut dots) = (0, 0);
+    while i < b.len() {
+        let (c, len) = match b[i] {
+            b'%' => match (hex_at(b, i + 1), hex_at(b, i + 2)) {
+                (Some(hi), Some(lo)) => ((hi << 4) | lo, 3),
+                _ => return false,
+            },
+            c => (c, 1),
+        };
+        match c {
+            b'.' if dots < 2 => dots += 1,
+            b';' => return dots > 0,
+            _ => return false,
+        }
+        i += len;
+    }
+    false
 }
 
 /// Builds the normal form of an already validated path (`body` is the path after its `/`).

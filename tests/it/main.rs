@@ -9,6 +9,8 @@ mod admin;
 mod balancing;
 mod breaker;
 mod cache;
+mod cache_fields;
+mod cache_revalidate;
 mod chaos;
 mod cli;
 mod cluster;

@@ -172,3 +172,29 @@ async fn traversal_is_resolved_before_routing() {
         "/admin-only/x"
     );
 }
+
+#[tokio::test]
+async fn dot_segments_with_parameters_are_400_and_never_forwarded() {
+    let (b, gw) = setup().await;
+    // Java servers read `..;` as `..`: /api/users/..;/admin would reach /api/admin past its
+    // route. Refused, in every spelling, before routing.
+    for path in [
+        "/api/users/..;/admin",
+        "/api/users/..;x/admin",
+        "/api/users/.;/admin",
+        "/api/users/%2e%2e;/admin",
+        "/api/users/%2E%2E;jsessionid=1/admin",
+        "/api/users/..%3B/admin",
+    ] {
+        let (st, h, body) = send(Request::get(gw.url(path)).body(full("")).unwrap()).await;
+        assert_eq!(st, 400, "{path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(h["content-type"], "application/problem+json", "{path}");
+        assert_eq!(json(&body)["status"], 400, "{path}");
+    }
+    assert_eq!(b.hits(), 0);
+    // A parameter on an ordinary segment is still routed as before.
+    assert_eq!(
+        upstream_uri(&gw, "GET", "/api/users/1;v=2", &[]).await,
+        "/users/1;v=2"
+    );
+}

@@ -7,6 +7,7 @@ use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use super::*;
 use crate::cache::testutil::{date, date_before, get, req, resp, store_with, stored, t};
+use http::header::IF_NONE_MATCH;
 
 fn not_stored(r: &http::request::Parts, p: &http::response::Parts, spec: &CacheSpec) -> NotStored {
     storable(r, p, spec, t(0)).expect_err("stored")

@@ -7,6 +7,7 @@ use http::header::AGE;
 use super::tests::{is_fresh, revalidation};
 use super::*;
 use crate::cache::testutil::{date, date_before, get, resp, store_with, stored, t};
+use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
 
 #[test]
 fn revalidation_with_etag() {
@@ -152,4 +153,39 @@ fn not_stored_details_are_tokens() {
     assert_eq!(NotStored::SetCookie.to_string(), "set-cookie");
     let v = cache_status(Status::Miss, None, Some(NotStored::VaryStar.detail()));
     assert_eq!(v, "portcullis; fwd=uri-miss; detail=vary-star");
+}
+
+#[test]
+fn a_bare_304_refreshes_only_for_the_entrys_own_validators() {
+    let e = stored(&[("cache-control", "no-cache"), ("etag", "\"v1\"")]);
+    let bare = resp(304, &[("content-type", "text/plain")]);
+    // The gateway's revalidation of a plain request: no validator, or only the entry's own.
+    let fresh = revalidated(&e, &get(&[]), &bare, t(5)).expect("refreshed");
+    assert_eq!(fresh.headers["content-type"], "text/plain");
+    assert!(revalidated(&e, &get(&[("if-none-match", "\"v1\"")]), &bare, t(5)).is_some());
+    // The client's own other tag may be what the origin matched: not this entry.
+    let other = get(&[("if-none-match", "\"v0\", \"v1\"")]);
+    assert!(revalidated(&e, &other, &bare, t(5)).is_none());
+    // A 304 naming another strong validator never refreshes.
+    let contra = resp(304, &[("etag", "\"v2\"")]);
+    assert!(revalidated(&e, &get(&[]), &contra, t(5)).is_none());
+    // Same with Last-Modified.
+    let lm = date_before(0, 60);
+    let e = stored(&[("cache-control", "max-age=1"), ("last-modified", &lm)]);
+    assert!(revalidated(&e, &get(&[]), &bare, t(5)).is_some());
+    assert!(revalidated(&e, &get(&[("if-modified-since", &lm)]), &bare, t(5)).is_some());
+    let older = get(&[("if-modified-since", &date_before(0, 3600))]);
+    assert!(revalidated(&e, &older, &bare, t(5)).is_none());
+}
+
+#[test]
+fn only_conditional_clients_may_get_a_304() {
+    assert!(!client_validates(&get(&[]).headers));
+    assert!(!client_validates(
+        &get(&[("pragma", "foo"), ("cache-control", "nothing-to-see-here")]).headers
+    ));
+    assert!(client_validates(&get(&[("if-none-match", "*")]).headers));
+    assert!(client_validates(
+        &get(&[("if-modified-since", &date(0))]).headers
+    ));
 }

@@ -5,7 +5,10 @@ use crate::cache::testutil::{get, resp, store_with, t};
 use crate::config::cache::CacheSpec;
 
 fn store(max_bytes: u64) -> Store {
-    Store::new(&CacheSettings { max_bytes })
+    Store::new(&CacheSettings {
+        max_bytes,
+        ..CacheSettings::default()
+    })
 }
 
 /// An entry under `key` for the variant `lang` (Vary: Accept-Language), fresh for `max_age`.

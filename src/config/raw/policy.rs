@@ -46,6 +46,7 @@ pub(in crate::config) struct RawRedis {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCacheSettings {
     pub max_bytes: Option<Spanned<i64>>,
+    pub targeted_field: Option<Spanned<String>>,
 }
 
 /// `[consumers.NAME]`.

@@ -45,6 +45,11 @@ pub(super) fn settings(
     let Some(section) = section else {
         return (out, Some(default));
     };
+    if let Some(v) = &section.raw.targeted_field {
+        if let Some(name) = targeted_field(ctx, v) {
+            out.targeted_field = name;
+        }
+    }
     let Some(v) = &section.raw.max_bytes else {
         let dropped = section.dropped.iter().any(|d| d == "max_bytes");
         return (out, (!dropped).then_some(default));
@@ -61,6 +66,22 @@ pub(super) fn settings(
         out.max_bytes = s.bytes;
     }
     (out, size)
+}
+
+/// `[cache] targeted_field`: a header name (expanded), other than the fields it takes
+/// precedence over and those the gateway manages.
+fn targeted_field(ctx: &mut Ctx<'_>, v: &Spanned<String>) -> Option<HeaderName> {
+    let key = "cache.targeted_field";
+    let text = ctx.expand(v.get_ref(), v.span(), key)?;
+    let name = header_name(ctx, &text, v.span(), key, Use::Write)?;
+    if ["cache-control", "cdn-cache-control", "expires", "pragma"].contains(&name.as_str()) {
+        let msg = format!("{text} cannot be the gateway's own targeted field");
+        let hint = "a field of its own, such as \"Portcullis-Cache-Control\" (the default); \
+                    CDN-Cache-Control and Cache-Control are read after it anyway";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
+        return None;
+    }
+    Some(name)
 }
 
 /// Validates the `cache` section at `key` (`policies.NAME.cache`); `store` is `[cache]

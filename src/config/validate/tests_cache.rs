@@ -86,7 +86,8 @@ allow_purge = true
     assert_eq!(
         c.cache,
         CacheSettings {
-            max_bytes: 128 * MIB
+            max_bytes: 128 * MIB,
+            ..CacheSettings::default()
         }
     );
     let expected = CacheSpec {
@@ -102,6 +103,7 @@ allow_purge = true
         per_consumer: true,
         store_set_cookie: true,
         allow_purge: true,
+        ..CacheSpec::default()
     };
     assert_eq!(c.policies[0].cache, Some(expected));
     assert_eq!(c.routes[0].policies, [0]);

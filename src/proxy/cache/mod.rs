@@ -242,6 +242,12 @@ impl Pending {
                     let h = fresh.response_parts(now);
                     return from_entry(&fresh, h, &client, Status::Revalidated, now);
                 }
+                // A 304 that refreshes nothing never reaches a client that sent no validator:
+                // it answered the gateway's conditional, so the stored entry is served as is.
+                if !cache::client_validates(&req.headers) {
+                    let h = entry.response_parts(now);
+                    return from_entry(&entry, h, &req, Status::Revalidated, now);
+                }
             }
             if head.status.is_server_error() && within_sie {
                 let h = entry.response_parts(now);

@@ -180,3 +180,35 @@ fn fast_path_agrees_with_the_full_check() {
     }
     assert!(checked > 70_000);
 }
+
+#[test]
+fn dot_segments_with_parameters_are_refused() {
+    for p in [
+        "/api/users/..;/admin",
+        "/api/users/..;x/admin",
+        "/api/users/.;/admin",
+        "/api/users/.;x=1",
+        "/..;",
+        "/a/%2e%2e;/b",
+        "/a/%2E%2e;jsessionid=1/b",
+        "/a/.%2e;/b",
+        "/a/..%3B/b",
+        "/a/..%3b/b",
+        "/a/%2e%3Bx/b",
+    ] {
+        assert_eq!(norm(p), Err(PathError::DotSegmentParameter), "{p}");
+        let lenient = normalize_path(p, &lenient());
+        assert_eq!(lenient, Err(PathError::DotSegmentParameter), "{p}");
+    }
+    // Parameters elsewhere, and names that merely start with dots, stay as they are.
+    for p in [
+        "/a;b/c",
+        "/a/b;v=1",
+        "/...;/x",
+        "/.well-known/x;y",
+        "/a/..x;/b",
+        "/a/;/b",
+    ] {
+        assert_eq!(norm(p).as_deref(), Ok(p), "{p}");
+    }
+}
