@@ -6,6 +6,8 @@
 
 pub mod body;
 pub mod conn;
+#[cfg(test)]
+mod fuzz;
 pub mod headers;
 pub mod pool;
 pub mod sf;

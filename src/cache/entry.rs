@@ -17,6 +17,11 @@ use crate::config::cache::CacheSpec;
 /// fields, the `Arc`s and the store's bookkeeping.
 pub const ENTRY_OVERHEAD: u64 = 1024;
 
+/// The longest freshness lifetime or age the fast path counts with: RFC 9111 §1.2.2 has a
+/// cache treat a larger delta-seconds as 2^31, and a `max-age` near `u64::MAX` would
+/// otherwise overflow the entry's `SystemTime`.
+const MAX_DELTA: Duration = Duration::from_secs(1 << 31);
+
 /// Response header fields a cache does not store (hop-by-hop, RFC 9110 §7.6.1), besides the
 /// ones the response's `Connection` names.
 const HOP_BY_HOP: [&str; 8] = [
@@ -107,8 +112,8 @@ impl Entry {
 
     /// Fills the fields the fast path reads (freshness end, initial age, Vary presence).
     pub fn with_fast_path(mut self) -> Entry {
-        self.fresh_at = self.stored + self.policy.time_to_live(self.stored);
-        self.age_at_store = self.policy.age(self.stored);
+        self.fresh_at = self.fresh_until();
+        self.age_at_store = self.policy.age(self.stored).min(MAX_DELTA);
         self.has_vary = self.headers.contains_key(http::header::VARY);
         self
     }
@@ -138,7 +143,11 @@ impl Entry {
             }
         }
         parts.headers = headers;
-        let age = self.age_at_store + now.duration_since(self.stored).unwrap_or_default();
+        let age = self.age_at_store
+            + now
+                .duration_since(self.stored)
+                .unwrap_or_default()
+                .min(MAX_DELTA);
         parts.headers.insert(AGE, HeaderValue::from(age.as_secs()));
         parts
     }
@@ -162,7 +171,7 @@ impl Entry {
 
     /// When the entry stops being fresh.
     pub fn fresh_until(&self) -> SystemTime {
-        self.stored + self.policy.time_to_live(self.stored)
+        self.stored + self.policy.time_to_live(self.stored).min(MAX_DELTA)
     }
 
     /// How long past freshness it is at `now` (zero while fresh). For a response that arrived

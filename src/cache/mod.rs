@@ -43,6 +43,8 @@ pub mod coalesce;
 pub mod decide;
 pub mod entry;
 pub mod fields;
+#[cfg(test)]
+mod fuzz;
 mod httpdate;
 pub mod key;
 pub mod status;

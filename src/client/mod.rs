@@ -9,6 +9,8 @@
 //! pool), `h2_settings` (follows the server's SETTINGS frames). Narrow interface, so the pool
 //! can be replaced: `send(peer, request, timeouts)` and `sweep_idle(max_idle)`.
 
+#[cfg(test)]
+mod fuzz;
 pub mod h2;
 mod h2_settings;
 pub mod transport;

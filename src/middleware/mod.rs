@@ -9,6 +9,8 @@ pub mod basic_auth;
 pub mod chain;
 pub mod client_ip;
 pub mod cors;
+#[cfg(test)]
+mod fuzz;
 pub mod ip_rules;
 pub mod jwt;
 pub mod rate_limit;

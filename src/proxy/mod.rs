@@ -16,6 +16,8 @@ mod done;
 pub(crate) mod early;
 pub mod exchange;
 mod finish;
+#[cfg(test)]
+mod fuzz;
 pub mod grpc;
 pub(crate) mod grpc_web;
 pub mod headers;

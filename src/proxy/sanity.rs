@@ -17,9 +17,10 @@ pub(super) fn check_head(
             "both Transfer-Encoding and Content-Length are present",
         ));
     }
+    // Every Content-Length line must equal the first, not only the second.
     let mut cl = h.get_all(header::CONTENT_LENGTH).iter();
-    if let (Some(a), Some(b)) = (cl.next(), cl.next()) {
-        if a != b {
+    if let Some(first) = cl.next() {
+        if cl.any(|v| v != first) {
             return Err(GatewayError::BadHeader(
                 "conflicting Content-Length headers",
             ));

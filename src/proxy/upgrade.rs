@@ -47,6 +47,8 @@ use crate::upstream::Endpoint;
 mod h2;
 pub(crate) mod tunnel;
 mod ws_frame;
+#[cfg(test)]
+mod ws_frame_fuzz;
 
 /// A client's WebSocket upgrade offer, taken out of its request.
 pub(crate) struct Offer {

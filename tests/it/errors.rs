@@ -60,6 +60,9 @@ async fn refused_connection_is_502() {
     let gw = start_gateway(&config(&port.to_string(), "", "")).await;
     let (st, h, body) = get(&gw.url("/api/x")).await;
     assert_problem(st, &h, &body, 502);
+    // The client learns the service and the kind of failure, never the endpoint's address.
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains(&port.to_string()), "{text}");
 }
 
 #[tokio::test]

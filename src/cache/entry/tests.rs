@@ -143,3 +143,19 @@ fn directives_are_lowercased_and_unquoted() {
     );
     assert!(has_directive(&cc("public"), "public"));
 }
+
+#[test]
+fn huge_max_age_and_age_are_capped_not_overflowed() {
+    // Found by `cache::fuzz`: `max-age=18446744073709551615` from an upstream overflowed the
+    // entry's `SystemTime` and panicked the request. RFC 9111 §1.2.2: treat it as 2^31.
+    let e = stored(&[("cache-control", "max-age=18446744073709551615")]);
+    assert!(e.fast_fresh(&get(&[]), t(1 << 30)));
+    assert!(!e.fast_fresh(&get(&[]), t((1 << 31) + 1)));
+    assert_eq!(e.staleness(t(10)), Duration::ZERO);
+    assert!(e.ttl(t(10)) > 0);
+    let e = stored(&[
+        ("cache-control", "max-age=18446744073709551615"),
+        ("age", "18446744073709551615"),
+    ]);
+    let _ = e.fast_parts(t(10));
+}

@@ -11,6 +11,8 @@
 mod claims;
 mod error;
 mod fetch;
+#[cfg(test)]
+mod fuzz;
 mod keys;
 
 #[cfg(test)]

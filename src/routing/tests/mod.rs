@@ -1,5 +1,6 @@
 //! Unit tests of the routing module: normalisation, matching and precedence, validation.
 
+mod fuzz;
 mod matching;
 mod normalize;
 mod oracle;
