@@ -1,8 +1,18 @@
-//! The injectable clock: limiters, breakers, outlier ejection and caches read time from a
-//! `Clock`, so tests can jump it forward instead of sleeping.
+//! The injectable clock. Everything whose decisions depend on elapsed time reads a `Clock`
+//! instead of the system: the rate limiters (`middleware::run` passes `clock.now()` to each;
+//! the Redis store uses Redis's own clock), the breakers, outlier ejection and retry budgets of each
+//! service (`upstream`, through `proxy::attempt` and WebSocket admission in `proxy::upgrade`),
+//! the admin API's view of them (`state::Shared::upstream_status`), and the response cache's
+//! freshness and `stale-*` windows (`system_time`, in `proxy::cache`). Socket timeouts, health
+//! check intervals, JWKS refreshes and JWT expiry keep real time.
+//!
+//! One clock per gateway: it is given to `gateway::GatewayBuilder::clock` (the system clock
+//! by default), kept in `state::Shared::clock`, and every snapshot a reload builds reads the
+//! same one. Tests start the gateway with `Clock::manual()` (`start_gateway_clock` in
+//! tests/it/common) and `advance` it instead of sleeping, while real sockets keep real time.
 //!
 //! `Clock::system()` is `tokio::time::Instant::now()` (which paused tokio time also controls);
-//! `Clock::manual()` adds an offset that `advance` moves, while real sockets keep real time.
+//! `Clock::manual()` adds an offset that `advance` moves.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,8 +46,6 @@ impl Clock {
         self.at(Instant::now())
     }
 
-    /// The current wall-clock time (for HTTP dates and cache freshness), moved by `advance`
-    /// like `now`.
     /// `now` for a reading of the real clock the caller already took (saves a clock read
     /// on the hot path).
     #[inline]
@@ -48,6 +56,8 @@ impl Clock {
         }
     }
 
+    /// The current wall-clock time (for HTTP dates and cache freshness), moved by `advance`
+    /// like `now`.
     pub fn system_time(&self) -> std::time::SystemTime {
         let now = std::time::SystemTime::now();
         match &self.offset {

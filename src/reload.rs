@@ -31,7 +31,8 @@ pub struct LastReload {
     pub at: u64,
     /// The problems of a refused config, as `portcullis check` prints them.
     pub errors: Vec<String>,
-    /// Settings that changed but only take effect after a restart.
+    /// Startup settings that changed (dotted keys, `config::startup::restart_required`): they
+    /// only take effect after a restart.
     pub restart_required: Vec<String>,
 }
 
@@ -70,7 +71,12 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(shared: Arc<Shared>, config: &Config, metrics: Arc<Metrics>) -> Arc<Reloader> {
+    /// The reloader of a gateway starting with `config` (built by `crate::gateway` only).
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Reloader> {
         Arc::new(Reloader {
             shared,
             source: config.source.clone(),
@@ -175,9 +181,8 @@ impl Reloader {
     /// Applies an already validated config (a reload without the file).
     pub fn apply(&self, mut config: Config) -> Result<u64, Vec<String>> {
         let mut current = lock(&self.current);
-        config.clock = current.clock.clone();
         config.source = current.source.clone();
-        let restart = restart_required(&current, &config);
+        let restart = config::startup::restart_required(&current, &config);
         self.shared.reload(&config).map_err(|e| vec![e])?;
         *current = config;
         lock(&self.last).restart_required = restart;
@@ -234,55 +239,4 @@ impl Reloader {
             }
         }
     }
-}
-
-/// Settings that differ between `old` and `new` but are only read at start.
-fn restart_required(old: &Config, new: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let s = (&old.server, &new.server);
-    if s.0.listen != s.1.listen {
-        out.push("server.listen".to_owned());
-    }
-    if s.0.threads != s.1.threads {
-        out.push("server.threads".to_owned());
-    }
-    if s.0.max_connections != s.1.max_connections {
-        out.push("server.max_connections".to_owned());
-    }
-    let clocks = |s: &crate::config::ServerSettings| {
-        (
-            s.header_read_timeout,
-            s.keepalive_timeout,
-            s.upstream_idle_timeout,
-            s.shutdown_grace,
-        )
-    };
-    if clocks(s.0) != clocks(s.1) {
-        out.push(
-            "server timeouts (header_read, keepalive, upstream_idle, shutdown_grace)".to_owned(),
-        );
-    }
-    if s.0.http2 != s.1.http2 {
-        out.push("server.http2".to_owned());
-    }
-    if old.tls != new.tls {
-        // Certificate, key and client CA file contents reload on their own (`server::tls::watch`).
-        out.push("tls".to_owned());
-    }
-    if old.admin != new.admin {
-        out.push("admin".to_owned());
-    }
-    if old.rate_limit != new.rate_limit {
-        out.push("rate_limit".to_owned());
-    }
-    if old.cluster != new.cluster {
-        out.push("cluster".to_owned());
-    }
-    if old.cache.max_bytes != new.cache.max_bytes {
-        out.push("cache.max_bytes".to_owned());
-    }
-    if old.telemetry != new.telemetry {
-        out.push("telemetry".to_owned());
-    }
-    out
 }

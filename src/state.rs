@@ -193,12 +193,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds the first snapshot of `config` (with `config.clock`).
-    pub fn from_config(config: &Config) -> Result<Arc<Shared>, String> {
+    /// Builds the first snapshot of `config` (for `crate::gateway`, the one place a gateway
+    /// is put together); `clock` is the one every snapshot of this gateway reads, reloads
+    /// included.
+    pub(crate) fn from_config(config: &Config, clock: Clock) -> Result<Arc<Shared>, String> {
         let stores = Arc::new(Stores::new(&config.rate_limit));
-        let snapshot = Snapshot::build(config, None, &config.clock, &stores)?;
+        let snapshot = Snapshot::build(config, None, &clock, &stores)?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
-        let shared = Shared::new(snapshot, config.clock.clone(), stores, cache);
+        let shared = Shared::new(snapshot, clock, stores, cache);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
             let exporter = crate::observability::otlp::Exporter::new(otlp, |reason| {
@@ -209,7 +211,7 @@ impl Shared {
         Ok(shared)
     }
 
-    pub fn new(
+    fn new(
         snapshot: Snapshot,
         clock: Clock,
         stores: Arc<Stores>,

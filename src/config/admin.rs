@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 
+use serde::Serialize;
+
 /// `[admin]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdminSettings {
     /// Serve the admin listener at all. Default true.
     pub enabled: bool,
@@ -11,6 +13,7 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// Bearer token every admin request must carry (from `token = "${ENV}"` or
     /// `token_file`). Default none, allowed only on loopback.
+    #[serde(serialize_with = "super::show::opt_secret")]
     pub token: Option<String>,
     /// Where runtime service registrations are kept across restarts, as written (relative
     /// paths start at the config file's directory). Default: `<config name>.state.json`

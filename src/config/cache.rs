@@ -4,17 +4,21 @@
 use std::time::Duration;
 
 use http::HeaderName;
+use serde::Serialize;
+
+use super::show;
 
 /// The default of `[cache] targeted_field` (RFC 9213: the gateway's own targeted field).
 pub const TARGETED_FIELD: &str = "portcullis-cache-control";
 
 /// `[cache]`: the shared in-memory store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheSettings {
     /// Total bytes of all stored responses (body plus headers). Default 64 MiB.
     pub max_bytes: u64,
     /// The gateway's own targeted cache-control field (RFC 9213), before `CDN-Cache-Control`
     /// and `Cache-Control`; never forwarded. Default `Portcullis-Cache-Control`.
+    #[serde(serialize_with = "show::display")]
     pub targeted_field: HeaderName,
 }
 
@@ -28,18 +32,20 @@ impl Default for CacheSettings {
 }
 
 /// `[policies.NAME.cache]`: caching for the routes using the policy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheSpec {
     /// Default true when the table is present.
     pub enabled: bool,
     /// Freshness for responses without explicit freshness (no max-age, s-maxage or
     /// Expires). Default none: only explicitly cacheable responses are stored.
+    #[serde(serialize_with = "show::opt_duration")]
     pub default_ttl: Option<Duration>,
     /// Larger responses stream through unstored. Default 1 MiB.
     pub max_object_bytes: u64,
     /// Query parameters in the key: `All` (default, sorted) or only those listed.
     pub key_query: KeyQuery,
     /// Request headers added to the key (besides those the response's Vary names).
+    #[serde(serialize_with = "show::displays")]
     pub key_headers: Vec<HeaderName>,
     /// Add the authenticated consumer to the key. Default false.
     pub per_consumer: bool,
@@ -48,7 +54,9 @@ pub struct CacheSpec {
     pub store_set_cookie: bool,
     /// Answer `PURGE` requests on these routes (after the route's auth). Default false.
     pub allow_purge: bool,
-    /// `[cache] targeted_field`, copied here when the route's chain is compiled.
+    /// `[cache] targeted_field`, copied here when the route's chain is compiled (not a key
+    /// of this section: not serialised).
+    #[serde(skip)]
     pub targeted_field: HeaderName,
 }
 
@@ -75,4 +83,14 @@ pub enum KeyQuery {
     All,
     /// Only these parameters (sorted); `Only(vec![])` ignores the query.
     Only(Vec<String>),
+}
+
+/// `"*"` or the list of names, as in the config.
+impl Serialize for KeyQuery {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            KeyQuery::All => s.serialize_str("*"),
+            KeyQuery::Only(names) => names.serialize(s),
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Validated response-compression settings: a policy's `[policies.NAME.compression]` section.
 
+use serde::Serialize;
+
 /// A content coding the gateway can produce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     Zstd,
     Br,
@@ -31,7 +34,19 @@ pub enum Level {
 }
 
 /// `[policies.NAME.compression]`: compression of responses on the routes using the policy.
-#[derive(Debug, Clone, PartialEq)]
+/// `"fastest"`, `"default"`, `"best"` or the number, as in the config.
+impl Serialize for Level {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Level::Fastest => s.serialize_str("fastest"),
+            Level::Default => s.serialize_str("default"),
+            Level::Best => s.serialize_str("best"),
+            Level::Precise(n) => s.serialize_i32(*n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompressionSpec {
     /// Default true when the table is present.
     pub enabled: bool,

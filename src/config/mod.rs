@@ -1,8 +1,12 @@
-//! Configuration: raw TOML (`raw`), validation into the runtime types below (`validate`),
-//! `${ENV}` expansion (`env`) and problem reports with file, line and column (`ConfigError`).
+//! Configuration: raw TOML (`raw`), validation into the runtime types below (`validate`, where
+//! `fields!` declares a table's simple keys one line each), `${ENV}` expansion (`env`) and
+//! problem reports with file, line and column (`ConfigError`).
 //!
 //! The runtime types here are what the rest of the gateway uses; nothing outside this module
-//! sees the raw serde structs.
+//! sees the raw serde structs. They serialise themselves (`show`: config syntax, secrets
+//! redacted where declared), which is the admin `/api/config` view. `startup` splits them into
+//! the settings read only at start and the live rest; a reload's `restart_required` is computed
+//! from that split.
 
 pub mod admin;
 pub mod cache;
@@ -10,6 +14,8 @@ pub mod compression;
 mod env;
 pub mod policy;
 mod raw;
+pub mod show;
+pub mod startup;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;
@@ -22,6 +28,7 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::HeaderValue;
 use ipnet::IpNet;
+use serde::Serialize;
 
 use crate::routing::RouteDef;
 
@@ -31,13 +38,15 @@ pub use upstream::{
 };
 pub use validate::{load_file, parse_str};
 
-/// A validated gateway configuration.
-#[derive(Debug, Clone)]
+/// A validated gateway configuration. Its serialisation is the admin `/api/config` view;
+/// which of its keys are read only at start is [`startup::Startup`].
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// The file it came from, if any (used in error messages and reloads).
     pub source: Option<PathBuf>,
     /// The TOML text it was parsed from (runtime service registration composes its changes
     /// with it); `None` for a config built in code.
+    #[serde(skip)]
     pub text: Option<std::sync::Arc<str>>,
     pub server: ServerSettings,
     pub log: LogSettings,
@@ -59,23 +68,22 @@ pub struct Config {
     pub tls: Vec<tls::TlsSpec>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
-    /// Where breakers, outlier ejection and (later) limiters and caches read time. The system
-    /// clock unless a test injects `Clock::manual()`.
-    pub clock: crate::clock::Clock,
 }
 
 /// `[cluster]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterSettings {
     /// `redis://[user:password@]host[:port][/db]` (a secret: may hold a password).
+    #[serde(serialize_with = "show::secret")]
     pub redis: String,
     /// Prefix of the Redis keys and channel. Default `portcullis`; instances sharing a Redis
     /// but not a configuration use different prefixes.
     pub prefix: String,
 }
 
-/// `[server]`: listeners, limits and timeouts.
-#[derive(Debug, Clone)]
+/// `[server]`: listeners, limits and timeouts. Some are read only at start, the rest by
+/// every snapshot: [`startup::ServerStartup`] names the former.
+#[derive(Debug, Clone, Serialize)]
 pub struct ServerSettings {
     /// Listen addresses. Default `["127.0.0.1:8080"]`.
     pub listen: Vec<SocketAddr>,
@@ -86,18 +94,24 @@ pub struct ServerSettings {
     /// Max request body bytes. Default 10 MiB. Larger: 413. 0 = unlimited.
     pub max_body_bytes: u64,
     /// Time a client has to send a complete request head. Default 10 s. Then: 408, closed.
+    #[serde(serialize_with = "show::duration")]
     pub header_read_timeout: Duration,
     /// Idle time allowed between requests on a keep-alive connection. Default 60 s.
+    #[serde(serialize_with = "show::duration")]
     pub keepalive_timeout: Duration,
     /// Max concurrent client connections; beyond it the gateway stops accepting. Default 10,000.
     pub max_connections: usize,
     /// How long an unused pooled upstream connection is kept open. Default 30 s.
+    #[serde(serialize_with = "show::duration")]
     pub upstream_idle_timeout: Duration,
     /// Time in-flight requests get to finish on shutdown. Default 30 s.
+    #[serde(serialize_with = "show::duration")]
     pub shutdown_grace: Duration,
     /// Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host are trusted. Default none.
+    #[serde(serialize_with = "show::displays")]
     pub trusted_proxies: Vec<IpNet>,
     /// A WebSocket tunnel with no bytes either way for this long is closed. Default 60 s.
+    #[serde(serialize_with = "show::duration")]
     pub websocket_idle_timeout: Duration,
     /// Path normalisation switches.
     pub path: PathSettings,
@@ -130,7 +144,7 @@ impl Default for ServerSettings {
 }
 
 /// `[server.path]`: how request paths are normalised before routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PathSettings {
     /// Merge `//` into `/`. Default true.
     pub merge_slashes: bool,
@@ -139,7 +153,7 @@ pub struct PathSettings {
 }
 
 /// `[log]`: access log switches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LogSettings {
     /// One line per request. Default true.
     pub access_log: bool,
@@ -147,24 +161,28 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
 /// `[[services]]`: a named upstream with its endpoints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ServiceSpec {
     pub name: String,
     pub endpoints: Vec<EndpointSpec>,
     /// TCP connect timeout. Default 2 s.
+    #[serde(serialize_with = "show::duration")]
     pub connect_timeout: Duration,
     /// Time from sending the request until the response head arrives. Default 30 s.
+    #[serde(serialize_with = "show::duration")]
     pub request_timeout: Duration,
     /// Which Host header the upstream receives. Default `Endpoint`.
     pub host_header: HostHeader,
     /// Balancing, health checks, outlier detection, breaker, bulkhead and retries.
+    #[serde(flatten)]
     pub resilience: ResilienceSpec,
     /// How the gateway speaks to the endpoints. Default `Http1`.
     pub protocol: UpstreamProtocol,
@@ -173,22 +191,28 @@ pub struct ServiceSpec {
 }
 
 /// One endpoint URL of a service, e.g. `http://127.0.0.1:9001` or `https://users.internal`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialised as written: the URL and its weight (the rest is derived from the URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndpointSpec {
     /// The URL as written (after `${ENV}` expansion).
     pub url: String,
+    #[serde(skip)]
     pub scheme: Scheme,
     /// host:port, with the port always present.
+    #[serde(skip)]
     pub authority: Authority,
     /// The Host header value for `HostHeader::Endpoint` (port omitted when it is the default).
+    #[serde(skip)]
     pub host_header: HeaderValue,
     /// A path prefix the endpoint URL carries (e.g. `/v1`), "" when none.
+    #[serde(skip)]
     pub base_path: String,
     /// Relative share of traffic, 1 to 1000. Default 1.
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HostHeader {
     /// Pass the client's Host header through.
     Preserve,
@@ -197,13 +221,15 @@ pub enum HostHeader {
 }
 
 /// `[[routes]]`: matching conditions and rewrite (in `def`) plus the target service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RouteSpec {
+    #[serde(flatten)]
     pub def: RouteDef,
     /// Index into `Config::services`.
     pub service: usize,
     /// Overall deadline for all tries until the response head. Default: the service's
     /// `request_timeout`.
+    #[serde(serialize_with = "show::opt_duration")]
     pub timeout: Option<Duration>,
     /// Whether POST and PATCH (and other non-idempotent methods) may be retried after the
     /// request was sent. Default false.

@@ -28,7 +28,7 @@ pub(super) use policy::{
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
-pub(super) use tls::{RawCertificate, RawHttp2, RawTls};
+pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.

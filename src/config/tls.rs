@@ -5,9 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
+
+use super::show;
+
 /// `[server.http2]`: HTTP/2 towards clients (h2c with prior knowledge on plaintext listeners,
 /// ALPN `h2` on TLS listeners).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Http2Settings {
     /// Serve HTTP/2 at all. Default true.
     pub enabled: bool,
@@ -21,8 +25,10 @@ pub struct Http2Settings {
     /// Request body bytes buffered per connection. Default 1 MiB.
     pub initial_connection_window_size: u32,
     /// Send a PING this often to check an otherwise quiet connection. Default none.
+    #[serde(serialize_with = "show::opt_duration")]
     pub keepalive_interval: Option<Duration>,
     /// Close the connection when a PING is not answered within this. Default 20 s.
+    #[serde(serialize_with = "show::duration")]
     pub keepalive_timeout: Duration,
     /// Streams the client may reset before the gateway accepted them; more and the
     /// connection is closed with GOAWAY (rapid reset, CVE-2023-44487). Default 20.
@@ -55,14 +61,17 @@ impl Http2Settings {
 }
 
 /// Oldest TLS version a listener accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+
 pub enum TlsVersion {
+    #[serde(rename = "1.2")]
     Tls12,
+    #[serde(rename = "1.3")]
     Tls13,
 }
 
 /// One `[[tls]]` element: TLS listeners sharing certificates and settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsSpec {
     /// Addresses to accept TLS connections on (required, at least one).
     pub listen: Vec<SocketAddr>,
@@ -81,11 +90,12 @@ pub struct TlsSpec {
     /// this element's first address. Default false.
     pub redirect_http: bool,
     /// How often the certificate and key files are checked for changes. Default 10 s.
+    #[serde(serialize_with = "show::duration")]
     pub watch_interval: Duration,
 }
 
 /// One certificate: a PEM chain (leaf first) and its PEM private key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertificateSpec {
     /// Relative paths are resolved against the config file's directory.
     pub cert_file: PathBuf,
@@ -96,7 +106,7 @@ pub struct CertificateSpec {
 }
 
 /// `[tls.client_auth]`: verify client certificates against a CA.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientAuthSpec {
     /// PEM file with the CA certificate(s) client certificates must chain to.
     pub ca_file: PathBuf,
@@ -112,6 +122,13 @@ pub struct HstsSpec {
     pub max_age: u64,
     pub include_subdomains: bool,
     pub preload: bool,
+}
+
+/// Shown as the header it sends (`"max-age=60; includeSubDomains"`).
+impl Serialize for HstsSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.header_value())
+    }
 }
 
 impl HstsSpec {

@@ -7,8 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
+
+use super::show;
+
 /// `load_balancing` of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BalancePolicy {
     /// Smooth weighted round robin (nginx's algorithm). The default.
     #[default]
@@ -49,28 +54,43 @@ impl StatusRange {
 }
 
 /// Whether `status` is in any of `ranges`.
+/// `"client_ip"`, `"header:NAME"` or `"cookie:NAME"`, as in the config.
+impl Serialize for HashKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HashKey::ClientIp => s.serialize_str("client_ip"),
+            HashKey::Header(h) => s.collect_str(&format_args!("header:{h}")),
+            HashKey::Cookie(c) => s.collect_str(&format_args!("cookie:{c}")),
+        }
+    }
+}
+
 pub fn status_in(ranges: &[StatusRange], status: u16) -> bool {
     ranges.iter().any(|r| r.contains(status))
 }
 
 /// `[services.health_check]`: active checks, one background task per service.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthCheckSpec {
     /// Off when `enabled = false`; then only passive signals take endpoints out.
     pub enabled: bool,
     /// Path requested with GET. Default `/health`.
     pub path: String,
     /// Time between checks of one endpoint. Default 10 s.
+    #[serde(serialize_with = "show::duration")]
     pub interval: Duration,
     /// Time allowed for one check (connect + response head). Default 2 s.
+    #[serde(serialize_with = "show::duration")]
     pub timeout: Duration,
     /// Consecutive passes that bring an unhealthy endpoint back. Default 2.
     pub healthy_threshold: u32,
     /// Consecutive failures that take a healthy endpoint out. Default 3.
     pub unhealthy_threshold: u32,
     /// Statuses that count as passing. Default 200-399.
+    #[serde(serialize_with = "show::statuses")]
     pub expected_statuses: Vec<StatusRange>,
     /// Up to this much random delay is added to every interval. Default 10 % of `interval`.
+    #[serde(serialize_with = "show::duration")]
     pub jitter: Duration,
 }
 
@@ -90,14 +110,16 @@ impl Default for HealthCheckSpec {
 }
 
 /// `[services.outlier_detection]`: passive ejection on consecutive failures.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutlierSpec {
     pub enabled: bool,
     /// Consecutive failures (5xx or gateway errors) that eject an endpoint. Default 5.
     pub consecutive_failures: u32,
     /// Ejection time is this times the endpoint's ejection count. Default 30 s.
+    #[serde(serialize_with = "show::duration")]
     pub base_ejection_time: Duration,
     /// Cap on one ejection. Default 300 s.
+    #[serde(serialize_with = "show::duration")]
     pub max_ejection_time: Duration,
     /// At most this percentage of a service's endpoints are ejected at once. Default 50.
     pub max_ejection_percent: u8,
@@ -116,7 +138,7 @@ impl Default for OutlierSpec {
 }
 
 /// `[services.circuit_breaker]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BreakerSpec {
     pub enabled: bool,
     /// Also keep one breaker per endpoint (an open one takes the endpoint out of rotation).
@@ -128,12 +150,15 @@ pub struct BreakerSpec {
     /// in the window. Default `None` (only consecutive failures count).
     pub failure_rate: Option<u8>,
     /// Rolling window of the failure rate. Default 10 s.
+    #[serde(serialize_with = "show::duration")]
     pub window: Duration,
     /// Minimum requests in the window before the rate is considered. Default 20.
     pub min_requests: u32,
     /// Open time after the first trip; doubles with each further trip. Default 5 s.
+    #[serde(serialize_with = "show::duration")]
     pub cooldown: Duration,
     /// Cap on the open time. Default 60 s.
+    #[serde(serialize_with = "show::duration")]
     pub max_cooldown: Duration,
     /// Concurrent probe requests allowed while half-open. Default 1.
     pub half_open_requests: u32,
@@ -141,6 +166,7 @@ pub struct BreakerSpec {
     pub success_threshold: u32,
     /// Statuses that count as failures. Default 500 and 502-599 (501 is not a failure);
     /// 4xx never count whatever this says.
+    #[serde(serialize_with = "show::statuses")]
     pub failure_statuses: Vec<StatusRange>,
 }
 
@@ -168,19 +194,23 @@ pub fn default_failure_statuses() -> Vec<StatusRange> {
 }
 
 /// `retries` and `[services.retry]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetrySpec {
     /// Extra tries after the first (`retries = N`). Default 0: no retries.
     pub retries: u32,
     /// Statuses that are retried. Default 502, 503, 504.
+    #[serde(serialize_with = "show::statuses")]
     pub on_statuses: Vec<StatusRange>,
     /// Time limit of one try (until the response head). Default: the service's
     /// `request_timeout`.
+    #[serde(serialize_with = "show::opt_duration")]
     pub per_try_timeout: Option<Duration>,
     /// First backoff cap; the cap doubles per retry; the wait is uniform in [0, cap]
     /// ("full jitter"). Default 25 ms.
+    #[serde(serialize_with = "show::duration")]
     pub backoff_base: Duration,
     /// Largest backoff cap. Default 250 ms.
+    #[serde(serialize_with = "show::duration")]
     pub backoff_max: Duration,
     /// Retries allowed as a percentage of requests over the last 10 s. Default 20.
     pub budget_percent: u8,
@@ -207,8 +237,9 @@ impl Default for RetrySpec {
 }
 
 /// Every resilience setting of one service.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ResilienceSpec {
+    #[serde(rename = "load_balancing")]
     pub balance: BalancePolicy,
     pub hash_key: HashKey,
     /// When fewer than this percentage of endpoints are usable, route to all endpoints
@@ -217,13 +248,16 @@ pub struct ResilienceSpec {
     /// Bulkhead: max concurrent requests to the service; 0 = unlimited. Default 0.
     pub max_concurrent: u32,
     pub health_check: HealthCheckSpec,
+    #[serde(rename = "outlier_detection")]
     pub outlier: OutlierSpec,
+    #[serde(rename = "circuit_breaker")]
     pub breaker: BreakerSpec,
     pub retry: RetrySpec,
 }
 
 /// `protocol` of a service: how the gateway speaks to its endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UpstreamProtocol {
     /// HTTP/1.1, over TLS for `https://` endpoints (ALPN `http/1.1`). The default.
     #[default]
@@ -240,7 +274,7 @@ pub enum UpstreamProtocol {
 /// The TLS settings of a service with `https://` endpoints (`[services.tls]`, or the defaults:
 /// system roots, SNI from the endpoint host), with the rustls client config compiled once per
 /// load from them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct UpstreamTls {
     /// CA certificates (PEM) that replace the system roots.
     pub ca_file: Option<PathBuf>,
@@ -253,5 +287,6 @@ pub struct UpstreamTls {
     /// Accept any server certificate (handshake signatures are still checked).
     pub insecure_skip_verify: bool,
     /// The client config, ALPN set for the service's protocol.
+    #[serde(skip)]
     pub client: Arc<rustls::ClientConfig>,
 }

@@ -135,7 +135,6 @@ pub(super) fn parse_with_env(
         cluster,
         tls,
         telemetry,
-        clock: Default::default(),
     })
 }
 
@@ -151,6 +150,8 @@ mod tests_cache;
 mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tests_golden;
 #[cfg(test)]
 mod tests_policy;
 #[cfg(test)]

@@ -2,13 +2,18 @@
 //! product-service, each a small in-process HTTP/1.1 JSON server on its own loopback port, plus
 //! the gateway config that routes to them and the curl lines that exercise it.
 //!
-//! Each service serves `/api/<resource>` (list, get by id, create, `/slow?ms=N`) and `/health`;
-//! see `service.rs` for the full table. Records live in memory, seeded with three each and capped
+//! Each service serves `/api/<resource>` (list, get by id, create, `/slow?ms=N`, `/echo`),
+//! `/health` and a chaos switch (`POST /chaos?fail=true`); see `service.rs` for the full table.
+//! The gateway config (`demo.toml`) turns on every policy of the design: rate limits, a cache,
+//! authentication, header transforms, retries, breakers and health checks; `tour.rs` is the
+//! guided tour of them printed at start-up. Records live in memory, seeded with three each and capped
 //! at 1,000 (a create beyond answers 507 Insufficient Storage).
 
 mod config;
 mod service;
+mod start;
 mod store;
+mod tour;
 
 #[cfg(test)]
 mod tests;
@@ -19,9 +24,14 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub use config::{curl_examples, demo_config};
+pub use config::{
+    curl_examples, demo_config, demo_jwt, demo_toml, fixed_config, print_config, DEMO_ADMIN,
+    DEMO_API_KEY, DEMO_JWT_SECRET, DEMO_TOML,
+};
 pub use service::{MAX_BODY_BYTES, MAX_SLOW_MS};
+pub use start::{start, Demo};
 pub use store::MAX_RECORDS;
+pub use tour::{Call, Step, StepId, Tour, TourAddrs, BREAKER_COOLDOWN, BREAKER_TRIES, BURST};
 
 use service::ServiceState;
 use store::Kind;

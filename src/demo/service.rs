@@ -7,18 +7,25 @@
 //! | `GET /api/R/{id}`               | 200 record, or 404 `{"error":"not found"}`             |
 //! | `POST /api/R` (JSON object)     | 201 record + `Location`; 400 bad JSON; 413 over 64 KiB; 507 when the store holds 1,000 records |
 //! | `GET /api/R/slow?ms=N`          | sleeps N ms (default 1,000, capped at 10 s), then 200  |
+//! | `GET /api/R/echo`               | 200 `{"service":..,"headers":{..}}`: the request headers as received |
 //! | `GET /health`                   | 200 `{"status":"ok","service":"<name>"}`               |
+//! | `POST /chaos?fail=true\|false`  | 200 `{"service":..,"fail":..}`: turns the chaos switch on or off; `GET /chaos` reads it |
 //! | known path, other method        | 405 with `Allow`                                       |
 //! | anything else                   | 404 JSON                                               |
+//!
+//! While the chaos switch is on, every `/api/...` request answers 500 (`/health` and `/chaos`
+//! are unaffected, so only the gateway's circuit breaker reacts, not its health checks).
+//! product-service marks its successful reads `Cache-Control: max-age=30`, so the gateway's
+//! cache may keep them for 30 s.
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, LOCATION};
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
@@ -46,6 +53,8 @@ pub struct ServiceState {
     kind: Kind,
     store: Store,
     hits: Arc<AtomicU64>,
+    /// The chaos switch: while on, API requests answer 500.
+    chaos: AtomicBool,
 }
 
 impl ServiceState {
@@ -55,6 +64,7 @@ impl ServiceState {
             kind,
             store: Store::seeded(kind),
             hits,
+            chaos: AtomicBool::new(false),
         }
     }
 }
@@ -112,6 +122,8 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 /// Where a request path points within a service.
 enum Target<'a> {
     Health,
+    Chaos,
+    Echo,
     Collection,
     Slow,
     Item(&'a str),
@@ -119,8 +131,10 @@ enum Target<'a> {
 }
 
 fn target(kind: Kind, path: &str) -> Target<'_> {
-    if path == "/health" {
-        return Target::Health;
+    match path {
+        "/health" => return Target::Health,
+        "/chaos" => return Target::Chaos,
+        _ => {}
     }
     let rest = path
         .strip_prefix("/api/")
@@ -128,6 +142,7 @@ fn target(kind: Kind, path: &str) -> Target<'_> {
     match rest {
         Some("" | "/") => Target::Collection,
         Some("/slow") => Target::Slow,
+        Some("/echo") => Target::Echo,
         Some(r) => match r.strip_prefix('/') {
             Some(id) if !id.is_empty() && !id.contains('/') => Target::Item(id),
             _ => Target::Unknown,
@@ -145,24 +160,98 @@ where
     state.hits.fetch_add(1, Ordering::Relaxed);
     let kind = state.kind;
     let method = req.method().clone();
-    match (target(kind, req.uri().path()), method) {
+    let target = target(kind, req.uri().path());
+    let api = !matches!(target, Target::Health | Target::Chaos | Target::Unknown);
+    if api && state.chaos.load(Ordering::Relaxed) {
+        let message = format!("chaos: {} is failing on purpose", kind.service_name());
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, &message);
+    }
+    match (target, method) {
         (Target::Health, Method::GET) => json_response(
             StatusCode::OK,
             &json!({"status": "ok", "service": kind.service_name()}),
         ),
-        (Target::Collection, Method::GET) => {
-            json_response(StatusCode::OK, &Value::Array(state.store.list()))
-        }
+        (Target::Chaos, Method::GET) => chaos_state(state),
+        (Target::Chaos, Method::POST) => chaos_switch(state, req.uri().query()),
+        (Target::Collection, Method::GET) => cacheable(
+            kind,
+            json_response(StatusCode::OK, &Value::Array(state.store.list())),
+        ),
         (Target::Collection, Method::POST) => create(state, req.into_body()).await,
         (Target::Slow, Method::GET) => slow(kind, req.uri().query()).await,
+        (Target::Echo, Method::GET) => echo(kind, req.headers()),
         (Target::Item(id), Method::GET) => match state.store.get(id) {
-            Some(record) => json_response(StatusCode::OK, &record),
+            Some(record) => cacheable(kind, json_response(StatusCode::OK, &record)),
             None => error_response(StatusCode::NOT_FOUND, "not found"),
         },
-        (Target::Collection, _) => method_not_allowed("GET, POST"),
-        (Target::Health | Target::Slow | Target::Item(_), _) => method_not_allowed("GET"),
+        (Target::Collection | Target::Chaos, _) => method_not_allowed("GET, POST"),
+        (Target::Health | Target::Slow | Target::Echo | Target::Item(_), _) => {
+            method_not_allowed("GET")
+        }
         (Target::Unknown, _) => error_response(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// product-service's successful reads may be kept 30 s by shared caches (the gateway's).
+fn cacheable(kind: Kind, mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    if kind == Kind::Products {
+        resp.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=30"));
+    }
+    resp
+}
+
+fn chaos_state(state: &ServiceState) -> Response<Full<Bytes>> {
+    let fail = state.chaos.load(Ordering::Relaxed);
+    json_response(
+        StatusCode::OK,
+        &json!({"service": state.kind.service_name(), "fail": fail}),
+    )
+}
+
+/// `POST /chaos?fail=true` turns the chaos switch on, `fail=false` off.
+fn chaos_switch(state: &ServiceState, query: Option<&str>) -> Response<Full<Bytes>> {
+    let fail = match query_param(query, "fail") {
+        Some("true") => true,
+        Some("false") => false,
+        _ => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "expected ?fail=true or ?fail=false",
+            )
+        }
+    };
+    state.chaos.store(fail, Ordering::Relaxed);
+    tracing::warn!(
+        service = state.kind.service_name(),
+        fail,
+        "demo chaos switch"
+    );
+    chaos_state(state)
+}
+
+/// The request headers as this service received them (multiple values joined with `, `).
+fn echo(kind: Kind, headers: &http::HeaderMap) -> Response<Full<Bytes>> {
+    let mut seen = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<_> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        seen.insert(name.as_str().to_owned(), Value::from(values.join(", ")));
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"service": kind.service_name(), "headers": seen}),
+    )
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 async fn create<B>(state: &ServiceState, body: B) -> Response<Full<Bytes>>
@@ -199,11 +288,7 @@ where
 }
 
 async fn slow(kind: Kind, query: Option<&str>) -> Response<Full<Bytes>> {
-    let requested = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("ms="));
-    let ms = match requested.map(str::parse::<u64>) {
+    let ms = match query_param(query, "ms").map(str::parse::<u64>) {
         None => DEFAULT_SLOW_MS,
         Some(Ok(ms)) => ms.min(MAX_SLOW_MS),
         Some(Err(_)) => {
@@ -247,6 +332,9 @@ mod tests {
         assert!(matches!(target(k, "/api/users"), Target::Collection));
         assert!(matches!(target(k, "/api/users/"), Target::Collection));
         assert!(matches!(target(k, "/api/users/slow"), Target::Slow));
+        assert!(matches!(target(k, "/api/users/echo"), Target::Echo));
+        assert!(matches!(target(k, "/chaos"), Target::Chaos));
+        assert!(matches!(target(k, "/api/chaos"), Target::Unknown));
         assert!(matches!(target(k, "/api/users/7"), Target::Item("7")));
         assert!(matches!(target(k, "/api/users/7/x"), Target::Unknown));
         assert!(matches!(target(k, "/api/users//"), Target::Unknown));

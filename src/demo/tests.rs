@@ -273,6 +273,7 @@ async fn config_matches_backends() {
             ("users", "/api/users/*", None, 0),
             ("users-health", "/health/users", Some("/health"), 0),
             ("orders", "/api/orders/*", None, 1),
+            ("orders-write", "/api/orders/*", None, 1),
             ("orders-health", "/health/orders", Some("/health"), 1),
             ("products", "/api/products/*", None, 2),
             ("products-health", "/health/products", Some("/health"), 2),
@@ -291,6 +292,9 @@ fn curl_lines() {
     assert!(text.contains("curl http://127.0.0.1:8080/health/orders\n"));
     assert!(text.contains("curl -i http://127.0.0.1:8080/api/users/nobody\n"));
     assert!(text.contains("curl -i http://127.0.0.1:8080/api/products/999\n"));
+    assert!(text.contains(&format!(
+        "curl -i -X POST http://127.0.0.1:8080/api/orders -H 'x-api-key: {DEMO_API_KEY}' -H"
+    )));
     let v6 = curl_examples("[::1]:8080".parse().unwrap());
     assert!(v6.contains("curl -g http://[::1]:8080/api/users\n"));
 }
@@ -319,4 +323,63 @@ async fn a_stopped_service_refuses_connections_and_the_others_serve_on() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(get(&c, orders, "/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn chaos_switch_fails_api_requests_only() {
+    let b = start_backends(DemoPorts::Ephemeral).await.unwrap();
+    let c = client();
+    let o = svc(&b, "order-service").addr;
+    let r = get(&c, o, "/chaos").await;
+    assert_eq!(r.json, json!({"service": "order-service", "fail": false}));
+    let r = send(&c, Method::POST, o, "/chaos?fail=true", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json, json!({"service": "order-service", "fail": true}));
+    for path in ["/api/orders", "/api/orders/1", "/api/orders/echo"] {
+        let r = get(&c, o, path).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert_eq!(
+            r.json,
+            json!({"error": "chaos: order-service is failing on purpose"})
+        );
+    }
+    assert_eq!(get(&c, o, "/health").await.status, StatusCode::OK);
+    // The other services are not affected.
+    let u = svc(&b, "user-service").addr;
+    assert_eq!(get(&c, u, "/api/users/1").await.status, StatusCode::OK);
+    let r = send(&c, Method::POST, o, "/chaos?fail=false", "").await;
+    assert_eq!(r.json["fail"], false);
+    assert_eq!(get(&c, o, "/api/orders/1").await.status, StatusCode::OK);
+    for bad in ["/chaos", "/chaos?fail=yes"] {
+        let r = send(&c, Method::POST, o, bad, "").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = send(&c, Method::DELETE, o, "/chaos", "").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers["allow"], "GET, POST");
+}
+
+#[tokio::test]
+async fn echo_shows_request_headers_and_products_are_cacheable() {
+    let b = start_backends(DemoPorts::Ephemeral).await.unwrap();
+    let c = client();
+    let u = svc(&b, "user-service").addr;
+    let r = get(&c, u, "/api/users/echo").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["service"], "user-service");
+    assert_eq!(r.json["headers"]["content-type"], "application/json");
+    assert!(r.headers.get("cache-control").is_none());
+    let p = svc(&b, "product-service").addr;
+    for path in ["/api/products", "/api/products/1"] {
+        let r = get(&c, p, path).await;
+        assert_eq!(r.headers["cache-control"], "max-age=30", "{path}");
+    }
+    for path in [
+        "/api/products/999",
+        "/api/products/echo",
+        "/api/products/slow?ms=1",
+    ] {
+        let r = get(&c, p, path).await;
+        assert!(r.headers.get("cache-control").is_none(), "{path}");
+    }
 }

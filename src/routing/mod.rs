@@ -26,8 +26,9 @@ pub use router::{RouteMatch, Router};
 
 use http::{HeaderName, HeaderValue, Method};
 
-/// One route's matching conditions and rewrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One route's matching conditions and rewrite (serialised as the config keys, for the
+/// admin config view).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RouteDef {
     /// Unique route name (used in logs and metrics).
     pub name: String,
@@ -36,8 +37,10 @@ pub struct RouteDef {
     /// Optional host: exact `api.example.com` or wildcard `*.example.com` (lowercase, no port).
     pub host: Option<String>,
     /// Allowed methods; empty = any.
+    #[serde(serialize_with = "methods_text")]
     pub methods: Vec<Method>,
     /// Header conditions; all must hold.
+    #[serde(serialize_with = "header_conds")]
     pub headers: Vec<HeaderCond>,
     /// Explicit priority; higher wins. `None` ranks as 0.
     pub priority: Option<i32>,
@@ -45,6 +48,18 @@ pub struct RouteDef {
     pub strip_prefix: Option<String>,
     /// Upstream path template; `{name}` inserts a captured parameter, `{*}` the prefix remainder.
     pub rewrite: Option<String>,
+}
+
+fn methods_text<S: serde::Serializer>(v: &[Method], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(Method::as_str))
+}
+
+/// `{ name = "value" }` for `Equals`, `{ name = true }` for `Present`, as in the config.
+fn header_conds<S: serde::Serializer>(v: &[HeaderCond], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|c| match c {
+        HeaderCond::Equals(n, v) => (n.as_str(), serde_json::json!(v.to_str().unwrap_or(""))),
+        HeaderCond::Present(n) => (n.as_str(), serde_json::json!(true)),
+    }))
 }
 
 /// A header condition of a route.

@@ -3,7 +3,7 @@
 //! (`conn`), the header and keep-alive clocks (`io`), worker threads, and graceful drain on
 //! shutdown.
 //!
-//! Threading: `run` serves on the caller's runtime (one worker); with `threads > 1` it starts
+//! Threading: `serve` serves on the caller's runtime (one worker); with `threads > 1` it starts
 //! `threads - 1` more OS threads, each with its own current-thread tokio runtime accepting on
 //! a clone of the same listening socket. A current-thread runtime per core avoids work-stealing
 //! overhead and lets the upstream pool be per thread and lock-free.
@@ -80,44 +80,10 @@ fn bind_tls(
     Ok(out)
 }
 
-/// Runs the gateway on `listener` until `shutdown` resolves, then drains in-flight requests for
-/// up to `server.shutdown_grace` and returns. The one seam used by `main` and by tests (which
-/// bind `127.0.0.1:0`).
-pub async fn run(
-    config: Config,
-    listener: std::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
-    run_listeners(config, vec![listener], shutdown).await
-}
-
-/// Like [`run`] with several listening sockets (one per `server.listen` address).
-pub async fn run_listeners(
-    config: Config,
-    listeners: Vec<std::net::TcpListener>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
-    let shared = Shared::from_config(&config).map_err(std::io::Error::other)?;
-    serve(shared, &config, listeners, shutdown).await
-}
-
-/// Serves an existing shared state (so callers can keep a handle to swap snapshots) on the
-/// given plaintext listeners; the `[[tls]]` addresses are bound here.
-pub async fn serve(
-    shared: Arc<Shared>,
-    config: &Config,
-    listeners: Vec<std::net::TcpListener>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
-    let tls = bind_tls(config).map_err(|(a, e)| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {a} (TLS): {e}"))
-    })?;
-    let plain = listeners;
-    serve_all(shared, config, Listeners { plain, tls }, shutdown).await
-}
-
-/// Serves on plaintext and TLS listeners already bound.
-pub async fn serve_all(
+/// Serves on plaintext and TLS listeners already bound (`crate::gateway` binds them) until
+/// `shutdown` resolves, then drains in-flight requests for up to `server.shutdown_grace` and
+/// returns.
+pub(crate) async fn serve(
     shared: Arc<Shared>,
     config: &Config,
     listeners: Listeners,
@@ -384,7 +350,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Binds a listening socket with SO_REUSEADDR, for `main` and tests.
+/// Binds a listening socket with SO_REUSEADDR (for `Listeners::bind` and tests).
 pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;

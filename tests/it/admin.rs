@@ -34,11 +34,11 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("portcullis-{}-{name}.toml", std::process::id()))
 }
 
-async fn gateway_from_file(path: &std::path::Path) -> (Gateway, portcullis::Config) {
+/// The gateway running the config file at `path`, with its admin API guarded by `token`.
+async fn gateway_from_file(path: &std::path::Path, token: Option<&str>) -> (Gateway, Admin) {
     let mut config = portcullis::config::load_file(path).unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    (gw, config)
+    start_gateway_admin(config, token).await
 }
 
 #[tokio::test]
@@ -46,9 +46,8 @@ async fn every_documented_endpoint_answers_and_the_token_is_required() {
     let be = Backend::echo().await;
     let path = temp_path("endpoints");
     write_config(&path, &be, "");
-    let (gw, config) = gateway_from_file(&path).await;
     let token = "a-long-admin-token-0123456789";
-    let admin = start_admin(&gw, &config, Some(token)).await;
+    let (_gw, admin) = gateway_from_file(&path, Some(token)).await;
     let extra = format!(
         "{{\"service\": {{\"name\": \"extra\", \"endpoints\": [\"http://{}\"]}}}}",
         be.addr
@@ -103,8 +102,7 @@ async fn status_services_metrics_purge_and_reload() {
     let be = Backend::echo().await;
     let path = temp_path("reload");
     write_config(&path, &be, "");
-    let (gw, config) = gateway_from_file(&path).await;
-    let admin = start_admin(&gw, &config, None).await;
+    let (gw, admin) = gateway_from_file(&path, None).await;
     for _ in 0..3 {
         assert_eq!(get(&gw.url("/stable/x")).await.0, StatusCode::OK);
     }
@@ -200,8 +198,7 @@ policies = ["p"]
     );
     let mut config = portcullis::config::parse_str(&text, "secret.toml").unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = start_admin(&gw, &config, Some("admin-token-0123456789abcdef")).await;
+    let (_gw, admin) = start_gateway_admin(config, Some("admin-token-0123456789abcdef")).await;
     let (st, _, body) = call(
         &admin,
         Method::GET,

@@ -58,3 +58,37 @@ service = "userz"
     assert!(err.contains("2 problem(s)"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_refuses_a_broken_config_and_a_taken_port() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gw.toml");
+    let run = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        portcullis()
+            .args(["run", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run("[server]\nmax_conections = 5\n");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gw.toml:2:1: server.max_conections"), "{err}");
+    assert!(
+        err.contains("refusing to start: 1 problem(s) in the config"),
+        "{err}"
+    );
+
+    // Start failures come back from the gateway builder as one message and exit 1.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = run(&format!(
+        "[server]\nlisten = [\"{addr}\"]\n\n[admin]\nenabled = false\n"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}: ")), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

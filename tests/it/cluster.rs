@@ -11,16 +11,10 @@ use crate::common::redis::RedisServer;
 use crate::common::*;
 use http::{Method, StatusCode};
 
+/// A gateway whose cluster mode the builder started (and stops when the gateway stops).
 struct Instance {
     gw: Gateway,
     admin: Admin,
-    sync: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.sync.abort();
-    }
 }
 
 fn write_config(dir: &Path, redis: &str, users: &Backend, extra: &str) -> PathBuf {
@@ -52,17 +46,8 @@ service = "users"
 }
 
 async fn start(path: &Path) -> Instance {
-    let (mut config, registry, state) = portcullis::registry::load_config(path).unwrap();
-    config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let reloader =
-        portcullis::reload::Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
-    reloader.set_registry(registry, Some(state));
-    let sync = portcullis::cluster::start(reloader.clone(), config.cluster.as_ref().unwrap())
-        .await
-        .unwrap();
-    let admin = start_admin_with(&gw, reloader, None).await;
-    Instance { gw, admin, sync }
+    let (gw, admin) = start_from_file(path).await;
+    Instance { gw, admin }
 }
 
 /// Waits until `path` answers `want` on every instance; returns the longest wait.

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::common::admin::start_admin;
+use crate::common::admin::{second_admin, start_gateway_admin};
 use crate::common::webdriver::{artifacts_dir, Browser};
 use crate::common::*;
 use http::StatusCode;
@@ -58,8 +58,7 @@ async fn the_dashboard_api_serves_series_state_and_reload_history() {
     std::fs::write(&path, two_services(&a, &b, true)).unwrap();
     let mut config = portcullis::config::load_file(&path).unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = start_admin(&gw, &config, None).await;
+    let (gw, admin) = start_gateway_admin(config, None).await;
     let url = format!("http://{}/api/dashboard", admin.addr);
 
     let v = wait_for(
@@ -165,10 +164,9 @@ async fn the_page_shows_the_demo_services_their_traffic_and_an_open_breaker() {
         s.resilience.breaker.consecutive_failures = 3;
         s.resilience.breaker.cooldown = Duration::from_secs(60);
     }
-    let gw = start_gateway_config(config.clone()).await;
-    let admin = start_admin(&gw, &config, None).await;
+    let (gw, admin) = start_gateway_admin(config, None).await;
     let token = "dashboard-admin-token-0123456789";
-    let guarded = start_admin(&gw, &config, Some(token)).await;
+    let guarded = second_admin(&gw, Some(token)).await;
 
     let browser = Browser::start(1400, 1100).await;
     // With a token configured, the page asks for it and then shows the services.

@@ -6,10 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::admin::start_gateway_admin;
 use crate::common::*;
 use http::StatusCode;
-use portcullis::admin::AdminState;
-use portcullis::reload::Reloader;
 use serde_json::Value;
 
 /// Labels Prometheus adds to every scraped sample.
@@ -190,7 +189,7 @@ service = "dead"
     );
     let mut config = portcullis::config::parse_str(&text, "grafana.toml").unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
+    let (gw, admin) = start_gateway_admin(config, None).await;
     for (path, want) in [
         ("/cached/x", 200),
         ("/cached/x", 200),
@@ -211,17 +210,11 @@ service = "dead"
     m.grpc_response("cached", "echo", Some(b"14"));
     m.tls_handshake_ok("127.0.0.1:8443", "1.3", std::time::Duration::from_millis(2));
     m.tls_handshake_failed("127.0.0.1:8443", "unknown_sni");
-    let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
-    reloader
+    admin
+        .reloader
         .reload()
         .expect_err("a config without a file cannot reload");
-    let state = AdminState::new(gw.shared.clone(), reloader, None);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(portcullis::admin::serve(l, state, async move {
-        let _ = rx.await;
-    }));
+    let addr = admin.addr;
     let (st, _, body) = get(&format!("http://{addr}/metrics")).await;
     assert_eq!(st, StatusCode::OK);
     Scrape::parse(&String::from_utf8_lossy(&body))

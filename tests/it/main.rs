@@ -23,6 +23,7 @@ mod exchange;
 mod fuzz_config;
 mod fuzz_headers;
 mod fuzz_registry;
+mod gateway;
 mod grafana;
 mod grpc;
 mod grpc_web;

@@ -34,18 +34,6 @@ service = "users"
     )
 }
 
-/// A gateway and admin started the way `portcullis run` starts: `registry::load_config`.
-async fn start(path: &std::path::Path) -> (Gateway, Admin) {
-    let (mut config, registry, state) = portcullis::registry::load_config(path).unwrap();
-    config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let reloader =
-        portcullis::reload::Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
-    reloader.set_registry(registry, Some(state));
-    let admin = start_admin_with(&gw, reloader, None).await;
-    (gw, admin)
-}
-
 #[tokio::test]
 async fn register_replace_remove_and_survive_a_restart() {
     let dir = temp_dir("lifecycle");
@@ -56,7 +44,7 @@ async fn register_replace_remove_and_survive_a_restart() {
         Backend::echo().await,
     );
     std::fs::write(&path, file_config(&users, "")).unwrap();
-    let (gw, admin) = start(&path).await;
+    let (gw, admin) = start_from_file(&path).await;
     assert_eq!(get(&gw.url("/billing/1")).await.0, StatusCode::NOT_FOUND);
 
     // Register: 201 with Location, and the very next request is routed.
@@ -116,7 +104,7 @@ async fn register_replace_remove_and_survive_a_restart() {
     // "Restart": a second gateway from the same files serves the runtime service too.
     drop(admin);
     drop(gw);
-    let (gw, admin) = start(&path).await;
+    let (gw, admin) = start_from_file(&path).await;
     assert_eq!(get(&gw.url("/pay/4")).await.0, StatusCode::OK);
     assert_eq!(billing2.hits(), 3);
 
@@ -131,7 +119,7 @@ async fn register_replace_remove_and_survive_a_restart() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     drop(admin);
     drop(gw);
-    let (gw, admin) = start(&path).await;
+    let (gw, admin) = start_from_file(&path).await;
     assert_eq!(get(&gw.url("/users/1")).await.0, StatusCode::NOT_FOUND);
 
     // Removing the runtime service forgets it.
@@ -150,7 +138,7 @@ async fn refusals_carry_the_check_messages_and_change_nothing() {
     let path = dir.join("gw.toml");
     let users = Backend::echo().await;
     std::fs::write(&path, file_config(&users, "")).unwrap();
-    let (gw, admin) = start(&path).await;
+    let (gw, admin) = start_from_file(&path).await;
     let generation = admin.reloader.generation();
 
     // 400: not JSON, wrong shape.

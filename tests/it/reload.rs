@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use http::StatusCode;
-use portcullis::reload::Reloader;
 
 fn config_text(backend: &Backend, variant: &str) -> String {
     let extra = match variant {
@@ -32,8 +31,8 @@ async fn twenty_reloads_under_load_lose_no_request() {
     std::fs::write(&path, config_text(&be, "a")).unwrap();
     let mut config = portcullis::config::load_file(&path).unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
+    let gw = start_gateway_config(config).await;
+    let reloader = gw.reloader.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -117,9 +116,9 @@ async fn a_changed_config_file_is_reloaded_once_it_settles() {
     std::fs::write(&path, config_text(&be, "a")).unwrap();
     let mut config = portcullis::config::load_file(&path).unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
-    let watcher = tokio::spawn(reloader.clone().watch(Duration::from_millis(50)));
+    // The gateway's own file watch, polling every 50 ms.
+    let gw = start_gateway_with(config, |b| b.watch_file(Some(Duration::from_millis(50)))).await;
+    let reloader = gw.reloader.clone();
     assert_eq!(get(&gw.url("/only-b")).await.0, StatusCode::NOT_FOUND);
     // Modification times can be coarse: make sure the new file differs in size too.
     std::fs::write(&path, config_text(&be, "b") + "\n# changed\n").unwrap();
@@ -144,6 +143,5 @@ async fn a_changed_config_file_is_reloaded_once_it_settles() {
     }
     assert_eq!(get(&gw.url("/only-b")).await.0, StatusCode::OK);
     assert_eq!(reloader.generation(), 2);
-    watcher.abort();
     let _ = std::fs::remove_file(&path);
 }

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::common::admin::start_gateway_admin;
 use crate::common::*;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -326,23 +327,14 @@ async fn spans_of_requests_drained_at_shutdown_are_sent() {
 
 #[tokio::test]
 async fn exporter_headers_are_redacted_and_a_telemetry_change_needs_a_restart() {
-    use portcullis::admin::AdminState;
-    use portcullis::reload::Reloader;
     let b = Backend::echo().await;
     let otlp = r#"endpoint = "http://127.0.0.1:4318/v1/traces"
 headers = { "Authorization" = "Bearer otlp-secret-123" }"#;
     let text = config(b.addr, closed_port().await, otlp);
     let mut config = portcullis::config::parse_str(&text, "t.toml").unwrap();
     config.server.threads = 1;
-    let gw = start_gateway_config(config.clone()).await;
-    let reloader = Reloader::new(gw.shared.clone(), &config, gw.shared.metrics.clone());
-    let state = AdminState::new(gw.shared.clone(), reloader.clone(), None);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = l.local_addr().unwrap();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(portcullis::admin::serve(l, state, async move {
-        let _ = rx.await;
-    }));
+    let (_gw, admin) = start_gateway_admin(config.clone(), None).await;
+    let (reloader, admin) = (admin.reloader, admin.addr);
     let (st, _, body) = get(&format!("http://{admin}/api/config")).await;
     assert_eq!(st, 200);
     let text = String::from_utf8_lossy(&body);
@@ -361,6 +353,6 @@ headers = { "Authorization" = "Bearer otlp-secret-123" }"#;
     reloader.apply(changed).unwrap();
     assert_eq!(
         reloader.last().restart_required,
-        vec!["telemetry".to_owned()]
+        vec!["telemetry.otlp.sample_ratio".to_owned()]
     );
 }

@@ -46,19 +46,15 @@ pub(super) fn admin(
     }
     listen_ok &= !dropped.iter().any(|d| d == "listen");
 
-    out.token = match (&raw.token, &raw.token_file) {
-        (Some(_), Some(file)) => {
-            let msg = "`token_file` and `token` cannot both be set";
-            let hint = "keep one: token = \"${ADMIN_TOKEN}\" or token_file = \"admin.token\"";
-            ctx.error(file.span(), "admin.token_file", msg, Some(hint.to_owned()));
-            None
-        }
-        (Some(v), None) => ctx
+    let sources = [("token", &raw.token), ("token_file", &raw.token_file)];
+    let hint = "keep one: token = \"${ADMIN_TOKEN}\" or token_file = \"admin.token\"";
+    out.token = match ctx.at_most_one("admin", &sources, hint) {
+        Ok(Some(("token", v))) => ctx
             .string(v, "admin.token")
             .and_then(|t| token(&t, v, "admin.token", "the token", ctx)),
-        (None, Some(v)) => read(v, ctx)
+        Ok(Some((_, v))) => read(v, ctx)
             .and_then(|t| token(&t, v, "admin.token_file", "the token in the file", ctx)),
-        (None, None) => None,
+        Ok(None) | Err(()) => None,
     };
     if let Some(v) = &raw.state_file {
         out.state_file = ctx
@@ -84,38 +80,50 @@ pub(super) fn admin(
         let hint = "set token = \"${ADMIN_TOKEN}\" or token_file, or listen on 127.0.0.1";
         ctx.error(span, "admin.listen", msg, Some(hint.to_owned()));
     }
-    if let Some(taken) = server.listen.iter().find(|a| overlaps(**a, out.listen)) {
-        let at = raw_server.and_then(|s| server_at(s, *taken, ctx));
-        let what = match raw.listen {
-            Some(_) => "",
-            None => " (the default admin address)",
-        };
-        let msg = match *taken == out.listen {
-            true => format!("{}{what} is also a [server] listen address", out.listen),
-            false => format!(
-                "{}{what} overlaps the [server] listen address {taken}",
-                out.listen
-            ),
-        };
-        let mut hint = match &at {
-            Some(span) => format!(
-                "[server] listen {taken} is at line {}; ",
-                ctx.line_of(span.start)
-            ),
-            None => String::new(),
-        };
-        hint.push_str(match raw.listen {
-            Some(_) => "give the admin listener its own port",
-            None => "set [admin] listen to another address, or enabled = false",
-        });
-        // Unwritten, the error points at the server address (or the top of the file).
-        let span = match &raw.listen {
-            Some(v) => v.span(),
-            None => at.unwrap_or(0..0),
-        };
-        ctx.error(span, "admin.listen", msg, Some(hint));
-    }
+    clash_with_server(&out, raw, server, raw_server, ctx);
     out
+}
+
+/// `[admin] listen` (written or the default) must not be a `[server]` listen address.
+fn clash_with_server(
+    out: &AdminSettings,
+    raw: &RawAdmin,
+    server: &ServerSettings,
+    raw_server: Option<&Section<RawServer>>,
+    ctx: &mut Ctx<'_>,
+) {
+    let Some(taken) = server.listen.iter().find(|a| overlaps(**a, out.listen)) else {
+        return;
+    };
+    let at = raw_server.and_then(|s| server_at(s, *taken, ctx));
+    let what = match raw.listen {
+        Some(_) => "",
+        None => " (the default admin address)",
+    };
+    let msg = match *taken == out.listen {
+        true => format!("{}{what} is also a [server] listen address", out.listen),
+        false => format!(
+            "{}{what} overlaps the [server] listen address {taken}",
+            out.listen
+        ),
+    };
+    let mut hint = match &at {
+        Some(span) => format!(
+            "[server] listen {taken} is at line {}; ",
+            ctx.line_of(span.start)
+        ),
+        None => String::new(),
+    };
+    hint.push_str(match raw.listen {
+        Some(_) => "give the admin listener its own port",
+        None => "set [admin] listen to another address, or enabled = false",
+    });
+    // Unwritten, the error points at the server address (or the top of the file).
+    let span = match &raw.listen {
+        Some(v) => v.span(),
+        None => at.unwrap_or(0..0),
+    };
+    ctx.error(span, "admin.listen", msg, Some(hint));
 }
 
 /// A token: trimmed, at least `MIN_TOKEN` characters, printable ASCII without spaces. Never

@@ -5,7 +5,8 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::headers::{header_name, Use};
+use super::fields::{fields, Fields};
+use super::headers::{header, Use};
 use super::jwt;
 use crate::config::policy::{ApiKeySpec, AuthSpec, BasicSpec};
 use crate::config::raw::{RawApiKey, RawAuth, RawBasicAuth, Toggle};
@@ -44,39 +45,31 @@ pub(super) fn auth(
             spec
         }
     };
-    let jwt = match &raw.jwt {
-        Some(j) => {
-            let spec = jwt::jwt(j, &k("jwt"), dropped, ctx);
-            ok &= spec.is_some();
-            spec
-        }
-        None => None,
+    let mut out = AuthSpec {
+        api_key,
+        jwt: None,
+        basic,
+        consumer_header: HeaderName::from_static("x-consumer"),
+        optional: false,
     };
-    let consumer_header = match &raw.consumer_header {
-        Some(h) => ctx
-            .string(h, &k("consumer_header"))
-            .and_then(|t| header_name(ctx, &t, h.span(), &k("consumer_header"), Use::Write)),
-        None => Some(HeaderName::from_static("x-consumer")),
-    };
-    let optional = raw.optional.as_ref().is_some_and(|b| *b.get_ref());
-    let enabled = api_key.is_some() || basic.is_some() || jwt.is_some();
+    let mut f = Fields::new(ctx, key);
+    f.ok = ok;
+    fields!(f, raw, out; jwt: with(|ctx, j, k| jwt::jwt(j, k, dropped, ctx).map(Some)););
+    let enabled = out.api_key.is_some() || out.basic.is_some() || out.jwt.is_some();
     let methods_dropped = ["api_key", "basic", "jwt"]
         .iter()
         .any(|m| dropped.iter().any(|d| d == &format!("auth.{m}")));
-    if ok && !enabled && !methods_dropped {
+    if f.ok && !enabled && !methods_dropped {
         let msg = "no authentication method is enabled";
         let hint = "set at least one of `api_key`, `jwt` or `basic`, e.g. api_key = true";
-        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
-        ok = false;
+        f.ctx.error(v.span(), key, msg, Some(hint.to_owned()));
+        f.ok = false;
     }
-    let consumer_header = consumer_header?;
-    ok.then_some(AuthSpec {
-        api_key,
-        jwt,
-        basic,
-        consumer_header,
-        optional,
-    })
+    fields!(f, raw, out;
+        consumer_header: with(header(Use::Write));
+        optional: flag;
+    );
+    f.ok.then_some(out)
 }
 
 /// `api_key = { header = "...", query = "..." }`: at least one of them.
@@ -89,10 +82,7 @@ fn api_key(
 ) -> Option<ApiKeySpec> {
     let mut ok = true;
     let header = raw.header.as_ref().and_then(|h| {
-        let k = format!("{key}.header");
-        let name = ctx
-            .string(h, &k)
-            .and_then(|t| header_name(ctx, &t, h.span(), &k, Use::Read));
+        let name = header(Use::Read)(ctx, h, &format!("{key}.header"));
         ok &= name.is_some();
         name
     });

@@ -10,11 +10,10 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::Fields;
+use super::fields::{each, fields, Fields};
 use super::headers::{header_name, Use};
-use super::policy::expanded;
 use crate::config::cache::{CacheSettings, CacheSpec, KeyQuery};
-use crate::config::raw::{RawCache, RawCacheSettings, StrList};
+use crate::config::raw::{DurationStr, RawCache, RawCacheSettings, StrList};
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * KIB;
@@ -68,6 +67,14 @@ pub(super) fn settings(
     (out, size)
 }
 
+/// A `default_ttl`: up to `MAX_TTL`.
+fn ttl(ctx: &mut Ctx<'_>, v: &Spanned<DurationStr>, key: &str) -> Option<Option<Duration>> {
+    ctx.duration_up_to(v, key, MAX_TTL).map(Some)
+}
+
+const OBJECT_HINT: &str = "bytes of one response (body and headers), 1 to 1073741824 (1 GiB); \
+                           larger responses are passed through unstored";
+
 /// `[cache] targeted_field`: a header name (expanded), other than the fields it takes
 /// precedence over and those the gateway manages.
 fn targeted_field(ctx: &mut Ctx<'_>, v: &Spanned<String>) -> Option<HeaderName> {
@@ -93,29 +100,21 @@ pub(super) fn cache(
     ctx: &mut Ctx<'_>,
 ) -> Option<CacheSpec> {
     let raw = v.get_ref();
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: true,
-    };
+    let mut f = Fields::new(ctx, key);
     let mut out = CacheSpec::default();
     // The default object size never exceeds the whole store.
     if let Some(s) = store {
         out.max_object_bytes = out.max_object_bytes.min(s.bytes);
     }
-    f.flag(&raw.enabled, &mut out.enabled);
-    if let Some(v) = &raw.default_ttl {
-        out.default_ttl = f.check(|ctx, k| ctx.duration_up_to(v, &k("default_ttl"), MAX_TTL));
-    }
-    let hint = "bytes of one response (body and headers), 1 to 1073741824 (1 GiB); larger \
-                responses are passed through unstored";
-    f.int(
-        &raw.max_object_bytes,
-        "max_object_bytes",
-        1,
-        GIB,
-        hint,
-        &mut out.max_object_bytes,
+    fields!(f, raw, out;
+        enabled: flag;
+        default_ttl: with(ttl);
+        max_object_bytes: int(1, GIB, OBJECT_HINT);
+        key_query: with(key_query);
+        key_headers: with(key_headers);
+        per_consumer: flag;
+        store_set_cookie: flag;
+        allow_purge: flag;
     );
     if let (Some(v), Some(s)) = (&raw.max_object_bytes, store) {
         if out.max_object_bytes > s.bytes {
@@ -135,19 +134,6 @@ pub(super) fn cache(
             f.error(v.span(), "max_object_bytes", msg, &hint);
         }
     }
-    if let Some(v) = &raw.key_query {
-        if let Some(q) = f.check(|ctx, k| key_query(ctx, v, &k("key_query"))) {
-            out.key_query = q;
-        }
-    }
-    if let Some(v) = &raw.key_headers {
-        if let Some(h) = f.check(|ctx, k| key_headers(ctx, v, &k("key_headers"))) {
-            out.key_headers = h;
-        }
-    }
-    f.flag(&raw.per_consumer, &mut out.per_consumer);
-    f.flag(&raw.store_set_cookie, &mut out.store_set_cookie);
-    f.flag(&raw.allow_purge, &mut out.allow_purge);
     f.ok.then_some(out)
 }
 
@@ -174,31 +160,26 @@ fn key_query(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<KeyQu
         ctx.error(v.span(), key, msg, Some(hint));
         return None;
     }
-    let mut names: Vec<String> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    let mut names = each(ctx, v, key, |ctx, text, item, seen| {
         let problem = match param_name(&text) {
-            Err(problem) => Some(problem),
-            Ok(()) if names.contains(&text) => Some((
+            Err(problem) => problem,
+            Ok(()) if seen.contains(&text) => (
                 format!("the parameter \"{text}\" is listed twice"),
                 "remove one (parameter names are case-sensitive)",
-            )),
-            Ok(()) => None,
+            ),
+            Ok(()) => return Some(text),
         };
-        match problem {
-            Some((msg, hint)) => {
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
-            None => names.push(text),
-        }
-    }
+        let (msg, hint) = problem;
+        ctx.error(
+            item.span.clone(),
+            item.key.clone(),
+            msg,
+            Some(hint.to_owned()),
+        );
+        None
+    })?;
     names.sort_unstable();
-    ok.then_some(KeyQuery::Only(names))
+    Some(KeyQuery::Only(names))
 }
 
 /// A query parameter name of `key_query`: not empty, no `&`, `=` or `#`, not `*`.
@@ -228,36 +209,31 @@ fn param_name(text: &str) -> Result<(), (String, &'static str)> {
 
 /// Header names, each once (case-insensitive); never `Authorization` or `Cookie`.
 fn key_headers(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<HeaderName>> {
-    let mut out: Vec<(HeaderName, usize)> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
-        let Some(name) = header_name(ctx, &text, item.span.clone(), &item.key, Use::Read) else {
-            ok = false;
-            continue;
-        };
-        if name == AUTHORIZATION || name == COOKIE {
-            let msg = format!("the {text} header cannot be part of the cache key");
-            let hint = "it carries a user's credentials; use per_consumer = true to keep one \
+    let out = each(
+        ctx,
+        v,
+        key,
+        |ctx, text, item, seen: &[(HeaderName, usize)]| {
+            let (span, key) = (item.span.clone(), item.key.clone());
+            let name = header_name(ctx, &text, span.clone(), &key, Use::Read)?;
+            if name == AUTHORIZATION || name == COOKIE {
+                let msg = format!("the {text} header cannot be part of the cache key");
+                let hint = "it carries a user's credentials; use per_consumer = true to keep one \
                         copy per authenticated consumer, or do not cache per-user responses";
-            ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-            ok = false;
-            continue;
-        }
-        if let Some((_, first)) = out.iter().find(|(n, _)| *n == name) {
-            let msg = format!("the {text} header is listed twice");
-            let hint = format!(
-                "first listed at line {}; header names are case-insensitive, remove one",
-                ctx.line_of(*first)
-            );
-            ctx.error(item.span, item.key, msg, Some(hint));
-            ok = false;
-            continue;
-        }
-        out.push((name, item.span.start));
-    }
-    ok.then(|| out.into_iter().map(|(n, _)| n).collect())
+                ctx.error(span, key, msg, Some(hint.to_owned()));
+                return None;
+            }
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                let msg = format!("the {text} header is listed twice");
+                let hint = format!(
+                    "first listed at line {}; header names are case-insensitive, remove one",
+                    ctx.line_of(*first)
+                );
+                ctx.error(span, key, msg, Some(hint));
+                return None;
+            }
+            Some((name, span.start))
+        },
+    )?;
+    Some(out.into_iter().map(|(n, _)| n).collect())
 }

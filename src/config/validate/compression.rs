@@ -4,8 +4,7 @@
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::fields::Fields;
-use super::policy::expanded;
+use super::fields::{each, fields, Fields};
 use crate::config::compression::{Algorithm, CompressionSpec, Level, NEVER_TOP_LEVEL, NEVER_TYPES};
 use crate::config::raw::{RawCompression, RawLevel, StrList};
 
@@ -19,31 +18,17 @@ pub(super) fn compression(
     ctx: &mut Ctx<'_>,
 ) -> Option<CompressionSpec> {
     let raw = v.get_ref();
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: true,
-    };
+    let mut f = Fields::new(ctx, key);
     let mut out = CompressionSpec::default();
-    f.flag(&raw.enabled, &mut out.enabled);
-    if let Some(v) = &raw.algorithms {
-        if let Some(a) = f.check(|ctx, k| algorithms(ctx, v, &k("algorithms"))) {
-            out.algorithms = a;
-        }
-    }
     let hint = "bytes, 0 to 1073741824 (1 GiB); bodies whose Content-Length is smaller are sent \
                 uncompressed";
-    f.int(&raw.min_size, "min_size", 0, GIB, hint, &mut out.min_size);
-    if let Some(v) = &raw.types {
-        if let Some(t) = f.check(|ctx, k| types(ctx, v, &k("types"))) {
-            out.types = t;
-        }
-    }
-    if let Some(v) = &raw.level {
-        if let Some(l) = f.check(|ctx, k| level(ctx, v, &k("level"))) {
-            out.level = l;
-        }
-    }
+    fields!(f, raw, out;
+        enabled: flag;
+        algorithms: with(algorithms);
+        min_size: int(0, GIB, hint);
+        types: with(types);
+        level: with(level);
+    );
     f.ok.then_some(out)
 }
 
@@ -54,19 +39,12 @@ fn algorithms(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<
         ("br", Algorithm::Br),
         ("gzip", Algorithm::Gzip),
     ];
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint = "list at least one of \"zstd\", \"br\", \"gzip\", or set enabled = false";
         ctx.error(v.span(), key, "no algorithm listed", Some(hint.to_owned()));
         return None;
     }
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    each(ctx, v, key, |ctx, text, item, seen| {
         let lower = text.to_ascii_lowercase();
         let Some((_, a)) = choices.iter().find(|(n, _)| *n == lower) else {
             let hint = match lower.as_str() {
@@ -75,48 +53,42 @@ fn algorithms(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<
                 _ => "one of \"zstd\", \"br\", \"gzip\"".to_owned(),
             };
             let msg = format!("unknown algorithm \"{}\"", text.escape_debug());
-            ctx.error(item.span, item.key, msg, Some(hint));
-            ok = false;
-            continue;
+            ctx.error(item.span.clone(), item.key.clone(), msg, Some(hint));
+            return None;
         };
-        if out.contains(a) {
+        if seen.contains(a) {
             let msg = format!("the algorithm \"{lower}\" is listed twice");
-            ctx.error(item.span, item.key, msg, Some("remove one".to_owned()));
-            ok = false;
-            continue;
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some("remove one".to_owned()),
+            );
+            return None;
         }
-        out.push(*a);
-    }
-    ok.then_some(out)
+        Some(*a)
+    })
 }
 
 /// Media types: `type/subtype` or `type/*`, lowercased, each once; never one that is
 /// compressed already.
 fn types(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    each(ctx, v, key, |ctx, text, item, seen| {
         let t = text.trim().to_ascii_lowercase();
-        let problem = media_type_problem(&t);
-        let problem = problem.or_else(|| {
-            out.contains(&t).then(|| {
+        let problem = media_type_problem(&t).or_else(|| {
+            seen.contains(&t).then(|| {
                 let msg = format!("the type \"{t}\" is listed twice");
                 (msg, "remove one (types are case-insensitive)".to_owned())
             })
         });
         match problem {
             Some((msg, hint)) => {
-                ctx.error(item.span, item.key, msg, Some(hint));
-                ok = false;
+                ctx.error(item.span.clone(), item.key.clone(), msg, Some(hint));
+                None
             }
-            None => out.push(t),
+            None => Some(t),
         }
-    }
-    ok.then_some(out)
+    })
 }
 
 /// Why `t` (lowercased) cannot be in `types`, with a hint; `None` when it can.

@@ -10,8 +10,9 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::{Named, Section};
+use super::fields::{each, expanded};
 use super::hint;
-use super::policy::{expanded, table_name};
+use super::policy::table_name;
 use crate::config::policy::{BasicCredential, ConsumerSpec};
 use crate::config::raw::{RawConsumer, RawConsumerBasic};
 
@@ -99,22 +100,28 @@ fn consumer(
         ok &= out.basic.is_some();
     }
     if let Some(list) = &raw.routes {
-        for item in expanded(list, &format!("{key}.routes"), ctx) {
-            let Some(route) = item.text else {
-                ok = false;
-                continue;
-            };
-            if !routes.contains(&route) {
-                let msg = format!("unknown route \"{}\"", route.escape_debug());
-                ctx.error(item.span, item.key, msg, Some(route_hint(&route, routes)));
-                ok = false;
-            } else if out.routes.contains(&route) {
-                let msg = format!("route \"{route}\" is listed twice");
-                ctx.error(item.span, item.key, msg, Some("remove one".to_owned()));
-                ok = false;
-            } else {
-                out.routes.push(route);
-            }
+        let names = each(
+            ctx,
+            list,
+            &format!("{key}.routes"),
+            |ctx, route, item, seen| {
+                let (span, key) = (item.span.clone(), item.key.clone());
+                if !routes.contains(&route) {
+                    let msg = format!("unknown route \"{}\"", route.escape_debug());
+                    ctx.error(span, key, msg, Some(route_hint(&route, routes)));
+                    return None;
+                }
+                if seen.contains(&route) {
+                    let msg = format!("route \"{route}\" is listed twice");
+                    ctx.error(span, key, msg, Some("remove one".to_owned()));
+                    return None;
+                }
+                Some(route)
+            },
+        );
+        match names {
+            Some(names) => out.routes = names,
+            None => ok = false,
         }
     }
     ok.then_some(out)

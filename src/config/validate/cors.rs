@@ -1,12 +1,12 @@
 //! `[policies.NAME.cors]`: allowed origins (exact, `*`, or a `*.` wildcard first label),
 //! methods, request and exposed headers, credentials and the preflight max age.
 
-use http::Method;
+use http::{HeaderName, Method};
 use toml::Spanned;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
+use super::fields::{distinct, each, expanded, fields, Fields};
 use super::headers::{header_name, Use};
-use super::policy::expanded;
 use crate::config::policy::CorsSpec;
 use crate::config::raw::{RawCors, StrList};
 
@@ -18,87 +18,75 @@ pub(super) fn cors(
     ctx: &mut Ctx<'_>,
 ) -> Option<CorsSpec> {
     let raw = v.get_ref();
-    let k = |field: &str| format!("{key}.{field}");
-    let origins = match &raw.allow_origins {
-        Some(list) => origins(list, &k("allow_origins"), ctx),
-        None => {
-            let what = "e.g. allow_origins = [\"https://app.example.com\"]";
-            ctx.missing(v.span(), &k("allow_origins"), dropped, what);
-            None
-        }
+    let table = Table {
+        span: v.span(),
+        dropped,
     };
-    let methods = match &raw.allow_methods {
-        Some(list) => methods(list, &k("allow_methods"), ctx),
-        None => Some(vec![Method::GET, Method::HEAD, Method::POST]),
+    let (k, what) = (
+        format!("{key}.allow_origins"),
+        "e.g. allow_origins = [\"https://app.example.com\"]",
+    );
+    let origins = ctx.required(&raw.allow_origins, &table, &k, what, |ctx, list| {
+        origins(list, &k, ctx)
+    });
+    let mut out = CorsSpec {
+        allow_origins: origins.clone().unwrap_or_default(),
+        allow_methods: vec![Method::GET, Method::HEAD, Method::POST],
+        allow_headers: Vec::new(),
+        expose_headers: Vec::new(),
+        allow_credentials: false,
+        max_age: None,
     };
-    let allow_headers = match &raw.allow_headers {
-        Some(list) => allow_headers(list, &k("allow_headers"), ctx),
-        None => Some(Vec::new()),
-    };
-    let mut expose_ok = true;
-    let mut expose_headers = Vec::new();
-    if let Some(list) = &raw.expose_headers {
-        for item in expanded(list, &k("expose_headers"), ctx) {
-            match item
-                .text
-                .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Read))
-            {
-                Some(h) if !expose_headers.contains(&h) => expose_headers.push(h),
-                Some(_) => {}
-                None => expose_ok = false,
-            }
-        }
-    }
-    let max_age = match &raw.max_age {
-        Some(d) => ctx.duration_allow_zero(d, &k("max_age")).map(Some),
-        None => Some(None),
-    };
-    let allow_credentials = raw.allow_credentials.as_ref().is_some_and(|b| *b.get_ref());
-    let spec = CorsSpec {
-        allow_origins: origins?,
-        allow_methods: methods?,
-        allow_headers: allow_headers?,
-        expose_headers,
-        allow_credentials,
-        max_age: max_age?,
-    };
-    expose_ok.then_some(spec)
+    let mut f = Fields::new(ctx, key);
+    f.ok = origins.is_some();
+    fields!(f, raw, out;
+        allow_methods: with(|ctx, list, k| methods(list, k, ctx));
+        allow_headers: with(|ctx, list, k| allow_headers(list, k, ctx));
+        expose_headers: with(expose_headers);
+        allow_credentials: flag;
+        max_age: with(|ctx, d, k| ctx.duration_allow_zero(d, k).map(Some));
+    );
+    f.ok.then_some(out)
+}
+
+/// Response headers the browser may read, each once.
+fn expose_headers(
+    ctx: &mut Ctx<'_>,
+    list: &Spanned<StrList>,
+    key: &str,
+) -> Option<Vec<HeaderName>> {
+    let names = each(ctx, list, key, |ctx, t, item, _| {
+        header_name(ctx, &t, item.span.clone(), &item.key, Use::Read)
+    });
+    names.map(distinct)
 }
 
 /// Non-empty; each `*` or an origin (lowercased).
 fn origins(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<String>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint =
             "list the origins allowed to call, e.g. [\"https://app.example.com\"], or [\"*\"]";
-        ctx.error(
-            v.span(),
-            key,
-            "the origin list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the origin list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out: Vec<String> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
+    let origins = each(ctx, v, key, |ctx, text, item, _| {
+        let why = match origin(&text) {
+            Ok(o) => return Some(o),
+            Err(why) => why,
         };
-        match origin(&text) {
-            Ok(o) if out.contains(&o) => {}
-            Ok(o) => out.push(o),
-            Err(why) => {
-                let msg = format!("invalid origin \"{}\": {why}", text.escape_debug());
-                let hint = "write \"*\" or scheme://host[:port] without a path, e.g. \
-                            \"https://app.example.com\" or \"https://*.example.com\"";
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
+        let msg = format!("invalid origin \"{}\": {why}", text.escape_debug());
+        let hint = "write \"*\" or scheme://host[:port] without a path, e.g. \
+                    \"https://app.example.com\" or \"https://*.example.com\"";
+        ctx.error(
+            item.span.clone(),
+            item.key.clone(),
+            msg,
+            Some(hint.to_owned()),
+        );
+        None
+    });
+    origins.map(distinct)
 }
 
 /// `*`, or `scheme://host[:port]` where host may start with a `*.` wildcard label.
@@ -167,36 +155,27 @@ pub(super) fn origin(text: &str) -> Result<String, &'static str> {
 
 /// Method tokens, uppercased; non-empty.
 fn methods(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Method>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint = "remove `allow_methods` for the default GET, HEAD, POST";
-        ctx.error(
-            v.span(),
-            key,
-            "the method list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the method list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out: Vec<Method> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
-        match Method::from_bytes(text.to_ascii_uppercase().as_bytes()) {
-            Ok(m) if out.contains(&m) => {}
-            Ok(m) => out.push(m),
-            Err(_) => {
-                let hint = "methods are tokens such as \"GET\", \"POST\" or \"DELETE\"";
-                let msg = format!("invalid method \"{}\"", text.escape_debug());
-                ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                ok = false;
-            }
+    let methods = each(ctx, v, key, |ctx, text, item, _| {
+        let m = Method::from_bytes(text.to_ascii_uppercase().as_bytes()).ok();
+        if m.is_none() {
+            let hint = "methods are tokens such as \"GET\", \"POST\" or \"DELETE\"";
+            let msg = format!("invalid method \"{}\"", text.escape_debug());
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some(hint.to_owned()),
+            );
         }
-    }
-    ok.then_some(out)
+        m
+    });
+    methods.map(distinct)
 }
 
 /// Header names (lowercased), or `["*"]` alone.

@@ -17,6 +17,12 @@ pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Longest accepted timeout.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A table being validated: where it is written and the keys dropped as malformed.
+pub(super) struct Table<'t> {
+    pub span: Range<usize>,
+    pub dropped: &'t [String],
+}
+
 /// Collects problems while the raw config is validated.
 pub(super) struct Ctx<'a> {
     file: &'a str,
@@ -123,6 +129,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An optional key: `check`ed when written, `default` when not; `None` when written but
+    /// invalid (reported).
+    pub(super) fn optional<V, T>(
+        &mut self,
+        v: &Option<V>,
+        default: T,
+        check: impl FnOnce(&mut Self, &V) -> Option<T>,
+    ) -> Option<T> {
+        match v {
+            Some(v) => check(self, v),
+            None => Some(default),
+        }
+    }
+
+    /// A required key (`key`) of `table`: `check`ed when written, else reported as missing
+    /// (see `missing`, with `what` as the hint); `None` after reporting.
+    pub(super) fn required<V, T>(
+        &mut self,
+        v: &Option<V>,
+        table: &Table<'_>,
+        key: &str,
+        what: &str,
+        check: impl FnOnce(&mut Self, &V) -> Option<T>,
+    ) -> Option<T> {
+        match v {
+            Some(v) => check(self, v),
+            None => {
+                self.missing(table.span.clone(), key, table.dropped, what);
+                None
+            }
+        }
+    }
+
     /// An integer that must lie in `min..=max`; `None` (after reporting) otherwise.
     pub(super) fn int_in(
         &mut self,
@@ -224,6 +263,35 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    /// At most one of `keys` (of the table at `prefix`) may be written: each after the first
+    /// written is reported at its own key (`` `later` and `first` cannot both be set``, with
+    /// `hint`). `Ok` with the one written, if any; `Err` when several were.
+    pub(super) fn at_most_one<'v, T>(
+        &mut self,
+        prefix: &str,
+        keys: &[(&'static str, &'v Option<Spanned<T>>)],
+        hint: &str,
+    ) -> Result<Option<(&'static str, &'v Spanned<T>)>, ()> {
+        let mut written = keys.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
+        let first = written.next();
+        let mut several = false;
+        for (name, v) in written {
+            let first = first.map_or("", |(k, _)| k);
+            let msg = format!("`{name}` and `{first}` cannot both be set");
+            self.error(
+                v.span(),
+                format!("{prefix}.{name}"),
+                msg,
+                Some(hint.to_owned()),
+            );
+            several = true;
+        }
+        match several {
+            true => Err(()),
+            false => Ok(first),
+        }
+    }
+
     /// A closed set of string values (e.g. `"text"` / `"json"`).
     pub(super) fn one_of<T: Copy>(
         &mut self,
@@ -265,15 +333,7 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
 
 /// A duration in the config syntax, in the largest unit that keeps it whole (`"90s"`).
 pub(super) fn show_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    let (n, unit) = match ms {
-        0 => (0, "s"),
-        _ if ms % 3_600_000 == 0 => (ms / 3_600_000, "h"),
-        _ if ms % 60_000 == 0 => (ms / 60_000, "m"),
-        _ if ms % 1_000 == 0 => (ms / 1_000, "s"),
-        _ => (ms, "ms"),
-    };
-    format!("\"{n}{unit}\"")
+    format!("\"{}\"", crate::config::show::duration_text(d))
 }
 
 /// 1-based line and column (in characters) of a byte offset into `text`.

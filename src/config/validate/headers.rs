@@ -8,10 +8,10 @@ use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
 use super::ctx::Ctx;
+use super::fields::{distinct, each, fields, Fields};
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::HeaderOps;
-use crate::config::raw::{RawHeaderOps, RawStrMap};
+use crate::config::raw::{RawHeaderOps, RawStrMap, StrList};
 
 /// Headers the gateway manages itself: connection-level (hop-by-hop) and message framing.
 const MANAGED: &[&str] = &[
@@ -62,6 +62,17 @@ pub(super) fn header_name(
     Some(name)
 }
 
+/// A key holding one header name (`${ENV}`-expanded), as a `fields!` check:
+/// `consumer_header: with(header(Use::Write))`.
+pub(super) fn header(
+    usage: Use,
+) -> impl Fn(&mut Ctx<'_>, &Spanned<String>, &str) -> Option<HeaderName> {
+    move |ctx, v, key| {
+        let text = ctx.string(v, key)?;
+        header_name(ctx, &text, v.span(), key, usage)
+    }
+}
+
 /// A header value (`${ENV}`-expanded); the value is never printed (it may be a credential).
 pub(super) fn header_value(
     ctx: &mut Ctx<'_>,
@@ -82,37 +93,22 @@ pub(super) fn header_value(
 /// Validates a `request_headers` / `response_headers` table at `key`.
 pub(super) fn header_ops(raw: &RawHeaderOps, key: &str, ctx: &mut Ctx<'_>) -> Option<HeaderOps> {
     let mut out = HeaderOps::default();
-    let mut ok = true;
-    for (field, map, slot) in [
-        ("set", &raw.set, &mut out.set),
-        ("add", &raw.add, &mut out.add),
-    ] {
-        let Some(map) = map else { continue };
-        let k = format!("{key}.{field}");
-        match values(map.get_ref(), &k, field == "set", ctx) {
-            Some(v) => *slot = v,
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.remove {
-        for item in expanded(v, &format!("{key}.remove"), ctx) {
-            let name = item
-                .text
-                .and_then(|t| header_name(ctx, &t, item.span, &item.key, Use::Write));
-            match name {
-                Some(n) if !out.remove.contains(&n) => out.remove.push(n),
-                Some(_) => {}
-                None => ok = false,
-            }
-        }
-    }
-    if let Some(map) = &raw.rename {
-        match renames(map.get_ref(), &format!("{key}.rename"), ctx) {
-            Some(r) => out.rename = r,
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    let mut f = Fields::new(ctx, key);
+    fields!(f, raw, out;
+        set: with(|ctx, map, k| values(map.get_ref(), k, true, ctx));
+        add: with(|ctx, map, k| values(map.get_ref(), k, false, ctx));
+        remove: with(removes);
+        rename: with(|ctx, map, k| renames(map.get_ref(), k, ctx));
+    );
+    f.ok.then_some(out)
+}
+
+/// `remove`: header names (a repeat is ignored).
+fn removes(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<HeaderName>> {
+    let names = each(ctx, v, key, |ctx, t, item, _| {
+        header_name(ctx, &t, item.span.clone(), &item.key, Use::Write)
+    });
+    names.map(distinct)
 }
 
 /// `set` / `add`: header name = value. In `set` each header may appear once (names are

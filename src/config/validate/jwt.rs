@@ -7,13 +7,13 @@ use std::time::Duration;
 use http::HeaderName;
 use toml::Spanned;
 
-use super::ctx::{show_duration, Ctx};
+use super::ctx::{show_duration, Ctx, Table};
+use super::fields::{each, fields, Fields};
 use super::headers::{header_name, Use};
 use super::hint;
 use super::jwt_keys;
-use super::policy::expanded;
 use crate::config::policy::{JwtKeySource, JwtSpec};
-use crate::config::raw::{RawJwt, RawStrMap, StrList};
+use crate::config::raw::{DurationStr, RawJwt, RawStrMap, StrList};
 
 const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 
@@ -27,89 +27,62 @@ pub(super) fn jwt(
 ) -> Option<JwtSpec> {
     let raw = v.get_ref();
     let k = |field: &str| format!("{key}.{field}");
-    let mut ok = true;
     let mut out = JwtSpec::default();
-    for (field, list, slot) in [
-        ("issuers", &raw.issuers, &mut out.issuers),
-        ("audiences", &raw.audiences, &mut out.audiences),
-        (
-            "required_claims",
-            &raw.required_claims,
-            &mut out.required_claims,
-        ),
-    ] {
-        let Some(list) = list else { continue };
-        match strings(list, &k(field), ctx) {
-            Some(s) => *slot = s,
-            None => ok = false,
-        }
+    let mut f = Fields::new(ctx, key);
+    let max_token = "bytes, 256 to 1048576 (1 MiB); default 8192";
+    fields!(f, raw, out;
+        issuers: with(strings);
+        audiences: with(strings);
+        required_claims: with(strings);
+        leeway: with(leeway);
+        max_token_bytes: int(256, 1024 * 1024, max_token);
+        forward_claims: with(|ctx, map, k| forward_claims(map.get_ref(), k, ctx));
+        strip_authorization: flag;
+        consumer_claim: with(|ctx, c, k| non_empty(ctx, c, k, "a claim name such as \"sub\""));
+        query: with(query);
+    );
+    let what = "add at least one [[...auth.jwt.keys]] table, e.g. with jwks_url = \"...\"";
+    let table = Table {
+        span: v.span(),
+        dropped,
+    };
+    let keys = f
+        .ctx
+        .required(&raw.keys, &table, &k("keys"), what, |ctx, keys| {
+            key_list(keys, &k("keys"), dropped, ctx)
+        });
+    match keys {
+        Some(keys) => out.keys = keys,
+        None => f.ok = false,
     }
-    if let Some(l) = &raw.leeway {
-        match ctx.duration_allow_zero(l, &k("leeway")) {
-            Some(d) if d > MAX_LEEWAY => {
-                let msg = format!(
-                    "{} is out of range: at most 1 hour (\"1h\")",
-                    show_duration(d)
-                );
-                let hint = "the clock skew allowed for exp, nbf and iat; default \"60s\"";
-                ctx.error(l.span(), k("leeway"), msg, Some(hint.to_owned()));
-                ok = false;
-            }
-            Some(d) => out.leeway = d,
-            None => ok = false,
-        }
+    f.ok.then_some(out)
+}
+
+/// `leeway`: may be 0, at most an hour.
+fn leeway(ctx: &mut Ctx<'_>, l: &Spanned<DurationStr>, key: &str) -> Option<Duration> {
+    let d = ctx.duration_allow_zero(l, key)?;
+    if d > MAX_LEEWAY {
+        let msg = format!(
+            "{} is out of range: at most 1 hour (\"1h\")",
+            show_duration(d)
+        );
+        let hint = "the clock skew allowed for exp, nbf and iat; default \"60s\"";
+        ctx.error(l.span(), key, msg, Some(hint.to_owned()));
+        return None;
     }
-    if let Some(n) = &raw.max_token_bytes {
-        let hint = "bytes, 256 to 1048576 (1 MiB); default 8192";
-        match ctx.int_in(n, &k("max_token_bytes"), 256, 1024 * 1024, hint) {
-            Some(n) => out.max_token_bytes = n as usize,
-            None => ok = false,
-        }
+    Some(d)
+}
+
+/// `query`: a query parameter name to read the token from.
+fn query(ctx: &mut Ctx<'_>, q: &Spanned<String>, key: &str) -> Option<Option<String>> {
+    let hint = "a query parameter name such as \"access_token\"";
+    let name = non_empty(ctx, q, key, hint)?;
+    if name.contains(['&', '=', '#', '?', ' ']) {
+        let msg = format!("invalid query parameter name \"{name}\"");
+        ctx.error(q.span(), key, msg, Some(hint.to_owned()));
+        return None;
     }
-    if let Some(map) = &raw.forward_claims {
-        match forward_claims(map.get_ref(), &k("forward_claims"), ctx) {
-            Some(f) => out.forward_claims = f,
-            None => ok = false,
-        }
-    }
-    if let Some(b) = &raw.strip_authorization {
-        out.strip_authorization = *b.get_ref();
-    }
-    if let Some(c) = &raw.consumer_claim {
-        match non_empty(ctx, c, &k("consumer_claim"), "a claim name such as \"sub\"") {
-            Some(c) => out.consumer_claim = c,
-            None => ok = false,
-        }
-    }
-    if let Some(q) = &raw.query {
-        let hint = "a query parameter name such as \"access_token\"";
-        match non_empty(ctx, q, &k("query"), hint) {
-            Some(q) if q.contains(['&', '=', '#', '?', ' ']) => {
-                let msg = format!("invalid query parameter name \"{q}\"");
-                ctx.error(
-                    raw.query.as_ref().map_or(0..0, |v| v.span()),
-                    k("query"),
-                    msg,
-                    Some(hint.to_owned()),
-                );
-                ok = false;
-            }
-            Some(q) => out.query = Some(q),
-            None => ok = false,
-        }
-    }
-    match &raw.keys {
-        Some(keys) => match key_list(keys, &k("keys"), dropped, ctx) {
-            Some(keys) => out.keys = keys,
-            None => ok = false,
-        },
-        None => {
-            let what = "add at least one [[...auth.jwt.keys]] table, e.g. with jwks_url = \"...\"";
-            ctx.missing(v.span(), &k("keys"), dropped, what);
-            ok = false;
-        }
-    }
-    ok.then_some(out)
+    Some(Some(name))
 }
 
 /// Every key table; `kid`s are unique within the list.
@@ -159,21 +132,20 @@ fn key_list(
 }
 
 /// A list of non-empty strings.
-fn strings(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        match item.text {
-            Some(t) if t.is_empty() => {
-                let hint = "remove the empty entry";
-                ctx.error(item.span, item.key, "empty value", Some(hint.to_owned()));
-                ok = false;
-            }
-            Some(t) => out.push(t),
-            None => ok = false,
+fn strings(ctx: &mut Ctx<'_>, v: &Spanned<StrList>, key: &str) -> Option<Vec<String>> {
+    each(ctx, v, key, |ctx, t, item, _| {
+        if t.is_empty() {
+            let hint = "remove the empty entry".to_owned();
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                "empty value",
+                Some(hint),
+            );
+            return None;
         }
-    }
-    ok.then_some(out)
+        Some(t)
+    })
 }
 
 /// A non-empty string.

@@ -11,8 +11,8 @@ use jsonwebtoken::{AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use toml::Spanned;
 
 use super::ctx::Ctx;
+use super::fields::expanded;
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::{JwtAlgorithm, JwtKeySource};
 use crate::config::raw::{DurationStr, RawJwtKey};
 
@@ -30,53 +30,14 @@ pub(super) fn key(
     ctx: &mut Ctx<'_>,
 ) -> Option<JwtKeySource> {
     let k = |field: &str| format!("{key}.{field}");
-    let sources = [
-        ("secret", &raw.secret),
-        ("pem", &raw.pem),
-        ("pem_file", &raw.pem_file),
-        ("jwks_file", &raw.jwks_file),
-        ("jwks_url", &raw.jwks_url),
-    ];
-    let present: Vec<(&str, &Spanned<String>)> = sources
-        .iter()
-        .filter_map(|(name, v)| v.as_ref().map(|v| (*name, v)))
-        .collect();
-    let (source, value) = match present.as_slice() {
-        [] => {
-            if !sources
-                .iter()
-                .any(|(name, _)| was_dropped(dropped, &k(name)))
-            {
-                let msg = "the key has no source";
-                let hint = "set exactly one of `secret`, `pem`, `pem_file`, `jwks_file` or \
-                            `jwks_url`";
-                ctx.error(span, key, msg, Some(hint.to_owned()));
-            }
-            return None;
-        }
-        [one] => *one,
-        [first, rest @ ..] => {
-            for (name, v) in rest {
-                let msg = format!("`{name}` and `{}` cannot both be set", first.0);
-                let hint = "a key table holds exactly one key; put the other one in its own \
-                            [[...jwt.keys]] table";
-                ctx.error(v.span(), k(name), msg, Some(hint.to_owned()));
-            }
-            return None;
-        }
-    };
+    let (source, value) = source(raw, span.clone(), key, dropped, ctx)?;
     let static_key = matches!(source, "secret" | "pem" | "pem_file");
     let ok = misplaced(raw, source, key, ctx);
     let kid = match (&raw.kid, static_key) {
         (Some(v), true) => match ctx.string(v, &k("kid")) {
             Some(s) if s.is_empty() => {
-                let hint = "remove `kid`, or give the key id the tokens carry";
-                ctx.error(
-                    v.span(),
-                    k("kid"),
-                    "the kid is empty",
-                    Some(hint.to_owned()),
-                );
+                let hint = "remove `kid`, or give the key id the tokens carry".to_owned();
+                ctx.error(v.span(), k("kid"), "the kid is empty", Some(hint));
                 None
             }
             other => other.map(Some),
@@ -121,7 +82,48 @@ pub(super) fn key(
         _ => jwks_url(raw, value, key, ctx),
     };
     let kid = kid?;
-    let out = out.map(|source| match source {
+    let out = out.map(|source| with_kid(source, kid));
+    out.filter(|_| ok && algs_ok)
+}
+
+/// The one source of a key table (`secret`, `pem`, `pem_file`, `jwks_file` or `jwks_url`)
+/// with its value; `None` after reporting none or several.
+fn source<'r>(
+    raw: &'r RawJwtKey,
+    span: Range<usize>,
+    key: &str,
+    dropped: &[String],
+    ctx: &mut Ctx<'_>,
+) -> Option<(&'static str, &'r Spanned<String>)> {
+    let sources = [
+        ("secret", &raw.secret),
+        ("pem", &raw.pem),
+        ("pem_file", &raw.pem_file),
+        ("jwks_file", &raw.jwks_file),
+        ("jwks_url", &raw.jwks_url),
+    ];
+    let hint = "a key table holds exactly one key; put the other one in its own \
+                [[...jwt.keys]] table";
+    match ctx.at_most_one(key, &sources, hint) {
+        Ok(Some(one)) => Some(one),
+        Ok(None) => {
+            let dropped_one =
+                (sources.iter()).any(|(name, _)| was_dropped(dropped, &format!("{key}.{name}")));
+            if !dropped_one {
+                let msg = "the key has no source";
+                let hint = "set exactly one of `secret`, `pem`, `pem_file`, `jwks_file` or \
+                            `jwks_url`";
+                ctx.error(span, key, msg, Some(hint.to_owned()));
+            }
+            None
+        }
+        Err(()) => None,
+    }
+}
+
+/// A static key (secret or PEM) with its `kid`; other sources as they are.
+fn with_kid(source: JwtKeySource, kid: Option<String>) -> JwtKeySource {
+    match source {
         JwtKeySource::Secret {
             secret, algorithms, ..
         } => JwtKeySource::Secret {
@@ -137,8 +139,7 @@ pub(super) fn key(
             kid,
         },
         other => other,
-    });
-    out.filter(|_| ok && algs_ok)
+    }
 }
 
 /// Whether the entry at the full dotted `key` was dropped as malformed.

@@ -7,11 +7,12 @@ use std::time::Duration;
 use redis::IntoConnectionInfo;
 use toml::Spanned;
 
-use super::ctx::{show_duration, Ctx};
+use super::ctx::{show_duration, Ctx, Table};
 use super::document::Section;
+use super::fields::each;
+use super::fields::{fields, Fields};
 use super::headers::{header_name, Use};
 use super::hint;
-use super::policy::expanded;
 use crate::config::policy::{
     LimitKey, LimitStore, OnStoreError, RateLimitSettings, RateLimitSpec, RedisSpec,
 };
@@ -31,15 +32,12 @@ pub(super) fn settings(
         return (out, false);
     };
     let raw = &section.raw;
-    if let Some(v) = &raw.max_keys {
-        let hint = "keys kept by the in-memory limiter (all limits together), 1 to 100000000";
-        if let Some(n) = ctx.int_in(v, "rate_limit.max_keys", 1, 100_000_000, hint) {
-            out.max_keys = n as usize;
-        }
-    }
-    if let Some(b) = &raw.legacy_headers {
-        out.legacy_headers = *b.get_ref();
-    }
+    let mut f = Fields::new(ctx, "rate_limit");
+    fields!(f, raw, out;
+        max_keys: int(1, 100_000_000,
+            "keys kept by the in-memory limiter (all limits together), 1 to 100000000");
+        legacy_headers: flag;
+    );
     if let Some(r) = &raw.redis {
         out.redis = redis(r, &section.dropped, ctx);
     }
@@ -49,27 +47,27 @@ pub(super) fn settings(
 
 fn redis(v: &Spanned<RawRedis>, dropped: &[String], ctx: &mut Ctx<'_>) -> Option<RedisSpec> {
     let raw = v.get_ref();
-    let url = match &raw.url {
-        Some(u) => redis_url(u, "rate_limit.redis.url", ctx),
-        None => {
-            let what = "e.g. url = \"redis://127.0.0.1:6379/0\"";
-            ctx.missing(v.span(), "rate_limit.redis.url", dropped, what);
-            None
-        }
+    let table = Table {
+        span: v.span(),
+        dropped,
     };
-    let timeout = match &raw.timeout {
-        Some(t) => ctx.timeout(t, "rate_limit.redis.timeout"),
-        None => Some(Duration::from_millis(20)),
+    let (key, what) = (
+        "rate_limit.redis.url",
+        "e.g. url = \"redis://127.0.0.1:6379/0\"",
+    );
+    let url = ctx.required(&raw.url, &table, key, what, |ctx, u| redis_url(u, key, ctx));
+    let mut f = Fields::new(ctx, "rate_limit.redis");
+    f.ok = url.is_some();
+    let mut out = RedisSpec {
+        url: url.unwrap_or_default(),
+        timeout: Duration::from_millis(20),
+        prefix: "portcullis:rl:".to_owned(),
     };
-    let prefix = match &raw.prefix {
-        Some(p) => ctx.string(p, "rate_limit.redis.prefix"),
-        None => Some("portcullis:rl:".to_owned()),
-    };
-    Some(RedisSpec {
-        url: url?,
-        timeout: timeout?,
-        prefix: prefix?,
-    })
+    fields!(f, raw, out;
+        timeout: timeout;
+        prefix: with(|ctx, p, k| ctx.string(p, k));
+    );
+    f.ok.then_some(out)
 }
 
 /// `redis://[user:password@]host[:port][/db]`. The URL is not echoed (it may hold a password).
@@ -145,74 +143,51 @@ fn rate_limit(
     ctx: &mut Ctx<'_>,
 ) -> (Option<RateLimitSpec>, Option<(String, Range<usize>)>) {
     let k = |field: &str| format!("{key}.{field}");
-    let rate = match &raw.rate {
-        Some(v) => {
-            let hint = "requests per `per`, 1 to 1000000000";
-            ctx.int_in(v, &k("rate"), 1, MAX_RATE, hint)
-        }
-        None => {
-            let what = "e.g. rate = 100 with per = \"1s\"";
-            ctx.missing(span.clone(), &k("rate"), dropped, what);
-            None
-        }
+    let table = Table {
+        span: span.clone(),
+        dropped,
     };
-    let per = match &raw.per {
-        Some(v) => ctx.timeout(v, &k("per")).map(|d| {
-            let written = &v.get_ref().0;
-            let shown = match written.contains('$') {
-                true => show_duration(d).trim_matches('"').to_owned(),
-                false => written.clone(),
-            };
-            (d, shown)
-        }),
-        None => {
-            let what = "the period of `rate`, e.g. per = \"1s\"";
-            ctx.missing(span.clone(), &k("per"), dropped, what);
-            None
-        }
-    };
-    let burst = match &raw.burst {
-        Some(v) => {
-            let hint = "the most requests at once, 1 to 1000000000; default: rate";
-            ctx.int_in(v, &k("burst"), 1, MAX_RATE, hint).map(Some)
-        }
-        None => Some(None),
-    };
-    let name = match &raw.name {
-        Some(v) => ctx.name(v, &k("name")).map(|n| Some((n, v.span()))),
-        None => Some(None),
-    };
-    let limit_key = match &raw.key {
-        Some(v) => limit_key(v, &k("key"), ctx),
-        None => Some(vec![LimitKey::ClientIp]),
-    };
-    let store = match &raw.store {
-        Some(v) => {
-            let choices = [("memory", LimitStore::Memory), ("redis", LimitStore::Redis)];
-            let store = ctx.one_of(v, &k("store"), &choices);
-            if store == Some(LimitStore::Redis) && !redis {
-                let msg = "store = \"redis\" needs a [rate_limit.redis] table";
-                let hint = "add [rate_limit.redis] with url = \"redis://127.0.0.1:6379/0\", \
-                            or use store = \"memory\"";
-                ctx.error(v.span(), k("store"), msg, Some(hint.to_owned()));
-                None
-            } else {
-                store
-            }
-        }
-        None => Some(LimitStore::Memory),
-    };
-    let on_error = match &raw.on_error {
-        Some(v) => {
-            let choices = [
-                ("local", OnStoreError::Local),
-                ("allow", OnStoreError::Allow),
-                ("deny", OnStoreError::Deny),
-            ];
-            ctx.one_of(v, &k("on_error"), &choices)
-        }
-        None => Some(OnStoreError::Local),
-    };
+    let what = "e.g. rate = 100 with per = \"1s\"";
+    let rate = ctx.required(&raw.rate, &table, &k("rate"), what, |ctx, v| {
+        ctx.int_in(
+            v,
+            &k("rate"),
+            1,
+            MAX_RATE,
+            "requests per `per`, 1 to 1000000000",
+        )
+    });
+    let what = "the period of `rate`, e.g. per = \"1s\"";
+    let per = ctx.required(&raw.per, &table, &k("per"), what, |ctx, v| {
+        let d = ctx.timeout(v, &k("per"))?;
+        let written = &v.get_ref().0;
+        let shown = match written.contains('$') {
+            true => show_duration(d).trim_matches('"').to_owned(),
+            false => written.clone(),
+        };
+        Some((d, shown))
+    });
+    let burst = ctx.optional(&raw.burst, None, |ctx, v| {
+        let hint = "the most requests at once, 1 to 1000000000; default: rate";
+        ctx.int_in(v, &k("burst"), 1, MAX_RATE, hint).map(Some)
+    });
+    let name = ctx.optional(&raw.name, None, |ctx, v| {
+        ctx.name(v, &k("name")).map(|n| Some((n, v.span())))
+    });
+    let limit_key = ctx.optional(&raw.key, vec![LimitKey::ClientIp], |ctx, v| {
+        limit_key(v, &k("key"), ctx)
+    });
+    let store = ctx.optional(&raw.store, LimitStore::Memory, |ctx, v| {
+        store(ctx, v, &k("store"), redis)
+    });
+    let choices = [
+        ("local", OnStoreError::Local),
+        ("allow", OnStoreError::Allow),
+        ("deny", OnStoreError::Deny),
+    ];
+    let on_error = ctx.optional(&raw.on_error, OnStoreError::Local, |ctx, v| {
+        ctx.one_of(v, &k("on_error"), &choices)
+    });
     let name = match (name, rate, &per) {
         (Some(Some(named)), _, _) => Some(named),
         (Some(None), Some(rate), Some((_, per_text))) => {
@@ -236,37 +211,45 @@ fn rate_limit(
     (spec, name)
 }
 
+/// `store`: `"memory"`, or `"redis"` when `[rate_limit.redis]` is written.
+fn store(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str, redis: bool) -> Option<LimitStore> {
+    let stores = [("memory", LimitStore::Memory), ("redis", LimitStore::Redis)];
+    let store = ctx.one_of(v, key, &stores);
+    if store == Some(LimitStore::Redis) && !redis {
+        let msg = "store = \"redis\" needs a [rate_limit.redis] table";
+        let hint = "add [rate_limit.redis] with url = \"redis://127.0.0.1:6379/0\", \
+                    or use store = \"memory\"";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
+        return None;
+    }
+    store
+}
+
 /// `"client_ip"`, `"consumer"`, `"route"`, `"header:NAME"`, or an array of them (combined).
 fn limit_key(
     v: &Spanned<crate::config::raw::StrList>,
     key: &str,
     ctx: &mut Ctx<'_>,
 ) -> Option<Vec<LimitKey>> {
-    let items = expanded(v, key, ctx);
-    if items.is_empty() {
+    if v.get_ref().items(v.span()).is_empty() {
         let hint = "remove `key` to limit per client IP, or list parts such as [\"consumer\"]";
-        ctx.error(
-            v.span(),
-            key,
-            "the key list is empty",
-            Some(hint.to_owned()),
-        );
+        let msg = "the key list is empty";
+        ctx.error(v.span(), key, msg, Some(hint.to_owned()));
         return None;
     }
-    let mut out = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        let Some(text) = item.text else {
-            ok = false;
-            continue;
-        };
+    each(ctx, v, key, |ctx, text, item, seen| {
         let part = match text.as_str() {
-            "client_ip" => Some(LimitKey::ClientIp),
-            "consumer" => Some(LimitKey::Consumer),
-            "route" => Some(LimitKey::Route),
+            "client_ip" => LimitKey::ClientIp,
+            "consumer" => LimitKey::Consumer,
+            "route" => LimitKey::Route,
             _ => match text.strip_prefix("header:") {
-                Some(name) => header_name(ctx, name, item.span.clone(), &item.key, Use::Read)
-                    .map(LimitKey::Header),
+                Some(name) => LimitKey::Header(header_name(
+                    ctx,
+                    name,
+                    item.span.clone(),
+                    &item.key,
+                    Use::Read,
+                )?),
                 None => {
                     let choices = ["client_ip", "consumer", "route", "header:"];
                     let hint = match hint::closest(&text, &choices) {
@@ -277,19 +260,20 @@ fn limit_key(
                     };
                     let msg = format!("invalid rate-limit key \"{}\"", text.escape_debug());
                     ctx.error(item.span.clone(), item.key.clone(), msg, Some(hint));
-                    None
+                    return None;
                 }
             },
         };
-        match part {
-            Some(p) if out.contains(&p) => {
-                let msg = format!("\"{text}\" is listed twice");
-                ctx.error(item.span, item.key, msg, Some("remove one".to_owned()));
-                ok = false;
-            }
-            Some(p) => out.push(p),
-            None => ok = false,
+        if seen.contains(&part) {
+            let msg = format!("\"{text}\" is listed twice");
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some("remove one".to_owned()),
+            );
+            return None;
         }
-    }
-    ok.then_some(out)
+        Some(part)
+    })
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::ops::Range;
 
 use ipnet::IpNet;
 use toml::Spanned;
@@ -12,6 +11,7 @@ use toml::Spanned;
 use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
+use super::fields::{each, fields, Fields};
 use super::{auth, cache, compression, cors, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
@@ -26,30 +26,6 @@ pub(super) struct Policies {
     pub names: HashMap<String, usize>,
     /// `[defaults] policies`: what a route without a `policies` key applies.
     pub defaults: Vec<usize>,
-}
-
-/// One string of a `StrList`, `${ENV}`-expanded (`None`: it could not be, already reported),
-/// with its span and dotted key (`key[i]`, or `key` for a single string).
-pub(super) struct Entry {
-    pub text: Option<String>,
-    pub span: Range<usize>,
-    pub key: String,
-}
-
-/// The strings of a list, expanded.
-pub(super) fn expanded(v: &Spanned<StrList>, key: &str, ctx: &mut Ctx<'_>) -> Vec<Entry> {
-    let list = v.get_ref();
-    let items = list.items(v.span());
-    let mut out = Vec::with_capacity(items.len());
-    for (i, (text, span)) in items.into_iter().enumerate() {
-        let key = match list {
-            StrList::One(_) => key.to_owned(),
-            StrList::Many(_) => format!("{key}[{i}]"),
-        };
-        let text = ctx.expand(text, span.clone(), &key);
-        out.push(Entry { text, span, key });
-    }
-    out
 }
 
 /// The name of a `[consumers.NAME]` / `[policies.NAME]` table: the rules of service names.
@@ -115,97 +91,55 @@ fn policy(
 ) -> Option<PolicySpec> {
     let raw = &section.raw;
     let dropped = &section.dropped;
-    let k = |field: &str| format!("{key}.{field}");
-    let mut ok = true;
     let mut out = PolicySpec {
         name: name.to_owned(),
         ..PolicySpec::default()
     };
-    if let Some(v) = &raw.max_body_bytes {
-        let hint = "bytes, at most 1 TiB (1099511627776); 0 = unlimited";
-        match ctx.int_in(v, &k("max_body_bytes"), 0, TIB, hint) {
-            Some(n) => out.max_body_bytes = Some(n as u64),
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.auth {
-        out.auth = auth::auth(v, &k("auth"), dropped, ctx);
-        ok &= out.auth.is_some();
-    }
-    if let Some(v) = &raw.rate_limit {
-        match limits::rate_limits(v, &k("rate_limit"), redis, dropped, ctx) {
-            Some(l) => out.rate_limits = l,
-            None => ok = false,
-        }
-    }
-    for (field, raw, slot) in [
-        (
-            "request_headers",
-            &raw.request_headers,
-            &mut out.request_headers,
-        ),
-        (
-            "response_headers",
-            &raw.response_headers,
-            &mut out.response_headers,
-        ),
-    ] {
-        let Some(raw) = raw else { continue };
-        match headers::header_ops(raw, &k(field), ctx) {
-            Some(ops) => *slot = ops,
-            None => ok = false,
-        }
-    }
-    if let Some(v) = &raw.cors {
-        out.cors = cors::cors(v, &k("cors"), dropped, ctx);
-        ok &= out.cors.is_some();
-    }
-    if let Some(v) = &raw.ip_rules {
-        out.ip_rules = ip_rules(v, &k("ip_rules"), ctx);
-        ok &= out.ip_rules.is_some();
-    }
-    if let Some(v) = &raw.cache {
-        out.cache = cache::cache(v, &k("cache"), store, ctx);
-        ok &= out.cache.is_some();
-    }
-    if let Some(v) = &raw.compression {
-        out.compression = compression::compression(v, &k("compression"), ctx);
-        ok &= out.compression.is_some();
-    }
-    ok.then_some(out)
+    let mut f = Fields::new(ctx, key);
+    let body = "bytes, at most 1 TiB (1099511627776); 0 = unlimited";
+    fields!(f, raw, out;
+        max_body_bytes: with(|ctx, v, k| Some(Some(ctx.int_in(v, k, 0, TIB, body)? as u64)));
+        auth: with(|ctx, v, k| auth::auth(v, k, dropped, ctx).map(Some));
+        rate_limit: with(|ctx, v, k| limits::rate_limits(v, k, redis, dropped, ctx))
+            => out.rate_limits;
+        request_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
+        response_headers: with(|ctx, v, k| headers::header_ops(v, k, ctx));
+        cors: with(|ctx, v, k| cors::cors(v, k, dropped, ctx).map(Some));
+        ip_rules: with(|ctx, v, k| ip_rules(v, k, ctx).map(Some));
+        cache: with(|ctx, v, k| cache::cache(v, k, store, ctx).map(Some));
+        compression: with(|ctx, v, k| compression::compression(v, k, ctx).map(Some));
+    );
+    f.ok.then_some(out)
 }
 
 /// `allow` and `deny`: CIDRs or single addresses (host bits of a CIDR are ignored).
 fn ip_rules(raw: &RawIpRules, key: &str, ctx: &mut Ctx<'_>) -> Option<IpRules> {
     let mut out = IpRules::default();
-    let mut ok = true;
-    for (field, list, slot) in [
-        ("allow", &raw.allow, &mut out.allow),
-        ("deny", &raw.deny, &mut out.deny),
-    ] {
-        let Some(list) = list else { continue };
-        for item in expanded(list, &format!("{key}.{field}"), ctx) {
-            let Some(text) = item.text else {
-                ok = false;
-                continue;
-            };
-            let parsed = match text.contains('/') {
-                true => text.parse::<IpNet>().map(|n| n.trunc()).ok(),
-                false => text.parse::<IpAddr>().map(IpNet::from).ok(),
-            };
-            match parsed {
-                Some(net) => slot.push(net),
-                None => {
-                    let hint = "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \
-                                \"192.168.1.7\"";
-                    let msg = format!("invalid IP address or CIDR \"{}\"", text.escape_debug());
-                    ctx.error(item.span, item.key, msg, Some(hint.to_owned()));
-                    ok = false;
-                }
-            }
+    let mut f = Fields::new(ctx, key);
+    fields!(f, raw, out; allow: with(networks); deny: with(networks););
+    f.ok.then_some(out)
+}
+
+/// CIDRs or single addresses.
+fn networks(ctx: &mut Ctx<'_>, list: &Spanned<StrList>, key: &str) -> Option<Vec<IpNet>> {
+    each(ctx, list, key, |ctx, text, item, _| {
+        let parsed = match text.contains('/') {
+            true => text.parse::<IpNet>().map(|n| n.trunc()).ok(),
+            false => text.parse::<IpAddr>().map(IpNet::from).ok(),
+        };
+        if parsed.is_none() {
+            let hint = "write a CIDR such as \"10.0.0.0/8\" or a single IP such as \
+                        \"192.168.1.7\"";
+            let msg = format!("invalid IP address or CIDR \"{}\"", text.escape_debug());
+            ctx.error(
+                item.span.clone(),
+                item.key.clone(),
+                msg,
+                Some(hint.to_owned()),
+            );
         }
-    }
-    ok.then_some(out)
+        parsed
+    })
 }
 
 /// A list of policy names (a route's `policies`, `[defaults] policies`): each must exist and
@@ -216,29 +150,22 @@ pub(super) fn policy_list(
     names: &HashMap<String, usize>,
     ctx: &mut Ctx<'_>,
 ) -> Option<Vec<usize>> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut ok = true;
-    for item in expanded(v, key, ctx) {
-        let Some(name) = item.text else {
-            ok = false;
-            continue;
-        };
+    let out = each(ctx, v, key, |ctx, name, item, seen: &[(usize, usize)]| {
+        let (span, key) = (item.span.clone(), item.key.clone());
         let Some(&index) = names.get(&name) else {
             let msg = format!("unknown policy \"{}\"", name.escape_debug());
-            ctx.error(item.span, item.key, msg, Some(known_hint(&name, names)));
-            ok = false;
-            continue;
+            ctx.error(span, key, msg, Some(known_hint(&name, names)));
+            return None;
         };
-        if let Some((_, first)) = out.iter().find(|(i, _)| *i == index) {
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == index) {
             let msg = format!("policy \"{name}\" is listed twice");
             let hint = format!("first listed at line {}; remove one", ctx.line_of(*first));
-            ctx.error(item.span, item.key, msg, Some(hint));
-            ok = false;
-            continue;
+            ctx.error(span, key, msg, Some(hint));
+            return None;
         }
-        out.push((index, item.span.start));
-    }
-    ok.then(|| out.into_iter().map(|(i, _)| i).collect())
+        Some((index, span.start))
+    })?;
+    Some(out.into_iter().map(|(i, _)| i).collect())
 }
 
 /// "did you mean" among the policy names, or the list of them.

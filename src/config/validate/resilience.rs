@@ -11,7 +11,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx};
-use super::fields::Fields;
+use super::fields::{fields, Fields};
 use super::hint;
 use super::statuses::Codes;
 use crate::config::raw::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry, RawService};
@@ -24,55 +24,32 @@ const MIB: i64 = 1024 * 1024;
 /// Validates the resilience keys of the service at `key` (`services[3]`); `None` after
 /// reporting problems.
 pub(super) fn resilience(raw: &RawService, key: &str, ctx: &mut Ctx<'_>) -> Option<ResilienceSpec> {
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: true,
-    };
+    let mut f = Fields::new(ctx, key);
     let mut out = ResilienceSpec::default();
-    let balance = raw.load_balancing.as_ref().map(|v| {
-        let choices = [
-            ("round_robin", BalancePolicy::RoundRobin),
-            ("least_request", BalancePolicy::LeastRequest),
-            ("random", BalancePolicy::Random),
-            ("consistent_hash", BalancePolicy::ConsistentHash),
-        ];
-        f.check(|ctx, k| ctx.one_of(v, &k("load_balancing"), &choices))
-    });
-    if let Some(Some(b)) = balance {
-        out.balance = b;
-    }
+    let balances = [
+        ("round_robin", BalancePolicy::RoundRobin),
+        ("least_request", BalancePolicy::LeastRequest),
+        ("random", BalancePolicy::Random),
+        ("consistent_hash", BalancePolicy::ConsistentHash),
+    ];
+    fields!(f, raw, out;
+        load_balancing: one_of(&balances) => out.balance;
+        hash_key: with(hash_key);
+        panic_threshold: int(0, 100, PANIC);
+        max_concurrent: int(0, 1_000_000,
+            "the most concurrent requests to this service; 0 = unlimited");
+        retries: int(0, 10, "extra tries after the first, 0 to 10; 0 = no retries")
+            => out.retry.retries;
+    );
     if let Some(v) = &raw.hash_key {
-        if let Some(h) = f.check(|ctx, k| hash_key(ctx, v, &k("hash_key"))) {
-            out.hash_key = h;
-        }
         // Only when the policy is known (an invalid one is already reported).
-        if balance.is_none_or(|b| b.is_some()) && out.balance != BalancePolicy::ConsistentHash {
+        let known = f.valid("load_balancing");
+        if known && out.balance != BalancePolicy::ConsistentHash {
             let msg = "`hash_key` only applies to load_balancing = \"consistent_hash\"";
             let hint = "set load_balancing = \"consistent_hash\", or remove hash_key";
             f.error(v.span(), "hash_key", msg, hint);
         }
     }
-    let hint = "a percentage of the endpoints, 0 to 100; 0 turns panic routing off";
-    f.int(
-        &raw.panic_threshold,
-        "panic_threshold",
-        0,
-        100,
-        hint,
-        &mut out.panic_threshold,
-    );
-    let hint = "the most concurrent requests to this service; 0 = unlimited";
-    f.int(
-        &raw.max_concurrent,
-        "max_concurrent",
-        0,
-        1_000_000,
-        hint,
-        &mut out.max_concurrent,
-    );
-    let hint = "extra tries after the first, 0 to 10; 0 = no retries";
-    f.int(&raw.retries, "retries", 0, 10, hint, &mut out.retry.retries);
     if let Some(t) = &raw.health_check {
         f.prefix = format!("{key}.health_check");
         health_check(t, &mut f, &mut out.health_check);
@@ -91,6 +68,8 @@ pub(super) fn resilience(raw: &RawService, key: &str, ctx: &mut Ctx<'_>) -> Opti
     }
     f.ok.then_some(out)
 }
+
+const PANIC: &str = "a percentage of the endpoints, 0 to 100; 0 turns panic routing off";
 
 /// `"client_ip"`, `"header:NAME"` or `"cookie:NAME"`.
 fn hash_key(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<HashKey> {
@@ -125,35 +104,18 @@ fn hash_key(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<HashKey
 const THRESHOLD_HINT: &str = "consecutive checks, 1 to 100";
 
 fn health_check(raw: &RawHealthCheck, f: &mut Fields<'_, '_>, out: &mut HealthCheckSpec) {
-    f.flag(&raw.enabled, &mut out.enabled);
-    if let Some(v) = &raw.path {
-        if let Some(p) = f.check(|ctx, k| health_path(ctx, v, &k("path"))) {
-            out.path = p;
-        }
-    }
-    let interval_ok = f.duration(&raw.interval, "interval", false, &mut out.interval);
-    let timeout_ok = f.duration(&raw.timeout, "timeout", false, &mut out.timeout);
-    let jitter_ok = f.duration(&raw.jitter, "jitter", true, &mut out.jitter);
-    let h = THRESHOLD_HINT;
-    f.int(
-        &raw.healthy_threshold,
-        "healthy_threshold",
-        1,
-        100,
-        h,
-        &mut out.healthy_threshold,
+    fields!(f, raw, out;
+        enabled: flag;
+        path: with(health_path);
+        interval: timeout;
+        timeout: timeout;
+        jitter: duration0;
+        healthy_threshold: int(1, 100, THRESHOLD_HINT);
+        unhealthy_threshold: int(1, 100, THRESHOLD_HINT);
+        expected_statuses: statuses(Codes::Any, false);
     );
-    let (v, slot) = (&raw.unhealthy_threshold, &mut out.unhealthy_threshold);
-    f.int(v, "unhealthy_threshold", 1, 100, h, slot);
-    let slot = &mut out.expected_statuses;
-    f.statuses(
-        &raw.expected_statuses,
-        "expected_statuses",
-        Codes::Any,
-        false,
-        slot,
-    );
-    if !interval_ok {
+    let (timeout_ok, jitter_ok) = (f.valid("timeout"), f.valid("jitter"));
+    if !f.valid("interval") {
         return;
     }
     let interval = show_duration(out.interval);
@@ -207,106 +169,56 @@ fn health_path(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<Stri
 }
 
 fn outlier(raw: &RawOutlier, f: &mut Fields<'_, '_>, out: &mut OutlierSpec) {
-    f.flag(&raw.enabled, &mut out.enabled);
-    let hint = "consecutive failed requests, 1 to 1000";
-    let (v, slot) = (&raw.consecutive_failures, &mut out.consecutive_failures);
-    f.int(v, "consecutive_failures", 1, 1000, hint, slot);
-    let (v, slot) = (&raw.base_ejection_time, &mut out.base_ejection_time);
-    let base_ok = f.duration(v, "base_ejection_time", false, slot);
-    let (v, slot) = (&raw.max_ejection_time, &mut out.max_ejection_time);
-    let max_ok = f.duration(v, "max_ejection_time", false, slot);
-    let hint = "a percentage of the service's endpoints, 0 to 100";
-    let (v, slot) = (&raw.max_ejection_percent, &mut out.max_ejection_percent);
-    f.int(v, "max_ejection_percent", 0, 100, hint, slot);
-    if base_ok && max_ok {
-        let upper = (
-            &raw.max_ejection_time,
-            "max_ejection_time",
-            &mut out.max_ejection_time,
-        );
-        f.at_least(upper, ("base_ejection_time", out.base_ejection_time));
-    }
+    fields!(f, raw, out;
+        enabled: flag;
+        consecutive_failures: int(1, 1000, "consecutive failed requests, 1 to 1000");
+        base_ejection_time: timeout;
+        max_ejection_time: timeout;
+        max_ejection_percent: int(0, 100, "a percentage of the service's endpoints, 0 to 100");
+    );
+    let upper = (
+        &raw.max_ejection_time,
+        "max_ejection_time",
+        &mut out.max_ejection_time,
+    );
+    f.at_least(upper, ("base_ejection_time", out.base_ejection_time));
 }
 
 fn breaker(raw: &RawBreaker, f: &mut Fields<'_, '_>, out: &mut BreakerSpec) {
-    f.flag(&raw.enabled, &mut out.enabled);
-    f.flag(&raw.per_endpoint, &mut out.per_endpoint);
-    let hint = "consecutive failed requests, 1 to 1000";
-    let (v, slot) = (&raw.consecutive_failures, &mut out.consecutive_failures);
-    f.int(v, "consecutive_failures", 1, 1000, hint, slot);
     if let Some(v) = &raw.failure_rate {
         let hint = "a percentage of the requests in `window`, 1 to 100; absent = not used";
         let rate = f.check(|ctx, k| ctx.int_in(v, &k("failure_rate"), 1, 100, hint));
         out.failure_rate = rate.and_then(|r| u8::try_from(r).ok()).or(out.failure_rate);
     }
-    f.duration(&raw.window, "window", false, &mut out.window);
-    let hint = "requests in `window` before the failure rate counts, 1 to 100000";
-    f.int(
-        &raw.min_requests,
-        "min_requests",
-        1,
-        100_000,
-        hint,
-        &mut out.min_requests,
+    fields!(f, raw, out;
+        enabled: flag;
+        per_endpoint: flag;
+        consecutive_failures: int(1, 1000, "consecutive failed requests, 1 to 1000");
+        window: timeout;
+        min_requests: int(1, 100_000,
+            "requests in `window` before the failure rate counts, 1 to 100000");
+        cooldown: timeout;
+        max_cooldown: timeout;
+        half_open_requests: int(1, 1000, "concurrent probe requests while half-open, 1 to 1000");
+        success_threshold: int(1, 1000, "successful probes needed to close the breaker, 1 to 1000");
+        failure_statuses: statuses(Codes::ServerErrors, true);
     );
-    let cooldown_ok = f.duration(&raw.cooldown, "cooldown", false, &mut out.cooldown);
-    let (v, slot) = (&raw.max_cooldown, &mut out.max_cooldown);
-    let max_ok = f.duration(v, "max_cooldown", false, slot);
-    let hint = "concurrent probe requests while half-open, 1 to 1000";
-    let (v, slot) = (&raw.half_open_requests, &mut out.half_open_requests);
-    f.int(v, "half_open_requests", 1, 1000, hint, slot);
-    let hint = "successful probes needed to close the breaker, 1 to 1000";
-    let (v, slot) = (&raw.success_threshold, &mut out.success_threshold);
-    f.int(v, "success_threshold", 1, 1000, hint, slot);
-    let slot = &mut out.failure_statuses;
-    f.statuses(
-        &raw.failure_statuses,
-        "failure_statuses",
-        Codes::ServerErrors,
-        true,
-        slot,
-    );
-    if cooldown_ok && max_ok {
-        let upper = (&raw.max_cooldown, "max_cooldown", &mut out.max_cooldown);
-        f.at_least(upper, ("cooldown", out.cooldown));
-    }
+    let upper = (&raw.max_cooldown, "max_cooldown", &mut out.max_cooldown);
+    f.at_least(upper, ("cooldown", out.cooldown));
 }
 
 fn retry(raw: &RawRetry, f: &mut Fields<'_, '_>, out: &mut RetrySpec) {
-    f.statuses(
-        &raw.on_statuses,
-        "on_statuses",
-        Codes::Any,
-        true,
-        &mut out.on_statuses,
+    fields!(f, raw, out;
+        on_statuses: statuses(Codes::Any, true);
+        per_try_timeout: opt_timeout;
+        backoff_base: duration0;
+        backoff_max: timeout;
+        budget_percent: int(0, 100,
+            "retries as a percentage of requests over the last 10 s, 0 to 100");
+        budget_min_per_second: int(0, 10_000, "retries per second always allowed, 0 to 10000");
+        max_replay_bytes: int(0, 16 * MIB,
+            "bytes, 0 to 16 MiB (16777216); larger bodies are not retried");
     );
-    if let Some(v) = &raw.per_try_timeout {
-        out.per_try_timeout = f.check(|ctx, k| ctx.timeout(v, &k("per_try_timeout")));
-    }
-    let base_ok = f.duration(
-        &raw.backoff_base,
-        "backoff_base",
-        true,
-        &mut out.backoff_base,
-    );
-    let max_ok = f.duration(&raw.backoff_max, "backoff_max", false, &mut out.backoff_max);
-    let hint = "retries as a percentage of requests over the last 10 s, 0 to 100";
-    f.int(
-        &raw.budget_percent,
-        "budget_percent",
-        0,
-        100,
-        hint,
-        &mut out.budget_percent,
-    );
-    let hint = "retries per second always allowed, 0 to 10000";
-    let (v, slot) = (&raw.budget_min_per_second, &mut out.budget_min_per_second);
-    f.int(v, "budget_min_per_second", 0, 10_000, hint, slot);
-    let hint = "bytes, 0 to 16 MiB (16777216); larger bodies are not retried";
-    let (v, slot) = (&raw.max_replay_bytes, &mut out.max_replay_bytes);
-    f.int(v, "max_replay_bytes", 0, 16 * MIB, hint, slot);
-    if base_ok && max_ok {
-        let upper = (&raw.backoff_max, "backoff_max", &mut out.backoff_max);
-        f.at_least(upper, ("backoff_base", out.backoff_base));
-    }
+    let upper = (&raw.backoff_max, "backoff_max", &mut out.backoff_max);
+    f.at_least(upper, ("backoff_base", out.backoff_base));
 }

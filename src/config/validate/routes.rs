@@ -6,8 +6,9 @@ use std::ops::Range;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
+use toml::Spanned;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
 use super::document::{Item, Section};
 use super::hint;
 use super::policy::{policy_list, Policies};
@@ -109,13 +110,14 @@ fn route(
 ) -> Option<Checked> {
     let raw = &section.raw;
     let k = |field: &str| format!("routes[{i}].{field}");
-    let required = |ctx: &mut Ctx<'_>, field: &str, what: &str| {
-        ctx.missing(item.span.clone(), &k(field), &section.dropped, what);
-        None
+    let table = Table {
+        span: item.span.clone(),
+        dropped: &section.dropped,
     };
-    let name: Option<String> = match &raw.name {
+    let what = "every route needs a unique name, e.g. name = \"users\"";
+    let name = ctx.required(&raw.name, &table, &k("name"), what, |ctx, v| {
         // A duplicate is reported but kept, so the router still checks this route.
-        Some(v) => ctx.name(v, &k("name")).inspect(|n| {
+        ctx.name(v, &k("name")).inspect(|n| {
             if let Some(first) = first_seen.get(n) {
                 let hint = format!("first defined at line {}", ctx.line_of(*first));
                 let msg = format!("duplicate route name \"{n}\"");
@@ -123,62 +125,43 @@ fn route(
             } else {
                 first_seen.insert(n.clone(), v.span().start);
             }
-        }),
-        None => required(
-            ctx,
-            "name",
-            "every route needs a unique name, e.g. name = \"users\"",
-        ),
+        })
+    });
+    let what = "e.g. path = \"/api/users/*\"";
+    let path = ctx.required(&raw.path, &table, &k("path"), what, |ctx, v| {
+        ctx.string(v, &k("path"))
+    });
+    let what = "the name of a [[services]] entry";
+    let service = ctx.required(&raw.service, &table, &k("service"), what, |ctx, v| {
+        find_service(ctx, v, &k("service"), services)
+    });
+    let string = |ctx: &mut Ctx<'_>, v: &Option<_>, f: &str| {
+        ctx.optional(v, None, |ctx, v| ctx.string(v, &k(f)).map(Some))
     };
-    let path = match &raw.path {
-        Some(v) => ctx.string(v, &k("path")),
-        None => required(ctx, "path", "e.g. path = \"/api/users/*\""),
-    };
-    let service = match &raw.service {
-        Some(v) => ctx.string(v, &k("service")).and_then(|s| {
-            let found = services.names.get(&s).copied();
-            if found.is_none() {
-                let msg = format!("unknown service \"{s}\"");
-                let hint = service_hint(&s, services);
-                ctx.error(v.span(), k("service"), msg, Some(hint));
-            }
-            found
-        }),
-        None => {
-            required(ctx, "service", "the name of a [[services]] entry");
-            None
-        }
-    };
-    let host = opt(ctx, &raw.host, &k("host")).map(|h| h.map(|h| h.to_ascii_lowercase()));
-    let methods = match &raw.methods {
-        Some(v) => methods(v.get_ref(), v.span(), &k("methods"), ctx),
-        None => Some(Vec::new()),
-    };
-    let headers = match &raw.headers {
-        Some(v) => headers(v.get_ref(), &k("headers"), ctx),
-        None => Some(Vec::new()),
-    };
-    let strip_prefix = opt(ctx, &raw.strip_prefix, &k("strip_prefix"));
-    let mut rewrite = opt(ctx, &raw.rewrite, &k("rewrite"));
+    let host = string(ctx, &raw.host, "host").map(|h| h.map(|h| h.to_ascii_lowercase()));
+    let methods = ctx.optional(&raw.methods, Vec::new(), |ctx, v| {
+        methods(v.get_ref(), v.span(), &k("methods"), ctx)
+    });
+    let headers = ctx.optional(&raw.headers, Vec::new(), |ctx, v| {
+        headers(v.get_ref(), &k("headers"), ctx)
+    });
+    let strip_prefix = string(ctx, &raw.strip_prefix, "strip_prefix");
+    let mut rewrite = string(ctx, &raw.rewrite, "rewrite");
     if let (Some(Some(_)), Some(Some(_)), Some(v)) = (&strip_prefix, &rewrite, &raw.rewrite) {
         let msg = "`strip_prefix` and `rewrite` cannot both be set";
         let hint = "use rewrite alone; \"{*}\" inserts the remainder of a prefix match";
         ctx.error(v.span(), k("rewrite"), msg, Some(hint.to_owned()));
         rewrite = Some(None); // still let the router check the rest of this route
     }
-    let priority = match &raw.priority {
-        Some(v) => {
-            let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
-            let hint = "a 32-bit integer; higher wins, default 0";
-            ctx.int_in(v, &k("priority"), min, max, hint)
-                .map(|p| i32::try_from(p).ok())
-        }
-        None => Some(None),
-    };
-    let timeout = match &raw.timeout {
-        Some(v) => ctx.timeout(v, &k("timeout")).map(Some),
-        None => Some(None),
-    };
+    let priority = ctx.optional(&raw.priority, None, |ctx, v| {
+        let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
+        let hint = "a 32-bit integer; higher wins, default 0";
+        let p = ctx.int_in(v, &k("priority"), min, max, hint)?;
+        Some(i32::try_from(p).ok())
+    });
+    let timeout = ctx.optional(&raw.timeout, None, |ctx, v| {
+        ctx.timeout(v, &k("timeout")).map(Some)
+    });
     let def = RouteDef {
         name: name?,
         path: path?,
@@ -192,21 +175,29 @@ fn route(
     let spans = FieldSpans {
         index: i,
         table: item.span.clone(),
-        path: raw.path.as_ref().map(|v| v.span()),
-        host: raw.host.as_ref().map(|v| v.span()),
-        rewrite: raw.rewrite.as_ref().map(|v| v.span()),
-        strip_prefix: raw.strip_prefix.as_ref().map(|v| v.span()),
-        priority: raw.priority.as_ref().map(|v| v.span()),
+        path: raw.path.as_ref().map(Spanned::span),
+        host: raw.host.as_ref().map(Spanned::span),
+        rewrite: raw.rewrite.as_ref().map(Spanned::span),
+        strip_prefix: raw.strip_prefix.as_ref().map(Spanned::span),
+        priority: raw.priority.as_ref().map(Spanned::span),
     };
     Some((def, spans, service, timeout))
 }
 
-/// An optional string: `Some(None)` when absent, `None` when it failed to expand.
-fn opt(ctx: &mut Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str) -> Option<Option<String>> {
-    match v {
-        Some(v) => ctx.string(v, key).map(Some),
-        None => Some(None),
+/// The index of the service a route names; `None` after reporting an unknown one.
+fn find_service(
+    ctx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    key: &str,
+    services: &Services,
+) -> Option<usize> {
+    let s = ctx.string(v, key)?;
+    let found = services.names.get(&s).copied();
+    if found.is_none() {
+        let msg = format!("unknown service \"{s}\"");
+        ctx.error(v.span(), key, msg, Some(service_hint(&s, services)));
     }
+    found
 }
 
 fn service_hint(name: &str, services: &Services) -> String {

@@ -9,7 +9,8 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::Fields;
+use super::fields::{expanded, Entry};
+use super::fields::{fields, Fields};
 use crate::config::raw::{RawHttp2, RawLog, RawServer, StrList};
 use crate::config::tls::Http2Settings;
 use crate::config::{LogFormat, LogSettings, ServerSettings};
@@ -32,99 +33,38 @@ pub(super) fn server(
     if let Some(v) = &raw.listen {
         out.listen = listen(v, tls, ctx);
     }
-    if let Some(v) = &raw.threads {
-        let hint = "0 means one thread per CPU core";
-        if let Some(n) = ctx.int_in(v, "server.threads", 0, 1024, hint) {
-            out.threads = n as usize;
-        }
-    }
-    if let Some(v) = &raw.max_header_bytes {
-        let hint = "bytes, from 1 KiB (1024) to 1 MiB (1048576)";
-        if let Some(n) = ctx.int_in(v, "server.max_header_bytes", KIB, MIB, hint) {
-            out.max_header_bytes = n as usize;
-        }
-    }
-    if let Some(v) = &raw.max_body_bytes {
-        let hint = "bytes; 0 means unlimited";
-        if let Some(n) = ctx.int_in(v, "server.max_body_bytes", 0, i64::MAX, hint) {
-            out.max_body_bytes = n as u64;
-        }
-    }
-    let timeouts = [
-        (
-            &raw.header_read_timeout,
-            "server.header_read_timeout",
-            &mut out.header_read_timeout,
-        ),
-        (
-            &raw.keepalive_timeout,
-            "server.keepalive_timeout",
-            &mut out.keepalive_timeout,
-        ),
-        (
-            &raw.upstream_idle_timeout,
-            "server.upstream_idle_timeout",
-            &mut out.upstream_idle_timeout,
-        ),
-        (
-            &raw.shutdown_grace,
-            "server.shutdown_grace",
-            &mut out.shutdown_grace,
-        ),
-        (
-            &raw.websocket_idle_timeout,
-            "server.websocket_idle_timeout",
-            &mut out.websocket_idle_timeout,
-        ),
-    ];
-    for (value, key, slot) in timeouts {
-        if let Some(d) = value.as_ref().and_then(|v| ctx.timeout(v, key)) {
-            *slot = d;
-        }
-    }
-    if let Some(v) = &raw.max_connections {
-        let hint = "from 1 to 1000000";
-        if let Some(n) = ctx.int_in(v, "server.max_connections", 1, 1_000_000, hint) {
-            out.max_connections = n as usize;
-        }
-    }
     if let Some(v) = &raw.trusted_proxies {
         out.trusted_proxies = trusted_proxies(v, ctx);
     }
-    out.http2 = http2(raw.http2.as_ref(), out.max_header_bytes, ctx);
+    let mut f = Fields::new(ctx, "server");
+    fields!(f, raw, out;
+        threads: int(0, 1024, "0 means one thread per CPU core");
+        max_header_bytes: int(KIB, MIB, "bytes, from 1 KiB (1024) to 1 MiB (1048576)");
+        max_body_bytes: int(0, i64::MAX, "bytes; 0 means unlimited");
+        header_read_timeout: timeout;
+        keepalive_timeout: timeout;
+        upstream_idle_timeout: timeout;
+        shutdown_grace: timeout;
+        websocket_idle_timeout: timeout;
+        max_connections: int(1, 1_000_000, "from 1 to 1000000");
+    );
     if let Some(p) = &raw.path {
-        if let Some(b) = &p.merge_slashes {
-            out.path.merge_slashes = *b.get_ref();
-        }
-        if let Some(b) = &p.reject_encoded_slash {
-            out.path.reject_encoded_slash = *b.get_ref();
-        }
+        let path = &mut out.path;
+        fields!(f, p, path; merge_slashes: flag; reject_encoded_slash: flag;);
     }
+    out.http2 = http2(raw.http2.as_ref(), out.max_header_bytes, ctx);
     out
 }
 
 fn listen(v: &Spanned<StrList>, tls: bool, ctx: &mut Ctx<'_>) -> Vec<SocketAddr> {
-    let items = v.get_ref().items(v.span());
-    if items.is_empty() && !tls {
-        let hint = "e.g. listen = [\"127.0.0.1:8080\"] (it may be empty with [[tls]] listeners)"
-            .to_owned();
-        ctx.error(
-            v.span(),
-            "server.listen",
-            "at least one listen address is required",
-            Some(hint),
-        );
+    if v.get_ref().items(v.span()).is_empty() && !tls {
+        let hint = "e.g. listen = [\"127.0.0.1:8080\"] (it may be empty with [[tls]] listeners)";
+        let msg = "at least one listen address is required";
+        ctx.error(v.span(), "server.listen", msg, Some(hint.to_owned()));
     }
     let mut out: Vec<SocketAddr> = Vec::new();
-    for (i, (text, span)) in items.into_iter().enumerate() {
-        let key = match v.get_ref() {
-            StrList::One(_) => "server.listen".to_owned(),
-            StrList::Many(_) => format!("server.listen[{i}]"),
-        };
-        let Some(text) = ctx.expand(text, span.clone(), &key) else {
-            continue;
-        };
-        match socket_addr(&text, span.clone(), &key, ctx) {
+    for Entry { text, span, key } in expanded(v, "server.listen", ctx) {
+        match text.and_then(|t| socket_addr(&t, span.clone(), &key, ctx)) {
             Some(addr) if out.contains(&addr) => {
                 ctx.error(span, key, format!("duplicate listen address {addr}"), None);
             }
@@ -158,14 +98,8 @@ pub(super) fn socket_addr(
 
 fn trusted_proxies(v: &Spanned<StrList>, ctx: &mut Ctx<'_>) -> Vec<IpNet> {
     let mut out = Vec::new();
-    for (i, (text, span)) in v.get_ref().items(v.span()).into_iter().enumerate() {
-        let key = match v.get_ref() {
-            StrList::One(_) => "server.trusted_proxies".to_owned(),
-            StrList::Many(_) => format!("server.trusted_proxies[{i}]"),
-        };
-        let Some(text) = ctx.expand(text, span.clone(), &key) else {
-            continue;
-        };
+    for Entry { text, span, key } in expanded(v, "server.trusted_proxies", ctx) {
+        let Some(text) = text else { continue };
         let parsed = if text.contains('/') {
             text.parse::<IpNet>().map(|n| n.trunc()).ok()
         } else {
@@ -190,67 +124,23 @@ fn http2(raw: Option<&RawHttp2>, max_header_bytes: usize, ctx: &mut Ctx<'_>) -> 
     let Some(raw) = raw else {
         return out;
     };
-    let mut f = Fields {
-        ctx,
-        prefix: "server.http2".to_owned(),
-        ok: true,
-    };
-    f.flag(&raw.enabled, &mut out.enabled);
+    let mut f = Fields::new(ctx, "server.http2");
     let streams = "streams at once on one connection, from 1 to 10000";
-    let (v, s) = (&raw.max_concurrent_streams, &mut out.max_concurrent_streams);
-    f.int(v, "max_concurrent_streams", 1, 10_000, streams, s);
     let header = "bytes, from 1 KiB (1024) to 1 MiB (1048576)";
-    let (v, s) = (&raw.max_header_list_size, &mut out.max_header_list_size);
-    f.int(v, "max_header_list_size", KIB, MIB, header, s);
-    let window = "bytes, from 65535 to 2147483647";
-    let max_window = i64::from(i32::MAX);
-    let (v, s) = (
-        &raw.initial_stream_window_size,
-        &mut out.initial_stream_window_size,
-    );
-    f.int(
-        v,
-        "initial_stream_window_size",
-        65_535,
-        max_window,
-        window,
-        s,
-    );
-    let (v, s) = (
-        &raw.initial_connection_window_size,
-        &mut out.initial_connection_window_size,
-    );
-    f.int(
-        v,
-        "initial_connection_window_size",
-        65_535,
-        max_window,
-        window,
-        s,
-    );
-    if let Some(v) = &raw.keepalive_interval {
-        let key = "server.http2.keepalive_interval";
-        out.keepalive_interval = f.check(|ctx, _| ctx.timeout(v, key));
-    }
-    f.duration(
-        &raw.keepalive_timeout,
-        "keepalive_timeout",
-        false,
-        &mut out.keepalive_timeout,
-    );
+    let (window, max_window) = ("bytes, from 65535 to 2147483647", i64::from(i32::MAX));
     let resets = "from 1 to 100000; beyond it the connection is closed with GOAWAY";
-    let (v, s) = (
-        &raw.max_pending_accept_reset_streams,
-        &mut out.max_pending_accept_reset_streams,
+    fields!(f, raw, out;
+        enabled: flag;
+        max_concurrent_streams: int(1, 10_000, streams);
+        max_header_list_size: int(KIB, MIB, header);
+        initial_stream_window_size: int(65_535, max_window, window);
+        initial_connection_window_size: int(65_535, max_window, window);
+        keepalive_interval: opt_timeout;
+        keepalive_timeout: timeout;
+        max_pending_accept_reset_streams: int(1, 100_000, resets);
+        max_local_error_reset_streams: int(1, 100_000, resets);
+        max_cancelled_streams: int(1, 100_000, resets);
     );
-    f.int(v, "max_pending_accept_reset_streams", 1, 100_000, resets, s);
-    let (v, s) = (
-        &raw.max_local_error_reset_streams,
-        &mut out.max_local_error_reset_streams,
-    );
-    f.int(v, "max_local_error_reset_streams", 1, 100_000, resets, s);
-    let (v, s) = (&raw.max_cancelled_streams, &mut out.max_cancelled_streams);
-    f.int(v, "max_cancelled_streams", 1, 100_000, resets, s);
     out
 }
 
@@ -260,17 +150,10 @@ pub(super) fn log(section: Option<&Section<RawLog>>, ctx: &mut Ctx<'_>) -> LogSe
         access_log: true,
         format: LogFormat::Text,
     };
-    let Some(section) = section else {
-        return out;
-    };
-    if let Some(b) = &section.raw.access_log {
-        out.access_log = *b.get_ref();
-    }
-    if let Some(f) = &section.raw.format {
-        let choices = [("text", LogFormat::Text), ("json", LogFormat::Json)];
-        if let Some(format) = ctx.one_of(f, "log.format", &choices) {
-            out.format = format;
-        }
+    if let Some(section) = section {
+        let formats = [("text", LogFormat::Text), ("json", LogFormat::Json)];
+        let (mut f, raw) = (Fields::new(ctx, "log"), &section.raw);
+        fields!(f, raw, out; access_log: flag; format: one_of(&formats););
     }
     out
 }

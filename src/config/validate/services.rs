@@ -9,8 +9,9 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
 use super::document::Item;
+use super::fields::{fields, Fields};
 use super::{hint, resilience, upstream_tls};
 use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
 use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
@@ -38,87 +39,63 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             continue;
         };
         let raw = &section.raw;
-        let name = match &raw.name {
-            Some(v) => {
-                let name_key = format!("{key}.name");
-                let name = ctx.name(v, &name_key);
-                if let Some(n) = &name {
-                    if let Some(first) = first_seen.get(n) {
-                        let hint = format!("first defined at line {}", ctx.line_of(first.start));
-                        let msg = format!("duplicate service name \"{n}\"");
-                        ctx.error(v.span(), name_key, msg, Some(hint));
-                    } else {
-                        first_seen.insert(n.clone(), v.span());
-                        names.insert(n.clone(), i);
-                    }
-                }
-                name
-            }
-            None => {
-                let what = "every service needs a unique name, e.g. name = \"user-service\"";
-                ctx.missing(
-                    item.span.clone(),
-                    &format!("{key}.name"),
-                    &section.dropped,
-                    what,
-                );
-                None
-            }
+        let table = Table {
+            span: item.span.clone(),
+            dropped: &section.dropped,
         };
-        let endpoints = match &raw.endpoints {
-            Some(v) => endpoints(v.get_ref(), v.span(), &key, ctx),
-            None => {
-                let what = "e.g. endpoints = [\"http://127.0.0.1:9001\"]";
-                let k = format!("{key}.endpoints");
-                ctx.missing(item.span.clone(), &k, &section.dropped, what);
-                None
+        let (k, what) = (
+            format!("{key}.name"),
+            "every service needs a unique name, e.g. name = \"user-service\"",
+        );
+        let name = ctx.required(&raw.name, &table, &k, what, |ctx, v| {
+            let n = ctx.name(v, &k)?;
+            if let Some(first) = first_seen.get(&n) {
+                let hint = format!("first defined at line {}", ctx.line_of(first.start));
+                let msg = format!("duplicate service name \"{n}\"");
+                ctx.error(v.span(), k.clone(), msg, Some(hint));
+            } else {
+                first_seen.insert(n.clone(), v.span());
+                names.insert(n.clone(), i);
             }
+            Some(n)
+        });
+        let (k, what) = (
+            format!("{key}.endpoints"),
+            "e.g. endpoints = [\"http://127.0.0.1:9001\"]",
+        );
+        let endpoints = ctx.required(&raw.endpoints, &table, &k, what, |ctx, v| {
+            endpoints(v.get_ref(), v.span(), &key, ctx)
+        });
+        let mut out = ServiceSpec {
+            name: name.clone().unwrap_or_default(),
+            endpoints: endpoints.clone().unwrap_or_default(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            host_header: HostHeader::Endpoint,
+            resilience: Default::default(),
+            protocol: Default::default(),
+            tls: None,
         };
-        let mut timeout = |v: &Option<toml::Spanned<_>>, field: &str, default: u64| match v {
-            Some(v) => ctx.timeout(v, &format!("{key}.{field}")),
-            None => Some(Duration::from_secs(default)),
-        };
-        let connect_timeout = timeout(&raw.connect_timeout, "connect_timeout", 2);
-        let request_timeout = timeout(&raw.request_timeout, "request_timeout", 30);
-        let host_header = match &raw.host_header {
-            Some(v) => {
-                let choices = [
-                    ("endpoint", HostHeader::Endpoint),
-                    ("preserve", HostHeader::Preserve),
-                ];
-                ctx.one_of(v, &format!("{key}.host_header"), &choices)
-            }
-            None => Some(HostHeader::Endpoint),
-        };
+        let hosts = [
+            ("endpoint", HostHeader::Endpoint),
+            ("preserve", HostHeader::Preserve),
+        ];
+        let mut f = Fields::new(ctx, key.as_str());
+        fields!(f, raw, out;
+            connect_timeout: timeout;
+            request_timeout: timeout;
+            host_header: one_of(&hosts);
+        );
+        let ok = f.ok && name.is_some() && endpoints.is_some();
         let resilience = resilience::resilience(raw, &key, ctx);
         let transport =
             upstream_tls::transport(raw, name.as_deref(), endpoints.as_deref(), &key, ctx);
-        let spec = match (
-            name,
-            endpoints,
-            connect_timeout,
-            request_timeout,
-            host_header,
-            resilience,
-            transport,
-        ) {
-            (
-                Some(name),
-                Some(endpoints),
-                Some(connect_timeout),
-                Some(request_timeout),
-                Some(host_header),
-                Some(resilience),
-                Some((protocol, tls)),
-            ) => Some(ServiceSpec {
-                name,
-                endpoints,
-                connect_timeout,
-                request_timeout,
-                host_header,
+        let spec = match (resilience, transport) {
+            (Some(resilience), Some((protocol, tls))) if ok => Some(ServiceSpec {
                 resilience,
                 protocol,
                 tls,
+                ..out
             }),
             _ => None,
         };

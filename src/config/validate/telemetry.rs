@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
-use super::fields::Fields;
+use super::fields::{fields, Fields};
 use super::headers::{header_name, header_value, Use};
 use super::hint;
 use crate::config::raw::{RawOtlp, RawTelemetry};
@@ -53,11 +53,8 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
         }
     };
     let mut out = OtlpSettings::new(endpoint.clone().unwrap_or_default());
-    let mut f = Fields {
-        ctx,
-        prefix: key.to_owned(),
-        ok: endpoint.is_some(),
-    };
+    let mut f = Fields::new(ctx, key);
+    f.ok = endpoint.is_some();
     if let Some(name) = &raw.service_name {
         match f.check(|ctx, k| ctx.string(name, &k("service_name"))) {
             Some(n) if !n.trim().is_empty() => out.service_name = n,
@@ -68,11 +65,6 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
                 "the name traces are listed under, e.g. \"portcullis\"",
             ),
             None => {}
-        }
-    }
-    if let Some(map) = &raw.headers {
-        if let Some(h) = f.check(|ctx, k| headers(map.get_ref(), &k("headers"), ctx)) {
-            out.headers = h;
         }
     }
     if let Some(r) = &raw.sample_ratio {
@@ -86,31 +78,14 @@ fn otlp_section(v: &Spanned<RawOtlp>, dropped: &[&str], ctx: &mut Ctx<'_>) -> Op
             f.error(r.span(), "sample_ratio", msg, hint);
         }
     }
-    let hint = "spans per export request, 1 to 65536";
-    f.int(
-        &raw.batch_size,
-        "batch_size",
-        1,
-        MAX_BATCH,
-        hint,
-        &mut out.batch_size,
+    fields!(f, raw, out;
+        headers: with(|ctx, map, k| headers(map.get_ref(), k, ctx));
+        batch_size: int(1, MAX_BATCH, "spans per export request, 1 to 65536");
+        queue_size: int(1, MAX_QUEUE,
+            "spans waiting for export, 1 to 1048576; beyond it spans are dropped");
+        flush_interval: timeout;
+        timeout: timeout;
     );
-    let hint = "spans waiting for export, 1 to 1048576; beyond it spans are dropped";
-    f.int(
-        &raw.queue_size,
-        "queue_size",
-        1,
-        MAX_QUEUE,
-        hint,
-        &mut out.queue_size,
-    );
-    f.duration(
-        &raw.flush_interval,
-        "flush_interval",
-        false,
-        &mut out.flush_interval,
-    );
-    f.duration(&raw.timeout, "timeout", false, &mut out.timeout);
     // Checked only when everything else is valid, so no value is compared with a default
     // that stands in for a refused one.
     if f.ok && out.queue_size < out.batch_size {

@@ -10,10 +10,10 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::admin::{config_dir, overlaps};
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::server::socket_addr;
-use crate::config::raw::{RawCertificate, RawTls, StrList};
+use crate::config::raw::{RawCertificate, RawHsts, RawTls, StrList};
 use crate::config::tls::{CertificateSpec, ClientAuthSpec, HstsSpec, TlsSpec, TlsVersion};
 use crate::tls::certs::{load_pair, load_roots, Which};
 use crate::tls::resolver::duplicate_name;
@@ -41,39 +41,31 @@ pub(super) fn tls(
         };
         let raw = &section.raw;
         let mut ok = true;
-        let listen = match &raw.listen {
-            Some(v) => listen(v, &key, &taken, &mut used, ctx),
-            None => {
-                let what = "e.g. listen = [\"0.0.0.0:443\"]";
-                ctx.missing(
-                    item.span.clone(),
-                    &format!("{key}.listen"),
-                    &section.dropped,
-                    what,
-                );
-                None
-            }
+        let table = Table {
+            span: item.span.clone(),
+            dropped: &section.dropped,
         };
-        let certificates = match &raw.certificates {
-            Some(v) => certificates(v, &key, ctx),
-            None => {
-                let what = "add a [[tls.certificates]] table with cert_file and key_file";
-                let k = format!("{key}.certificates");
-                ctx.missing(item.span.clone(), &k, &section.dropped, what);
-                None
-            }
-        };
-        let min_version = match &raw.min_version {
-            Some(v) => {
-                let choices = [("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
-                ctx.one_of(v, &format!("{key}.min_version"), &choices)
-            }
-            None => Some(TlsVersion::Tls12),
-        };
-        let watch_interval = match &raw.watch_interval {
-            Some(v) => ctx.timeout(v, &format!("{key}.watch_interval")),
-            None => Some(Duration::from_secs(10)),
-        };
+        let what = "e.g. listen = [\"0.0.0.0:443\"]";
+        let listen = ctx.required(
+            &raw.listen,
+            &table,
+            &format!("{key}.listen"),
+            what,
+            |ctx, v| listen(v, &key, &taken, &mut used, ctx),
+        );
+        let what = "add a [[tls.certificates]] table with cert_file and key_file";
+        let k = format!("{key}.certificates");
+        let certificates = ctx.required(&raw.certificates, &table, &k, what, |ctx, v| {
+            certificates(v, &key, ctx)
+        });
+        let versions = [("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
+        let min_version = ctx.optional(&raw.min_version, TlsVersion::Tls12, |ctx, v| {
+            ctx.one_of(v, &format!("{key}.min_version"), &versions)
+        });
+        let watch_interval =
+            ctx.optional(&raw.watch_interval, Duration::from_secs(10), |ctx, v| {
+                ctx.timeout(v, &format!("{key}.watch_interval"))
+            });
         let redirect_http = raw.redirect_http.as_ref().is_some_and(|b| *b.get_ref());
         if let (true, Some(v)) = (redirect_http, &raw.redirect_http) {
             if let Some(first) = redirect_at {
@@ -88,82 +80,60 @@ pub(super) fn tls(
                 redirect_at = Some(i);
             }
         }
-        let client_auth = match &raw.client_auth {
-            None => Some(None),
-            Some(a) => match &a.ca_file {
-                Some(v) => ca_file(v, &format!("{key}.client_auth.ca_file"), ctx).map(|ca_file| {
-                    Some(ClientAuthSpec {
-                        ca_file,
-                        required: a.required.as_ref().is_none_or(|b| *b.get_ref()),
-                    })
-                }),
-                None => {
-                    let what = "the PEM file of the CA that signs client certificates";
-                    let k = format!("{key}.client_auth.ca_file");
-                    ctx.missing(item.span.clone(), &k, &section.dropped, what);
-                    None
-                }
-            },
-        };
-        let hsts = match &raw.hsts {
-            None => Some(None),
-            Some(h) => {
-                let k = format!("{key}.hsts");
-                let mut spec = HstsSpec {
-                    max_age: 31_536_000,
-                    include_subdomains: h.include_subdomains.as_ref().is_some_and(|b| *b.get_ref()),
-                    preload: h.preload.as_ref().is_some_and(|b| *b.get_ref()),
-                };
-                let mut good = true;
-                if let Some(v) = &h.max_age {
-                    let hint = "seconds, e.g. 31536000 (one year); 0 tells browsers to forget";
-                    match ctx.int_in(v, &format!("{k}.max_age"), 0, 1_000_000_000, hint) {
-                        Some(n) => spec.max_age = n as u64,
-                        None => good = false,
-                    }
-                }
-                if let (true, Some(p)) = (spec.preload, &h.preload) {
-                    if good && (spec.max_age < 31_536_000 || !spec.include_subdomains) {
-                        let msg = "preload needs max_age of at least 31536000 and include_subdomains = true";
-                        let hint = "the browsers' preload lists refuse anything less";
-                        ctx.error(p.span(), format!("{k}.preload"), msg, Some(hint.to_owned()));
-                        good = false;
-                    }
-                }
-                let enabled = h.enabled.as_ref().is_none_or(|b| *b.get_ref());
-                good.then_some(enabled.then_some(spec))
-            }
-        };
-        let spec = match (
-            listen,
-            certificates,
-            min_version,
-            watch_interval,
-            client_auth,
-            hsts,
-        ) {
-            (
-                Some(listen),
-                Some(certificates),
-                Some(min_version),
-                Some(watch_interval),
-                Some(client_auth),
-                Some(hsts),
-            ) if ok => Some(TlsSpec {
-                listen,
-                certificates,
+        let client_auth = ctx.optional(&raw.client_auth, None, |ctx, a| {
+            let k = format!("{key}.client_auth.ca_file");
+            let what = "the PEM file of the CA that signs client certificates";
+            let ca_file =
+                ctx.required(&a.ca_file, &table, &k, what, |ctx, v| ca_file(v, &k, ctx))?;
+            let required = a.required.as_ref().is_none_or(|b| *b.get_ref());
+            Some(Some(ClientAuthSpec { ca_file, required }))
+        });
+        let hsts = ctx.optional(&raw.hsts, None, |ctx, h| {
+            hsts(h, &format!("{key}.hsts"), ctx)
+        });
+        let spec = (|| {
+            Some(TlsSpec {
+                listen: listen?,
+                certificates: certificates?,
                 strict_sni: raw.strict_sni.as_ref().is_some_and(|b| *b.get_ref()),
-                min_version,
-                client_auth,
-                hsts,
+                min_version: min_version?,
+                client_auth: client_auth?,
+                hsts: hsts?,
                 redirect_http,
-                watch_interval,
-            }),
-            _ => None,
-        };
-        out.push(spec);
+                watch_interval: watch_interval?,
+            })
+        })();
+        out.push(spec.filter(|_| ok));
     }
     out
+}
+
+/// `[tls.hsts]` at `k`: `Some(None)` when disabled, `None` after reporting.
+fn hsts(h: &RawHsts, k: &str, ctx: &mut Ctx<'_>) -> Option<Option<HstsSpec>> {
+    let flag = |b: &Option<Spanned<bool>>| b.as_ref().is_some_and(|b| *b.get_ref());
+    let mut spec = HstsSpec {
+        max_age: 31_536_000,
+        include_subdomains: flag(&h.include_subdomains),
+        preload: flag(&h.preload),
+    };
+    let mut good = true;
+    if let Some(v) = &h.max_age {
+        let hint = "seconds, e.g. 31536000 (one year); 0 tells browsers to forget";
+        match ctx.int_in(v, &format!("{k}.max_age"), 0, 1_000_000_000, hint) {
+            Some(n) => spec.max_age = n as u64,
+            None => good = false,
+        }
+    }
+    if let (true, Some(p)) = (spec.preload, &h.preload) {
+        if good && (spec.max_age < 31_536_000 || !spec.include_subdomains) {
+            let msg = "preload needs max_age of at least 31536000 and include_subdomains = true";
+            let hint = "the browsers' preload lists refuse anything less";
+            ctx.error(p.span(), format!("{k}.preload"), msg, Some(hint.to_owned()));
+            good = false;
+        }
+    }
+    let enabled = h.enabled.as_ref().is_none_or(|b| *b.get_ref());
+    good.then_some(enabled.then_some(spec))
 }
 
 fn listen(
@@ -252,68 +222,14 @@ fn certificates(
     let mut ok = true;
     for (i, c) in v.get_ref().iter().enumerate() {
         let k = format!("{key}.certificates[{i}]");
-        let raw = c.get_ref();
-        let file = |f: &Option<Spanned<String>>, field: &str, ctx: &mut Ctx<'_>| match f {
-            Some(v) => ctx
-                .string(v, &format!("{k}.{field}"))
-                .map(|p| (config_dir(ctx).join(p), v.span())),
-            None => {
-                let what = "the PEM file name, relative to the config file's directory";
-                ctx.missing(c.span(), &format!("{k}.{field}"), &[], what);
-                None
+        match certificate(c, i, &k, ctx) {
+            Some((spec, served, good)) => {
+                ok &= good;
+                names.push(served);
+                out.push(spec);
             }
-        };
-        let (Some((cert_file, cert_span)), Some((key_file, key_span))) = (
-            file(&raw.cert_file, "cert_file", ctx),
-            file(&raw.key_file, "key_file", ctx),
-        ) else {
-            ok = false;
-            continue;
-        };
-        let server_names = match &raw.server_names {
-            Some(v) => match server_names(v, &format!("{k}.server_names"), ctx) {
-                Some(n) => Some((n, v.span())),
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let loaded = match load_pair(&cert_file, &key_file) {
-            Ok(l) => l,
-            Err((which, msg)) => {
-                let (span, field) = match which {
-                    Which::Cert => (cert_span, "cert_file"),
-                    Which::Key => (key_span, "key_file"),
-                };
-                let hint = "relative paths start at the config file's directory".to_owned();
-                ctx.error(span, format!("{k}.{field}"), msg, Some(hint));
-                ok = false;
-                continue;
-            }
-        };
-        let (served, at, field) = match &server_names {
-            Some((n, span)) => (n.clone(), span.clone(), "server_names"),
-            None => (loaded.dns_names, cert_span, "cert_file"),
-        };
-        if served.is_empty() && i > 0 {
-            let msg = "the certificate has no DNS names, so no client could ever get it";
-            let hint = "set server_names, or list it first to make it the default";
-            ctx.error(
-                at.clone(),
-                format!("{k}.{field}"),
-                msg,
-                Some(hint.to_owned()),
-            );
-            ok = false;
+            None => ok = false,
         }
-        names.push((served, at, format!("{k}.{field}")));
-        out.push(CertificateSpec {
-            cert_file,
-            key_file,
-            server_names: server_names.map(|(n, _)| n),
-        });
     }
     if ok {
         let lists: Vec<&[String]> = names.iter().map(|(n, _, _)| n.as_slice()).collect();
@@ -326,6 +242,77 @@ fn certificates(
         }
     }
     ok.then_some(out)
+}
+
+/// The names a certificate serves, where to point at them, and the key there.
+type Served = (Vec<String>, Range<usize>, String);
+
+/// The `i`-th `[[tls.certificates]]` element (at `k`): its spec and the names it serves, and
+/// whether it is usable (false: reported, but its names still take part in the duplicate
+/// check). `None` after reporting.
+fn certificate(
+    c: &Spanned<RawCertificate>,
+    i: usize,
+    k: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<(CertificateSpec, Served, bool)> {
+    let raw = c.get_ref();
+    let file = |f: &Option<Spanned<String>>, field: &str, ctx: &mut Ctx<'_>| match f {
+        Some(v) => ctx
+            .string(v, &format!("{k}.{field}"))
+            .map(|p| (config_dir(ctx).join(p), v.span())),
+        None => {
+            let what = "the PEM file name, relative to the config file's directory";
+            ctx.missing(c.span(), &format!("{k}.{field}"), &[], what);
+            None
+        }
+    };
+    let (Some((cert_file, cert_span)), Some((key_file, key_span))) = (
+        file(&raw.cert_file, "cert_file", ctx),
+        file(&raw.key_file, "key_file", ctx),
+    ) else {
+        return None;
+    };
+    let server_names = match &raw.server_names {
+        Some(v) => Some((
+            server_names(v, &format!("{k}.server_names"), ctx)?,
+            v.span(),
+        )),
+        None => None,
+    };
+    let loaded = match load_pair(&cert_file, &key_file) {
+        Ok(l) => l,
+        Err((which, msg)) => {
+            let (span, field) = match which {
+                Which::Cert => (cert_span, "cert_file"),
+                Which::Key => (key_span, "key_file"),
+            };
+            let hint = "relative paths start at the config file's directory".to_owned();
+            ctx.error(span, format!("{k}.{field}"), msg, Some(hint));
+            return None;
+        }
+    };
+    let (served, at, field) = match &server_names {
+        Some((n, span)) => (n.clone(), span.clone(), "server_names"),
+        None => (loaded.dns_names, cert_span, "cert_file"),
+    };
+    let good = !served.is_empty() || i == 0;
+    if !good {
+        let msg = "the certificate has no DNS names, so no client could ever get it";
+        let hint = "set server_names, or list it first to make it the default";
+        ctx.error(
+            at.clone(),
+            format!("{k}.{field}"),
+            msg,
+            Some(hint.to_owned()),
+        );
+    }
+    let spec = CertificateSpec {
+        cert_file,
+        key_file,
+        server_names: server_names.map(|(n, _)| n),
+    };
+    Some((spec, (served, at, format!("{k}.{field}")), good))
 }
 
 /// Host names (`api.example.com`) or one-label wildcards (`*.example.com`), lowercased.

@@ -34,7 +34,6 @@ pub(super) fn transport(
     key: &str,
     ctx: &mut Ctx<'_>,
 ) -> Option<(UpstreamProtocol, Option<UpstreamTls>)> {
-    let mut ok = true;
     let protocol = match &raw.protocol {
         Some(v) => ctx.one_of(v, &format!("{key}.protocol"), &PROTOCOLS),
         None => Some(UpstreamProtocol::Http1),
@@ -48,33 +47,7 @@ pub(super) fn transport(
     };
     let eps_span = raw.endpoints.as_ref().map_or(0..0, Spanned::span);
     let https = endpoints.iter().find(|e| e.scheme == Scheme::HTTPS);
-    let plain = endpoints.iter().find(|e| e.scheme != Scheme::HTTPS);
-    let proto_span = raw
-        .protocol
-        .as_ref()
-        .map_or(eps_span.clone(), Spanned::span);
-    let pkey = format!("{key}.protocol");
-    match (protocol, https, plain) {
-        (UpstreamProtocol::H2, _, Some(e)) => {
-            let msg = format!(
-                "protocol \"h2\" is HTTP/2 over TLS, but \"{}\" is http://",
-                e.url
-            );
-            let hint = "use protocol = \"h2c\" for HTTP/2 over cleartext, or https:// endpoints";
-            ctx.error(proto_span, pkey, msg, Some(hint.into()));
-            ok = false;
-        }
-        (UpstreamProtocol::H2c, Some(e), _) => {
-            let msg = format!(
-                "protocol \"h2c\" is cleartext HTTP/2, but \"{}\" is https://",
-                e.url
-            );
-            let hint = "use protocol = \"h2\" (or \"auto\") for https:// endpoints";
-            ctx.error(proto_span, pkey, msg, Some(hint.into()));
-            ok = false;
-        }
-        _ => {}
-    }
+    let mut ok = fits(protocol, endpoints, raw, key, ctx);
     let Some(first_https) = https else {
         if let Some(t) = &raw.tls {
             let span = first_span(t).unwrap_or(eps_span);
@@ -148,6 +121,46 @@ pub(super) fn transport(
     ))
 }
 
+/// Whether `protocol` fits the endpoints' schemes (`h2` needs https://, `h2c` http://);
+/// false after reporting.
+fn fits(
+    protocol: UpstreamProtocol,
+    endpoints: &[EndpointSpec],
+    raw: &RawService,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> bool {
+    let eps_span = raw.endpoints.as_ref().map_or(0..0, Spanned::span);
+    let https = endpoints.iter().find(|e| e.scheme == Scheme::HTTPS);
+    let plain = endpoints.iter().find(|e| e.scheme != Scheme::HTTPS);
+    let proto_span = raw
+        .protocol
+        .as_ref()
+        .map_or(eps_span.clone(), Spanned::span);
+    let pkey = format!("{key}.protocol");
+    match (protocol, https, plain) {
+        (UpstreamProtocol::H2, _, Some(e)) => {
+            let msg = format!(
+                "protocol \"h2\" is HTTP/2 over TLS, but \"{}\" is http://",
+                e.url
+            );
+            let hint = "use protocol = \"h2c\" for HTTP/2 over cleartext, or https:// endpoints";
+            ctx.error(proto_span, pkey, msg, Some(hint.into()));
+            false
+        }
+        (UpstreamProtocol::H2c, Some(e), _) => {
+            let msg = format!(
+                "protocol \"h2c\" is cleartext HTTP/2, but \"{}\" is https://",
+                e.url
+            );
+            let hint = "use protocol = \"h2\" (or \"auto\") for https:// endpoints";
+            ctx.error(proto_span, pkey, msg, Some(hint.into()));
+            false
+        }
+        _ => true,
+    }
+}
+
 /// What `[services.tls]` says, with its PEM files read and parsed.
 #[derive(Default)]
 struct Files {
@@ -156,7 +169,7 @@ struct Files {
     server_name: Option<String>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
-    client_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    client_auth: Option<ClientPair>,
     insecure: bool,
 }
 
@@ -208,9 +221,30 @@ fn files(t: &RawUpstreamTls, key: &str, ctx: &mut Ctx<'_>) -> Option<Files> {
             None => ok = false,
         }
     }
+    match client_pair(t, &base, key, ctx) {
+        Some(Some((cert_file, key_file, pair))) => {
+            out.cert_file = Some(cert_file);
+            out.key_file = Some(key_file);
+            out.client_auth = Some(pair);
+        }
+        Some(None) => {}
+        None => ok = false,
+    }
+    ok.then_some(out)
+}
+
+/// A client certificate chain and its key, read from `client_cert_file` and
+/// `client_key_file` (both or neither): `Some(None)` for neither, `None` after reporting.
+fn client_pair(
+    t: &RawUpstreamTls,
+    base: &Path,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Option<(PathBuf, PathBuf, ClientPair)>> {
+    let k = |field: &str| format!("{key}.{field}");
     match (&t.client_cert_file, &t.client_key_file) {
         (Some(c), Some(kf)) => {
-            let chain = read(c, &base, &k("client_cert_file"), ctx).and_then(|(path, pem)| {
+            let chain = read(c, base, &k("client_cert_file"), ctx).and_then(|(path, pem)| {
                 match certs(&pem) {
                     Ok(chain) => Some((path, chain)),
                     Err(why) => {
@@ -220,7 +254,7 @@ fn files(t: &RawUpstreamTls, key: &str, ctx: &mut Ctx<'_>) -> Option<Files> {
                     }
                 }
             });
-            let pkey = read(kf, &base, &k("client_key_file"), ctx).and_then(|(path, pem)| {
+            let pkey = read(kf, base, &k("client_key_file"), ctx).and_then(|(path, pem)| {
                 match PrivateKeyDer::from_pem_slice(&pem) {
                     Ok(key) => Some((path, key)),
                     Err(e) => {
@@ -233,14 +267,8 @@ fn files(t: &RawUpstreamTls, key: &str, ctx: &mut Ctx<'_>) -> Option<Files> {
                     }
                 }
             });
-            match (chain, pkey) {
-                (Some((cp, chain)), Some((kp, pkey))) => {
-                    out.cert_file = Some(cp);
-                    out.key_file = Some(kp);
-                    out.client_auth = Some((chain, pkey));
-                }
-                _ => ok = false,
-            }
+            let ((cp, chain), (kp, pkey)) = (chain?, pkey?);
+            Some(Some((cp, kp, (chain, pkey))))
         }
         (Some(v), None) | (None, Some(v)) => {
             let (have, need) = match t.client_cert_file {
@@ -250,12 +278,14 @@ fn files(t: &RawUpstreamTls, key: &str, ctx: &mut Ctx<'_>) -> Option<Files> {
             let msg = format!("{have} needs {need}");
             let hint = "a client certificate is presented with its private key: set both";
             ctx.error(v.span(), k(have), msg, Some(hint.into()));
-            ok = false;
+            None
         }
-        (None, None) => {}
+        (None, None) => Some(None),
     }
-    ok.then_some(out)
 }
+
+/// A client certificate chain with its private key.
+type ClientPair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// Every certificate in a PEM text (at least one).
 fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -1,32 +1,68 @@
-//! The admin listener in-process beside a test gateway, and a client for it.
+//! The admin listener of a test gateway (started by `portcullis::Gateway` with the rest), and a
+//! client for it.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use http::{Method, Request, StatusCode};
 use portcullis::admin::AdminState;
 use portcullis::reload::Reloader;
 
-use super::{full, send, Gateway};
+use super::{ephemeral, full, send, start_gateway_with, Gateway};
 
 /// A running admin listener and the reloader behind it.
 pub struct Admin {
     pub addr: SocketAddr,
     pub reloader: Arc<Reloader>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Starts the admin API for `gw`, which runs `config`.
-pub async fn start_admin(gw: &Gateway, config: &portcullis::Config, token: Option<&str>) -> Admin {
-    let reloader = Reloader::new(gw.shared.clone(), config, gw.shared.metrics.clone());
-    start_admin_with(gw, reloader, token).await
+impl Admin {
+    /// The admin listener `gw` was started with.
+    pub fn of(gw: &Gateway) -> Admin {
+        Admin {
+            addr: gw
+                .admin
+                .expect("the gateway was started without an admin listener"),
+            reloader: gw.reloader.clone(),
+            _stop: None,
+        }
+    }
 }
 
-/// Starts the admin API for `gw` over an already set-up reloader.
-pub async fn start_admin_with(gw: &Gateway, reloader: Arc<Reloader>, token: Option<&str>) -> Admin {
+/// Runs `config` with its admin API on 127.0.0.1:0, guarded by `token` (`[admin] token`).
+pub async fn start_gateway_admin(
+    mut config: portcullis::Config,
+    token: Option<&str>,
+) -> (Gateway, Admin) {
+    config.admin.token = token.map(str::to_owned);
+    let gw = start_gateway_with(config, |b| b.admin_listener(ephemeral())).await;
+    let admin = Admin::of(&gw);
+    (gw, admin)
+}
+
+/// A gateway and its admin API started the way `portcullis run` starts: the config file at
+/// `path` with the runtime registrations of its state file (`registry::load_config`), and
+/// cluster mode when `[cluster]` is set.
+pub async fn start_from_file(path: &Path) -> (Gateway, Admin) {
+    let (mut config, registry, state) = portcullis::registry::load_config(path).unwrap();
+    config.server.threads = 1;
+    let gw = start_gateway_with(config, |b| {
+        b.registry(registry, Some(state))
+            .admin_listener(ephemeral())
+    })
+    .await;
+    let admin = Admin::of(&gw);
+    (gw, admin)
+}
+
+/// A second admin listener beside `gw`'s, over the same shared state and reloader, with its
+/// own token (the dashboard test shows a guarded and an open page of one gateway).
+pub async fn second_admin(gw: &Gateway, token: Option<&str>) -> Admin {
     let state = AdminState::new(
         gw.shared.clone(),
-        reloader.clone(),
+        gw.reloader.clone(),
         token.map(str::to_owned),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -37,8 +73,8 @@ pub async fn start_admin_with(gw: &Gateway, reloader: Arc<Reloader>, token: Opti
     }));
     Admin {
         addr,
-        reloader,
-        _stop: tx,
+        reloader: gw.reloader.clone(),
+        _stop: Some(tx),
     }
 }
 

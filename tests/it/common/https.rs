@@ -19,7 +19,6 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_rustls::client::TlsStream;
 
 use super::Gateway;
@@ -137,34 +136,9 @@ pub async fn start(toml: &str) -> TlsGateway {
     let mut config = portcullis::config::parse_str(toml, "test.toml")
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     config.server.threads = 1;
-    let bind = || portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let plain = bind();
-    let addr = plain.local_addr().unwrap();
-    let tls: Vec<(usize, std::net::TcpListener)> =
-        (0..config.tls.len()).map(|i| (i, bind())).collect();
-    let tls_addrs = tls.iter().map(|(_, l)| l.local_addr().unwrap()).collect();
-    let (tx, rx) = oneshot::channel::<()>();
-    let shared = portcullis::state::Shared::from_config(&config).unwrap();
-    let s2 = shared.clone();
-    let listeners = portcullis::server::Listeners {
-        plain: vec![plain],
-        tls,
-    };
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.await;
-        };
-        portcullis::server::serve_all(s2, &config, listeners, stop).await
-    });
-    TlsGateway {
-        gw: Gateway {
-            addr,
-            shared,
-            stop: Some(tx),
-            task,
-        },
-        tls: tls_addrs,
-    }
+    let gw = super::start_gateway_config(config).await;
+    let tls = gw.tls.clone();
+    TlsGateway { gw, tls }
 }
 
 /// One echo service (`host_header = "preserve"`, health checks off) behind a catch-all route

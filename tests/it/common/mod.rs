@@ -1,8 +1,11 @@
-//! Test harness: the real gateway in-process on an ephemeral port (`start_gateway`), real
-//! HTTP backends on ephemeral loopback ports (`Backend`), an HTTP client and a raw-TCP helper.
+//! Test harness: the real gateway in-process on an ephemeral port (`start_gateway`, in
+//! `gateway.rs`), real HTTP backends on ephemeral loopback ports (`Backend`), an HTTP client and
+//! a raw-TCP helper.
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod curl;
+mod gateway;
 pub mod grpc_echo;
 pub mod h2raw;
 pub mod h2script;
@@ -33,73 +36,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+
+pub use gateway::*;
 
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
-
-/// A running gateway.
-pub struct Gateway {
-    pub addr: SocketAddr,
-    pub shared: Arc<portcullis::state::Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Gateway {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// The Prometheus text of the gateway's metrics (no service or cache gauges).
-    pub fn metrics(&self) -> String {
-        self.shared
-            .metrics
-            .encode(&portcullis::observability::metrics::Scrape {
-                services: &[],
-                cache_bytes: 0,
-                cache_entries: 0,
-                open_connections: 0,
-            })
-    }
-
-    /// Waits (up to 5 s) until the metrics text has the line `line`.
-    pub async fn metric_line(&self, line: &str) {
-        for _ in 0..250 {
-            if self.metrics().lines().any(|l| l == line) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("metric line {line:?} not found in:\n{}", self.metrics());
-    }
-
-    /// Sends the shutdown signal (like SIGTERM) without waiting.
-    pub fn shutdown(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
 
 /// A loopback address nothing listens on (its port was just freed).
 pub async fn dead_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap()
-}
-
-/// Parses `toml` (with `{name}` placeholders already substituted by the caller) through the
-/// real config loader and runs the gateway on 127.0.0.1:0 with one worker.
-pub async fn start_gateway(toml: &str) -> Gateway {
-    let mut config = portcullis::config::parse_str(toml, "test.toml")
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-    config.server.threads = 1;
-    start_gateway_config(config).await
 }
 
 /// One service `echo` at `addr` (health checks off) and one catch-all route `api` that applies
@@ -123,36 +68,6 @@ service = "echo"
 policies = ["{policy}"]
 "#
     )
-}
-
-/// `start_gateway` with an injected clock (tests move it instead of sleeping).
-pub async fn start_gateway_clock(toml: &str, clock: portcullis::clock::Clock) -> Gateway {
-    let mut config = portcullis::config::parse_str(toml, "test.toml")
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-    config.server.threads = 1;
-    config.clock = clock;
-    start_gateway_config(config).await
-}
-
-/// Runs the gateway with an already built config.
-pub async fn start_gateway_config(config: portcullis::Config) -> Gateway {
-    let listener = portcullis::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let shared = portcullis::state::Shared::from_config(&config).unwrap();
-    let s2 = shared.clone();
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.await;
-        };
-        portcullis::server::serve(s2, &config, vec![listener], stop).await
-    });
-    Gateway {
-        addr,
-        shared,
-        stop: Some(tx),
-        task,
-    }
 }
 
 type Handler = Arc<
