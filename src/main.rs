@@ -14,8 +14,8 @@ use tokio::signal::unix::{signal, SignalKind};
 #[command(name = "portcullis", version, about = "An API gateway")]
 struct Cli {
     /// Log format for all logs, access log included.
-    #[arg(long, global = true, value_parser = ["text", "json"])]
-    log_format: Option<String>,
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     /// Default log filter when RUST_LOG is unset (e.g. info, debug, portcullis=trace).
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
@@ -55,25 +55,17 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let log = |from_config| {
-        let format = match cli.log_format.as_deref() {
-            Some("json") => LogFormat::Json,
-            Some(_) => LogFormat::Text,
-            None => from_config,
-        };
+        let format = cli.log_format.unwrap_or(from_config);
         portcullis::observability::init_logging(format, &cli.log_level);
     };
     let started = match cli.command {
-        Command::Check { config } => match config::load_file(&config) {
-            Ok(c) => {
-                let (n, s, r) = (config.display(), c.services.len(), c.routes.len());
-                println!("{n}: ok ({s} services, {r} routes)");
-                return ExitCode::SUCCESS;
-            }
-            Err(errs) => {
-                eprintln!("{errs}\n{} problem(s) found", errs.0.len());
-                return ExitCode::from(2);
-            }
-        },
+        Command::Check { config } => {
+            let report = config::check_file(&config);
+            report
+                .as_ref()
+                .map_or_else(|e| eprintln!("{e}"), |ok| println!("{ok}"));
+            return report.map_or(ExitCode::from(2), |_| ExitCode::SUCCESS);
+        }
         // The file with the runtime registrations of its state file laid over it.
         Command::Run { config, threads } => match Gateway::from_file(&config) {
             Ok(builder) => {
@@ -97,8 +89,7 @@ async fn main() -> ExitCode {
             }
             log(LogFormat::Text);
             let demo = portcullis::demo::start(listen, threads).await;
-            demo.inspect(|d| println!("{}", d.banner()))
-                .map(|d| d.gateway)
+            demo.map(|d| d.into_gateway_after_banner())
         }
     };
     // Serve until SIGTERM or Ctrl-C; a failure to start or to serve is printed, non-zero.

@@ -36,7 +36,7 @@ pub use upstream::{
     BalancePolicy, BreakerSpec, HashKey, HealthCheckSpec, OutlierSpec, ResilienceSpec, RetrySpec,
     StatusRange, UpstreamProtocol, UpstreamTls,
 };
-pub use validate::{load_file, parse_str};
+pub use validate::{check_file, load_file, parse_str};
 
 /// A validated gateway configuration. Its serialisation is the admin `/api/config` view;
 /// which of its keys are read only at start is [`startup::Startup`].
@@ -161,7 +161,8 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `[log] format`, also the `--log-format` flag of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Text,

@@ -64,6 +64,20 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     Ok(config)
 }
 
+/// What `portcullis check` prints: `Ok` with the one-line summary of a valid file, `Err` with
+/// every problem (file:line:column) and their count.
+pub fn check_file(path: &Path) -> Result<String, String> {
+    match load_file(path) {
+        Ok(c) => Ok(format!(
+            "{}: ok ({} services, {} routes)",
+            path.display(),
+            c.services.len(),
+            c.routes.len()
+        )),
+        Err(errs) => Err(format!("{errs}\n{} problem(s) found", errs.0.len())),
+    }
+}
+
 /// `parse_str` with an explicit environment (for tests).
 pub(super) fn parse_with_env(
     text: &str,

@@ -35,6 +35,12 @@ pub async fn start(listen: SocketAddr, threads: Option<usize>) -> Result<Demo, E
 }
 
 impl Demo {
+    /// Prints the banner and hands over the gateway to run.
+    pub fn into_gateway_after_banner(self) -> Gateway {
+        println!("{}", self.banner());
+        self.gateway
+    }
+
     /// What `portcullis demo` prints once started: the gateway and services, what is on and
     /// the credentials, the curl lines to try, the tour, and the dashboard and admin API
     /// addresses.
