@@ -16,7 +16,8 @@
 //!    registration over the config file
 //! 4. `middleware`: per-route policies compiled into a `Chain`; `upstream`: services and
 //!    endpoints at run time (balancing, breakers, outlier ejection, health checks)
-//! 5. `state`: the `Snapshot` compiled from a config, swapped atomically, and what outlives it
+//! 5. `state`: the `Snapshot` compiled from a config (a plan per route), swapped atomically,
+//!    and what outlives it
 //! 6. `proxy`: the request pipeline (`proxy::handle`); `reload`: hot reload and registration
 //!    changes (SIGHUP, file watch, admin API)
 //! 7. `server`: listeners, TLS termination, connection limits, header/keep-alive clocks,
@@ -29,9 +30,8 @@
 //!    gateway in front of them, through `gateway`)
 //!
 //! Request flow: accept (connection limit) -> parse (header size and time limits) ->
-//! `proxy::handle`: request id -> head sanity -> normalise path -> route match -> body limit ->
-//! upstream request (headers rewritten) -> pooled HTTP/1.1 client -> streamed response ->
-//! errors as problem+json -> access log when the body is done.
+//! `proxy::handle`, whose stages run in the order written once in `proxy::pipeline` and
+//! whose every answer leaves through `proxy::finish` (see docs/architecture.md).
 
 #![forbid(unsafe_code)]
 

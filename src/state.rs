@@ -3,10 +3,14 @@
 //! also owns what runs beside the snapshots: the clock and the health-check tasks.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
+use crate::config::cache::CacheSpec;
+use crate::config::compression::CompressionSpec;
+use crate::config::policy::PolicySpec;
 use crate::config::{Config, PathSettings};
 use crate::middleware::background::JwksTasks;
 use crate::middleware::chain::{self, Chain};
@@ -17,35 +21,44 @@ use crate::routing::{NormalizeOptions, RouteDef, Router};
 use crate::upstream::health::Checkers;
 use crate::upstream::Service;
 
-/// A route at run time: its name and its service.
-#[derive(Debug)]
+/// A route's plan: everything the pipeline's stages need of one route, compiled once with
+/// the snapshot. The router's match index names it (`Snapshot::routes[m.index]`).
 pub struct Route {
     pub name: Arc<str>,
     /// Index into `Snapshot::services`.
     pub service: usize,
-    /// Overall deadline of all tries; `None` means the service's `request_timeout`.
-    pub timeout: Option<std::time::Duration>,
+    /// The configured overall deadline of all tries (`None`: the service's).
+    pub timeout: Option<Duration>,
+    /// The overall deadline of all tries, resolved: `timeout`, else the service's
+    /// `request_timeout`.
+    pub deadline: Duration,
     /// Whether non-idempotent methods may be retried after the request was sent.
     pub retry_non_idempotent: bool,
+    /// The compiled policy chain (`middleware::run`); `None` = no policies.
+    pub chain: Option<Arc<Chain>>,
+    /// Response caching (the last policy with a `cache` section), when enabled.
+    pub cache: Option<Arc<CacheSpec>>,
+    /// Response compression (the last policy with a `compression` section), when enabled.
+    pub compression: Option<Arc<CompressionSpec>>,
+    /// The request body limit: the last policy's `max_body_bytes`, else the server's
+    /// (0: none).
+    pub max_body_bytes: u64,
 }
 
 /// Everything a request needs, compiled once per config.
 pub struct Snapshot {
     pub router: Router,
-    /// Same order as the router's route indexes.
+    /// The routes' plans, in the order of the router's route indexes.
     pub routes: Vec<Route>,
     pub services: Vec<Arc<Service>>,
-    /// Each route's compiled policy chain (same order as `routes`); `None` = no policies.
-    pub chains: Vec<Option<Arc<Chain>>>,
     /// The JWT verifiers the chains use (their JWKS refresh tasks run beside the snapshot).
     pub verifiers: Vec<(crate::config::policy::JwtSpec, Arc<Verifier>)>,
     pub normalize: NormalizeOptions,
-    pub max_body_bytes: u64,
     pub max_header_bytes: usize,
     pub access_log: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `server.websocket_idle_timeout`, read when a tunnel opens.
-    pub websocket_idle_timeout: std::time::Duration,
+    pub websocket_idle_timeout: Duration,
 }
 
 impl Snapshot {
@@ -65,17 +78,7 @@ impl Snapshot {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let routes = config
-            .routes
-            .iter()
-            .map(|r| Route {
-                name: Arc::from(r.def.name.as_str()),
-                service: r.service,
-                timeout: r.timeout,
-                retry_non_idempotent: r.retry_non_idempotent,
-            })
-            .collect();
-        let services = config
+        let services: Vec<Arc<Service>> = config
             .services
             .iter()
             .map(|s| {
@@ -85,10 +88,10 @@ impl Snapshot {
             .collect();
         let shared = chain::Shared::new(config, stores.clone());
         let mut verifiers = previous.map_or_else(Vec::new, |p| p.verifiers.clone());
-        let mut chains = Vec::with_capacity(config.routes.len());
+        let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {
             let policies: Vec<_> = r.policies.iter().map(|&i| &config.policies[i]).collect();
-            let c = chain::compile(
+            let chain = chain::compile(
                 &r.def.name,
                 &policies,
                 &config.consumers,
@@ -96,11 +99,12 @@ impl Snapshot {
                 &mut verifiers,
             )
             .map_err(|e| format!("route {}: {e}", r.def.name))?;
-            chains.push(c);
+            let service = &services[r.service];
+            routes.push(plan(r, &policies, chain, service, config));
         }
         // Keep only the verifiers some chain uses.
         verifiers.retain(|(_, v)| {
-            chains.iter().flatten().any(|c| {
+            routes.iter().filter_map(|r| r.chain.as_ref()).any(|c| {
                 c.auth
                     .as_ref()
                     .and_then(|a| a.jwt.as_ref())
@@ -115,18 +119,57 @@ impl Snapshot {
             router,
             routes,
             services,
-            chains,
             verifiers,
             normalize: NormalizeOptions {
                 merge_slashes,
                 reject_encoded_slash,
             },
-            max_body_bytes: config.server.max_body_bytes,
             max_header_bytes: config.server.max_header_bytes,
             access_log: config.log.access_log,
             trusted_proxies: config.server.trusted_proxies.clone(),
             websocket_idle_timeout: config.server.websocket_idle_timeout,
         })
+    }
+}
+
+/// A route's plan from its config, its policies (the last one setting a section wins) and
+/// its compiled chain.
+fn plan(
+    r: &crate::config::RouteSpec,
+    policies: &[&PolicySpec],
+    chain: Option<Arc<Chain>>,
+    service: &Service,
+    config: &Config,
+) -> Route {
+    let last = |f: fn(&PolicySpec) -> bool| policies.iter().rev().find(|p| f(p)).copied();
+    // `[cache] targeted_field` is given to every route's spec.
+    let targeted_field = &config.cache.targeted_field;
+    let cache = last(|p| p.cache.is_some())
+        .and_then(|p| p.cache.clone())
+        .filter(|c| c.enabled)
+        .map(|c| {
+            Arc::new(CacheSpec {
+                targeted_field: targeted_field.clone(),
+                ..c
+            })
+        });
+    let compression = last(|p| p.compression.is_some())
+        .and_then(|p| p.compression.clone())
+        .filter(|c| c.enabled)
+        .map(Arc::new);
+    let max_body_bytes = last(|p| p.max_body_bytes.is_some())
+        .and_then(|p| p.max_body_bytes)
+        .unwrap_or(config.server.max_body_bytes);
+    Route {
+        name: Arc::from(r.def.name.as_str()),
+        service: r.service,
+        timeout: r.timeout,
+        deadline: r.timeout.unwrap_or(service.request_timeout),
+        retry_non_idempotent: r.retry_non_idempotent,
+        chain,
+        cache,
+        compression,
+        max_body_bytes,
     }
 }
 

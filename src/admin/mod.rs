@@ -258,15 +258,14 @@ async fn routes(State(st): State<AdminState>) -> Json<Value> {
     let list: Vec<Value> = snap
         .routes
         .iter()
-        .zip(&snap.chains)
-        .map(|(r, chain)| {
+        .map(|r| {
             json!({
                 "name": &*r.name,
                 "service": &*snap.services[r.service].name,
                 "timeout_ms": r.timeout.map(|t| t.as_millis() as u64),
                 "retry_non_idempotent": r.retry_non_idempotent,
-                "policies": chain.is_some(),
-                "cache": chain.as_ref().is_some_and(|c| c.cache.is_some()),
+                "policies": r.chain.is_some(),
+                "cache": r.cache.is_some(),
             })
         })
         .collect();

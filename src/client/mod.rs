@@ -51,6 +51,29 @@ pub enum ClientError {
     Timeout,
 }
 
+impl ClientError {
+    /// The failure class: the `kind` label of `portcullis_upstream_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientError::Connect(_) => "connect",
+            ClientError::ConnectTimeout => "connect_timeout",
+            ClientError::Tls(_) => "tls",
+            ClientError::Timeout => "timeout",
+            ClientError::Handshake(_) | ClientError::Send(_) => "reset",
+        }
+    }
+
+    /// Whether the request may have reached the upstream. A failure before that (connect,
+    /// connect timeout, TLS) can be retried for every method; one after it only for
+    /// idempotent ones.
+    pub fn sent(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::Connect(_) | ClientError::ConnectTimeout | ClientError::Tls(_)
+        )
+    }
+}
+
 /// Time limits of one upstream exchange.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

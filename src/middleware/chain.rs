@@ -1,6 +1,8 @@
 //! A route's compiled policy chain: its policies merged once at load (the last policy that
 //! sets a section wins; rate limits and header operations accumulate in list order) into
-//! ready-to-run parts, so a request never looks anything up by name.
+//! ready-to-run parts, so a request never looks anything up by name. The chain holds what
+//! `middleware::run` runs; the policy sections other stages use (cache, compression, body
+//! limit) go on the route's plan (`state::Route`).
 
 use std::sync::Arc;
 
@@ -28,8 +30,6 @@ pub struct Shared {
     pub legacy_headers: bool,
     /// The gateway's outbound client (JWKS fetches).
     pub outbound: crate::tls::outbound::Outbound,
-    /// `[cache] targeted_field`, given to every route's `CacheSpec`.
-    pub targeted_field: HeaderName,
 }
 
 /// One route's chain.
@@ -41,11 +41,6 @@ pub struct Chain {
     pub limits: Vec<Limit>,
     /// `RateLimit-Policy` and the parts of `RateLimit` rendered once.
     pub rate_headers: Rendered,
-    pub max_body_bytes: Option<u64>,
-    /// Response caching (the last policy with a `cache` section), when enabled.
-    pub cache: Option<Arc<crate::config::cache::CacheSpec>>,
-    /// Response compression (the last policy with a `compression` section), when enabled.
-    pub compression: Option<Arc<crate::config::compression::CompressionSpec>>,
     pub request_headers: Vec<HeaderOps>,
     pub response_headers: Vec<HeaderOps>,
     /// Whether the client IP is needed (IP rules or a limit keyed on it).
@@ -95,7 +90,6 @@ impl Shared {
             stores,
             legacy_headers: config.rate_limit.legacy_headers,
             outbound: config.outbound.client.clone(),
-            targeted_field: config.cache.targeted_field.clone(),
         }
     }
 }
@@ -122,21 +116,6 @@ pub fn compile(
     let cors = last(&|p| p.cors.is_some())
         .and_then(|p| p.cors.as_ref())
         .map(Cors::new);
-    let max_body_bytes = last(&|p| p.max_body_bytes.is_some()).and_then(|p| p.max_body_bytes);
-    let targeted_field = shared.targeted_field.clone();
-    let cache = last(&|p| p.cache.is_some())
-        .and_then(|p| p.cache.clone())
-        .filter(|c| c.enabled)
-        .map(|c| {
-            Arc::new(crate::config::cache::CacheSpec {
-                targeted_field,
-                ..c
-            })
-        });
-    let compression = last(&|p| p.compression.is_some())
-        .and_then(|p| p.compression.clone())
-        .filter(|c| c.enabled)
-        .map(Arc::new);
     let auth = match last(&|p| p.auth.is_some()).and_then(|p| p.auth.as_ref()) {
         Some(a) => Some(auth(route, a, consumers, shared, verifiers)?),
         None => None,
@@ -172,9 +151,6 @@ pub fn compile(
             shared.legacy_headers,
         ),
         limits,
-        max_body_bytes,
-        cache,
-        compression,
         request_headers: ops(&|p| &p.request_headers),
         response_headers: ops(&|p| &p.response_headers),
         needs_client_ip,

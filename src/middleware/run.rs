@@ -1,7 +1,9 @@
 //! Running a route's chain: the request phase (IP rules, CORS preflight, authentication,
-//! rate limits, request header transforms) and the response phase (response header
-//! transforms, CORS and RateLimit headers). The order is fixed here, whatever the order of
-//! the policies in the config:
+//! rate limits, request header transforms), stage 3 of the pipeline (`proxy::pipeline` says
+//! where it runs and why), and the response phase (response header transforms, CORS and
+//! RateLimit headers), which `proxy::finish` applies to every answer after the request phase
+//! passed. Within the request phase the order is fixed here, whatever the order of the
+//! policies in the config:
 //! - IP rules first: a refused address costs nothing else;
 //! - the CORS preflight before auth: browsers send preflights without credentials;
 //! - auth before rate limits: a limit keyed on the consumer needs it, and an unauthenticated
@@ -66,23 +68,8 @@ pub async fn request(
         }
     }
     let origin = parts.headers.get(header::ORIGIN).cloned();
-    if let Some(cors) = &chain.cors {
-        if parts.method == Method::OPTIONS {
-            match cors.preflight(&parts.headers, &parts.method) {
-                Some(Preflight::Allowed(h)) => {
-                    let mut resp = Response::new(GatewayBody::full(bytes::Bytes::new()));
-                    *resp.status_mut() = StatusCode::NO_CONTENT;
-                    *resp.headers_mut() = h;
-                    return Ok(Step::Answer(Box::new(resp)));
-                }
-                Some(Preflight::Denied) => {
-                    return Err(GatewayError::Forbidden {
-                        reason: "CORS preflight not allowed",
-                    })
-                }
-                None => {}
-            }
-        }
+    if let Some(resp) = preflight(chain, parts)? {
+        return Ok(Step::Answer(Box::new(resp)));
     }
     let mut passed = Passed {
         origin,
@@ -102,16 +89,62 @@ pub async fn request(
             }
         };
     }
+    if !chain.limits.is_empty() {
+        limits(chain, parts, client_ip, clock, metrics, &mut passed).await?;
+    }
+    for ops in &chain.request_headers {
+        transform::apply(ops, &mut parts.headers);
+    }
+    Ok(Step::Continue(passed))
+}
+
+/// The CORS preflight (an `OPTIONS` on a route with CORS): `204` with the CORS headers when
+/// allowed, 403 when not; `None` for every other request.
+fn preflight(
+    chain: &Chain,
+    parts: &http::request::Parts,
+) -> Result<Option<Response<GatewayBody>>, GatewayError> {
+    let Some(cors) = &chain.cors else {
+        return Ok(None);
+    };
+    if parts.method != Method::OPTIONS {
+        return Ok(None);
+    }
+    match cors.preflight(&parts.headers, &parts.method) {
+        Some(Preflight::Allowed(h)) => {
+            let mut resp = Response::new(GatewayBody::full(bytes::Bytes::new()));
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            *resp.headers_mut() = h;
+            Ok(Some(resp))
+        }
+        Some(Preflight::Denied) => Err(GatewayError::Forbidden {
+            reason: "CORS preflight not allowed",
+        }),
+        None => Ok(None),
+    }
+}
+
+/// The route's rate limits, in order; the decisions are kept in `passed` for the response's
+/// RateLimit headers. The first refusal is a 429 with the headers of the limits seen so far.
+async fn limits(
+    chain: &Chain,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    clock: &Clock,
+    metrics: &crate::observability::metrics::Metrics,
+    passed: &mut Passed,
+) -> Result<(), GatewayError> {
     // One key buffer for all the route's limits.
     let mut key = Vec::new();
     for limit in &chain.limits {
         key.clear();
+        let route = &chain.route;
         limit_key(
             &mut key,
             &limit.spec.key,
             client_ip,
-            &passed,
-            &chain.route,
+            passed,
+            route,
             &parts.headers,
         );
         let d = limit.limiter.check(&key, clock.now()).await;
@@ -130,10 +163,7 @@ pub async fn request(
         }
         passed.decisions.push(d);
     }
-    for ops in &chain.request_headers {
-        transform::apply(ops, &mut parts.headers);
-    }
-    Ok(Step::Continue(passed))
+    Ok(())
 }
 
 /// Runs the response phase on a response's headers (proxied or made by the gateway).
@@ -156,14 +186,20 @@ pub fn cors_headers(chain: &Chain, origin: Option<&HeaderValue>, headers: &mut H
     }
 }
 
+/// A 401 for `reason`, with the route's challenges.
+fn unauthorized(auth: &Auth, reason: &'static str) -> GatewayError {
+    GatewayError::Unauthorized {
+        reason,
+        challenges: auth.challenges.clone(),
+    }
+}
+
+/// The first credential the request carries, in the order API key, JWT, basic: the consumer
+/// it names, or a 401 / 403.
 async fn authenticate(
     auth: &Auth,
     parts: &mut http::request::Parts,
 ) -> Result<Option<Consumer>, GatewayError> {
-    let unauthorized = |reason: &'static str| GatewayError::Unauthorized {
-        reason,
-        challenges: auth.challenges.clone(),
-    };
     // A consumer header or forwarded claim sent by the client is never trusted.
     parts.headers.remove(&auth.consumer_header);
     let mut consumer = None;
@@ -175,54 +211,17 @@ async fn authenticate(
             let i = auth
                 .keys
                 .lookup(&key)
-                .ok_or_else(|| unauthorized("invalid API key"))?;
+                .ok_or_else(|| unauthorized(auth, "invalid API key"))?;
             consumer = Some(Consumer {
                 name: auth.consumers[i].clone(),
                 index: Some(i),
             });
         }
     }
-    if !found {
-        if let Some((verifier, spec)) = &auth.jwt {
-            for (_, h) in &spec.forward_claims {
-                parts.headers.remove(h);
-            }
-            let token = super::jwt::Verifier::bearer(&parts.headers)
-                .map(str::to_owned)
-                .or_else(|| {
-                    let name = spec.query.as_deref()?;
-                    query_param(parts.uri.query()?, name).map(str::to_owned)
-                });
-            if let Some(token) = token {
-                found = true;
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let claims = verifier.verify_fresh(&token, now).await.map_err(|e| {
-                    tracing::debug!(reason = e.reason(), "JWT refused");
-                    unauthorized(e.reason())
-                })?;
-                for (claim, h) in &spec.forward_claims {
-                    if let Some(v) = claims.header_value(claim) {
-                        parts.headers.insert(h.clone(), v);
-                    }
-                }
-                if spec.strip_authorization {
-                    parts.headers.remove(header::AUTHORIZATION);
-                }
-                if let Some(name) = claims.consumer(&spec.consumer_claim) {
-                    consumer = Some(match auth.consumer_index.get_key_value(name.as_str()) {
-                        Some((known, &i)) => Consumer {
-                            name: known.clone(),
-                            index: Some(i),
-                        },
-                        None => Consumer {
-                            name: name.into(),
-                            index: None,
-                        },
-                    });
-                }
-            }
+    if let (false, Some((verifier, spec))) = (found, &auth.jwt) {
+        if let Some(c) = jwt(auth, verifier, spec, parts).await? {
+            found = true;
+            consumer = c;
         }
     }
     if !found && auth.basic {
@@ -234,7 +233,7 @@ async fn authenticate(
                 .await
                 .ok()
                 .flatten()
-                .ok_or_else(|| unauthorized("invalid user or password"))?;
+                .ok_or_else(|| unauthorized(auth, "invalid user or password"))?;
             consumer = Some(Consumer {
                 name: auth.consumers[i].clone(),
                 index: Some(i),
@@ -242,7 +241,7 @@ async fn authenticate(
         }
     }
     if !found && !auth.optional {
-        return Err(unauthorized("credentials required"));
+        return Err(unauthorized(auth, "credentials required"));
     }
     if let Some(c) = &consumer {
         if let Some(i) = c.index {
@@ -257,6 +256,57 @@ async fn authenticate(
         }
     }
     Ok(consumer)
+}
+
+/// The JWT credential: `None` when the request carries no token, else the consumer its
+/// claims name (if any). Client-sent forwarded-claim headers are removed first; the verified
+/// claims are forwarded as headers.
+async fn jwt(
+    auth: &Auth,
+    verifier: &super::jwt::Verifier,
+    spec: &crate::config::policy::JwtSpec,
+    parts: &mut http::request::Parts,
+) -> Result<Option<Option<Consumer>>, GatewayError> {
+    for (_, h) in &spec.forward_claims {
+        parts.headers.remove(h);
+    }
+    let token = super::jwt::Verifier::bearer(&parts.headers)
+        .map(str::to_owned)
+        .or_else(|| {
+            let name = spec.query.as_deref()?;
+            query_param(parts.uri.query()?, name).map(str::to_owned)
+        });
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = verifier.verify_fresh(&token, now).await.map_err(|e| {
+        tracing::debug!(reason = e.reason(), "JWT refused");
+        unauthorized(auth, e.reason())
+    })?;
+    for (claim, h) in &spec.forward_claims {
+        if let Some(v) = claims.header_value(claim) {
+            parts.headers.insert(h.clone(), v);
+        }
+    }
+    if spec.strip_authorization {
+        parts.headers.remove(header::AUTHORIZATION);
+    }
+    let consumer = claims.consumer(&spec.consumer_claim).map(|name| {
+        match auth.consumer_index.get_key_value(name.as_str()) {
+            Some((known, &i)) => Consumer {
+                name: known.clone(),
+                index: Some(i),
+            },
+            None => Consumer {
+                name: name.into(),
+                index: None,
+            },
+        }
+    });
+    Ok(Some(consumer))
 }
 
 /// Writes the bytes of a rate-limit key into `key`: its parts joined by 0x1f.

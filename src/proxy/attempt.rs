@@ -11,51 +11,23 @@
 //! deadline; after a full-jitter backoff.
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, Request, Response, Uri};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use super::exchange::{head_for, Outgoing, Upstream};
 use crate::base::body::{PooledBody, RequestBody};
 use crate::base::lock;
-use crate::client::{self, ClientError, Timeouts};
+use crate::client::{self, Timeouts};
 use crate::config::upstream::status_in;
-use crate::config::{BalancePolicy, HashKey, HostHeader};
 use crate::error::GatewayError;
-use crate::upstream::admit::{self, Refused};
-use crate::upstream::balance::hash_key;
+use crate::upstream::admit;
 use crate::upstream::retry::{backoff, method_retryable};
-use crate::upstream::{Endpoint, Service};
+use crate::upstream::Service;
 
 /// The most tries one request can make (`retries` is at most 10).
 const MAX_TRIES: usize = 11;
-
-/// A request ready to be sent, minus what depends on the endpoint (base path, Host).
-pub struct Outgoing {
-    pub parts: http::request::Parts,
-    /// Path and query the upstream receives after the endpoint's base path.
-    pub path_and_query: String,
-    /// The client's Host header, for `host_header = "preserve"`.
-    pub client_host: Option<http::HeaderValue>,
-    /// The client's body; `None` for a request the gateway makes itself (a background
-    /// cache refresh), sent without a body.
-    pub body: Option<Incoming>,
-    pub max_body_bytes: u64,
-    pub counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
-    /// long-lived streams whose next message waits for the upstream's answer.
-    pub replay: bool,
-}
-
-/// What the try loop needs to know of the route and the client.
-pub struct Plan<'a> {
-    pub service: &'a Service,
-    pub deadline: Instant,
-    pub allow_non_idempotent: bool,
-    pub clock: &'a crate::clock::Clock,
-    pub client_ip: std::net::IpAddr,
-    pub metrics: &'a crate::observability::metrics::Metrics,
-}
 
 /// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
 /// once).
@@ -71,64 +43,44 @@ pub type Answer = (
     std::sync::Arc<str>,
 );
 
-/// The error for a request the service's bulkhead or breaker refused.
-pub(super) fn refused(s: &Service, r: Refused) -> GatewayError {
-    match r {
-        Refused::Overloaded { limit } => GatewayError::Overloaded {
-            service: s.name.to_string(),
-            limit,
-        },
-        Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
-            service: s.name.to_string(),
-            retry_after,
-        },
-    }
-}
-
 /// Runs the tries. On success the response carries the guards (bulkhead slot, endpoint
 /// in-flight unit) that its body releases when done.
-pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
+pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, GatewayError> {
     let s = plan.service;
     // The real clock is read once before and once after each try; the injectable clock
     // (breakers, budgets) is derived from those readings.
     let mut real = Instant::now();
     let now = plan.clock.at(real);
-    let mut admission = admit::enter(s, now).map_err(|r| refused(s, r))?;
+    let mut admission = plan.admit(now)?;
     let spec = &s.spec.retry;
     // `out` stays whole (destructured, its fields would be kept twice in this future).
-    let (max_body_bytes, replay) = (out.max_body_bytes, out.replay);
     let mut retries = spec.retries.min(MAX_TRIES as u32 - 1);
     if retries > 0 {
         lock(&s.budget).deposit(now);
     }
     let counter = out.counter.take();
     let mut body = match out.body.take() {
-        None => Prepared::Buffered(Bytes::new(), None),
-        Some(body) if retries == 0 || !replay => {
-            retries = 0;
-            Prepared::Stream(Some(RequestBody::new(body, max_body_bytes, counter)))
-        }
-        Some(body) => {
-            let limit = spec.max_replay_bytes;
-            let read = buffer(body, limit, max_body_bytes, counter, plan.deadline).await?;
-            if matches!(read, Prepared::Stream(_)) {
-                retries = 0;
-            }
+        Some(body) if retries > 0 && out.replay => {
+            let (limit, max) = (spec.max_replay_bytes, out.max_body_bytes);
+            let read = buffer(body, limit, max, counter, plan.deadline).await?;
             real = Instant::now();
             read
         }
+        Some(body) => Prepared::Stream(Some(RequestBody::new(body, out.max_body_bytes, counter))),
+        None => Prepared::Buffered(Bytes::new(), None),
     };
-    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &out.parts.headers, plan.client_ip));
+    if matches!(body, Prepared::Stream(_)) {
+        retries = 0;
+    }
+    let hash = plan.hash(&out.parts.headers);
     let method_ok = method_retryable(&out.parts.method, plan.allow_non_idempotent);
     let per_try = spec.per_try_timeout.unwrap_or(s.request_timeout);
-    let failure_statuses = &s.spec.breaker.failure_statuses;
     let mut tried = [0usize; MAX_TRIES];
     let mut n = 0usize;
     let mut last_error: Option<GatewayError> = None;
     loop {
         let now = plan.clock.at(real);
-        let Some(mut pick) = admit::pick(s, &tried[..n], hash, now) else {
+        let Some(pick) = admit::pick(s, &tried[..n], hash, now) else {
             return Err(last_error.unwrap_or(GatewayError::NoHealthyEndpoint {
                 service: s.name.to_string(),
             }));
@@ -141,63 +93,25 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
             connect: s.connect_timeout.min(remaining),
             request: per_try.min(remaining),
         };
-        let req_body = match &mut body {
-            Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
-            Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
-        };
         let last = n > retries as usize;
-        let req = request_for(ep, s.host_header, &mut out, last, req_body)?;
+        let req = request(ep, s, &mut out, &mut body, last)?;
         let sent_at = real;
         let result = client::send(ep, req, timeouts).await;
         real = Instant::now();
-        let took = real.saturating_duration_since(sent_at);
-        let now = plan.clock.at(real);
-        let may_retry = !last && real < plan.deadline;
-        match result {
-            Ok(resp) => {
-                plan.metrics.upstream_named(&s.name, &ep.url, took);
-                let status = resp.status().as_u16();
-                let failed = status >= 500 && status_in(failure_statuses, status);
-                let load = pick.take_load();
-                admit::record_try(s, pick, now, !failed);
-                let retry = may_retry
-                    && method_ok
-                    && status_in(&spec.on_statuses, status)
-                    && lock(&s.budget).try_withdraw(now);
-                if !retry {
-                    admission.finish(s, now, !failed);
-                    let slot = admission.into_slot();
-                    return Ok((resp, Box::new((slot, load)), ep.url.clone()));
-                }
-                tracing::debug!(service = %s.name, endpoint = %ep.url, status, "retrying after status");
-                drop(resp);
+        let t = Try {
+            took: real.saturating_duration_since(sent_at),
+            now: plan.clock.at(real),
+            may_retry: !last && real < plan.deadline,
+            method_ok,
+            max_body_bytes: out.max_body_bytes,
+        };
+        match judge(&plan, &mut admission, pick, result, &t) {
+            Outcome::Answer(resp, load) => {
+                let slot = admission.into_slot();
+                return Ok((resp, Box::new((slot, load)), ep.url.clone()));
             }
-            Err(e) => {
-                let sent = !matches!(
-                    e,
-                    ClientError::Connect(_) | ClientError::ConnectTimeout | ClientError::Tls(_)
-                );
-                let kind = match &e {
-                    ClientError::Connect(_) => "connect",
-                    ClientError::ConnectTimeout => "connect_timeout",
-                    ClientError::Tls(_) => "tls",
-                    ClientError::Timeout => "timeout",
-                    ClientError::Handshake(_) | ClientError::Send(_) => "reset",
-                };
-                let err = client::upstream_error(e, &s.name, max_body_bytes);
-                if !err.is_upstream_failure() {
-                    return Err(err);
-                }
-                plan.metrics.upstream_error(&s.name, &ep.url, kind);
-                admit::record_try(s, pick, now, false);
-                let retry = may_retry && (method_ok || !sent) && lock(&s.budget).try_withdraw(now);
-                if !retry {
-                    admission.finish(s, now, false);
-                    return Err(err);
-                }
-                tracing::debug!(service = %s.name, endpoint = %ep.url, error = %err, "retrying after error");
-                last_error = Some(err);
-            }
+            Outcome::Failed(err) => return Err(err),
+            Outcome::Retry(err) => last_error = err.or(last_error),
         }
         plan.metrics.retry(&s.name);
         let wait = backoff(
@@ -212,30 +126,93 @@ pub async fn run(plan: Plan<'_>, mut out: Outgoing) -> Result<Answer, GatewayErr
     }
 }
 
-/// The request of one try: the head (moved on the last try, else copied) with the endpoint's
-/// target and Host. Built outside the async loop so no second head lives in its future.
-fn request_for(
-    ep: &Endpoint,
-    host_header: HostHeader,
+/// The request of one try: its head from `head_for` (moved out of `out` on the `last` try),
+/// its body a copy of the buffered one, or the stream (which only one try can have).
+fn request(
+    ep: &crate::upstream::Endpoint,
+    s: &Service,
     out: &mut Outgoing,
+    body: &mut Prepared,
     last: bool,
-    body: RequestBody,
 ) -> Result<Request<RequestBody>, GatewayError> {
-    let mut p = if last {
-        std::mem::replace(&mut out.parts, Request::new(()).into_parts().0)
-    } else {
-        super::cache::copy_head(&out.parts)
+    let req_body = match body {
+        Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
+        Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
     };
-    let mut target = String::with_capacity(ep.base_path.len() + out.path_and_query.len());
-    target.push_str(&ep.base_path);
-    target.push_str(&out.path_and_query);
-    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
-    let host = match (host_header, &out.client_host) {
-        (HostHeader::Preserve, Some(h)) => h.clone(),
-        _ => ep.host_header.clone(),
-    };
-    p.headers.insert(header::HOST, host);
-    Ok(Request::from_parts(p, body))
+    Ok(Request::from_parts(
+        head_for(ep, s.host_header, out, last)?,
+        req_body,
+    ))
+}
+
+/// What one try's outcome is judged with.
+struct Try {
+    took: std::time::Duration,
+    now: Instant,
+    /// Not the last try, and the deadline has not passed.
+    may_retry: bool,
+    /// The method may be retried after the request was sent.
+    method_ok: bool,
+    max_body_bytes: u64,
+}
+
+/// What follows one try.
+enum Outcome {
+    /// The response goes to the client, with the endpoint's in-flight unit.
+    Answer(Response<PooledBody>, Option<admit::EndpointLoad>),
+    /// The request failed for good.
+    Failed(GatewayError),
+    /// Try again (after the error, when the try failed).
+    Retry(Option<GatewayError>),
+}
+
+/// Records one try's outcome (metrics, endpoint and service breakers, outlier detection) and
+/// decides whether to retry: a status in `on_statuses` or an upstream failure, for a method
+/// that may be retried (or a request that was never sent), within the budget.
+fn judge(
+    plan: &Upstream<'_>,
+    admission: &mut admit::Admission,
+    mut pick: admit::Pick<'_>,
+    result: Result<Response<PooledBody>, client::ClientError>,
+    t: &Try,
+) -> Outcome {
+    let (s, ep) = (plan.service, pick.endpoint);
+    let spec = &s.spec.retry;
+    match result {
+        Ok(resp) => {
+            plan.metrics.upstream_named(&s.name, &ep.url, t.took);
+            let status = resp.status().as_u16();
+            let failed = status >= 500 && status_in(&s.spec.breaker.failure_statuses, status);
+            let load = pick.take_load();
+            admit::record_try(s, pick, t.now, !failed);
+            let retry = t.may_retry
+                && t.method_ok
+                && status_in(&spec.on_statuses, status)
+                && lock(&s.budget).try_withdraw(t.now);
+            if !retry {
+                admission.finish(s, t.now, !failed);
+                return Outcome::Answer(resp, load);
+            }
+            tracing::debug!(service = %s.name, endpoint = %ep.url, status, "retrying after status");
+            Outcome::Retry(None)
+        }
+        Err(e) => {
+            let (sent, kind) = (e.sent(), e.kind());
+            let err = client::upstream_error(e, &s.name, t.max_body_bytes);
+            if !err.is_upstream_failure() {
+                return Outcome::Failed(err);
+            }
+            plan.metrics.upstream_error(&s.name, &ep.url, kind);
+            admit::record_try(s, pick, t.now, false);
+            let may = t.may_retry && (t.method_ok || !sent);
+            if !(may && lock(&s.budget).try_withdraw(t.now)) {
+                admission.finish(s, t.now, false);
+                return Outcome::Failed(err);
+            }
+            tracing::debug!(service = %s.name, endpoint = %ep.url, error = %err, "retrying after error");
+            Outcome::Retry(Some(err))
+        }
+    }
 }
 
 /// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream
@@ -292,32 +269,4 @@ async fn buffer(
     let prefix = Some(buf);
     let b = RequestBody::prefixed(prefix, body, max_body_bytes, counter);
     Ok(Prepared::Stream(Some(b)))
-}
-
-/// The consistent-hash key of a request: the configured header or cookie, else the client IP.
-pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: std::net::IpAddr) -> u64 {
-    match key {
-        HashKey::Header(name) => {
-            if let Some(v) = headers.get(name) {
-                return hash_key(v.as_bytes());
-            }
-        }
-        HashKey::Cookie(name) => {
-            for v in headers.get_all(header::COOKIE) {
-                let Ok(text) = v.to_str() else { continue };
-                for pair in text.split(';') {
-                    if let Some((k, val)) = pair.trim().split_once('=') {
-                        if k == name {
-                            return hash_key(val.as_bytes());
-                        }
-                    }
-                }
-            }
-        }
-        HashKey::ClientIp => {}
-    }
-    match ip {
-        std::net::IpAddr::V4(v4) => hash_key(&v4.octets()),
-        std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
-    }
 }

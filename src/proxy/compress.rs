@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -136,7 +137,8 @@ pub fn negotiate(headers: &HeaderMap, offered: &[Algorithm]) -> Option<Algorithm
 
 impl Pending {
     /// Compresses `resp` when it is eligible; see the module docs.
-    pub(crate) async fn apply(self, mut resp: Response<GatewayBody>) -> Response<GatewayBody> {
+    /// Not async: the pipeline's one exit (`proxy::finish`) stays a plain function.
+    pub(crate) fn apply(self, mut resp: Response<GatewayBody>) -> Response<GatewayBody> {
         if !eligible(&self.spec, &resp) {
             return resp;
         }
@@ -161,10 +163,11 @@ impl Pending {
         let mut req = Request::new(());
         let coding = HeaderValue::from_static(algorithm.token());
         req.headers_mut().insert(header::ACCEPT_ENCODING, coding);
-        match svc.oneshot(req).await {
-            Ok(r) => r.map(|b| GatewayBody::boxed(b.boxed_unsync())),
+        // The inner service answers at once, so the future is ready on its first poll.
+        match svc.oneshot(req).now_or_never() {
+            Some(Ok(r)) => r.map(|b| GatewayBody::boxed(b.boxed_unsync())),
             // `oneshot` calls the service exactly once, so the response is always there.
-            Err(()) => Response::new(GatewayBody::full(Bytes::new())),
+            Some(Err(())) | None => Response::new(GatewayBody::full(Bytes::new())),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{compress, upgrade};
+use super::upgrade;
 use crate::base::body::OnDone;
 use crate::base::conn::ConnState;
 use crate::observability::access_log::AccessEntry;
@@ -26,13 +26,8 @@ pub(crate) struct Facts {
     pub(super) trace: TraceContext,
     /// The span being recorded when OTLP export is on and the trace is sampled.
     pub(super) span: Option<Box<PendingSpan>>,
-    /// Compression negotiated for the response (routes with a `compression` policy).
-    pub(super) compress: Option<compress::Pending>,
     /// A WebSocket tunnel to start once the 101 goes out.
     pub(super) tunnel: Option<upgrade::Tunnel>,
-    /// The route's chain and the request's Origin when the chain answers CORS: every error
-    /// the gateway answers once the route is known gets the CORS headers.
-    pub(super) cors: Option<(Arc<crate::middleware::chain::Chain>, http::HeaderValue)>,
 }
 
 /// What runs when the response body is finished or dropped.

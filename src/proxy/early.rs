@@ -1,9 +1,9 @@
 //! Answers the pipeline gives before routing, for what the connection itself decides: the
-//! plaintext-to-HTTPS redirect (`redirect_http`) and 421 Misdirected Request (a TLS connection
-//! asked for a host it does not serve, see `tls::names`). Both go through `handle` like every
-//! other answer, so they are logged (route, service and endpoint `-`), counted in
-//! `portcullis_requests_total{route="-",service="-"}` and carry an `x-request-id`; neither
-//! reaches a backend.
+//! plaintext-to-HTTPS redirect (`redirect_http`) and 421 Misdirected Request (a TLS
+//! connection asked for a host it does not serve, see `tls::names`). Both leave through
+//! `proxy::finish` like every other answer, so they are logged (route, service and endpoint
+//! `-`), counted in `portcullis_requests_total{route="-",service="-"}` and carry an
+//! `x-request-id`; neither reaches a backend.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};

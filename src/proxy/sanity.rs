@@ -1,6 +1,6 @@
-//! Request sanity, step 2 of the pipeline: ambiguous framing, oversized heads and a missing
-//! or repeated Host are refused before routing, so a malformed request never reaches a
-//! backend half-parsed.
+//! Request sanity, the first stage of `proxy::pipeline`: ambiguous framing, oversized heads
+//! and a missing or repeated Host are refused before routing, so a malformed request never
+//! reaches a backend half-parsed.
 
 use http::header;
 

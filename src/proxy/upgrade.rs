@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -32,14 +32,13 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use super::attempt::{request_hash, Outgoing, Plan};
+use super::exchange::{head_for, Outgoing, Upstream};
 use super::headers;
 use crate::base::body::{BoxError, GatewayBody, OnDone};
 use crate::base::conn::{ConnState, TunnelHold};
 use crate::client::transport::Dialed;
 use crate::client::ClientError;
 use crate::config::upstream::status_in;
-use crate::config::BalancePolicy;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
 use crate::upstream::admit;
@@ -121,51 +120,31 @@ pub(crate) struct Labels {
 /// to one endpoint: admission and endpoint choice as for any request, one try, the outcome
 /// recorded on the breakers and outlier detection.
 pub(crate) async fn run(
-    plan: Plan<'_>,
-    out: Outgoing,
+    plan: Upstream<'_>,
+    mut out: Outgoing,
     offer: Offer,
     labels: Labels,
 ) -> Result<Opened, GatewayError> {
     let s = plan.service;
     let now = plan.clock.now();
-    let mut admission = admit::enter(s, now).map_err(|r| super::attempt::refused(s, r))?;
-    let mut p = out.parts;
-    let hash = (s.balancer.policy() == BalancePolicy::ConsistentHash)
-        .then(|| request_hash(&s.spec.hash_key, &p.headers, plan.client_ip));
+    let mut admission = plan.admit(now)?;
+    let hash = plan.hash(&out.parts.headers);
     let Some(mut pick) = admit::pick(s, &[], hash, now) else {
         return Err(GatewayError::NoHealthyEndpoint {
             service: s.name.to_string(),
         });
     };
     let ep = pick.endpoint;
-    let target = format!("{}{}", ep.base_path, out.path_and_query);
-    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
-    let host = match (s.host_header, out.client_host) {
-        (crate::config::HostHeader::Preserve, Some(h)) => h,
-        _ => ep.host_header.clone(),
-    };
-    p.headers.insert(header::HOST, host);
-    p.headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    p.headers.insert(header::UPGRADE, offer.protocol.clone());
-    let key = offer.h2.then(|| h2::to_upstream(&mut p));
+    let (req, key) = upgrade_request(ep, s, &mut out, &offer)?;
     let remaining = plan.deadline.saturating_duration_since(Instant::now());
     let sent_at = Instant::now();
-    let req = Request::from_parts(p, Empty::<Bytes>::new());
     let result = exchange(ep, req, s.connect_timeout.min(remaining), plan.deadline).await;
     let took = sent_at.elapsed();
     let now = plan.clock.now();
     let (mut resp, tx) = match result {
         Ok(r) => r,
         Err(e) => {
-            let kind = match &e {
-                ClientError::Connect(_) => "connect",
-                ClientError::ConnectTimeout => "connect_timeout",
-                ClientError::Tls(_) => "tls",
-                ClientError::Timeout => "timeout",
-                ClientError::Handshake(_) | ClientError::Send(_) => "reset",
-            };
-            plan.metrics.upstream_error(&s.name, &ep.url, kind);
+            plan.metrics.upstream_error(&s.name, &ep.url, e.kind());
             admit::record_try(s, pick, now, false);
             admission.finish(s, now, false);
             return Err(crate::client::upstream_error(
@@ -196,25 +175,69 @@ pub(crate) async fn run(
         });
     }
     if !upgraded {
-        let (mut parts, body) = resp.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers);
-        let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
-        let mut body = GatewayBody::boxed(body);
         // The connection lives until the body is read; the slot and load are held as long.
-        body.hold(Box::new((admission.into_slot(), load, tx)));
-        let resp = Response::from_parts(parts, body);
+        let hold = Box::new((admission.into_slot(), load, tx));
         return Ok(Opened {
-            resp,
+            resp: refused_upgrade(resp, hold),
             tunnel: None,
             endpoint,
         });
     }
     // The tunnel is not counted against the bulkhead: `admission` and `load` end here.
-    let upstream = hyper::upgrade::on(&mut resp);
+    let tunnel = Tunnel {
+        client: offer.on_upgrade,
+        upstream: hyper::upgrade::on(&mut resp),
+        labels,
+        service: s.name.clone(),
+        bytes_in: out.counter,
+    };
+    let resp = switched(resp, offer.h2, offer.protocol);
+    Ok(Opened {
+        resp,
+        tunnel: Some(tunnel),
+        endpoint,
+    })
+}
+
+/// The upgrade request to `ep`: the outgoing head (`exchange::head_for`) with
+/// `Connection: upgrade` and the client's `Upgrade`; for an HTTP/2 extended CONNECT, turned
+/// into the HTTP/1.1 upgrade with a key of the gateway's own (returned, to check the answer).
+fn upgrade_request(
+    ep: &Endpoint,
+    s: &crate::upstream::Service,
+    out: &mut Outgoing,
+    offer: &Offer,
+) -> Result<(Request<Empty<Bytes>>, Option<HeaderValue>), GatewayError> {
+    let mut p = head_for(ep, s.host_header, out, true)?;
+    p.headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    p.headers.insert(header::UPGRADE, offer.protocol.clone());
+    let key = offer.h2.then(|| h2::to_upstream(&mut p));
+    Ok((Request::from_parts(p, Empty::<Bytes>::new()), key))
+}
+
+/// An upgrade the upstream did not take: its answer goes back as a normal response, without
+/// its hop-by-hop headers, its body holding `hold` until it ends.
+fn refused_upgrade(
+    resp: Response<Incoming>,
+    hold: Box<dyn std::any::Any + Send>,
+) -> Response<GatewayBody> {
+    let (mut parts, body) = resp.into_parts();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+    let mut body = GatewayBody::boxed(body);
+    body.hold(hold);
+    Response::from_parts(parts, body)
+}
+
+/// The client's answer to an accepted upgrade: the upstream's head without its hop-by-hop
+/// headers, then `101` with `Connection: upgrade` and the upstream's `Upgrade` (else the
+/// client's `offered` one), or `200` for an HTTP/2 extended CONNECT (`h2`).
+fn switched(resp: Response<Incoming>, h2: bool, offered: HeaderValue) -> Response<GatewayBody> {
     let (mut parts, _) = resp.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
     headers::remove_hop_by_hop(&mut parts.headers);
-    if offer.h2 {
+    if h2 {
         h2::to_client(&mut parts);
     } else {
         parts
@@ -222,20 +245,9 @@ pub(crate) async fn run(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts
             .headers
-            .insert(header::UPGRADE, protocol.unwrap_or(offer.protocol));
+            .insert(header::UPGRADE, protocol.unwrap_or(offered));
     }
-    let tunnel = Tunnel {
-        client: offer.on_upgrade,
-        upstream,
-        labels,
-        service: s.name.clone(),
-        bytes_in: out.counter,
-    };
-    Ok(Opened {
-        resp: Response::from_parts(parts, GatewayBody::full(Bytes::new())),
-        tunnel: Some(tunnel),
-        endpoint,
-    })
+    Response::from_parts(parts, GatewayBody::full(Bytes::new()))
 }
 
 type Sender = http1::SendRequest<Empty<Bytes>>;

@@ -2,9 +2,10 @@
 //! `header_read_timeout`; ALPN offers `h2` and `http/1.1`), then `TimedIo` and the hyper-util
 //! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
 //! knowledge works on the same plaintext port. Around the pipeline: the client certificate
-//! subject header (a client-sent one is always removed) and HSTS on TLS responses; what the
-//! connection decides for the pipeline's early answers (the plaintext-to-HTTPS redirect, 421
-//! for a host the TLS connection does not serve) rides in `ConnInfo` to `proxy::early`.
+//! subject header (a client-sent one is always removed); what the connection decides for the
+//! pipeline (the plaintext-to-HTTPS redirect, 421 for a host the TLS connection does not
+//! serve, the HSTS header of TLS responses) rides in `ConnInfo` to `proxy::early` and
+//! `proxy::finish`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,7 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 
-use http::header::{self, HeaderValue};
+use http::header::HeaderValue;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -57,7 +58,6 @@ pub(super) struct Conn {
 /// What happens around the pipeline on one connection.
 struct Hooks {
     subject: Option<HeaderValue>,
-    hsts: Option<HeaderValue>,
     /// `server.http2.max_cancelled_streams`.
     max_cancelled: u64,
 }
@@ -69,7 +69,6 @@ impl Conn {
             Kind::Plain { redirect } => {
                 let hooks = Hooks {
                     subject: None,
-                    hsts: None,
                     max_cancelled: self.max_cancelled,
                 };
                 self.http(stream, hooks, Answers::plain(*redirect)).await;
@@ -91,11 +90,10 @@ impl Conn {
         };
         let hooks = Hooks {
             subject: accepted.client_subject,
-            hsts: tls.hsts.clone(),
             max_cancelled: self.max_cancelled,
         };
-        self.http(accepted.stream, hooks, Answers::tls(accepted.names))
-            .await;
+        let answers = Answers::tls(accepted.names, tls.hsts.clone());
+        self.http(accepted.stream, hooks, answers).await;
     }
 
     async fn http<T>(self, stream: T, hooks: Hooks, answers: Answers)
@@ -110,6 +108,7 @@ impl Conn {
             tls: answers.tls,
             redirect: answers.redirect,
             names: answers.names,
+            hsts: answers.hsts,
         });
         let hooks = Arc::new(hooks);
         let shared = self.shared;
@@ -123,12 +122,8 @@ impl Conn {
                 hooks.before(&mut req);
                 // Dropped unanswered: the client cancelled (reset the stream).
                 let pending = Pending(&info.state, hooks.max_cancelled);
-                let mut resp = proxy::handle(&shared, &info, req).await;
+                let resp = proxy::handle(&shared, &info, req).await;
                 std::mem::forget(pending);
-                if let Some(h) = &hooks.hsts {
-                    resp.headers_mut()
-                        .insert(header::STRICT_TRANSPORT_SECURITY, h.clone());
-                }
                 Ok::<_, Infallible>(resp)
             })
         });
@@ -258,6 +253,7 @@ struct Answers {
     tls: bool,
     redirect: Option<u16>,
     names: Option<ConnNames>,
+    hsts: Option<HeaderValue>,
 }
 
 impl Answers {
@@ -266,14 +262,16 @@ impl Answers {
             tls: false,
             redirect,
             names: None,
+            hsts: None,
         }
     }
 
-    fn tls(names: Option<ConnNames>) -> Answers {
+    fn tls(names: Option<ConnNames>, hsts: Option<HeaderValue>) -> Answers {
         Answers {
             tls: true,
             redirect: None,
             names,
+            hsts,
         }
     }
 }

@@ -19,6 +19,7 @@ mod config_check;
 mod dashboard;
 mod demo;
 mod errors;
+mod exchange;
 mod fuzz_config;
 mod fuzz_headers;
 mod fuzz_registry;

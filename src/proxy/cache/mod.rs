@@ -28,12 +28,16 @@ pub use refresh::background_refresh;
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
+/// A background refresh to start: the stored validators as a request, the stale entry,
+/// and the guard that makes it the only refresh of its key.
+pub type Refresh = (http::request::Parts, Arc<Entry>, LeaderGuard);
+
 /// What the cache stage decided before the upstream.
 pub enum Before {
     /// Answered from the cache (or a purge); `refresh` asks for one background refresh.
     Answer {
         resp: Response<GatewayBody>,
-        refresh: Option<(http::request::Parts, Arc<Entry>, LeaderGuard)>,
+        refresh: Option<Refresh>,
     },
     /// Go upstream (the request head may have been made conditional).
     Forward(Pending),
@@ -75,23 +79,7 @@ pub async fn before(
         fwd,
     };
     if parts.method.as_str() == "PURGE" && spec.allow_purge {
-        let n = st.purge_key(&key) + st.purge_prefix(&prefix);
-        let status = if n > 0 {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        };
-        let body = serde_json::json!({ "purged": n }).to_string();
-        let mut resp = Response::new(GatewayBody::full(Bytes::from(body)));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return Before::Answer {
-            resp,
-            refresh: None,
-        };
+        return purge(st, &key, &prefix);
     }
     // Other methods, and range requests (206 is never stored), pass by the cache.
     if (parts.method != Method::GET && parts.method != Method::HEAD)
@@ -101,76 +89,25 @@ pub async fn before(
     }
     let mut coalesce = true;
     loop {
-        let t = now();
-        let variants = st.store.get(&key);
-        // Fast path: a fresh entry for a request without cache directives of its own.
-        if let Some(v) = &variants {
-            if let Some(e) = v.entries().iter().find(|e| e.fast_fresh(parts, t)) {
-                let head = e.fast_parts(t);
-                let resp = hit(e, head, parts, e.fast_ttl(t), t);
-                return Before::Answer {
-                    resp,
-                    refresh: None,
-                };
+        let fwd = match stored(st, &key, parts, now()) {
+            Stored::Answer(b) => return b,
+            Stored::Revalidate(entry, revalidate, within_sie) => {
+                let client_headers = Some(parts.headers.clone());
+                let original = copy_head(parts);
+                conditional(parts, &revalidate);
+                let mut p = pending(Fwd::Stale, Some(original), None);
+                p.stale = Some((entry, within_sie));
+                p.client_headers = client_headers;
+                return Before::Forward(p);
             }
-        }
-        let found = variants.map(|v| v.find(parts, t));
-        let fwd = match &found {
-            None => Fwd::UriMiss,
-            Some(None) => Fwd::VaryMiss,
-            Some(Some(_)) => Fwd::Stale,
+            Stored::Go(fwd) => fwd,
         };
-        if let Some(Some((entry, lookup))) = found {
-            match lookup {
-                Lookup::Fresh(head) => {
-                    let resp = from_entry(&entry, head, parts, Status::Hit, t);
-                    return Before::Answer {
-                        resp,
-                        refresh: None,
-                    };
-                }
-                Lookup::Stale {
-                    revalidate,
-                    within_swr: true,
-                    ..
-                } => {
-                    let head = entry.response_parts(t);
-                    let resp = from_entry(&entry, head, parts, Status::Stale, t);
-                    let refresh = match st.coalescer.join(&format!("refresh\n{key}")) {
-                        Role::Leader(g) => Some((revalidate, entry.clone(), g)),
-                        Role::Follower(_) => None,
-                    };
-                    return Before::Answer { resp, refresh };
-                }
-                Lookup::Stale {
-                    revalidate,
-                    within_sie,
-                    ..
-                } => {
-                    let client_headers = Some(parts.headers.clone());
-                    let original = copy_head(parts);
-                    conditional(parts, &revalidate);
-                    let mut p = pending(Fwd::Stale, Some(original), None);
-                    p.stale = Some((entry, within_sie));
-                    p.client_headers = client_headers;
-                    return Before::Forward(p);
-                }
-                Lookup::Unusable => {}
-            }
-        }
         if cache::only_if_cached(parts) {
             let mut resp = Response::new(GatewayBody::full(Bytes::new()));
             *resp.status_mut() = StatusCode::GATEWAY_TIMEOUT;
-            mark(
-                resp.headers_mut(),
-                Status::Miss,
-                None,
-                Some("only-if-cached"),
-            );
-            return Before::Answer {
-                resp,
-                refresh: None,
-            };
+            let why = Some("only-if-cached");
+            mark(resp.headers_mut(), Status::Miss, None, why);
+            return answer(resp, None);
         }
         if parts.method == Method::HEAD || !coalesce {
             return Before::Forward(pending(fwd, Some(copy_head(parts)), None));
@@ -188,6 +125,85 @@ pub async fn before(
             },
         }
     }
+}
+
+/// What the store holds for a request. Not boxed: matched at once, and a box would cost
+/// every hit an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Stored {
+    /// Answered from the store (fresh, or stale within stale-while-revalidate).
+    Answer(Before),
+    /// A stale entry to revalidate upstream with this conditional request; whether
+    /// stale-if-error allows serving it.
+    Revalidate(Arc<Entry>, http::request::Parts, bool),
+    /// Nothing usable: go upstream, for this reason.
+    Go(Fwd),
+}
+
+/// Looks the request up in the store at time `t`.
+fn stored(st: &CacheState, key: &str, parts: &http::request::Parts, t: SystemTime) -> Stored {
+    let variants = st.store.get(key);
+    // Fast path: a fresh entry for a request without cache directives of its own.
+    if let Some(v) = &variants {
+        if let Some(e) = v.entries().iter().find(|e| e.fast_fresh(parts, t)) {
+            let head = e.fast_parts(t);
+            return Stored::Answer(answer(hit(e, head, parts, e.fast_ttl(t), t), None));
+        }
+    }
+    let (entry, lookup) = match variants.map(|v| v.find(parts, t)) {
+        None => return Stored::Go(Fwd::UriMiss),
+        Some(None) => return Stored::Go(Fwd::VaryMiss),
+        Some(Some(found)) => found,
+    };
+    match lookup {
+        Lookup::Fresh(head) => Stored::Answer(answer(
+            from_entry(&entry, head, parts, Status::Hit, t),
+            None,
+        )),
+        Lookup::Stale {
+            revalidate,
+            within_swr: true,
+            ..
+        } => {
+            let head = entry.response_parts(t);
+            let resp = from_entry(&entry, head, parts, Status::Stale, t);
+            let refresh = match st.coalescer.join(&format!("refresh\n{key}")) {
+                Role::Leader(g) => Some((revalidate, entry.clone(), g)),
+                Role::Follower(_) => None,
+            };
+            Stored::Answer(Before::Answer { resp, refresh })
+        }
+        Lookup::Stale {
+            revalidate,
+            within_sie,
+            ..
+        } => Stored::Revalidate(entry, revalidate, within_sie),
+        Lookup::Unusable => Stored::Go(Fwd::Stale),
+    }
+}
+
+/// An answer without a background refresh.
+fn answer(resp: Response<GatewayBody>, refresh: Option<Refresh>) -> Before {
+    Before::Answer { resp, refresh }
+}
+
+/// `PURGE` on a route that allows it: removes the entry with this key and those under the
+/// path prefix; `200` with the count, or `404` when nothing was stored.
+fn purge(st: &CacheState, key: &str, prefix: &str) -> Before {
+    let n = st.purge_key(key) + st.purge_prefix(prefix);
+    let status = if n > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let body = serde_json::json!({ "purged": n }).to_string();
+    let mut resp = Response::new(GatewayBody::full(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    answer(resp, None)
 }
 
 impl Pending {
@@ -258,35 +274,47 @@ impl Pending {
                 head.headers.insert(X_CACHE, x_cache(Status::Miss));
                 Response::from_parts(head, GatewayBody::upstream(body))
             }
-            Ok(policy) => {
-                let store = st.store.clone();
-                let (key, spec) = (self.key, self.spec.clone());
-                let resp_head = copy_response_head(&head);
-                let leader = self.leader.take();
-                let on_complete: cache::OnComplete = Box::new(move |bytes: Bytes| {
-                    let entry = Entry::new(key, &req, &resp_head, policy, bytes, &spec, now);
-                    let stored = store.insert(entry);
-                    if let Some(g) = leader {
-                        g.finish(if stored {
-                            FlightOutcome::Stored
-                        } else {
-                            FlightOutcome::Uncacheable
-                        });
-                    }
-                });
-                let limit = usize::try_from(self.spec.max_object_bytes).unwrap_or(usize::MAX);
-                let tee = TeeBody::new(body, limit, on_complete, None);
-                let cs = CacheStatus {
-                    fwd: Some(self.fwd),
-                    fwd_status: Some(head.status.as_u16()),
-                    stored: true,
-                    ..CacheStatus::default()
-                };
-                head.headers.insert(CACHE_STATUS, cs.render());
-                head.headers.insert(X_CACHE, x_cache(Status::Miss));
-                Response::from_parts(head, GatewayBody::tee(tee))
-            }
+            Ok(policy) => self.tee(st, req, head, body, policy, now),
         }
+    }
+
+    /// A storable response: stored as its body streams to the client (up to the size
+    /// bound), then the coalesced waiters are told.
+    fn tee(
+        mut self,
+        st: &CacheState,
+        req: http::request::Parts,
+        mut head: http::response::Parts,
+        body: PooledBody,
+        policy: http_cache_semantics::CachePolicy,
+        now: SystemTime,
+    ) -> Response<GatewayBody> {
+        let store = st.store.clone();
+        let (key, spec) = (self.key, self.spec.clone());
+        let resp_head = copy_response_head(&head);
+        let leader = self.leader.take();
+        let on_complete: cache::OnComplete = Box::new(move |bytes: Bytes| {
+            let entry = Entry::new(key, &req, &resp_head, policy, bytes, &spec, now);
+            let stored = store.insert(entry);
+            if let Some(g) = leader {
+                g.finish(if stored {
+                    FlightOutcome::Stored
+                } else {
+                    FlightOutcome::Uncacheable
+                });
+            }
+        });
+        let limit = usize::try_from(self.spec.max_object_bytes).unwrap_or(usize::MAX);
+        let tee = TeeBody::new(body, limit, on_complete, None);
+        let cs = CacheStatus {
+            fwd: Some(self.fwd),
+            fwd_status: Some(head.status.as_u16()),
+            stored: true,
+            ..CacheStatus::default()
+        };
+        head.headers.insert(CACHE_STATUS, cs.render());
+        head.headers.insert(X_CACHE, x_cache(Status::Miss));
+        Response::from_parts(head, GatewayBody::tee(tee))
     }
 
     /// The upstream failed (error, or breaker open): a stale entry within stale-if-error

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::header;
 use http::{Response, StatusCode};
 use tokio::time::Instant;
 
 use super::CacheState;
 use crate::base::body::PooledBody;
-use crate::cache::{self, Entry};
+use crate::cache::{self, Entry, FlightOutcome, LeaderGuard};
 use crate::config::cache::CacheSpec;
+use crate::proxy::exchange::{Outgoing, Upstream};
 use crate::state::{Shared, Snapshot};
 
 /// Refreshes a stale entry in the background (stale-while-revalidate) once the upstream
@@ -46,59 +46,28 @@ pub(super) async fn refresh(
 }
 
 /// Starts the one background refresh of a stale entry served under stale-while-revalidate:
-/// a conditional GET for the same target, through the same service.
-#[allow(clippy::too_many_arguments)]
+/// `out` (from `Outgoing::refresh`: the request's own sanitised upstream head as a
+/// conditional GET) goes through the route's service with its tries, breakers and timeouts.
 pub fn background_refresh(
     shared: &Arc<Shared>,
     snap: &Arc<Snapshot>,
     route_index: usize,
-    client: &http::request::Parts,
-    reval: http::request::Parts,
-    entry: Arc<crate::cache::Entry>,
-    guard: crate::cache::LeaderGuard,
-    path_and_query: &str,
+    out: Outgoing,
+    entry: Arc<Entry>,
+    guard: LeaderGuard,
     client_ip: std::net::IpAddr,
 ) {
     let (shared, snap) = (shared.clone(), snap.clone());
-    let Some(spec) = snap.chains[route_index]
-        .as_ref()
-        .and_then(|c| c.cache.clone())
-    else {
-        return;
-    };
-    let mut parts = super::copy_head(client);
-    parts.method = http::Method::GET;
-    super::conditional(&mut parts, &reval);
-    let req = super::copy_head(&parts);
-    let client_host = parts.headers.get(header::HOST).cloned();
-    crate::proxy::headers::remove_hop_by_hop(&mut parts.headers);
-    parts.version = http::Version::HTTP_11;
-    let path_and_query = path_and_query.to_owned();
+    let req = super::copy_head(&out.parts);
     tokio::spawn(async move {
         let route = &snap.routes[route_index];
-        let service = &snap.services[route.service];
-        let timeout = route.timeout.unwrap_or(service.request_timeout);
-        let plan = crate::proxy::attempt::Plan {
-            service,
-            deadline: Instant::now() + timeout,
-            allow_non_idempotent: false,
-            clock: &shared.clock,
-            client_ip,
-            metrics: &shared.metrics,
-        };
-        let out = crate::proxy::attempt::Outgoing {
-            parts,
-            path_and_query,
-            client_host,
-            body: None,
-            max_body_bytes: 0,
-            counter: None,
-            replay: true,
-        };
-        if let Ok((resp, _guards, _)) = crate::proxy::attempt::run(plan, out).await {
-            let now = shared.clock.system_time();
-            refresh(&shared.cache, &spec, &entry, &req, resp, now).await;
+        if let Some(spec) = &route.cache {
+            let up = Upstream::new(&shared, &snap, route, Instant::now(), client_ip);
+            if let Ok((resp, _guards, _)) = crate::proxy::attempt::run(up, out).await {
+                let now = shared.clock.system_time();
+                refresh(&shared.cache, spec, &entry, &req, resp, now).await;
+            }
         }
-        guard.finish(crate::cache::FlightOutcome::Stored);
+        guard.finish(FlightOutcome::Stored);
     });
 }

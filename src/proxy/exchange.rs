@@ -1,0 +1,286 @@
+//! The one upstream exchange: every request the gateway sends upstream is built here, whoever
+//! sends it (the tries loop in `attempt.rs`, a WebSocket upgrade in `upgrade.rs`, a
+//! stale-while-revalidate refresh in `cache/refresh.rs`):
+//! - `outgoing_head` turns the client's head into the upstream head once per request: the
+//!   gateway's trace context, hop-by-hop headers removed, X-Forwarded-For/-Proto/-Host and Via
+//!   (a client's own X-Forwarded-* kept only from a trusted proxy), the request id, HTTP/1.1;
+//! - `Outgoing::refresh` derives a background refresh from that same sanitised head (a copy,
+//!   made a conditional GET without a body), so it can never carry what the client sent raw;
+//! - `head_for` sets what depends on the endpoint: the target (base path + path and query)
+//!   and Host (the endpoint's, or the client's under `host_header = "preserve"`);
+//! - `Upstream` is what the tries need of the route: its service, the deadline, whether
+//!   non-idempotent methods may be retried, and the client address (consistent hashing);
+//!   with the service's admission and the request's hash key, which the tries and an
+//!   upgrade share.
+//!
+//! How a failed exchange counts (its metric label, whether it may be retried) is data on the
+//! error: `ClientError::kind` and `ClientError::sent`.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::Uri;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::headers;
+use crate::clock::Clock;
+use crate::config::{BalancePolicy, HashKey, HostHeader};
+use crate::error::GatewayError;
+use crate::observability::metrics::Metrics;
+use crate::observability::trace_context::TraceContext;
+use crate::state::{Route, Shared, Snapshot};
+use crate::upstream::admit::{self, Refused};
+use crate::upstream::balance::hash_key;
+use crate::upstream::{Endpoint, Service};
+
+/// A request ready to be sent, minus what depends on the endpoint (base path, Host).
+pub struct Outgoing {
+    /// The sanitised upstream head (`outgoing_head`).
+    pub parts: http::request::Parts,
+    /// Path and query the upstream receives after the endpoint's base path.
+    pub path_and_query: String,
+    /// The client's Host (or target authority), for `host_header = "preserve"`.
+    pub client_host: Option<HeaderValue>,
+    /// The client's body; `None` for a request the gateway makes itself (a background
+    /// cache refresh), sent without a body.
+    pub body: Option<Incoming>,
+    pub max_body_bytes: u64,
+    /// The access log's request-bytes counter, when logging.
+    pub counter: Option<Arc<AtomicU64>>,
+    /// Whether the body may be buffered for replay; false for gRPC calls, which may be
+    /// long-lived streams whose next message waits for the upstream's answer.
+    pub replay: bool,
+}
+
+/// What the gateway knows of the client, for the headers it adds upstream.
+pub struct Client<'a> {
+    pub peer: IpAddr,
+    /// The peer is one of `server.trusted_proxies` (its X-Forwarded-* chain is extended).
+    pub trusted: bool,
+    /// The client connection is TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
+    pub request_id: &'a HeaderValue,
+    pub trace: &'a TraceContext,
+}
+
+/// Makes the client's head the upstream head, in place; returns the client's host (the
+/// target's authority, which wins over Host: absolute-form in HTTP/1.1, RFC 9112 §3.2.2;
+/// `:authority` in HTTP/2, which usually sends no Host at all).
+pub fn outgoing_head(parts: &mut http::request::Parts, c: &Client<'_>) -> Option<HeaderValue> {
+    // Room for what the gateway adds (trace context, X-Forwarded-*, Via, request id) in one
+    // growth of the map rather than two.
+    parts.headers.reserve(8);
+    c.trace.apply(&mut parts.headers);
+    let client_host = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(
+        &mut parts.headers,
+        c.peer,
+        c.trusted,
+        client_host.as_ref(),
+        c.tls,
+    );
+    parts
+        .headers
+        .insert(headers::X_REQUEST_ID, c.request_id.clone());
+    parts.version = http::Version::HTTP_11;
+    client_host
+}
+
+impl Outgoing {
+    /// The background refresh of a stale entry: this request's sanitised head as a GET with
+    /// the stored validators (`reval`) instead of the client's conditionals, and no body.
+    pub fn refresh(&self, reval: &http::request::Parts) -> Outgoing {
+        let mut parts = super::cache::copy_head(&self.parts);
+        parts.method = http::Method::GET;
+        super::cache::conditional(&mut parts, reval);
+        Outgoing {
+            parts,
+            path_and_query: self.path_and_query.clone(),
+            client_host: self.client_host.clone(),
+            body: None,
+            max_body_bytes: 0,
+            counter: None,
+            replay: true,
+        }
+    }
+}
+
+/// The head of one request to `ep`: moved out of `out` on the last try (`last`), else
+/// copied, with the endpoint's target and Host. Not async, so no second head lives in the
+/// caller's future.
+pub fn head_for(
+    ep: &Endpoint,
+    host_header: HostHeader,
+    out: &mut Outgoing,
+    last: bool,
+) -> Result<http::request::Parts, GatewayError> {
+    let mut p = if last {
+        std::mem::replace(&mut out.parts, http::Request::new(()).into_parts().0)
+    } else {
+        super::cache::copy_head(&out.parts)
+    };
+    let mut target = String::with_capacity(ep.base_path.len() + out.path_and_query.len());
+    target.push_str(&ep.base_path);
+    target.push_str(&out.path_and_query);
+    p.uri = Uri::try_from(target).map_err(|_| GatewayError::BadTarget)?;
+    let host = match (host_header, &out.client_host) {
+        (HostHeader::Preserve, Some(h)) => h.clone(),
+        _ => ep.host_header.clone(),
+    };
+    p.headers.insert(header::HOST, host);
+    Ok(p)
+}
+
+/// What the tries need to know of the route and the client.
+pub struct Upstream<'a> {
+    pub service: &'a Service,
+    /// The route's overall deadline for all tries.
+    pub deadline: Instant,
+    pub allow_non_idempotent: bool,
+    pub clock: &'a Clock,
+    pub client_ip: IpAddr,
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Upstream<'a> {
+    /// The exchange of a request on `route` that started at `start`.
+    pub fn new(
+        shared: &'a Shared,
+        snap: &'a Snapshot,
+        route: &'a Route,
+        start: Instant,
+        client_ip: IpAddr,
+    ) -> Upstream<'a> {
+        Upstream {
+            service: &snap.services[route.service],
+            deadline: start + route.deadline,
+            allow_non_idempotent: route.retry_non_idempotent,
+            clock: &shared.clock,
+            client_ip,
+            metrics: &shared.metrics,
+        }
+    }
+
+    /// Admission to the service (a bulkhead slot, the service breaker's permit), or the
+    /// error refusing it (503, with Retry-After for an open breaker).
+    pub fn admit(&self, now: Instant) -> Result<admit::Admission, GatewayError> {
+        let s = self.service;
+        admit::enter(s, now).map_err(|r| match r {
+            Refused::Overloaded { limit } => GatewayError::Overloaded {
+                service: s.name.to_string(),
+                limit,
+            },
+            Refused::BreakerOpen { retry_after } => GatewayError::BreakerOpen {
+                service: s.name.to_string(),
+                retry_after,
+            },
+        })
+    }
+
+    /// The request's consistent-hash key, on a service balanced by one.
+    pub fn hash(&self, headers: &HeaderMap) -> Option<u64> {
+        let s = self.service;
+        (s.balancer.policy() == BalancePolicy::ConsistentHash)
+            .then(|| request_hash(&s.spec.hash_key, headers, self.client_ip))
+    }
+}
+
+/// The consistent-hash key of a request: the configured header or cookie, else the client IP.
+fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u64 {
+    match key {
+        HashKey::Header(name) => {
+            if let Some(v) = headers.get(name) {
+                return hash_key(v.as_bytes());
+            }
+        }
+        HashKey::Cookie(name) => {
+            for v in headers.get_all(header::COOKIE) {
+                let Ok(text) = v.to_str() else { continue };
+                for pair in text.split(';') {
+                    if let Some((k, val)) = pair.trim().split_once('=') {
+                        if k == name {
+                            return hash_key(val.as_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        HashKey::ClientIp => {}
+    }
+    match ip {
+        IpAddr::V4(v4) => hash_key(&v4.octets()),
+        IpAddr::V6(v6) => hash_key(&v6.octets()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_head() -> http::request::Parts {
+        let req = http::Request::builder()
+            .method(http::Method::HEAD)
+            .uri("/a?b=1")
+            .header(header::HOST, "shop.example")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header(header::CONNECTION, "x-hop")
+            .header("x-hop", "1")
+            .header(header::IF_NONE_MATCH, "\"client\"")
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    }
+
+    #[test]
+    fn the_refresh_is_the_sanitised_head_as_a_conditional_get() {
+        let mut parts = client_head();
+        let trace = TraceContext::from_headers(&HeaderMap::new(), |_| true);
+        let id = HeaderValue::from_static("rid-1");
+        let client = Client {
+            peer: "127.0.0.1".parse().unwrap(),
+            trusted: false,
+            tls: true,
+            request_id: &id,
+            trace: &trace,
+        };
+        let host = outgoing_head(&mut parts, &client);
+        assert_eq!(host.as_ref().unwrap(), "shop.example");
+        let out = Outgoing {
+            parts,
+            path_and_query: "/a?b=1".into(),
+            client_host: host,
+            body: None,
+            max_body_bytes: 0,
+            counter: None,
+            replay: false,
+        };
+        let mut reval = http::Request::new(()).into_parts().0;
+        reval
+            .headers
+            .insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"v1\""));
+        let again = out.refresh(&reval);
+        assert_eq!(again.parts.method, http::Method::GET);
+        assert_eq!(again.parts.version, http::Version::HTTP_11);
+        let h = &again.parts.headers;
+        assert_eq!(h[header::IF_NONE_MATCH], "\"v1\"");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h[header::VIA], "1.1 portcullis");
+        assert_eq!(h[headers::X_REQUEST_ID], "rid-1");
+        assert_eq!(h["traceparent"], trace.traceparent());
+        assert!(!h.contains_key("x-hop") && !h.contains_key(header::CONNECTION));
+        assert_eq!(again.path_and_query, "/a?b=1");
+        assert!(again.body.is_none() && again.replay);
+        // The foreground request keeps its own method and conditional.
+        assert_eq!(out.parts.method, http::Method::HEAD);
+        assert_eq!(out.parts.headers[header::IF_NONE_MATCH], "\"client\"");
+    }
+}
