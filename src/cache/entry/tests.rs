@@ -1,3 +1,4 @@
+//! Unit tests of `entry`.
 use super::*;
 use crate::cache::testutil::{date, get, resp, store_with, stored, t};
 

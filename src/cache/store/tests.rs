@@ -1,3 +1,4 @@
+//! Unit tests of `store`.
 use bytes::Bytes;
 
 use super::*;

@@ -1,3 +1,4 @@
+//! Unit tests of `balance`.
 use super::*;
 
 const ALL: [BalancePolicy; 4] = [

@@ -1,3 +1,4 @@
+//! Unit tests of `breaker`.
 use std::time::Duration;
 
 use tokio::time::Instant;

@@ -1,3 +1,4 @@
+//! Unit tests of `tee`.
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
