@@ -96,25 +96,7 @@ pub(crate) async fn serve(
         .map(|t| TlsListener::build(t, s.http2.enabled))
         .collect::<Result<Vec<_>, _>>()
         .map_err(std::io::Error::other)?;
-    // Plaintext listeners redirect to the first address of the element that asks for it.
-    let redirect = config
-        .tls
-        .iter()
-        .position(|t| t.redirect_http)
-        .and_then(|i| {
-            let l = listeners.tls.iter().find(|(j, _)| *j == i)?;
-            l.1.local_addr().ok().map(|a| a.port())
-        });
-    let mut socks: Vec<(std::net::TcpListener, Kind)> = Vec::new();
-    for l in listeners.plain {
-        socks.push((l, Kind::Plain { redirect }));
-    }
-    for (i, l) in listeners.tls {
-        let addr = l
-            .local_addr()
-            .map_or_else(|_| "-".to_owned(), |a| a.to_string());
-        socks.push((l, Kind::Tls(tls[i].clone(), addr.into())));
-    }
+    let socks = sockets(config, listeners, &tls);
     shared.start_background();
     let watchers: Vec<_> = tls
         .iter()
@@ -140,6 +122,60 @@ pub(crate) async fn serve(
         l.set_nonblocking(true)?;
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let handles = spawn_workers(threads, &socks, &worker, &stop_rx)?;
+    let main_worker = tokio::spawn(worker_loop(worker, socks, stop_rx));
+    shutdown.await;
+    tracing::info!("shutdown requested: no longer accepting, draining in-flight requests");
+    let _ = stop_tx.send(true);
+    shared.stop_background();
+    for w in watchers {
+        w.abort();
+    }
+    let _ = main_worker.await;
+    for h in handles {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+    shared.flush_telemetry().await;
+    Ok(())
+}
+
+/// Every listening socket with what its connections are: plaintext (redirecting to the first
+/// address of the `[[tls]]` element that asks for it) or TLS (its listener and address).
+fn sockets(
+    config: &Config,
+    listeners: Listeners,
+    tls: &[Arc<TlsListener>],
+) -> Vec<(std::net::TcpListener, Kind)> {
+    // Plaintext listeners redirect to the first address of the element that asks for it.
+    let redirect = config
+        .tls
+        .iter()
+        .position(|t| t.redirect_http)
+        .and_then(|i| {
+            let l = listeners.tls.iter().find(|(j, _)| *j == i)?;
+            l.1.local_addr().ok().map(|a| a.port())
+        });
+    let mut socks: Vec<(std::net::TcpListener, Kind)> = Vec::new();
+    for l in listeners.plain {
+        socks.push((l, Kind::Plain { redirect }));
+    }
+    for (i, l) in listeners.tls {
+        let addr = l
+            .local_addr()
+            .map_or_else(|_| "-".to_owned(), |a| a.to_string());
+        socks.push((l, Kind::Tls(tls[i].clone(), addr.into())));
+    }
+    socks
+}
+
+/// Starts the worker threads beyond the caller's (each a current-thread runtime accepting on
+/// clones of the same sockets).
+fn spawn_workers(
+    threads: usize,
+    socks: &[(std::net::TcpListener, Kind)],
+    worker: &Worker,
+    stop_rx: &watch::Receiver<bool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
     for i in 1..threads {
         let socks = socks
@@ -161,20 +197,7 @@ pub(crate) async fn serve(
             })?;
         handles.push(h);
     }
-    let main_worker = tokio::spawn(worker_loop(worker, socks, stop_rx));
-    shutdown.await;
-    tracing::info!("shutdown requested: no longer accepting, draining in-flight requests");
-    let _ = stop_tx.send(true);
-    shared.stop_background();
-    for w in watchers {
-        w.abort();
-    }
-    let _ = main_worker.await;
-    for h in handles {
-        let _ = tokio::task::spawn_blocking(move || h.join()).await;
-    }
-    shared.flush_telemetry().await;
-    Ok(())
+    Ok(handles)
 }
 
 /// The connection builder: HTTP/1.1 with the gateway's own header clock, and HTTP/2 (unless
