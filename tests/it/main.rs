@@ -28,6 +28,7 @@ mod grafana;
 mod grpc;
 mod grpc_web;
 mod http2;
+mod interim;
 mod layers;
 mod log_fields;
 mod log_secrets;

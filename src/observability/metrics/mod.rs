@@ -72,6 +72,7 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    interim_responses: Family<ResultLabels, Counter>,
     grpc_responses: Family<grpc::GrpcLabels, Counter>,
     otlp_spans_dropped: Family<ReasonLabels, Counter>,
     cache_bytes: Gauge,
@@ -115,6 +116,7 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            interim_responses: Family::default(),
             grpc_responses: Family::default(),
             otlp_spans_dropped: Family::default(),
             cache_bytes: Gauge::default(),
@@ -152,6 +154,8 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "interim_responses" => m.interim_responses,
+                "Upstream 1xx responses (but 100 and 101) sent on to HTTP/1.1 clients (forwarded) or over the bound (dropped)";
             "grpc_responses" => m.grpc_responses,
                 "gRPC responses by route, service and grpc-status (0-16, other)";
             "otlp_spans_dropped" => m.otlp_spans_dropped,

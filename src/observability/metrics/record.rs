@@ -1,5 +1,5 @@
 //! The hot-path updates: finished requests, upstream tries and errors, retries, rate-limit,
-//! auth and cache results, config reloads and dropped spans.
+//! auth and cache results, config reloads, interim responses and dropped spans.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +162,19 @@ impl Metrics {
         self.config_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// One request's interim (1xx) responses: `forwarded` to its client, `dropped` over the
+    /// bound.
+    pub fn interim(&self, forwarded: u32, dropped: u32) {
+        for (result, n) in [("forwarded", forwarded), ("dropped", dropped)] {
+            if n > 0 {
+                let labels = ResultLabels { result };
+                self.interim_responses
+                    .get_or_create(&labels)
+                    .inc_by(n.into());
+            }
+        }
     }
 
     /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
