@@ -3,7 +3,9 @@
 //! the bytes the gateway writes. The 103 reaches an HTTP/1.1 client before the final head
 //! (the backend holds its final response until the client has read the 103), never an
 //! HTTP/1.0 one; the cache neither stores nor replays it; `Expect: 100-continue` still gets
-//! one `100 Continue`, the gateway's; a flood of 1xx is bounded.
+//! one `100 Continue`, the gateway's; a flood of 1xx is bounded. HTTP/2 is not served yet
+//! (hyper's HTTP/2 server cannot send a 1xx, its client drops them): an HTTP/2 client, or an
+//! HTTP/2 upstream's 1xx, leave the final response intact.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,6 +144,10 @@ impl Wire {
 /// One service at the raw backend (no health checks: they would be answered too) and one
 /// catch-all route, with a cache when `cached`.
 fn config(raw: &Raw, cached: bool) -> String {
+    service_config(raw.addr, "http1", cached)
+}
+
+fn service_config(addr: SocketAddr, protocol: &str, cached: bool) -> String {
     let (policy, route_policies) = match cached {
         true => ("[policies.cached.cache]\n", "policies = [\"cached\"]"),
         false => ("", ""),
@@ -152,6 +158,7 @@ fn config(raw: &Raw, cached: bool) -> String {
 [[services]]
 name = "raw"
 endpoints = ["http://{addr}"]
+protocol = "{protocol}"
 [services.health_check]
 enabled = false
 
@@ -160,8 +167,7 @@ name = "all"
 path = "/*"
 service = "raw"
 {route_policies}
-"#,
-        addr = raw.addr
+"#
     )
 }
 
@@ -282,4 +288,59 @@ async fn a_flood_of_interim_responses_is_bounded() {
     assert_eq!(hints, 8, "at most 8 interim heads per request");
     gw.metric_line("portcullis_interim_responses_total{result=\"dropped\"} 4")
         .await;
+}
+
+#[tokio::test]
+async fn an_http2_client_gets_the_final_response_intact() {
+    let raw = Raw::start(HINT.to_string(), false).await;
+    let gw = start_gateway(&config(&raw, false)).await;
+    let mut tx = crate::common::tls::h2c_client(gw.addr).await;
+    let req = http::Request::get(gw.url("/page")).body(full("")).unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+    assert_eq!(body.unwrap().to_bytes(), "done");
+    assert!(!gw.metrics().contains("portcullis_interim_responses_total{"));
+}
+
+/// An h2c upstream (the `h2` crate's server, which can send 1xx) that answers every request
+/// with a 103, then `200 done`.
+async fn h2c_hinting_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut conn = h2::server::handshake(s).await.unwrap();
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    let hint = http::Response::builder()
+                        .status(103)
+                        .header("link", "</style.css>; rel=preload")
+                        .body(())
+                        .unwrap();
+                    respond.send_informational(hint).unwrap();
+                    let head = http::Response::builder()
+                        .header("content-length", "4")
+                        .body(())
+                        .unwrap();
+                    let mut body = respond.send_response(head, false).unwrap();
+                    body.send_data(bytes::Bytes::from_static(b"done"), true)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn an_http2_upstreams_interim_response_leaves_the_final_one_intact() {
+    let (addr, task) = h2c_hinting_upstream().await;
+    let gw = start_gateway(&service_config(addr, "h2c", false)).await;
+    let mut c = Wire::connect(gw.addr).await;
+    c.send(GET).await;
+    let head = c.head().await.unwrap();
+    assert_eq!(status(&head), "200", "{head}");
+    assert_eq!(c.body(content_length(&head)).await, "done");
+    task.abort();
 }
