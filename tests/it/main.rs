@@ -31,6 +31,7 @@ mod http2;
 mod layers;
 mod log_fields;
 mod log_secrets;
+mod metrics_ops;
 mod outbound_tls;
 mod policies;
 mod proxy;
