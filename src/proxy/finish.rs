@@ -59,7 +59,15 @@ impl<'s> Ctx<'s> {
         let method = req.method().clone();
         let log = snap.access_log.then(|| {
             let (ip, id) = (conn.peer.ip(), request_id.clone());
-            Box::new(AccessEntry::new(start, ip, method.clone(), id, &trace))
+            let mut l = Box::new(AccessEntry::new(start, ip, method.clone(), id, &trace));
+            if let Some(w) = shared.access_writer.get() {
+                l.version = req.version();
+                if w.wants_user_agent() {
+                    l.user_agent = req.headers().get(http::header::USER_AGENT).cloned();
+                }
+                l.writer = Some(w.clone());
+            }
+            l
         });
         let path = req.uri().path();
         let span = exporter.and_then(|e| e.begin(&trace, &method, path, conn.peer.ip()));

@@ -5,6 +5,7 @@
 mod common;
 
 mod access_log;
+mod access_output;
 mod admin;
 mod balancing;
 mod breaker;

@@ -80,6 +80,7 @@ pub struct Metrics {
     config_reloads: Family<ResultLabels, Counter>,
     grpc_responses: Family<grpc::GrpcLabels, Counter>,
     otlp_spans_dropped: Family<ReasonLabels, Counter>,
+    access_log_dropped: Counter,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
@@ -128,6 +129,7 @@ impl Metrics {
             config_reloads: Family::default(),
             grpc_responses: Family::default(),
             otlp_spans_dropped: Family::default(),
+            access_log_dropped: Counter::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
@@ -173,6 +175,8 @@ impl Metrics {
                 "gRPC responses by route, service and grpc-status (0-16, other)";
             "otlp_spans_dropped" => m.otlp_spans_dropped,
                 "Spans not exported: queue_full (dropped, never waited for) or export_failed";
+            "access_log_dropped" => m.access_log_dropped,
+                "Access lines dropped because the access log writer's queue was full";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,

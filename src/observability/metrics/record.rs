@@ -182,4 +182,9 @@ impl Metrics {
         let labels = ReasonLabels { reason };
         self.otlp_spans_dropped.get_or_create(&labels).clone()
     }
+
+    /// An access line dropped: the access log writer's queue was full.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.inc();
+    }
 }
