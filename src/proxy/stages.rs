@@ -258,7 +258,11 @@ pub(super) fn upstream<'a>(
     client_ip: IpAddr,
     cx: &mut Ctx<'_>,
 ) -> Upstream<'a> {
-    out.counter = cx.bytes_in();
+    let has_body = out
+        .body
+        .as_ref()
+        .is_some_and(|b| !http_body::Body::is_end_stream(b));
+    out.counter = cx.bytes_in(has_body);
     Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip)
 }
 
