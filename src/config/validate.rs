@@ -30,6 +30,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod otel_env;
 mod telemetry;
 mod tls;
 mod upstream_tls;

@@ -1,5 +1,5 @@
 //! The gateway's own outbound calls (JWKS fetches, OTLP export, Redis): one pooled HTTP/1.1
-//! client per configuration, shared by the features that call out, speaking `http://` over
+//! client per configuration (and an HTTP/2 one, h2c or ALPN `h2`, for OTLP/gRPC), shared by the features that call out, speaking `http://` over
 //! TCP and `https://` over rustls verified against the system roots or the CA of
 //! `[outbound] ca_file`; and the Redis client of a `redis://` / `rediss://` URL under the same
 //! trust. Upstreams are reached through `crate::client` with their own `[services.tls]`.
@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Request, Response, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
@@ -43,18 +43,24 @@ struct Inner {
     /// The CA file's PEM text, for the Redis client.
     ca_pem: Option<Vec<u8>>,
     http: Client<Connector, Full<Bytes>>,
+    /// HTTP/2 only: prior knowledge on `http://`, ALPN `h2` on `https://`.
+    http2: Client<Connector, Full<Bytes>>,
 }
 
 /// What https connections trust: the CA file's certificates, or the system roots.
 struct Trust {
     roots: Option<Arc<RootCertStore>>,
     config: OnceLock<Result<Arc<ClientConfig>, String>>,
+    config_h2: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
 
 impl Trust {
-    fn config(&self) -> Result<Arc<ClientConfig>, String> {
-        self.config
-            .get_or_init(|| {
+    fn config(&self, h2: bool) -> Result<Arc<ClientConfig>, String> {
+        let (cell, alpn) = match h2 {
+            true => (&self.config_h2, b"h2".as_slice()),
+            false => (&self.config, b"http/1.1".as_slice()),
+        };
+        cell.get_or_init(|| {
                 let roots = match &self.roots {
                     Some(r) => r.clone(),
                     None => system_roots()?,
@@ -64,7 +70,7 @@ impl Trust {
                     .map_err(|e| e.to_string())?
                     .with_root_certificates(roots)
                     .with_no_client_auth();
-                c.alpn_protocols = vec![b"http/1.1".to_vec()];
+                c.alpn_protocols = vec![alpn.to_vec()];
                 Ok(Arc::new(c))
             })
             .clone()
@@ -112,17 +118,28 @@ impl Outbound {
         let trust = Arc::new(Trust {
             roots,
             config: OnceLock::new(),
+            config_h2: OnceLock::new(),
         });
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE)
             .pool_max_idle_per_host(4)
             .pool_timer(TokioTimer::new())
-            .build(Connector { trust });
+            .build(Connector {
+                trust: trust.clone(),
+                h2: false,
+            });
+        let http2 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .http2_only(true)
+            .build(Connector { trust, h2: true });
         Outbound {
             inner: Arc::new(Inner {
                 ca_file,
                 ca_pem,
                 http,
+                http2,
             }),
         }
     }
@@ -141,18 +158,19 @@ impl Outbound {
         max_body: usize,
         timeout: Duration,
     ) -> Result<Response<Bytes>, String> {
-        let exchange = async {
-            let resp = self.inner.http.request(req).await.map_err(|e| chain(&e))?;
-            let (head, body) = resp.into_parts();
-            let body = Limited::new(body, max_body)
-                .collect()
-                .await
-                .map_err(|e| format!("body: {e}"))?;
-            Ok(Response::from_parts(head, body.to_bytes()))
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {timeout:?}"))?
+        let (resp, _) = exchange(&self.inner.http, req, max_body, timeout).await?;
+        Ok(resp)
+    }
+
+    /// `send` over HTTP/2 (h2c with prior knowledge on `http://`, ALPN `h2` on `https://`),
+    /// with the answer's trailers (a gRPC status).
+    pub async fn send_h2(
+        &self,
+        req: Request<Full<Bytes>>,
+        max_body: usize,
+        timeout: Duration,
+    ) -> Result<(Response<Bytes>, Option<HeaderMap>), String> {
+        exchange(&self.inner.http2, req, max_body, timeout).await
     }
 
     /// A Redis client for `url`: `rediss://` connects over TLS verified against the CA file
@@ -173,6 +191,29 @@ impl Outbound {
     }
 }
 
+/// One request on `client`: the answer, its body (at most `max_body` bytes) and trailers,
+/// all within `timeout`.
+async fn exchange(
+    client: &Client<Connector, Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<(Response<Bytes>, Option<HeaderMap>), String> {
+    let exchange = async {
+        let resp = client.request(req).await.map_err(|e| chain(&e))?;
+        let (head, body) = resp.into_parts();
+        let body = Limited::new(body, max_body)
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?;
+        let trailers = body.trailers().cloned();
+        Ok((Response::from_parts(head, body.to_bytes()), trailers))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
 /// An error and its causes, `: `-joined (hyper-util's own message is only "client error").
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -189,6 +230,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Clone)]
 struct Connector {
     trust: Arc<Trust>,
+    /// Offer `h2` in ALPN rather than `http/1.1`.
+    h2: bool,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Conn, io::Error>> + Send>>;
@@ -203,12 +246,12 @@ impl tower::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Connecting {
-        let trust = self.trust.clone();
-        Box::pin(async move { connect(&trust, &uri).await })
+        let (trust, h2) = (self.trust.clone(), self.h2);
+        Box::pin(async move { connect(&trust, &uri, h2).await })
     }
 }
 
-async fn connect(trust: &Trust, uri: &Uri) -> Result<Conn, io::Error> {
+async fn connect(trust: &Trust, uri: &Uri, h2: bool) -> Result<Conn, io::Error> {
     let fail = |msg: String| io::Error::other(msg);
     let https = match uri.scheme_str() {
         Some("https") => true,
@@ -229,7 +272,7 @@ async fn connect(trust: &Trust, uri: &Uri) -> Result<Conn, io::Error> {
     if !https {
         return Ok(Conn::Plain(TokioIo::new(tcp)));
     }
-    let config = trust.config().map_err(fail)?;
+    let config = trust.config(h2).map_err(fail)?;
     let name = server_name(host).ok_or_else(|| fail(format!("{host}: not a server name")))?;
     let tls = TlsConnector::from(config)
         .connect(name, tcp)

@@ -11,6 +11,8 @@ use super::DurationStr;
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTelemetry {
     pub otlp: Option<Spanned<RawOtlp>>,
+    /// `["w3c"]`, `["w3c", "b3"]`, `["b3multi"]`, ...
+    pub propagation: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[telemetry.otlp]`.
@@ -18,7 +20,10 @@ pub(in crate::config) struct RawTelemetry {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawOtlp {
     pub endpoint: Option<Spanned<String>>,
+    pub protocol: Option<Spanned<String>>,
+    pub compression: Option<Spanned<String>>,
     pub service_name: Option<Spanned<String>>,
+    pub resource_attributes: Option<Spanned<RawStrMap>>,
     pub headers: Option<Spanned<RawStrMap>>,
     /// An integer (0 or 1) is accepted too.
     pub sample_ratio: Option<Spanned<f64>>,

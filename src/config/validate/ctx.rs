@@ -94,6 +94,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An environment variable, `None` when unset or empty (the OpenTelemetry rule).
+    pub(super) fn env(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
     /// `expand` without reporting: for looking again at a value already checked elsewhere.
     pub(super) fn expand_quiet(&self, s: &str) -> Option<String> {
         env::expand(s, self.lookup).ok()

@@ -14,10 +14,22 @@ const KIND_SERVER: u8 = 2;
 const STATUS_ERROR: u8 = 2;
 
 /// The body of one export request.
+#[cfg(test)]
 pub(super) fn encode(service_name: &str, spans: &[SpanRecord]) -> Vec<u8> {
+    encode_with(service_name, &[], spans)
+}
+
+/// The body of one export request, with further resource attributes.
+pub(super) fn encode_with(
+    service_name: &str,
+    resource: &[(String, String)],
+    spans: &[SpanRecord],
+) -> Vec<u8> {
+    let mut attributes = vec![string("service.name", service_name)];
+    attributes.extend(resource.iter().map(|(k, v)| string(k, v)));
     let doc = json!({
         "resourceSpans": [{
-            "resource": { "attributes": [string("service.name", service_name)] },
+            "resource": { "attributes": attributes },
             "scopeSpans": [{
                 "scope": { "name": "portcullis", "version": env!("CARGO_PKG_VERSION") },
                 "spans": spans.iter().map(span).collect::<Vec<_>>(),
