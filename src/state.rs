@@ -189,6 +189,8 @@ pub struct Shared {
     pub open_connections: std::sync::atomic::AtomicU64,
     /// The OTLP span exporter, when `[telemetry.otlp]` is configured (set once, at start).
     pub telemetry: std::sync::OnceLock<Arc<crate::observability::otlp::Exporter>>,
+    /// The trace-context formats read and written (`[telemetry] propagation`, a startup key).
+    pub propagation: crate::config::telemetry::Propagation,
     /// The access log's own writer, when `[log] access_output` is not `log` (set once, at start).
     pub access_writer: std::sync::OnceLock<Arc<AccessWriter>>,
     checkers: Checkers,
@@ -203,7 +205,7 @@ impl Shared {
         let stores = Arc::new(Stores::new(&config.rate_limit, &config.outbound.client));
         let snapshot = Snapshot::build(config, None, &clock, &stores)?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
-        let shared = Shared::new(snapshot, clock, stores, cache);
+        let shared = Shared::new(snapshot, clock, stores, cache, config.telemetry.propagation);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
             let exporter = crate::observability::otlp::Exporter::new(
@@ -232,6 +234,7 @@ impl Shared {
         clock: Clock,
         stores: Arc<Stores>,
         cache: Arc<crate::cache::CacheState>,
+        propagation: crate::config::telemetry::Propagation,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -241,6 +244,7 @@ impl Shared {
             metrics: Arc::new(crate::observability::metrics::Metrics::new()),
             open_connections: Default::default(),
             telemetry: Default::default(),
+            propagation,
             access_writer: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),

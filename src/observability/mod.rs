@@ -2,6 +2,7 @@
 //! upstream status report (`status`), W3C trace context and the optional OTLP span exporter.
 
 pub mod access_log;
+pub mod b3;
 pub mod metrics;
 pub mod otlp;
 pub mod status;

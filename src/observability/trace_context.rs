@@ -1,4 +1,5 @@
-//! W3C Trace Context (`traceparent` / `tracestate`): parsing, new ids, the upstream header.
+//! W3C Trace Context (`traceparent` / `tracestate`): parsing, new ids, the upstream header;
+//! B3 beside or instead of it when `[telemetry] propagation` says so (`super::b3`).
 //!
 //! A request with a valid `traceparent` keeps its trace id and flags; the upstream receives
 //! a new parent-id (the gateway's span) and the `tracestate` unchanged when it is well formed
@@ -8,6 +9,9 @@
 //! header lines).
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::b3;
+use crate::config::telemetry::Propagation;
 
 /// `traceparent`.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -45,6 +49,8 @@ pub struct TraceContext {
     pub flags: u8,
     /// The incoming `tracestate`, kept only beside a valid `traceparent`.
     pub tracestate: Option<HeaderValue>,
+    /// The formats read and written.
+    pub propagation: Propagation,
 }
 
 impl TraceContext {
@@ -52,30 +58,52 @@ impl TraceContext {
     /// continued with its flags; otherwise a new trace starts whose sampled flag is
     /// `sample_root(&trace_id)`.
     pub fn from_headers(h: &HeaderMap, sample_root: impl FnOnce(&[u8; 16]) -> bool) -> Self {
-        let mut lines = h.get_all(TRACEPARENT).iter();
-        let parent = match (lines.next(), lines.next()) {
-            (Some(v), None) => parse_traceparent(v.as_bytes()),
-            _ => None,
+        Self::from_headers_with(h, Propagation::W3C, sample_root)
+    }
+
+    /// `from_headers` reading the formats of `propagation`: a valid W3C `traceparent` first,
+    /// then B3 (whose context without a sampling decision is decided by `sample_root`).
+    pub fn from_headers_with(
+        h: &HeaderMap,
+        propagation: Propagation,
+        sample_root: impl FnOnce(&[u8; 16]) -> bool,
+    ) -> Self {
+        let w3c = match propagation.w3c {
+            true => {
+                let mut lines = h.get_all(TRACEPARENT).iter();
+                match (lines.next(), lines.next()) {
+                    (Some(v), None) => parse_traceparent(v.as_bytes()),
+                    _ => None,
+                }
+            }
+            false => None,
         };
-        match parent {
-            Some(p) => TraceContext {
+        if let Some(p) = w3c {
+            return TraceContext {
                 trace_id: p.trace_id,
                 parent_id: Some(p.parent_id),
                 span_id: new_span_id(),
                 flags: p.flags,
                 tracestate: tracestate(h),
-            },
-            None => {
-                let trace_id = new_trace_id();
-                let sampled = sample_root(&trace_id);
-                TraceContext {
-                    trace_id,
-                    parent_id: None,
-                    span_id: new_span_id(),
-                    flags: if sampled { SAMPLED } else { 0 },
-                    tracestate: None,
-                }
+                propagation,
+            };
+        }
+        let b3 = propagation.b3.and_then(|_| b3::read(h));
+        let (trace_id, parent_id, decided) = match b3 {
+            Some(b3::Incoming::Context { parent, sampled }) => {
+                (parent.trace_id, Some(parent.parent_id), sampled)
             }
+            Some(b3::Incoming::Decision(s)) => (new_trace_id(), None, Some(s)),
+            None => (new_trace_id(), None, None),
+        };
+        let sampled = decided.unwrap_or_else(|| sample_root(&trace_id));
+        TraceContext {
+            trace_id,
+            parent_id,
+            span_id: new_span_id(),
+            flags: if sampled { SAMPLED } else { 0 },
+            tracestate: None,
+            propagation,
         }
     }
 
@@ -98,14 +126,20 @@ impl TraceContext {
     }
 
     /// Replaces every `traceparent` and `tracestate` of an upstream request with this
-    /// context's.
+    /// context's (and every B3 header, when B3 is on; a format that is off is left alone).
     pub fn apply(&self, h: &mut HeaderMap) {
-        // `insert` replaces every value the client sent.
-        h.insert(TRACEPARENT, self.traceparent());
-        match &self.tracestate {
-            Some(ts) => h.insert(TRACESTATE, ts.clone()),
-            None => h.remove(TRACESTATE),
-        };
+        if self.propagation.w3c {
+            // `insert` replaces every value the client sent.
+            h.insert(TRACEPARENT, self.traceparent());
+            match &self.tracestate {
+                Some(ts) => h.insert(TRACESTATE, ts.clone()),
+                None => h.remove(TRACESTATE),
+            };
+        }
+        if let Some(format) = self.propagation.b3 {
+            let parent = self.parent_id.as_ref();
+            b3::write(h, format, &self.trace_id, &self.span_id, parent, self.flags);
+        }
     }
 
     /// The trace id as 32 lowercase hex digits.

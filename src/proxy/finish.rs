@@ -53,7 +53,7 @@ impl<'s> Ctx<'s> {
     ) -> Ctx<'s> {
         let request_id = headers::request_id(req.headers());
         let exporter = shared.telemetry.get();
-        let trace = TraceContext::from_headers(req.headers(), |id| {
+        let trace = TraceContext::from_headers_with(req.headers(), shared.propagation, |id| {
             exporter.is_none_or(|e| e.sample_root(id))
         });
         let method = req.method().clone();
