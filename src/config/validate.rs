@@ -182,6 +182,8 @@ mod tests_resilience;
 #[cfg(test)]
 mod tests_telemetry;
 #[cfg(test)]
+mod tests_telemetry_env;
+#[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
 mod tests_upstream_tls;
