@@ -22,7 +22,10 @@ pub const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Incoming {
     /// A context: the caller's trace and span, and its sampling decision if it made one.
-    Context { parent: Parent, sampled: Option<bool> },
+    Context {
+        parent: Parent,
+        sampled: Option<bool>,
+    },
     /// Only a sampling decision (`b3: 0`): a new trace with it.
     Decision(bool),
 }
@@ -32,7 +35,10 @@ pub fn read(h: &HeaderMap) -> Option<Incoming> {
     if let Some(v) = one(h, &B3) {
         return single(v.as_bytes());
     }
-    let sampled = match (one(h, &FLAGS).map(HeaderValue::as_bytes), one(h, &SAMPLED_H)) {
+    let sampled = match (
+        one(h, &FLAGS).map(HeaderValue::as_bytes),
+        one(h, &SAMPLED_H),
+    ) {
         (Some(b"1"), _) => Some(true),
         (_, Some(s)) => sampling(s.as_bytes()),
         _ => None,
@@ -53,7 +59,14 @@ pub fn write(
     parent_id: Option<&[u8; 8]>,
     flags: u8,
 ) {
-    for name in [&B3, &TRACE_ID, &SPAN_ID, &PARENT_SPAN_ID, &SAMPLED_H, &FLAGS] {
+    for name in [
+        &B3,
+        &TRACE_ID,
+        &SPAN_ID,
+        &PARENT_SPAN_ID,
+        &SAMPLED_H,
+        &FLAGS,
+    ] {
         h.remove(name);
     }
     let (trace, span) = (Hex::<32>::new(trace_id), Hex::<16>::new(span_id));
@@ -174,7 +187,10 @@ mod tests {
             panic!()
         };
         assert_eq!(Hex::<32>::new(&parent.trace_id).as_str(), t);
-        assert_eq!(parent.parent_id, [0xe4, 0x57, 0xb5, 0xa2, 0xe4, 0xd8, 0x6b, 0xd1]);
+        assert_eq!(
+            parent.parent_id,
+            [0xe4, 0x57, 0xb5, 0xa2, 0xe4, 0xd8, 0x6b, 0xd1]
+        );
         assert_eq!(sampled, Some(true));
         let h = headers(&[
             ("x-b3-traceid", "64fe8b2a57d3eff7"),
@@ -186,8 +202,16 @@ mod tests {
         };
         assert_eq!(&parent.trace_id[..8], &[0; 8]);
         assert_eq!(sampled, Some(false));
-        assert_eq!(read(&headers(&[("b3", "d")])), Some(Incoming::Decision(true)));
-        for bad in ["xyz", "80f198ee56343ba8-e457", "0000000000000000-e457b5a2e4d86bd1", "a-b-c-d-e"] {
+        assert_eq!(
+            read(&headers(&[("b3", "d")])),
+            Some(Incoming::Decision(true))
+        );
+        for bad in [
+            "xyz",
+            "80f198ee56343ba8-e457",
+            "0000000000000000-e457b5a2e4d86bd1",
+            "a-b-c-d-e",
+        ] {
             assert_eq!(read(&headers(&[("b3", bad)])), None, "{bad}");
         }
     }
@@ -195,10 +219,27 @@ mod tests {
     #[test]
     fn writing_replaces_every_incoming_b3_header() {
         let mut h = headers(&[("b3", "0"), ("x-b3-flags", "1"), ("x-b3-traceid", "ab")]);
-        write(&mut h, B3Format::Single, &[0x11; 16], &[0x22; 8], Some(&[0x33; 8]), 1);
-        assert_eq!(h.get("b3").unwrap(), &format!("{}-{}-1", "11".repeat(16), "22".repeat(8)));
+        write(
+            &mut h,
+            B3Format::Single,
+            &[0x11; 16],
+            &[0x22; 8],
+            Some(&[0x33; 8]),
+            1,
+        );
+        assert_eq!(
+            h.get("b3").unwrap(),
+            &format!("{}-{}-1", "11".repeat(16), "22".repeat(8))
+        );
         assert!(h.get("x-b3-flags").is_none() && h.get("x-b3-traceid").is_none());
-        write(&mut h, B3Format::Multi, &[0x11; 16], &[0x22; 8], Some(&[0x33; 8]), 0);
+        write(
+            &mut h,
+            B3Format::Multi,
+            &[0x11; 16],
+            &[0x22; 8],
+            Some(&[0x33; 8]),
+            0,
+        );
         assert!(h.get("b3").is_none());
         assert_eq!(h.get("x-b3-traceid").unwrap(), &"11".repeat(16));
         assert_eq!(h.get("x-b3-parentspanid").unwrap(), &"33".repeat(8));

@@ -61,19 +61,19 @@ impl Trust {
             false => (&self.config, b"http/1.1".as_slice()),
         };
         cell.get_or_init(|| {
-                let roots = match &self.roots {
-                    Some(r) => r.clone(),
-                    None => system_roots()?,
-                };
-                let mut c = ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                c.alpn_protocols = vec![alpn.to_vec()];
-                Ok(Arc::new(c))
-            })
-            .clone()
+            let roots = match &self.roots {
+                Some(r) => r.clone(),
+                None => system_roots()?,
+            };
+            let mut c = ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            c.alpn_protocols = vec![alpn.to_vec()];
+            Ok(Arc::new(c))
+        })
+        .clone()
     }
 }
 

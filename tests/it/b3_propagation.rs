@@ -33,7 +33,10 @@ async fn through(gw: &Gateway, b: &Backend, headers: &[(&str, &str)]) -> http::H
 }
 
 fn text<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
-    h.get(name).unwrap_or_else(|| panic!("no {name} in {h:?}")).to_str().unwrap()
+    h.get(name)
+        .unwrap_or_else(|| panic!("no {name} in {h:?}"))
+        .to_str()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -47,7 +50,10 @@ async fn a_single_b3_header_is_continued_in_both_formats() {
     assert_ne!(b3[1], SPAN, "the gateway's own span");
     assert_eq!(b3[2], "1");
     // The same trace and span in W3C form.
-    assert_eq!(text(&seen, "traceparent"), format!("00-{TRACE}-{}-01", b3[1]));
+    assert_eq!(
+        text(&seen, "traceparent"),
+        format!("00-{TRACE}-{}-01", b3[1])
+    );
     // A sampling decision alone: a new trace, not sampled.
     let seen = through(&gw, &b, &[("b3", "0")]).await;
     let b3: Vec<&str> = text(&seen, "b3").split('-').collect();
@@ -69,12 +75,19 @@ async fn multi_headers_are_continued_in_the_multi_form_only() {
         ("traceparent", tp),
     ];
     let seen = through(&gw, &b, &headers).await;
-    assert_eq!(text(&seen, "x-b3-traceid"), format!("{}{}", "0".repeat(16), &TRACE[16..]));
+    assert_eq!(
+        text(&seen, "x-b3-traceid"),
+        format!("{}{}", "0".repeat(16), &TRACE[16..])
+    );
     assert_eq!(text(&seen, "x-b3-parentspanid"), SPAN);
     assert_ne!(text(&seen, "x-b3-spanid"), SPAN);
     assert_eq!(text(&seen, "x-b3-sampled"), "1");
     assert!(seen.get("b3").is_none());
-    assert_eq!(text(&seen, "traceparent"), tp, "W3C off: passed on as it came");
+    assert_eq!(
+        text(&seen, "traceparent"),
+        tp,
+        "W3C off: passed on as it came"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +97,10 @@ async fn without_b3_in_propagation_b3_headers_pass_untouched() {
     let value = format!("{TRACE}-{SPAN}-1");
     let seen = through(&gw, &b, &[("b3", &value)]).await;
     assert_eq!(text(&seen, "b3"), value);
-    assert!(!text(&seen, "traceparent").contains(TRACE), "a new W3C trace");
+    assert!(
+        !text(&seen, "traceparent").contains(TRACE),
+        "a new W3C trace"
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,10 @@ fn attr<'a>(list: &'a [KeyValue], key: &str) -> &'a Any {
 }
 
 /// Sends one traced request through the gateway and checks the span the collector decoded.
-async fn one_span_arrives(gw_url: &str, rx: &mut mpsc::UnboundedReceiver<Received>) -> http::HeaderMap {
+async fn one_span_arrives(
+    gw_url: &str,
+    rx: &mut mpsc::UnboundedReceiver<Received>,
+) -> http::HeaderMap {
     let req = Request::get(format!("{gw_url}/api/users/7"))
         .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
         .body(full(""))
@@ -80,7 +83,10 @@ async fn one_span_arrives(gw_url: &str, rx: &mut mpsc::UnboundedReceiver<Receive
         .expect("collector gone");
     let rs = &export.resource_spans[0];
     let resource = &rs.resource.as_ref().unwrap().attributes;
-    assert_eq!(attr(resource, "service.name"), &Any::StringValue("edge".into()));
+    assert_eq!(
+        attr(resource, "service.name"),
+        &Any::StringValue("edge".into())
+    );
     let env = attr(resource, "deployment.environment");
     assert_eq!(env, &Any::StringValue("test".into()));
     let span: &Span = &rs.scope_spans[0].spans[0];
@@ -88,7 +94,10 @@ async fn one_span_arrives(gw_url: &str, rx: &mut mpsc::UnboundedReceiver<Receive
     assert_eq!(hex(&span.parent_span_id), PARENT);
     assert_eq!(span.name, "GET r1");
     assert_eq!(span.kind, 2, "SERVER");
-    assert_eq!(attr(&span.attributes, "http.route"), &Any::StringValue("r1".into()));
+    assert_eq!(
+        attr(&span.attributes, "http.route"),
+        &Any::StringValue("r1".into())
+    );
     let path = attr(&span.attributes, "url.path");
     assert_eq!(path, &Any::StringValue("/api/users/7".into()));
     let status = attr(&span.attributes, "http.response.status_code");
@@ -103,7 +112,9 @@ fn hex(b: &[u8]) -> String {
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -123,7 +134,8 @@ async fn http_collector() -> (Backend, mpsc::UnboundedReceiver<Received>) {
             let export = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
             let _ = tx.send((headers, export));
             let mut r = http::Response::new(full(""));
-            r.headers_mut().insert("content-type", "application/x-protobuf".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/x-protobuf".parse().unwrap());
             r
         }
     })
@@ -141,7 +153,10 @@ async fn http_protobuf_with_gzip_reaches_a_collector() {
     );
     let gw = start_gateway(&gateway_config(be.addr, "", &otlp)).await;
     let headers = one_span_arrives(&gw.url(""), &mut rx).await;
-    assert_eq!(headers.get("content-type").unwrap(), "application/x-protobuf");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/x-protobuf"
+    );
     assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
 }
 
@@ -149,7 +164,10 @@ async fn http_protobuf_with_gzip_reaches_a_collector() {
 async fn http_protobuf_uncompressed_reaches_a_collector() {
     let be = Backend::echo().await;
     let (col, mut rx) = http_collector().await;
-    let otlp = format!("endpoint = \"http://{}/v1/traces\"\nprotocol = \"http/protobuf\"", col.addr);
+    let otlp = format!(
+        "endpoint = \"http://{}/v1/traces\"\nprotocol = \"http/protobuf\"",
+        col.addr
+    );
     let gw = start_gateway(&gateway_config(be.addr, "", &otlp)).await;
     let headers = one_span_arrives(&gw.url(""), &mut rx).await;
     assert!(headers.get("content-encoding").is_none());
@@ -183,7 +201,11 @@ impl UnaryService<Bytes> for Export {
 /// An OTLP/gRPC collector: tonic's server (gzip accepted) over h2c, or TLS with ALPN h2.
 async fn grpc_collector(
     tls: Option<Arc<rustls::ServerConfig>>,
-) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Received>, tokio::task::JoinHandle<()>) {
+) -> (
+    std::net::SocketAddr,
+    mpsc::UnboundedReceiver<Received>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -206,7 +228,9 @@ async fn grpc_collector(
                 let h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 match acceptor {
                     Some(a) => {
-                        let Ok(tls) = a.accept(stream).await else { return };
+                        let Ok(tls) = a.accept(stream).await else {
+                            return;
+                        };
                         let _ = h2.serve_connection(TokioIo::new(tls), svc).await;
                     }
                     None => {
@@ -233,7 +257,8 @@ async fn grpc_over_h2c_reaches_a_tonic_collector() {
 async fn grpc_over_tls_with_gzip_reaches_a_tonic_collector() {
     let be = Backend::echo().await;
     let pki = Pki::new("otlp-grpc");
-    let (addr, mut rx, _task) = grpc_collector(Some(pki.server(&["127.0.0.1"], &[b"h2"], None))).await;
+    let (addr, mut rx, _task) =
+        grpc_collector(Some(pki.server(&["127.0.0.1"], &[b"h2"], None))).await;
     let top = format!("[outbound]\nca_file = \"{}\"", pki.ca_file());
     let otlp = format!(
         "endpoint = \"https://{addr}\"\nprotocol = \"grpc\"\ncompression = \"gzip\"\nheaders = {{ \"X-Api-Key\" = \"k1\" }}"

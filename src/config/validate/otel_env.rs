@@ -104,9 +104,8 @@ pub(super) fn pairs(v: &str) -> Result<Vec<(String, String)>, String> {
         if key.is_empty() {
             return Err(format!("entry {} has an empty key", i + 1));
         }
-        let val = percent_decode(val.trim()).ok_or(format!(
-            "the value of \"{key}\" has a bad percent-encoding"
-        ))?;
+        let val = percent_decode(val.trim())
+            .ok_or(format!("the value of \"{key}\" has a bad percent-encoding"))?;
         out.push((key.to_owned(), val));
     }
     Ok(out)
@@ -155,8 +154,7 @@ mod tests {
         let p = pairs("a=1, b = x%20y ,,c=%3D").unwrap();
         assert_eq!(
             p,
-            [("a", "1"), ("b", "x y"), ("c", "=")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            [("a", "1"), ("b", "x y"), ("c", "=")].map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
         assert!(pairs("novalue").is_err());
         assert!(pairs("a=%zz").is_err());
@@ -167,8 +165,14 @@ mod tests {
     #[test]
     fn the_base_endpoint_gets_the_signal_path_for_http_only() {
         let p = Protocol::HttpProtobuf;
-        assert_eq!(traces_endpoint("http://c:4318/", p), "http://c:4318/v1/traces");
-        assert_eq!(traces_endpoint("http://c:4317", Protocol::Grpc), "http://c:4317");
+        assert_eq!(
+            traces_endpoint("http://c:4318/", p),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_endpoint("http://c:4317", Protocol::Grpc),
+            "http://c:4317"
+        );
         assert_eq!(timeout_ms("2500").unwrap(), Duration::from_millis(2500));
         assert!(timeout_ms("0").is_err() && timeout_ms("5s").is_err());
     }

@@ -47,7 +47,10 @@ pub(super) fn telemetry(
 /// `propagation = ["w3c", "b3"]`: at least one format, one B3 form.
 fn propagation(v: &Spanned<Vec<Spanned<String>>>, ctx: &mut Ctx<'_>) -> Option<Propagation> {
     let key = "telemetry.propagation";
-    let mut out = Propagation { w3c: false, b3: None };
+    let mut out = Propagation {
+        w3c: false,
+        b3: None,
+    };
     let choices = [
         ("w3c", None),
         ("b3", Some(B3Format::Single)),
@@ -60,7 +63,12 @@ fn propagation(v: &Spanned<Vec<Spanned<String>>>, ctx: &mut Ctx<'_>) -> Option<P
             Some(None) => out.w3c = true,
             Some(Some(f)) if out.b3.is_some_and(|b| b != f) => {
                 let hint = "both B3 forms are read on requests; name the one written upstream";
-                ctx.error(item.span(), key, "b3 and b3multi together", Some(hint.to_owned()));
+                ctx.error(
+                    item.span(),
+                    key,
+                    "b3 and b3multi together",
+                    Some(hint.to_owned()),
+                );
                 ok = false;
             }
             Some(b3) => out.b3 = b3,
@@ -68,7 +76,12 @@ fn propagation(v: &Spanned<Vec<Spanned<String>>>, ctx: &mut Ctx<'_>) -> Option<P
     }
     if ok && !out.w3c && out.b3.is_none() {
         let hint = "[\"w3c\"] (the default), [\"w3c\", \"b3\"], [\"b3multi\"], ...";
-        ctx.error(v.span(), key, "no propagation format", Some(hint.to_owned()));
+        ctx.error(
+            v.span(),
+            key,
+            "no propagation format",
+            Some(hint.to_owned()),
+        );
         ok = false;
     }
     ok.then_some(out)
@@ -78,7 +91,10 @@ fn propagation(v: &Spanned<Vec<Spanned<String>>>, ctx: &mut Ctx<'_>) -> Option<P
 fn env_error(ctx: &mut Ctx<'_>, span: std::ops::Range<usize>, field: &str, var: &Var, why: &str) {
     let key = format!("telemetry.otlp.{field}");
     let msg = format!("{}: {why}", var.name);
-    let hint = format!("set {field} in [telemetry.otlp] (it wins) or correct {}", var.name);
+    let hint = format!(
+        "set {field} in [telemetry.otlp] (it wins) or correct {}",
+        var.name
+    );
     ctx.error(span, key, msg, Some(hint));
 }
 
@@ -207,13 +223,25 @@ fn env_defaults(v: &Spanned<RawOtlp>, out: &mut OtlpSettings, f: &mut Fields<'_,
     let (raw, span, ok) = (v.get_ref(), v.span(), &mut f.ok);
     let ctx = &mut *f.ctx;
     if raw.compression.is_none() {
-        let c = from_env(ctx, span.clone(), "compression", env::COMPRESSION, ok, |s| {
-            env::choice(s, env::COMPRESSIONS)
-        });
+        let c = from_env(
+            ctx,
+            span.clone(),
+            "compression",
+            env::COMPRESSION,
+            ok,
+            |s| env::choice(s, env::COMPRESSIONS),
+        );
         out.compression = c.unwrap_or(out.compression);
     }
     if raw.timeout.is_none() {
-        let t = from_env(ctx, span.clone(), "timeout", env::TIMEOUT, ok, env::timeout_ms);
+        let t = from_env(
+            ctx,
+            span.clone(),
+            "timeout",
+            env::TIMEOUT,
+            ok,
+            env::timeout_ms,
+        );
         out.timeout = t.unwrap_or(out.timeout);
     }
     if raw.headers.is_none() {
@@ -221,14 +249,24 @@ fn env_defaults(v: &Spanned<RawOtlp>, out: &mut OtlpSettings, f: &mut Fields<'_,
         out.headers = h.unwrap_or_default();
     }
     let mut attrs = match raw.resource_attributes.is_none() {
-        true => from_env(ctx, span.clone(), "resource_attributes", env::RESOURCE, ok, env::pairs),
+        true => from_env(
+            ctx,
+            span.clone(),
+            "resource_attributes",
+            env::RESOURCE,
+            ok,
+            env::pairs,
+        ),
         false => None,
     }
     .unwrap_or_default();
     // service.name: OTEL_SERVICE_NAME, else the one among the resource attributes.
     let named = attrs.iter().position(|(k, _)| k == "service.name");
     let from_attrs = named.map(|i| attrs.remove(i).1);
-    if let Some(name) = env::var(ctx, env::SERVICE_NAME).map(|v| v.value).or(from_attrs) {
+    if let Some(name) = env::var(ctx, env::SERVICE_NAME)
+        .map(|v| v.value)
+        .or(from_attrs)
+    {
         out.service_name = name;
     }
     out.resource_attributes = attrs;
@@ -246,7 +284,12 @@ fn resource(
         let k = format!("{key}.{}", hint::key_segment(name.get_ref()));
         if name.get_ref() == "service.name" || name.get_ref().trim().is_empty() {
             let hint = "set the service name with service_name";
-            ctx.error(name.span(), k, "not a resource attribute here", Some(hint.to_owned()));
+            ctx.error(
+                name.span(),
+                k,
+                "not a resource attribute here",
+                Some(hint.to_owned()),
+            );
             ok = false;
             continue;
         }

@@ -9,7 +9,10 @@ use crate::config::telemetry::{B3Format, Compression, OtlpSettings, Propagation,
 use crate::config::ConfigError;
 
 fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<crate::config::Config, Vec<ConfigError>> {
-    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     parse_with_env(text, "t.toml", &lookup).map_err(|e| e.0)
 }
@@ -29,10 +32,16 @@ fn the_environment_fills_an_empty_table() {
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s%3Dcret,x-tenant=blue"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=s%3Dcret,x-tenant=blue",
+            ),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,deployment.environment=prod"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=from-attrs,deployment.environment=prod",
+            ),
         ],
     );
     assert_eq!(o.endpoint.to_string(), "http://collector:4318/v1/traces");
@@ -43,7 +52,10 @@ fn the_environment_fills_an_empty_table() {
     assert_eq!(o.headers[0].1, "s=cret");
     assert!(o.headers[0].1.is_sensitive());
     assert_eq!(o.service_name, "from-attrs");
-    assert_eq!(o.resource_attributes, [("deployment.environment".to_owned(), "prod".to_owned())]);
+    assert_eq!(
+        o.resource_attributes,
+        [("deployment.environment".to_owned(), "prod".to_owned())]
+    );
 }
 
 #[test]
@@ -85,11 +97,18 @@ fn refused_variables_are_named_at_the_table() {
     assert_eq!(errs.len(), 3, "{errs:?}");
     for (e, var) in errs.iter().zip(["PROTOCOL", "HEADERS", "TIMEOUT"]) {
         assert_eq!((e.line, e.column), (2, 1), "{e:?}");
-        assert!(e.message.contains(&format!("OTEL_EXPORTER_OTLP_{var}")), "{e:?}");
+        assert!(
+            e.message.contains(&format!("OTEL_EXPORTER_OTLP_{var}")),
+            "{e:?}"
+        );
     }
     let errs = with_env("[telemetry.otlp]\n", &[]).unwrap_err();
     assert!(errs[0].message.contains("missing"), "{errs:?}");
-    assert!(errs[0].hint.as_deref().unwrap().contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    assert!(errs[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
 }
 
 #[test]
@@ -100,10 +119,16 @@ fn a_grpc_endpoint_has_no_path_and_protocols_are_checked() {
     let bad = "[telemetry.otlp]\nendpoint = \"http://c:4318/v1/traces\"\nprotocol = \"http\"\ncompression = \"br\"\n";
     let errs = with_env(bad, &[]).unwrap_err();
     let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, ["telemetry.otlp.protocol", "telemetry.otlp.compression"]);
+    assert_eq!(
+        keys,
+        ["telemetry.otlp.protocol", "telemetry.otlp.compression"]
+    );
     let refused = "[telemetry.otlp]\nendpoint = \"http://c/\"\nresource_attributes = { \"service.name\" = \"x\" }\n";
     let errs = with_env(refused, &[]).unwrap_err();
-    assert_eq!(errs[0].key, "telemetry.otlp.resource_attributes.\"service.name\"", "{errs:?}");
+    assert_eq!(
+        errs[0].key, "telemetry.otlp.resource_attributes.\"service.name\"",
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -111,9 +136,21 @@ fn propagation_formats() {
     let p = |text: &str| with_env(text, &[]).map(|c| c.telemetry.propagation);
     assert_eq!(p("").unwrap(), Propagation::W3C);
     let both = p("[telemetry]\npropagation = [\"w3c\", \"b3\"]\n").unwrap();
-    assert_eq!(both, Propagation { w3c: true, b3: Some(B3Format::Single) });
+    assert_eq!(
+        both,
+        Propagation {
+            w3c: true,
+            b3: Some(B3Format::Single)
+        }
+    );
     let multi = p("[telemetry]\npropagation = [\"b3multi\"]\n").unwrap();
-    assert_eq!(multi, Propagation { w3c: false, b3: Some(B3Format::Multi) });
+    assert_eq!(
+        multi,
+        Propagation {
+            w3c: false,
+            b3: Some(B3Format::Multi)
+        }
+    );
     for bad in ["[]", "[\"b3\", \"b3multi\"]", "[\"jaeger\"]"] {
         let errs = p(&format!("[telemetry]\npropagation = {bad}\n")).unwrap_err();
         assert_eq!(errs[0].key, "telemetry.propagation", "{bad}: {errs:?}");

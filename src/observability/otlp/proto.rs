@@ -14,7 +14,11 @@ use prost::Message;
 use super::SpanRecord;
 
 /// The body of one export request.
-pub(super) fn encode(service_name: &str, resource: &[(String, String)], spans: &[SpanRecord]) -> Vec<u8> {
+pub(super) fn encode(
+    service_name: &str,
+    resource: &[(String, String)],
+    spans: &[SpanRecord],
+) -> Vec<u8> {
     let mut attributes = vec![string("service.name", service_name)];
     attributes.extend(resource.iter().map(|(k, v)| string(k, v)));
     let req = ExportTraceServiceRequest {

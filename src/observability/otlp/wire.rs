@@ -38,7 +38,12 @@ pub(super) async fn export(
 }
 
 /// An OTLP/HTTP POST.
-async fn http(s: &OtlpSettings, client: &Outbound, body: Vec<u8>, gzip: bool) -> Result<(), String> {
+async fn http(
+    s: &OtlpSettings,
+    client: &Outbound,
+    body: Vec<u8>,
+    gzip: bool,
+) -> Result<(), String> {
     let kind = match s.protocol {
         Protocol::HttpJson => "application/json",
         _ => "application/x-protobuf",
@@ -89,14 +94,22 @@ async fn grpc(s: &OtlpSettings, client: &Outbound, msg: Vec<u8>, gzip: bool) -> 
                 .or(resp.headers().get("grpc-message"))
                 .and_then(|m| m.to_str().ok())
                 .unwrap_or("");
-            Err(format!("grpc-status {} {message}", String::from_utf8_lossy(code)))
+            Err(format!(
+                "grpc-status {} {message}",
+                String::from_utf8_lossy(code)
+            ))
         }
         None => Err("no grpc-status in the answer".to_owned()),
     }
 }
 
 /// A POST to `uri` with the exporter's own and the configured headers.
-fn request(s: &OtlpSettings, uri: Uri, body: Bytes, kind: &'static str) -> Result<Request<Full<Bytes>>, String> {
+fn request(
+    s: &OtlpSettings,
+    uri: Uri,
+    body: Bytes,
+    kind: &'static str,
+) -> Result<Request<Full<Bytes>>, String> {
     let mut req = Request::post(uri)
         .header(CONTENT_TYPE, kind)
         .header(USER_AGENT, AGENT)
