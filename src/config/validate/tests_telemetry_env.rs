@@ -95,7 +95,7 @@ fn refused_variables_are_named_at_the_table() {
     )
     .unwrap_err();
     assert_eq!(errs.len(), 3, "{errs:?}");
-    for (e, var) in errs.iter().zip(["PROTOCOL", "HEADERS", "TIMEOUT"]) {
+    for (e, var) in errs.iter().zip(["PROTOCOL", "TIMEOUT", "HEADERS"]) {
         assert_eq!((e.line, e.column), (2, 1), "{e:?}");
         assert!(
             e.message.contains(&format!("OTEL_EXPORTER_OTLP_{var}")),
