@@ -8,13 +8,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
+mod spanned;
+pub(super) use spanned::Spanned;
 
 mod compression;
 mod policy;
 mod resilience;
+mod schema;
 mod telemetry;
 mod tls;
 mod upstream_tls;
@@ -27,6 +30,7 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub use schema::json_schema;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use upstream_tls::RawUpstreamTls;
@@ -50,7 +54,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// `[server]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub listen: Option<Spanned<StrList>>,
@@ -69,7 +73,7 @@ pub(super) struct RawServer {
 }
 
 /// `[server.path]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPathSettings {
     pub merge_slashes: Option<Spanned<bool>>,
@@ -77,7 +81,7 @@ pub(super) struct RawPathSettings {
 }
 
 /// `[log]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub access_log: Option<Spanned<bool>>,
@@ -85,7 +89,7 @@ pub(super) struct RawLog {
 }
 
 /// `[admin]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAdmin {
     pub enabled: Option<Spanned<bool>>,
@@ -96,7 +100,7 @@ pub(super) struct RawAdmin {
 }
 
 /// `[cluster]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
     pub redis: Option<Spanned<String>>,
@@ -104,14 +108,14 @@ pub(super) struct RawCluster {
 }
 
 /// `[outbound]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutbound {
     pub ca_file: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
     pub name: Option<Spanned<String>>,
@@ -133,7 +137,7 @@ pub(super) struct RawService {
 }
 
 /// One `[[routes]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
     pub name: Option<Spanned<String>>,

@@ -39,6 +39,7 @@ mod registration;
 mod reload;
 mod resilience;
 mod routing;
+mod schema;
 mod shutdown;
 mod state_logs;
 mod tls;

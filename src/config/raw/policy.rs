@@ -6,10 +6,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{DurationStr, StrList};
 
@@ -17,14 +18,14 @@ use super::{DurationStr, StrList};
 pub(in crate::config) type RawStrMap = BTreeMap<Spanned<String>, Spanned<String>>;
 
 /// `[defaults]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawDefaults {
     pub policies: Option<Spanned<StrList>>,
 }
 
 /// `[rate_limit]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRateLimitSettings {
     pub max_keys: Option<Spanned<i64>>,
@@ -33,7 +34,7 @@ pub(in crate::config) struct RawRateLimitSettings {
 }
 
 /// `[rate_limit.redis]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRedis {
     pub url: Option<Spanned<String>>,
@@ -42,7 +43,7 @@ pub(in crate::config) struct RawRedis {
 }
 
 /// `[cache]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCacheSettings {
     pub max_bytes: Option<Spanned<i64>>,
@@ -50,7 +51,7 @@ pub(in crate::config) struct RawCacheSettings {
 }
 
 /// `[consumers.NAME]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawConsumer {
     pub api_keys: Option<Spanned<StrList>>,
@@ -59,7 +60,7 @@ pub(in crate::config) struct RawConsumer {
 }
 
 /// `basic = { user, password_hash }` of a consumer.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawConsumerBasic {
     pub user: Option<Spanned<String>>,
@@ -67,7 +68,7 @@ pub(in crate::config) struct RawConsumerBasic {
 }
 
 /// `[policies.NAME]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawPolicy {
     pub max_body_bytes: Option<Spanned<i64>>,
@@ -82,7 +83,7 @@ pub(in crate::config) struct RawPolicy {
 }
 
 /// `[policies.NAME.auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawAuth {
     pub api_key: Option<Spanned<Toggle<RawApiKey>>>,
@@ -93,7 +94,7 @@ pub(in crate::config) struct RawAuth {
 }
 
 /// `api_key = { header, query }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawApiKey {
     pub header: Option<Spanned<String>>,
@@ -101,14 +102,14 @@ pub(in crate::config) struct RawApiKey {
 }
 
 /// `basic = { realm }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawBasicAuth {
     pub realm: Option<Spanned<String>>,
 }
 
 /// `[policies.NAME.auth.jwt]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawJwt {
     pub issuers: Option<Spanned<StrList>>,
@@ -124,7 +125,7 @@ pub(in crate::config) struct RawJwt {
 }
 
 /// One `[[policies.NAME.auth.jwt.keys]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawJwtKey {
     pub secret: Option<Spanned<String>>,
@@ -140,7 +141,7 @@ pub(in crate::config) struct RawJwtKey {
 }
 
 /// One `[[policies.NAME.rate_limit]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRateLimit {
     pub name: Option<Spanned<String>>,
@@ -153,7 +154,7 @@ pub(in crate::config) struct RawRateLimit {
 }
 
 /// `[policies.NAME.request_headers]` and `[policies.NAME.response_headers]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHeaderOps {
     pub set: Option<Spanned<RawStrMap>>,
@@ -163,7 +164,7 @@ pub(in crate::config) struct RawHeaderOps {
 }
 
 /// `[policies.NAME.cors]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCors {
     pub allow_origins: Option<Spanned<StrList>>,
@@ -175,7 +176,7 @@ pub(in crate::config) struct RawCors {
 }
 
 /// `[policies.NAME.cache]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCache {
     pub enabled: Option<Spanned<bool>>,
@@ -189,7 +190,7 @@ pub(in crate::config) struct RawCache {
 }
 
 /// `[policies.NAME.ip_rules]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawIpRules {
     pub allow: Option<Spanned<StrList>>,

@@ -1,12 +1,13 @@
 //! The raw `[server.http2]` table and `[[tls]]` elements (see `raw`).
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{DurationStr, StrList};
 
 /// `[server.http2]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHttp2 {
     pub enabled: Option<Spanned<bool>>,
@@ -22,7 +23,7 @@ pub(in crate::config) struct RawHttp2 {
 }
 
 /// One `[[tls]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTls {
     pub listen: Option<Spanned<StrList>>,
@@ -36,7 +37,7 @@ pub(in crate::config) struct RawTls {
 }
 
 /// One `[[tls.certificates]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCertificate {
     pub cert_file: Option<Spanned<String>>,
@@ -45,7 +46,7 @@ pub(in crate::config) struct RawCertificate {
 }
 
 /// `[tls.client_auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawClientAuth {
     pub ca_file: Option<Spanned<String>>,
@@ -53,7 +54,7 @@ pub(in crate::config) struct RawClientAuth {
 }
 
 /// `[tls.hsts]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHsts {
     pub enabled: Option<Spanned<bool>>,
