@@ -13,7 +13,21 @@ use portcullis::Gateway;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "An API gateway")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An API gateway",
+    long_about = "Portcullis, an API gateway: the one front door to a set of services. It \
+routes each request by its path, host, method and headers to a service, applies the route's \
+policies (authentication, rate limits, cache, compression, header transforms), and streams \
+the request to the service and the answer back.",
+    after_long_help = "Every flag can also be set from the environment (PORTCULLIS_CONFIG, \
+PORTCULLIS_THREADS, PORTCULLIS_LOG_FORMAT, PORTCULLIS_LOG_LEVEL, ...); RUST_LOG, when set, \
+overrides --log-level. `run` reads the config file and, beside it, the state file of the \
+runtime changes made through the admin API (portcullis.state.json, or [admin] state_file). \
+SIGHUP reloads the config; SIGTERM drains and exits. Documentation: docs/config.md (every \
+key), docs/admin.md (the admin API), docs/production.md (a production start)."
+)]
 struct Cli {
     /// Log format for all logs, access log included.
     #[arg(long, global = true, value_enum, env = "PORTCULLIS_LOG_FORMAT")]

@@ -13,6 +13,7 @@ mod cache_fields;
 mod cache_revalidate;
 mod chaos;
 mod cli;
+mod cli_shell;
 mod cluster;
 mod compression;
 mod config_check;
