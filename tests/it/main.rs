@@ -19,6 +19,7 @@ mod compression;
 mod config_check;
 mod dashboard;
 mod demo;
+mod doc_configs;
 mod errors;
 mod exchange;
 mod fuzz_config;
