@@ -12,7 +12,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,6 +39,12 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/services/{name}"),
     ("put", "/api/services/{name}"),
     ("delete", "/api/services/{name}"),
+    ("post", "/api/consumers"),
+    ("put", "/api/consumers/{name}"),
+    ("delete", "/api/consumers/{name}"),
+    ("post", "/api/policies"),
+    ("put", "/api/policies/{name}"),
+    ("delete", "/api/policies/{name}"),
     ("get", "/api/routes"),
     ("get", "/api/config"),
     ("get", "/api/dashboard"),
@@ -83,6 +89,16 @@ pub fn router(state: AdminState) -> Router {
             get(service)
                 .put(registration::replace)
                 .delete(registration::remove),
+        )
+        .route("/api/consumers", post(registration::create_consumer))
+        .route(
+            "/api/consumers/{name}",
+            put(registration::replace_consumer).delete(registration::remove_consumer),
+        )
+        .route("/api/policies", post(registration::create_policy))
+        .route(
+            "/api/policies/{name}",
+            put(registration::replace_policy).delete(registration::remove_policy),
         )
         .route("/api/routes", get(routes))
         .route("/api/config", get(config))
