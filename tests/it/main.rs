@@ -41,6 +41,7 @@ mod registration;
 mod reload;
 mod resilience;
 mod routing;
+mod runtime_tables;
 mod schema;
 mod shutdown;
 mod state_logs;
