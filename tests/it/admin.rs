@@ -56,7 +56,11 @@ async fn every_documented_endpoint_answers_and_the_token_is_required() {
         // DELETE removes the service POST registered; the rest read or replace "echo".
         // Consumers and policies: POST adds "extra", PUT replaces it, DELETE removes it.
         let table = p.starts_with("/api/consumers") || p.starts_with("/api/policies");
-        let name = if *method == "delete" || table { "extra" } else { "echo" };
+        let name = if *method == "delete" || table {
+            "extra"
+        } else {
+            "echo"
+        };
         let p = p.replace("{name}", name);
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = if p.ends_with("purge") {

@@ -77,6 +77,7 @@ endpoints = ["http://127.0.0.1:9001", { url = "http://127.0.0.1:9002", weight = 
 
 [services.circuit_breaker]
 failure_statuses = [502, "520-599"]
+cooldown = "${BREAKER_COOLDOWN}"
 
 [[routes]]
 name = "users"
@@ -116,6 +117,11 @@ jwt = { keys = [{ secret = "0123456789abcdef0123456789abcdef" }] }
             "[policies.p.auth]\napi_key = \"yes\"\n",
             "/policies/p/auth/api_key",
             "",
+        ),
+        (
+            "[server]\nshutdown_grace = \"1m30s\"\n",
+            "/server/shutdown_grace",
+            "does not match",
         ),
         (
             "[server]\nthreads = \"two\"\n",

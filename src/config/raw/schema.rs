@@ -104,8 +104,9 @@ fixed_schema!(StrList, "StrList", {
     "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
 });
 fixed_schema!(DurationStr, "Duration", {
-    "description": "a duration with a unit: \"250ms\", \"10s\", \"5m\", \"1h\"",
+    "description": "a whole number and a unit: \"250ms\", \"10s\", \"5m\", \"1h\" (or a ${NAME} reference)",
     "type": "string",
+    "pattern": "^([0-9]+(ms|s|m|h)|.*\\$\\{.*\\}.*)$",
     "examples": ["250ms", "10s", "5m"]
 });
 fixed_schema!(HeaderMatch, "HeaderMatch", {
