@@ -160,7 +160,8 @@ fn check(path: &Path) -> ExitCode {
                 c.routes.len()
             );
             if !registry.is_empty() {
-                let n = registry.services.len();
+                let n =
+                    registry.services.len() + registry.consumers.len() + registry.policies.len();
                 line.push_str(&format!(
                     ", with {n} runtime change(s) from {}",
                     state.display()
