@@ -70,6 +70,18 @@ async fn consumers_and_policies_change_at_runtime_and_survive_a_restart() {
     assert_eq!(st, StatusCode::CREATED, "{text}");
     assert_eq!(h["location"], "/api/consumers/mobile");
     assert_eq!(with_key(&gw, MOBILE_KEY).await, StatusCode::OK);
+    let (st, _, text) = call(&admin, Method::GET, "/api/consumers/mobile", None, "").await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    assert_eq!(json(text.as_bytes())["origin"], "runtime");
+    assert!(!text.contains(MOBILE_KEY), "the key is never shown: {text}");
+    let (_, _, text) = call(&admin, Method::GET, "/api/consumers", None, "").await;
+    let list = json(text.as_bytes());
+    let web = list["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "web");
+    assert_eq!(web.unwrap()["origin"], "file", "{text}");
     let (st, _, _) = call(&admin, Method::POST, "/api/consumers", None, &mobile).await;
     assert_eq!(st, StatusCode::CONFLICT);
     let (st, _, _) = call(&admin, Method::PUT, "/api/consumers/nope", None, "{}").await;
@@ -101,6 +113,9 @@ async fn consumers_and_policies_change_at_runtime_and_survive_a_restart() {
         with_key(&gw, MOBILE_KEY).await,
         StatusCode::TOO_MANY_REQUESTS
     );
+
+    let (_, _, text) = call(&admin, Method::GET, "/api/policies/keyed", None, "").await;
+    assert_eq!(json(text.as_bytes())["origin"], "runtime", "{text}");
 
     // A policy a route lists cannot go; a file consumer can (recorded as removed).
     let (st, _, text) = call(&admin, Method::DELETE, "/api/policies/keyed", None, "").await;
