@@ -3,6 +3,7 @@
 //!
 //! Each section (and each `[[services]]` / `[[routes]]` element) is deserialized on its own by
 //! `validate::document`, so a mistake in one table never hides the mistakes in another.
+//! The structs also derive `JsonSchema`: `schema.rs` makes the file's JSON Schema of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,13 +12,12 @@ use std::ops::Range;
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-mod spanned;
-pub(super) use spanned::Spanned;
 
 mod compression;
 mod policy;
 mod resilience;
 mod schema;
+mod spanned;
 mod telemetry;
 mod tls;
 mod upstream_tls;
@@ -31,6 +31,7 @@ pub(super) use policy::{
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub use schema::json_schema;
+pub(super) use spanned::Spanned;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use upstream_tls::RawUpstreamTls;
