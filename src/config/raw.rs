@@ -108,6 +108,7 @@ pub(super) struct RawAdmin {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
+    #[schemars(required)]
     pub redis: Option<Spanned<String>>,
     pub prefix: Option<Spanned<String>>,
 }
@@ -123,7 +124,9 @@ pub(super) struct RawOutbound {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
+    #[schemars(required)]
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub endpoints: Option<Spanned<EndpointList>>,
     pub connect_timeout: Option<Spanned<DurationStr>>,
     pub request_timeout: Option<Spanned<DurationStr>>,
@@ -145,11 +148,14 @@ pub(super) struct RawService {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
+    #[schemars(required)]
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub path: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     pub methods: Option<Spanned<StrList>>,
     pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<HeaderMatch>>>>,
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
     pub strip_prefix: Option<Spanned<String>>,
     pub rewrite: Option<Spanned<String>>,

@@ -1,7 +1,8 @@
 //! The config's JSON Schema (`portcullis schema`): every config file in the repository (the
 //! example, the benchmark configs, the demo's) is valid against it, checked by a JSON Schema
 //! validator, and it refuses what the reader refuses by shape: unknown keys (at the top, in a
-//! table, in an array element, in a named policy) and values of the wrong type.
+//! table, in an array element, in a named policy), values of the wrong type and missing
+//! required keys.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,6 +130,11 @@ jwt = { keys = [{ secret = "0123456789abcdef0123456789abcdef" }] }
             "integer",
         ),
         ("[[routes]]\nmethods = [1]\n", "/routes/0/methods", ""),
+        (
+            "[[services]]\nname = \"a\"\n",
+            "/services/0",
+            "\"endpoints\" is a required",
+        ),
     ];
     for (text, at, word) in refused {
         let found = problems(&validator, &as_json(text));

@@ -37,6 +37,7 @@ pub(in crate::config) struct RawRateLimitSettings {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRedis {
+    #[schemars(required)]
     pub url: Option<Spanned<String>>,
     pub timeout: Option<Spanned<DurationStr>>,
     pub prefix: Option<Spanned<String>>,
@@ -64,6 +65,7 @@ pub(in crate::config) struct RawConsumer {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawConsumerBasic {
     pub user: Option<Spanned<String>>,
+    #[schemars(required)]
     pub password_hash: Option<Spanned<String>>,
 }
 
@@ -121,6 +123,7 @@ pub(in crate::config) struct RawJwt {
     pub strip_authorization: Option<Spanned<bool>>,
     pub consumer_claim: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,
+    #[schemars(required)]
     pub keys: Option<Spanned<Tables<RawJwtKey>>>,
 }
 
@@ -145,7 +148,9 @@ pub(in crate::config) struct RawJwtKey {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRateLimit {
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub rate: Option<Spanned<i64>>,
+    #[schemars(required)]
     pub per: Option<Spanned<DurationStr>>,
     pub burst: Option<Spanned<i64>>,
     pub key: Option<Spanned<StrList>>,
@@ -167,6 +172,7 @@ pub(in crate::config) struct RawHeaderOps {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCors {
+    #[schemars(required)]
     pub allow_origins: Option<Spanned<StrList>>,
     pub allow_methods: Option<Spanned<StrList>>,
     pub allow_headers: Option<Spanned<StrList>>,

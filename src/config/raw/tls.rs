@@ -26,7 +26,9 @@ pub(in crate::config) struct RawHttp2 {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTls {
+    #[schemars(required)]
     pub listen: Option<Spanned<StrList>>,
+    #[schemars(required)]
     pub certificates: Option<Spanned<Vec<Spanned<RawCertificate>>>>,
     pub strict_sni: Option<Spanned<bool>>,
     pub min_version: Option<Spanned<String>>,
@@ -40,7 +42,9 @@ pub(in crate::config) struct RawTls {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCertificate {
+    #[schemars(required)]
     pub cert_file: Option<Spanned<String>>,
+    #[schemars(required)]
     pub key_file: Option<Spanned<String>>,
     pub server_names: Option<Spanned<StrList>>,
 }
