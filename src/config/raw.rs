@@ -17,6 +17,7 @@ mod compression;
 mod policy;
 mod resilience;
 mod schema;
+mod schema_docs;
 mod spanned;
 mod telemetry;
 mod tls;

@@ -49,6 +49,7 @@ pub fn json_schema() -> String {
     let schema = SchemaGenerator::default().into_root_schema_for::<RawFile>();
     let mut value = schema.to_value();
     drop_null(&mut value);
+    super::schema_docs::describe(&mut value);
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
@@ -203,5 +204,31 @@ mod tests {
         want.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(schema["additionalProperties"], false);
+    }
+
+    /// docs/config.md's rows describe the keys, through `$ref`s, arrays of tables and
+    /// tables of named tables.
+    #[test]
+    fn keys_carry_their_config_md_description() {
+        let mut schema = serde_json::from_str(&super::json_schema()).unwrap();
+        let described = super::super::schema_docs::describe(&mut schema);
+        assert!(described > 150, "{described}");
+        let d = |ptr: &str| {
+            let v = schema.pointer(&format!("/$defs/{ptr}/description"));
+            v.and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(d("RawServer/properties/listen").contains("IP:port"));
+        assert!(d("RawService/properties/endpoints").contains("at least one URL"));
+        assert!(d("RawJwtKey/properties/jwks_url").contains("https://"));
+        assert!(d("RawHeaderOps/properties/set").contains("hot reload: live"));
+        assert!(d("RawHealthCheck/properties/path").starts_with("string; default: \"/health\""));
+        // Links keep their text only.
+        let listen = d("RawServer/properties/listen");
+        assert!(
+            listen.contains("when there are [[tls]] listeners"),
+            "{listen}"
+        );
     }
 }
