@@ -23,6 +23,7 @@ mod demo;
 mod doc_configs;
 mod errors;
 mod exchange;
+mod forward_auth;
 mod fuzz_config;
 mod fuzz_headers;
 mod fuzz_registry;
