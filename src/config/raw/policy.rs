@@ -86,7 +86,7 @@ pub(in crate::config) struct RawPolicy {
 }
 
 /// `[policies.NAME.forward_auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawForwardAuth {
     pub url: Option<Spanned<String>>,
