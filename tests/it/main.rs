@@ -33,6 +33,7 @@ mod log_fields;
 mod log_secrets;
 mod outbound_tls;
 mod policies;
+mod probes;
 mod proxy;
 mod rate_limit;
 mod registration;

@@ -103,7 +103,10 @@ fn probe_listen(
     let clash = if let Some(s) = server.listen.iter().find(|s| overlaps(**s, addr)) {
         format!("{addr} clashes with the [server] listen address {s}")
     } else if out.enabled && listen_ok && overlaps(out.listen, addr) {
-        format!("{addr} clashes with the admin listen address {}", out.listen)
+        format!(
+            "{addr} clashes with the admin listen address {}",
+            out.listen
+        )
     } else {
         return Some(addr);
     };

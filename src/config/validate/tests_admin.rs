@@ -222,17 +222,29 @@ fn probe_listen_mistakes() {
         "admin.probe_listen",
         "probe_listen",
     );
-    assert!(e.message.contains("admin listen address 127.0.0.1:9901"), "{e}");
+    assert!(
+        e.message.contains("admin listen address 127.0.0.1:9901"),
+        "{e}"
+    );
     let e = only_error(
         "[server]\nlisten = \"0.0.0.0:8080\"\n[admin]\nprobe_listen = \"127.0.0.1:8080\"\n",
         "admin.probe_listen",
         "probe_listen",
     );
-    assert!(e.message.contains("[server] listen address 0.0.0.0:8080"), "{e}");
+    assert!(
+        e.message.contains("[server] listen address 0.0.0.0:8080"),
+        "{e}"
+    );
     assert!(hint(&e).contains("its own port"), "{e}");
     // A TLS listener may not take it either (its empty certificate list is another error).
     let text = "[admin]\nprobe_listen = \"127.0.0.1:9902\"\n[[tls]]\nlisten = \"127.0.0.1:9902\"\ncertificates = []\n";
-    let errs = parse_with_env(text, "t.toml", &env).err().expect("errors").0;
-    let e = errs.iter().find(|e| e.key == "tls[0].listen").expect("tls[0].listen");
+    let errs = parse_with_env(text, "t.toml", &env)
+        .err()
+        .expect("errors")
+        .0;
+    let e = errs
+        .iter()
+        .find(|e| e.key == "tls[0].listen")
+        .expect("tls[0].listen");
     assert!(e.message.contains("[admin] probe_listen address"), "{e}");
 }
