@@ -339,7 +339,10 @@ async fn every_metric_and_label_the_alerting_rules_use_exists() {
             labels.extend(have.iter().map(String::as_str));
         }
         for l in grouping_labels(q) {
-            assert!(labels.contains(l.as_str()), "no metric in alert {q} has {l:?}");
+            assert!(
+                labels.contains(l.as_str()),
+                "no metric in alert {q} has {l:?}"
+            );
         }
     }
     assert!(used >= 8, "{qs:?}");

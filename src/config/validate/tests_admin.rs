@@ -238,10 +238,7 @@ fn probe_listen_mistakes() {
     assert!(hint(&e).contains("its own port"), "{e}");
     // A TLS listener may not take it either (its empty certificate list is another error).
     let text = "[admin]\nprobe_listen = \"127.0.0.1:9902\"\n[[tls]]\nlisten = \"127.0.0.1:9902\"\ncertificates = []\n";
-    let errs = parse_with_env(text, "t.toml", &env)
-        .err()
-        .expect("errors")
-        .0;
+    let errs = parse_with_env(text, "t.toml", &env).expect_err("errors").0;
     let e = errs
         .iter()
         .find(|e| e.key == "tls[0].listen")
