@@ -201,6 +201,10 @@ async fn metrics(State(st): State<AdminState>) -> Response {
             .open_connections
             .load(std::sync::atomic::Ordering::Relaxed),
     };
+    let limits = st.shared.stores.memory();
+    st.shared
+        .metrics
+        .set_rate_limit_keys(limits.len(), limits.capacity());
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }

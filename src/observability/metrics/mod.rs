@@ -77,6 +77,8 @@ pub struct Metrics {
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
+    rate_limit_keys: Gauge,
+    rate_limit_max_keys: Gauge,
     in_flight: Family<ServiceLabels, Gauge>,
     breaker_state: Family<BreakerLabels, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
@@ -120,6 +122,8 @@ impl Metrics {
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
+            rate_limit_keys: Gauge::default(),
+            rate_limit_max_keys: Gauge::default(),
             in_flight: Family::default(),
             breaker_state: Family::default(),
             endpoint_healthy: Family::default(),
@@ -158,6 +162,10 @@ impl Metrics {
                 "Spans not exported: queue_full (dropped, never waited for) or export_failed";
             "open_connections" => m.open_connections,
                 "Open client connections";
+            "rate_limit_keys" => m.rate_limit_keys,
+                "Keys held by the in-memory rate-limit table";
+            "rate_limit_max_keys" => m.rate_limit_max_keys,
+                "The in-memory rate-limit table's bound ([rate_limit] max_keys, rounded to shards)";
             "in_flight_requests" => m.in_flight,
                 "Requests in flight to each service";
             "breaker_state" => m.breaker_state,
@@ -180,6 +188,14 @@ impl Metrics {
         m.websocket.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m
+    }
+
+    /// Sets the in-memory rate-limit table's size and bound, read just before a scrape.
+    pub fn set_rate_limit_keys(&self, keys: usize, max_keys: usize) {
+        self.rate_limit_keys
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
+        self.rate_limit_max_keys
+            .set(i64::try_from(max_keys).unwrap_or(i64::MAX));
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from
