@@ -3,8 +3,11 @@
 # and stops the processes it owns (by their PIDs), and samples a PID's RSS and descriptors.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/target/release/portcullis
-LOADGEN=$ROOT/target/release/examples/loadgen
+# PROFILE=debug runs the scripts against debug builds (to try a script quickly; figures from a
+# debug gateway mean little).
+PROFILE=${PROFILE:-release}
+BIN=$ROOT/target/$PROFILE/portcullis
+LOADGEN=$ROOT/target/$PROFILE/examples/loadgen
 OWNED_PIDS=()
 
 # Debian packages a long check needs (command:package), installed when missing.
@@ -25,8 +28,10 @@ need_tools() {
 # The release gateway and load generator (skipped with SKIP_BUILD=1 when both exist).
 build_release() {
   if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$BIN" ] && [ -x "$LOADGEN" ]; then return; fi
-  echo "== cargo build --release (gateway and examples/loadgen)"
-  (cd "$ROOT" && cargo build --release --locked --bin portcullis --example loadgen)
+  local flag=--release
+  [ "$PROFILE" = debug ] && flag=""
+  echo "== cargo build $flag (gateway and examples/loadgen)"
+  (cd "$ROOT" && cargo build $flag --locked --bin portcullis --example loadgen)
 }
 
 # A free loopback TCP port.

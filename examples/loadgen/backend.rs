@@ -11,11 +11,18 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 
 /// Serves until the process is stopped; false if the address cannot be bound.
 pub async fn serve(listen: SocketAddr) -> bool {
-    let listener = match TcpListener::bind(listen).await {
+    // A 4096-connection accept queue: a gateway serving thousands of clients at once opens
+    // about as many upstream connections at once (tokio's default queue is 1024).
+    let bound = TcpSocket::new_v4().and_then(|s| {
+        s.set_reuseaddr(true)?;
+        s.bind(listen)?;
+        s.listen(4096)
+    });
+    let listener = match bound {
         Ok(l) => l,
         Err(e) => {
             eprintln!("loadgen backend: cannot listen on {listen}: {e}");

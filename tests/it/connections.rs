@@ -1,6 +1,6 @@
 //! Many connections and many clients, short versions of `scripts/connections` (which runs
 //! 10,000 connections and 50,000 addresses against a release build): 2,000 keep-alive
-//! connections held open at once and then each served, twice; and 20,000 distinct client
+//! connections held open at once and then each served, twice; and 10,000 distinct client
 //! addresses through a trusted `X-Forwarded-For` against a per-IP limit whose key table
 //! stays within `[rate_limit] max_keys` (read from the admin API's gauges), while a client
 //! deep in its limit stays limited.
@@ -19,7 +19,7 @@ use crate::common::admin::*;
 use crate::common::*;
 
 const CONNECTIONS: usize = 2_000;
-const ADDRESSES: u64 = 20_000;
+const ADDRESSES: u64 = 10_000;
 
 /// The descriptors this process may open, raised to the hard limit first.
 fn nofile() -> u64 {
@@ -61,7 +61,8 @@ async fn two_thousand_keep_alive_connections_are_held_then_served() {
     if count < CONNECTIONS {
         eprintln!("open file limit {limit}: only {count} connections (raise `ulimit -Hn`)");
     }
-    let be = Backend::echo().await;
+    // A burst of one request per connection opens as many upstream connections at once.
+    let be = Backend::echo_wide().await;
     let cfg = format!(
         "[[services]]\nname = \"svc\"\nendpoints = [\"http://{}\"]\n[services.health_check]\nenabled = false\n[[routes]]\nname = \"all\"\npath = \"/*\"\nservice = \"svc\"\n",
         be.addr
@@ -98,16 +99,16 @@ async fn two_thousand_keep_alive_connections_are_held_then_served() {
         for (i, s) in conns.drain(..).enumerate() {
             serving.spawn(one(s, format!("/c/{i}")));
         }
-        let failed = Arc::new(AtomicU64::new(0));
+        let mut bad = std::collections::BTreeMap::<u16, u64>::new();
         while let Some(r) = serving.join_next().await {
             let (status, s) = r.unwrap();
             if status != 200 {
-                failed.fetch_add(1, Ordering::SeqCst);
+                *bad.entry(status).or_default() += 1;
             }
             conns.push(s);
         }
         eprintln!("round {round}: {count} requests, one per connection, in {:?}", t.elapsed());
-        assert_eq!(failed.load(Ordering::SeqCst), 0, "round {round}");
+        assert!(bad.is_empty(), "round {round}: failed by status {bad:?}");
     }
     // Still the same connections: keep-alive held every one of them.
     assert_eq!(open_now(), count as u64);
@@ -115,10 +116,10 @@ async fn two_thousand_keep_alive_connections_are_held_then_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_thousand_client_addresses_keep_the_limit_table_bounded() {
+async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
     let be = Backend::echo().await;
-    let top = "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[rate_limit]\nmax_keys = 1000\n";
-    let policy = "[[policies.per-ip.rate_limit]]\nrate = 5\nper = \"1m\"\n";
+    let top = "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[rate_limit]\nmax_keys = 500\n";
+    let policy = "[[policies.per-ip.rate_limit]]\nrate = 5\nper = \"1h\"\n";
     let cfg = policy_route_config(be.addr, top, &format!("[policies.per-ip]\n{policy}"), "per-ip");
     let mut config = portcullis::config::parse_str(&cfg, "test.toml").unwrap();
     config.server.threads = 1;
@@ -175,7 +176,7 @@ async fn twenty_thousand_client_addresses_keep_the_limit_table_bounded() {
         t.elapsed()
     );
     assert_eq!(failed.load(Ordering::SeqCst), 0, "each new address is allowed");
-    assert!(peak <= cap && cap <= 1000, "peak {peak}, bound {cap}");
+    assert!(peak <= cap && cap <= 500, "peak {peak}, bound {cap}");
     // The admin API shows the same bound holding.
     let (_, _, text) = call(&admin, Method::GET, "/metrics", None, "").await;
     let gauge = |name: &str| -> u64 {
