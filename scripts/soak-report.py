@@ -5,6 +5,7 @@ missing reload, a bounded map past its bound, or RSS / descriptors that grow."""
 
 import csv
 import json
+import re
 import sys
 
 
@@ -21,7 +22,8 @@ def main():
     samples_path, load_path, log_path, reloads, final, status, load_rc, load_summary = sys.argv[1:9]
     samples, load = rows(samples_path), rows(load_path)
     reloads = int(reloads)
-    log = open(log_path, errors="replace").read().splitlines()
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    log = [ansi.sub("", line) for line in open(log_path, errors="replace").read().splitlines()]
     count = lambda needle: sum(1 for line in log if needle in line)
     problems = []
 
@@ -33,7 +35,7 @@ def main():
     if failed or load_rc != "0":
         problems.append(f"{failed:.0f} failed requests (load generator exit {load_rc})")
 
-    access = count("access:") or count('"target":"access"')
+    access = count('"target":"access"') or count(" access: ")
     print(f"access log: {access} lines")
 
     hup, watched = count("SIGHUP: reloading"), count("config file changed: reloading")

@@ -1,4 +1,5 @@
-# The soak's plot (scripts/soak): gnuplot -e "samples='...'; load='...'; png='...'" scripts/soak.gp
+# The soak's plot (scripts/soak):
+#   gnuplot -e "samples='...'; load='...'; png='...'; every=30; rate=500; seconds=600" scripts/soak.gp
 # Three panels over the run's seconds: the gateway's RSS and open descriptors; its bounded
 # maps (rate-limit keys and their bound, cache entries); requests per second and p99 latency.
 set terminal pngcairo size 1200,1000 font ",10" noenhanced
@@ -6,7 +7,8 @@ set output png
 set datafile separator ","
 set key autotitle columnhead top left
 set grid
-set multiplot layout 3,1 title "Portcullis soak: fixed rate, reload every 30 s (release build)"
+set xrange [0:seconds]
+set multiplot layout 3,1 title sprintf("Portcullis soak: %d requests/s for %d s, a reload (config change + SIGHUP) every %d s", rate, seconds, every)
 
 set title "Gateway process"
 set ylabel "RSS (MiB)"

@@ -1,6 +1,9 @@
-//! Many keep-alive connections: open them all (500 handshakes at a time), hold them idle, then
-//! send one request on every one at once, twice (the second round proves each connection was
-//! kept alive). A connection that fails to open, or a request that fails, is a failure.
+//! Many keep-alive connections: open them all (500 handshakes at a time), send one request on
+//! every one (`in_flight` at a time), hold them all idle between requests for `hold`, then send
+//! one more on each (which proves each connection was kept alive). A connection that fails to
+//! open, or a request that fails, is a failure. (A connection that sends nothing at all is
+//! closed with a 408 after the gateway's `header_read_timeout`, as a slowloris would be; so the
+//! idle hold comes after the first request.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +22,7 @@ use crate::Target;
 const OPENING: usize = 500;
 
 /// Opens `count` connections, holds them `hold`, serves each twice. True when nothing failed.
-pub async fn run(target: Target, count: usize, hold: Duration) -> bool {
+pub async fn run(target: Target, count: usize, hold: Duration, in_flight: usize) -> bool {
     let uri: http::Uri = target.url.replace("{n}", "0").parse().expect("a URL");
     let addr = format!(
         "{}:{}",
@@ -48,21 +51,29 @@ pub async fn run(target: Target, count: usize, hold: Duration) -> bool {
         }
     }
     eprintln!(
-        "conns: {} open after {:.1} s ({open_failures} failed); holding {:.0} s",
+        "conns: {} open after {:.1} s ({open_failures} failed)",
         senders.len(),
         start.elapsed().as_secs_f64(),
-        hold.as_secs_f64()
     );
-    tokio::time::sleep(hold).await;
     let target = Arc::new(target);
     let mut ok = open_failures == 0;
     for round in 1..=2 {
+        if round == 2 {
+            eprintln!(
+                "conns: holding {} idle for {:.0} s",
+                senders.len(),
+                hold.as_secs_f64()
+            );
+            tokio::time::sleep(hold).await;
+        }
         let stats = Arc::new(Stats::default());
         let t0 = Instant::now();
         let mut serving = tokio::task::JoinSet::new();
+        let gate = Arc::new(Semaphore::new(in_flight.max(1)));
         for (i, mut s) in senders.drain(..).enumerate() {
-            let (target, stats) = (target.clone(), stats.clone());
+            let (target, stats, gate) = (target.clone(), stats.clone(), gate.clone());
             serving.spawn(async move {
+                let _permit = gate.acquire().await;
                 let result = one(&target, &mut s, i as u64, &stats).await;
                 result.then_some(s)
             });

@@ -24,7 +24,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "loadgen", about = "Load generator and backend for the long checks")]
+#[command(
+    name = "loadgen",
+    about = "Load generator and backend for the long checks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,8 +81,8 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: u64,
     },
-    /// Opens `--connections` keep-alive connections, holds them idle for `--hold` seconds,
-    /// then sends one request on each, all at once, twice.
+    /// Opens `--connections` keep-alive connections, sends one request on each (at most
+    /// `--in-flight` at a time), holds them all idle for `--hold` seconds, then one more each.
     Conns {
         #[command(flatten)]
         target: Target,
@@ -87,6 +90,9 @@ enum Command {
         connections: usize,
         #[arg(long, default_value_t = 5.0)]
         hold: f64,
+        /// Requests in flight at once (each may need an upstream connection of the gateway's).
+        #[arg(long, default_value_t = 2000)]
+        in_flight: usize,
     },
 }
 
@@ -117,7 +123,11 @@ fn main() -> std::process::ExitCode {
                 target,
                 connections,
                 hold,
-            } => conns::run(target, connections, Duration::from_secs_f64(hold)).await,
+                in_flight,
+            } => {
+                let hold = Duration::from_secs_f64(hold);
+                conns::run(target, connections, hold, in_flight).await
+            }
         }
     });
     if ok {

@@ -106,7 +106,9 @@ impl Stats {
 impl Target {
     /// Request number `n`: `{n}` in the URL and the client address vary with it.
     pub fn request(&self, n: u64) -> Request<Empty<Bytes>> {
-        let url = self.url.replace("{n}", &(n % self.paths.max(1)).to_string());
+        let url = self
+            .url
+            .replace("{n}", &(n % self.paths.max(1)).to_string());
         let mut req = Request::get(url).body(Empty::new()).expect("a valid URL");
         let h = req.headers_mut();
         for line in &self.headers {

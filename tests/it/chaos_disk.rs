@@ -119,6 +119,9 @@ async fn a_full_disk_refuses_a_registration_cleanly_and_it_succeeds_once_space_i
     assert_eq!(st, StatusCode::CREATED, "{body}");
     assert_eq!(get(&gw.url("/audit/1")).await.0, StatusCode::OK);
     let stored = std::fs::read_to_string(&state).unwrap();
-    assert!(stored.contains("audit") && stored.contains("billing"), "{stored}");
+    assert!(
+        stored.contains("audit") && stored.contains("billing"),
+        "{stored}"
+    );
     drop((gw, admin));
 }

@@ -30,10 +30,8 @@ type Seen = Arc<Mutex<Vec<(u8, String, u16)>>>;
 fn load(gw: &Gateway, paths: &[&str], phase: &Arc<AtomicU8>, stop: &Arc<AtomicBool>) -> Seen {
     let seen: Seen = Arc::default();
     for k in 0..4 {
-        let urls: Vec<(String, String)> = paths
-            .iter()
-            .map(|p| ((*p).to_owned(), gw.url(p)))
-            .collect();
+        let urls: Vec<(String, String)> =
+            paths.iter().map(|p| ((*p).to_owned(), gw.url(p))).collect();
         let (phase, stop, seen) = (phase.clone(), stop.clone(), seen.clone());
         tokio::spawn(async move {
             let c = client();
@@ -85,7 +83,10 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
         be = be.addr,
     );
     let gw = start_gateway(&cfg).await;
-    let (phase, stop) = (Arc::new(AtomicU8::new(BEFORE)), Arc::new(AtomicBool::new(false)));
+    let (phase, stop) = (
+        Arc::new(AtomicU8::new(BEFORE)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let seen = load(&gw, &["/open/x", "/closed/x"], &phase, &stop);
     tokio::time::sleep(Duration::from_millis(700)).await;
     phase.store(SWITCHING, Ordering::SeqCst);
@@ -107,8 +108,15 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     for (ph, name) in [(BEFORE, "before"), (DOWN, "down"), (BACK, "back")] {
-        let (open, closed) = (statuses(&seen, ph, "/open/x"), statuses(&seen, ph, "/closed/x"));
-        eprintln!("{name}: {} open, {} closed requests", open.len(), closed.len());
+        let (open, closed) = (
+            statuses(&seen, ph, "/open/x"),
+            statuses(&seen, ph, "/closed/x"),
+        );
+        eprintln!(
+            "{name}: {} open, {} closed requests",
+            open.len(),
+            closed.len()
+        );
         assert!(!open.is_empty() && !closed.is_empty(), "{name}: load ran");
         assert!(open.iter().all(|s| *s == 200), "{name} allow: {open:?}");
         let want = if ph == DOWN { 429 } else { 200 };
@@ -128,7 +136,8 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
 async fn cluster_mode_serves_through_a_redis_outage_and_shares_what_changed() {
     let logs = LogBuf::global();
     let mut redis = RedisServer::start().unwrap();
-    let root = std::env::temp_dir().join(format!("portcullis-chaos-cluster-{}", std::process::id()));
+    let root =
+        std::env::temp_dir().join(format!("portcullis-chaos-cluster-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let (users, billing) = (Backend::echo().await, Backend::echo().await);
     let prefix = format!("chaos-{}", std::process::id());
@@ -145,7 +154,10 @@ async fn cluster_mode_serves_through_a_redis_outage_and_shares_what_changed() {
     };
     let (a, a_admin) = start_from_file(&write("a")).await;
     let (b, _b_admin) = start_from_file(&write("b")).await;
-    let (phase, stop) = (Arc::new(AtomicU8::new(BEFORE)), Arc::new(AtomicBool::new(false)));
+    let (phase, stop) = (
+        Arc::new(AtomicU8::new(BEFORE)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let seen_a = load(&a, &["/users/1"], &phase, &stop);
     let seen_b = load(&b, &["/users/2"], &phase, &stop);
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -166,7 +178,10 @@ async fn cluster_mode_serves_through_a_redis_outage_and_shares_what_changed() {
         assert!(t.elapsed() < Duration::from_secs(10), "B never got it");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("the outage's registration reached B {:?} after the restart", t.elapsed());
+    eprintln!(
+        "the outage's registration reached B {:?} after the restart",
+        t.elapsed()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(200)).await;

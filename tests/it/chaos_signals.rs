@@ -59,13 +59,18 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
         .args(["run", "--config"])
         .arg(&path)
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(dir.join("gw.err")).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("gw.err")).unwrap(),
+        ))
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{listen}");
     let t = Instant::now();
     while get_status(&format!("{base}/gen-0")).await != 200 {
-        assert!(t.elapsed() < Duration::from_secs(20), "the gateway did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the gateway did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -95,7 +100,10 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
     // The last change wins, once the reloads the storm queued are done.
     let t = Instant::now();
     while get_status(&format!("{base}/gen-{RELOADS}")).await != 200 {
-        assert!(t.elapsed() < Duration::from_secs(10), "the last config never applied");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the last config never applied"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("{RELOADS} SIGHUPs in {:?}", storm.elapsed());
@@ -104,7 +112,10 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
     for c in clients {
         c.await.unwrap();
     }
-    assert_eq!(get_status(&format!("{base}/gen-{}", RELOADS - 1)).await, 404);
+    assert_eq!(
+        get_status(&format!("{base}/gen-{}", RELOADS - 1)).await,
+        404
+    );
     let status = get(&format!("http://127.0.0.1:{admin}/api/status")).await.2;
     let generation = json(&status)["generation"].as_u64().unwrap();
 
@@ -126,7 +137,11 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
     assert_eq!(count("config reload refused"), 0, "{text}");
     assert!(reloaded >= 1 && reloaded <= RELOADS as u64, "{text}");
     assert!(signals >= 1, "{text}");
-    assert_eq!(signals + watched, reloaded, "one trigger line per reload: {text}");
+    assert_eq!(
+        signals + watched,
+        reloaded,
+        "one trigger line per reload: {text}"
+    );
     assert_eq!(generation, 1 + reloaded, "one log line per applied reload");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -107,7 +107,10 @@ async fn two_thousand_keep_alive_connections_are_held_then_served() {
             }
             conns.push(s);
         }
-        eprintln!("round {round}: {count} requests, one per connection, in {:?}", t.elapsed());
+        eprintln!(
+            "round {round}: {count} requests, one per connection, in {:?}",
+            t.elapsed()
+        );
         assert!(bad.is_empty(), "round {round}: failed by status {bad:?}");
     }
     // Still the same connections: keep-alive held every one of them.
@@ -120,7 +123,12 @@ async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
     let be = Backend::echo().await;
     let top = "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[rate_limit]\nmax_keys = 500\n";
     let policy = "[[policies.per-ip.rate_limit]]\nrate = 5\nper = \"1h\"\n";
-    let cfg = policy_route_config(be.addr, top, &format!("[policies.per-ip]\n{policy}"), "per-ip");
+    let cfg = policy_route_config(
+        be.addr,
+        top,
+        &format!("[policies.per-ip]\n{policy}"),
+        "per-ip",
+    );
     let mut config = portcullis::config::parse_str(&cfg, "test.toml").unwrap();
     config.server.threads = 1;
     let (gw, admin) = start_gateway_admin(config, None).await;
@@ -135,7 +143,10 @@ async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
     for _ in 0..5 {
         assert_eq!(send(from("203.0.113.9")).await.0, StatusCode::OK);
     }
-    assert_eq!(send(from("203.0.113.9")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send(from("203.0.113.9")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     let next = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -163,8 +174,10 @@ async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let len = shared.stores.memory().len() as u64;
-                peak.fetch_max(len, Ordering::Relaxed);
+                if i % 64 == 0 {
+                    let len = shared.stores.memory().len() as u64;
+                    peak.fetch_max(len, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -175,7 +188,11 @@ async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
         "{ADDRESSES} addresses in {:?}: at most {peak} keys held, bound {cap}",
         t.elapsed()
     );
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "each new address is allowed");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "each new address is allowed"
+    );
     assert!(peak <= cap && cap <= 500, "peak {peak}, bound {cap}");
     // The admin API shows the same bound holding.
     let (_, _, text) = call(&admin, Method::GET, "/metrics", None, "").await;
@@ -187,5 +204,8 @@ async fn ten_thousand_client_addresses_keep_the_limit_table_bounded() {
     assert_eq!(gauge("portcullis_rate_limit_max_keys "), cap);
     assert!(gauge("portcullis_rate_limit_keys ") > 0);
     // The client deep in its limit was kept through the evictions.
-    assert_eq!(send(from("203.0.113.9")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send(from("203.0.113.9")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
