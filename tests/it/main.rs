@@ -5,6 +5,7 @@
 mod common;
 
 mod access_log;
+mod access_output;
 mod admin;
 mod balancing;
 mod breaker;
@@ -32,9 +33,11 @@ mod grafana;
 mod grpc;
 mod grpc_web;
 mod http2;
+mod interim;
 mod layers;
 mod log_fields;
 mod log_secrets;
+mod metrics_ops;
 mod outbound_tls;
 mod policies;
 mod proxy;
