@@ -5,7 +5,7 @@
 //! after the last change) and one trigger line (`SIGHUP`, or the file watch's) per reload.
 //! `scripts/chaos` runs it longer.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,15 +55,7 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
     let (path, log) = (dir.join("gw.toml"), dir.join("gw.log"));
     let (listen, admin) = (free_port(), free_port());
     replace(&path, &config(listen, admin, &be, 0));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("gw.err")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
+    let mut child = run_binary(&path, &log, &dir.join("gw.err"));
     let base = format!("http://127.0.0.1:{listen}");
     let t = Instant::now();
     while get_status(&format!("{base}/gen-0")).await != 200 {
@@ -76,21 +68,7 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut clients = Vec::new();
-    for _ in 0..8 {
-        let (url, stop) = (format!("{base}/stable"), stop.clone());
-        let (ok, failed) = (ok.clone(), failed.clone());
-        clients.push(tokio::spawn(async move {
-            let c = client();
-            while !stop.load(Ordering::SeqCst) {
-                let req = Request::get(&url).body(full("")).unwrap();
-                match c.request(req).await {
-                    Ok(r) if r.status() == StatusCode::OK => ok.fetch_add(1, Ordering::SeqCst),
-                    _ => failed.fetch_add(1, Ordering::SeqCst),
-                };
-            }
-        }));
-    }
+    let clients = load(&format!("{base}/stable"), &stop, &ok, &failed);
     let storm = Instant::now();
     for i in 1..=RELOADS {
         replace(&path, &config(listen, admin, &be, i));
@@ -144,6 +122,43 @@ async fn a_sighup_storm_under_load_loses_nothing_and_logs_each_reload_once() {
     );
     assert_eq!(generation, 1 + reloaded, "one log line per applied reload");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `portcullis run --config path`, its output to files.
+fn run_binary(path: &std::path::Path, out: &std::path::Path, err: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["run", "--config"])
+        .arg(path)
+        .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(err).unwrap()))
+        .spawn()
+        .unwrap()
+}
+
+/// Eight loops of GETs to `url` until `stop`, counting 200s in `ok` and anything else in
+/// `failed`.
+fn load(
+    url: &str,
+    stop: &Arc<AtomicBool>,
+    ok: &Arc<AtomicU64>,
+    failed: &Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..8)
+        .map(|_| {
+            let (url, stop) = (url.to_owned(), stop.clone());
+            let (ok, failed) = (ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Ordering::SeqCst) {
+                    let req = Request::get(&url).body(full("")).unwrap();
+                    match c.request(req).await {
+                        Ok(r) if r.status() == StatusCode::OK => ok.fetch_add(1, Ordering::SeqCst),
+                        _ => failed.fetch_add(1, Ordering::SeqCst),
+                    };
+                }
+            })
+        })
+        .collect()
 }
 
 async fn get_status(url: &str) -> u16 {
