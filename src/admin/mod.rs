@@ -183,6 +183,10 @@ async fn metrics(State(st): State<AdminState>) -> Response {
             .load(std::sync::atomic::Ordering::Relaxed),
         upstream_idle: &idle,
     };
+    let limits = st.shared.stores.memory();
+    st.shared
+        .metrics
+        .set_rate_limit_keys(limits.len(), limits.capacity());
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
