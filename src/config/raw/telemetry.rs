@@ -1,13 +1,14 @@
 //! The raw `[telemetry]` table and its `[telemetry.otlp]` section (see `raw`).
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::policy::RawStrMap;
 use super::DurationStr;
 
 /// `[telemetry]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTelemetry {
     pub otlp: Option<Spanned<RawOtlp>>,
@@ -16,7 +17,7 @@ pub(in crate::config) struct RawTelemetry {
 }
 
 /// `[telemetry.otlp]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawOtlp {
     pub endpoint: Option<Spanned<String>>,

@@ -4,9 +4,9 @@
 //! resource, secret headers, sampling, batching and the bounded queue. Keys left unset take
 //! the standard `OTEL_*` environment variables (`otel_env`) before the defaults.
 
+use crate::config::raw::Spanned;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Uri};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;
