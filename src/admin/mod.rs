@@ -218,6 +218,9 @@ async fn metrics(State(st): State<AdminState>) -> Response {
     st.shared
         .metrics
         .set_rate_limit_keys(limits.len(), limits.capacity());
+    if let Some(redis) = st.shared.stores.redis() {
+        st.shared.metrics.set_redis_up(!redis.is_down());
+    }
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }

@@ -15,7 +15,7 @@ use super::status::ServiceStatus;
 use labels::{
     histogram, AddressLabels, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels,
     HistogramFamily, RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels,
-    RouteServiceLabels, ServiceLabels, UpstreamErrorLabels,
+    RouteServiceLabels, ServiceLabels, StoreLabels, UpstreamErrorLabels,
 };
 
 mod gauges;
@@ -87,6 +87,7 @@ pub struct Metrics {
     open_connections: Gauge,
     rate_limit_keys: Gauge,
     rate_limit_max_keys: Gauge,
+    redis_up: Family<StoreLabels, Gauge>,
     in_flight: Family<ServiceLabels, Gauge>,
     upstream_idle: Family<AddressLabels, Gauge>,
     breaker_state: Family<BreakerLabels, Gauge>,
@@ -139,6 +140,7 @@ impl Metrics {
             open_connections: Gauge::default(),
             rate_limit_keys: Gauge::default(),
             rate_limit_max_keys: Gauge::default(),
+            redis_up: Family::default(),
             in_flight: Family::default(),
             upstream_idle: Family::default(),
             breaker_state: Family::default(),
@@ -191,6 +193,8 @@ impl Metrics {
                 "Keys held by the in-memory rate-limit table";
             "rate_limit_max_keys" => m.rate_limit_max_keys,
                 "The in-memory rate-limit table's bound ([rate_limit] max_keys, rounded to shards)";
+            "redis_up" => m.redis_up,
+                "Whether the Redis of the shared rate limits answers (1/0); absent without Redis";
             "in_flight_requests" => m.in_flight,
                 "Requests in flight to each service";
             "upstream_idle_connections" => m.upstream_idle,
@@ -225,6 +229,14 @@ impl Metrics {
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
         self.rate_limit_max_keys
             .set(i64::try_from(max_keys).unwrap_or(i64::MAX));
+    }
+
+    /// Whether the rate limits' Redis answers, read just before a scrape.
+    pub fn set_redis_up(&self, up: bool) {
+        let labels = StoreLabels {
+            store: "rate_limit",
+        };
+        self.redis_up.get_or_create(&labels).set(i64::from(up));
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from
