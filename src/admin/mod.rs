@@ -261,7 +261,7 @@ async fn routes(State(st): State<AdminState>) -> Json<Value> {
         .map(|r| {
             json!({
                 "name": &*r.name,
-                "service": &*snap.services[r.service].name,
+                "service": r.service.map(|i| &*snap.services[i].name),
                 "timeout_ms": r.timeout.map(|t| t.as_millis() as u64),
                 "retry_non_idempotent": r.retry_non_idempotent,
                 "policies": r.chain.is_some(),

@@ -17,6 +17,7 @@ mod policy;
 mod resilience;
 mod telemetry;
 mod tls;
+mod traffic;
 mod upstream_tls;
 
 pub(super) use compression::{RawCompression, RawLevel};
@@ -29,6 +30,7 @@ pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
+pub(super) use traffic::{RawErrorPage, RawErrorPages, RawMirror, RawRedirect, RawRespond, RawSplitTarget};
 pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.
@@ -43,6 +45,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "outbound",
     "tls",
     "telemetry",
+    "error_pages",
     "services",
     "routes",
     "consumers",
@@ -148,6 +151,12 @@ pub(super) struct RawRoute {
     pub timeout: Option<Spanned<DurationStr>>,
     pub retry_non_idempotent: Option<Spanned<bool>>,
     pub policies: Option<Spanned<StrList>>,
+    pub split: Option<Spanned<Vec<Spanned<RawSplitTarget>>>>,
+    pub sticky: Option<Spanned<String>>,
+    pub mirror: Option<Spanned<RawMirror>>,
+    pub redirect: Option<Spanned<RawRedirect>>,
+    pub respond: Option<Spanned<RawRespond>>,
+    pub error_pages: Option<Spanned<RawErrorPages>>,
 }
 
 /// A string or an array of strings (`listen = "a"` and `listen = ["a", "b"]` both work).

@@ -53,6 +53,11 @@ impl OnDone for Done {
             let elapsed = self.facts.start.elapsed();
             self.metrics
                 .request_named(route, service, &self.method, self.status, elapsed);
+        } else if let Some(route) = &self.facts.route {
+            // A route that answers by itself (redirect, static response): no service.
+            let elapsed = self.facts.start.elapsed();
+            self.metrics
+                .request(route, "-", &self.method, self.status, elapsed);
         } else {
             let elapsed = self.facts.start.elapsed();
             self.metrics

@@ -22,6 +22,7 @@ mod gauges;
 mod grpc;
 mod handles;
 mod labels;
+mod mirror;
 mod read;
 mod record;
 #[cfg(test)]
@@ -82,6 +83,7 @@ pub struct Metrics {
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
+    mirror: mirror::MirrorMetrics,
     tls: tls::TlsMetrics,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
@@ -125,6 +127,7 @@ impl Metrics {
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
+            mirror: mirror::MirrorMetrics::default(),
             tls: tls::TlsMetrics::default(),
             scrape: Mutex::new(()),
             read: Registry::default(),
@@ -178,6 +181,7 @@ impl Metrics {
             "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
+        m.mirror.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m
     }

@@ -1,0 +1,116 @@
+//! The traffic parts of the routing stage and of `finish`: the service a split route's
+//! request goes to (in turn by the weights, or by its sticky key), the answers a route makes
+//! by itself (a redirect with its templates filled from the match, a static response), and a
+//! custom error page in place of problem+json.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::Response;
+
+use super::exchange::request_hash;
+use super::ConnInfo;
+use crate::base::body::GatewayBody;
+use crate::config::traffic::{AnswerSpec, ErrorPage, RedirectSpec};
+use crate::error::GatewayError;
+use crate::middleware::client_ip;
+use crate::routing::RouteMatch;
+use crate::state::{Snapshot, Split};
+use crate::upstream::Service;
+
+/// The service a request on a split route goes to: by its sticky key's hash (the configured
+/// header or cookie, else the client's address), or the next in the weighted turn.
+pub(super) fn choose<'s>(
+    snap: &'s Snapshot,
+    split: &Split,
+    conn: &ConnInfo,
+    parts: &Parts,
+) -> &'s Service {
+    let index = match &split.sticky {
+        None => split.next(),
+        Some(key) => {
+            let ip = client_ip::client_ip(conn.peer.ip(), &parts.headers, &snap.trusted_proxies);
+            split.by_hash(request_hash(key, &parts.headers, ip))
+        }
+    };
+    &snap.services[index]
+}
+
+/// What a route that answers by itself needs of the match, taken at routing: a redirect's
+/// `Location` (its templates are filled from the match).
+pub(super) fn location(
+    spec: &AnswerSpec,
+    m: &RouteMatch<'_, '_>,
+    parts: &Parts,
+    host: Option<&str>,
+    tls: bool,
+) -> Result<Option<HeaderValue>, GatewayError> {
+    match spec {
+        AnswerSpec::Redirect(r) => redirect_to(r, m, parts, host, tls).map(Some),
+        AnswerSpec::Respond(_) => Ok(None),
+    }
+}
+
+/// The answer of a route that answers by itself (given after its policies): the redirect
+/// to `location`, or the static response.
+pub(super) fn answer(spec: &AnswerSpec, location: Option<HeaderValue>) -> Response<GatewayBody> {
+    match spec {
+        AnswerSpec::Redirect(r) => {
+            let mut resp = Response::new(GatewayBody::full(Bytes::new()));
+            *resp.status_mut() = r.status;
+            if let Some(to) = location {
+                resp.headers_mut().insert(header::LOCATION, to);
+            }
+            resp
+        }
+        AnswerSpec::Respond(r) => {
+            let mut resp = Response::new(GatewayBody::full(r.body.bytes.clone()));
+            *resp.status_mut() = r.status;
+            *resp.headers_mut() = r.headers.clone();
+            resp
+        }
+    }
+}
+
+/// The redirect's `Location`: absolute when it sets a scheme or host (the request's for the
+/// other), else a path; the path template (or the request's normalised path), then the query
+/// unless `keep_query = false`.
+fn redirect_to(
+    spec: &RedirectSpec,
+    m: &RouteMatch<'_, '_>,
+    parts: &Parts,
+    host: Option<&str>,
+    tls: bool,
+) -> Result<HeaderValue, GatewayError> {
+    let mut to = String::with_capacity(128);
+    if spec.scheme.is_some() || spec.host.is_some() {
+        let own = if tls { "https" } else { "http" };
+        to.push_str(spec.scheme.as_deref().unwrap_or(own));
+        to.push_str("://");
+        match &spec.host {
+            Some(t) => m.fill(t, &mut to),
+            None => to.push_str(host.ok_or(GatewayError::BadHeader("missing Host header"))?),
+        }
+    }
+    match &spec.path {
+        Some(t) => m.fill(t, &mut to),
+        None => to.push_str(m.path()),
+    }
+    if let (true, Some(q)) = (spec.keep_query, parts.uri.query()) {
+        to.push('?');
+        to.push_str(q);
+    }
+    HeaderValue::try_from(to).map_err(|_| GatewayError::BadTarget)
+}
+
+/// A gateway error answered with a custom page: the error's status and headers
+/// (Retry-After, WWW-Authenticate, RateLimit), the page's body and content type.
+pub(super) fn error_page(e: &GatewayError, page: &ErrorPage) -> Response<GatewayBody> {
+    let mut resp = Response::new(GatewayBody::full(page.body.bytes.clone()));
+    *resp.status_mut() = e.status();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, page.content_type.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    e.add_headers(h);
+    resp
+}
