@@ -186,4 +186,6 @@ mod tests_telemetry;
 #[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
+mod tests_traffic;
+#[cfg(test)]
 mod tests_upstream_tls;
