@@ -176,12 +176,17 @@ fn plan(
     let max_body_bytes = last(|p| p.max_body_bytes.is_some())
         .and_then(|p| p.max_body_bytes)
         .unwrap_or(config.server.max_body_bytes);
-    let request_timeout = r.service.map_or(Duration::ZERO, |i| services[i].request_timeout);
+    let request_timeout = r
+        .service
+        .map_or(Duration::ZERO, |i| services[i].request_timeout);
     let mirror = r.mirror.as_ref().map(|m| {
         let service = services[m.index].clone();
         Arc::new(Mirror::new(m, service))
     });
-    let error_pages = r.error_pages.as_ref().map(|p| Arc::new(p.over(&config.error_pages)));
+    let error_pages = r
+        .error_pages
+        .as_ref()
+        .map(|p| Arc::new(p.over(&config.error_pages)));
     Route {
         name: Arc::from(r.def.name.as_str()),
         service: r.service,

@@ -30,7 +30,9 @@ pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
-pub(super) use traffic::{RawErrorPage, RawErrorPages, RawMirror, RawRedirect, RawRespond, RawSplitTarget};
+pub(super) use traffic::{
+    RawErrorPage, RawErrorPages, RawMirror, RawRedirect, RawRespond, RawSplitTarget,
+};
 pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.

@@ -104,9 +104,12 @@ pub(super) fn parse_with_env(
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
-    let error_pages = doc.error_pages.as_ref().map_or(Some(Default::default()), |s| {
-        traffic::error_pages(&s.raw, "error_pages", &mut ctx)
-    });
+    let error_pages = doc
+        .error_pages
+        .as_ref()
+        .map_or(Some(Default::default()), |s| {
+            traffic::error_pages(&s.raw, "error_pages", &mut ctx)
+        });
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);

@@ -15,11 +15,11 @@ use tokio::time::Instant;
 use super::done::{Done, Facts};
 use super::{cache, compress, grpc, grpc_web, headers, ConnInfo};
 use crate::base::body::GatewayBody;
+use crate::config::traffic::ErrorPages;
 use crate::error::GatewayError;
 use crate::middleware::run::{self, Passed};
 use crate::observability::access_log::AccessEntry;
 use crate::observability::trace_context::TraceContext;
-use crate::config::traffic::ErrorPages;
 use crate::state::{Route, Shared, Snapshot};
 use crate::upstream::Service;
 

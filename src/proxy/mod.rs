@@ -16,12 +16,12 @@ mod done;
 pub(crate) mod early;
 pub mod exchange;
 mod finish;
-mod mirror;
 #[cfg(test)]
 mod fuzz;
 pub mod grpc;
 pub(crate) mod grpc_web;
 pub mod headers;
+mod mirror;
 mod sanity;
 mod stages;
 mod traffic;
@@ -148,7 +148,14 @@ async fn pipeline<'s>(
     //    from memory). After the cache (a hit reaches no service, so no shadow either) and the
     //    WebSocket branch (tunnels are not mirrored), just before the exchange, with its head.
     if let Some(m) = &routed.route.mirror {
-        Box::pin(mirror::mirror(shared, m, &routed.route.name, &mut out, up.deadline)).await?;
+        Box::pin(mirror::mirror(
+            shared,
+            m,
+            &routed.route.name,
+            &mut out,
+            up.deadline,
+        ))
+        .await?;
     }
     let tried = attempt::run(up, out).await;
     stages::response(shared, &routed, service, tried, pending, cx)

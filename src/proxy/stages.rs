@@ -164,7 +164,11 @@ pub(super) fn admit<'s>(
     cx: &Ctx<'_>,
 ) -> Result<Flow<&'s Service>, GatewayError> {
     let Some(service) = routed.service else {
-        let spec = routed.route.answer.as_deref().ok_or(GatewayError::NoRoute)?;
+        let spec = routed
+            .route
+            .answer
+            .as_deref()
+            .ok_or(GatewayError::NoRoute)?;
         return Ok(Flow::Answer(traffic::answer(spec, routed.location.take())));
     };
     grpc_web::check(cx.facts.web.as_ref(), service)?;

@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(counts, [900, 100, 0]);
         let split = Split::new(&spec(&[2, 1]));
         let order: Vec<usize> = (0..6).map(|_| split.next()).collect();
-        assert_eq!(order, [10, 11, 10, 10, 11, 10], "spread out, not 2 then 1 in blocks");
+        assert_eq!(
+            order,
+            [10, 11, 10, 10, 11, 10],
+            "spread out, not 2 then 1 in blocks"
+        );
     }
 
     #[test]
@@ -144,6 +148,10 @@ mod tests {
             counts[split.by_hash(h) - 10] += 1;
         }
         assert_eq!(counts, [75, 0, 25]);
-        assert_eq!(split.by_hash(7), split.by_hash(107), "same bucket, same service");
+        assert_eq!(
+            split.by_hash(7),
+            split.by_hash(107),
+            "same bucket, same service"
+        );
     }
 }

@@ -42,7 +42,10 @@ redirect = { scheme = "https" }
     assert_eq!(status, 301);
     assert_eq!(h["location"], "https://42.example.com/v2/42/a/b?x=1");
     assert!(body.is_empty());
-    assert!(h.contains_key("x-request-id"), "every answer carries the id");
+    assert!(
+        h.contains_key("x-request-id"),
+        "every answer carries the id"
+    );
     let (status, h, _) = get(&gw.url("/docs/intro?lang=en")).await;
     assert_eq!(status, 308);
     assert_eq!(h["location"], "/manual/intro");
@@ -115,8 +118,14 @@ async fn a_missing_file_is_a_check_error_with_its_location() {
     std::fs::write(&path, text).unwrap();
     let err = portcullis::config::check_file(&path).unwrap_err();
     let file = path.display().to_string();
-    assert!(err.contains(&format!("{file}:5:8: routes[0].respond.file: cannot read")), "{err}");
-    assert!(err.contains(&format!("{file}:8:16: error_pages.404.file: cannot read")), "{err}");
+    assert!(
+        err.contains(&format!("{file}:5:8: routes[0].respond.file: cannot read")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:8:16: error_pages.404.file: cannot read")),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -162,14 +171,23 @@ service = "down"
     assert_eq!(&body[..], b"<h1>Nothing here</h1>");
     assert!(h.contains_key("x-request-id"));
     let (status, h, body) = get(&gw.url("/plain/x")).await;
-    assert_eq!((status.as_u16(), &body[..]), (502, &b"bad gateway page"[..]));
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (502, &b"bad gateway page"[..])
+    );
     assert_eq!(h["content-type"], "text/plain");
     let (status, h, body) = get(&gw.url("/api/x")).await;
-    assert_eq!((status.as_u16(), &body[..]), (502, &br#"{"error":"down"}"#[..]));
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (502, &br#"{"error":"down"}"#[..])
+    );
     assert_eq!(h["content-type"], "application/json");
     // A route's pages fall back to [error_pages] for the other statuses.
     let (status, _, body) = get(&gw.url("/json/x")).await;
-    assert_eq!((status.as_u16(), &body[..]), (502, &b"bad gateway page"[..]));
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (502, &b"bad gateway page"[..])
+    );
     // Statuses without a page stay problem+json.
     let req = Request::get(gw.url("/plain/%2F")).body(full("")).unwrap();
     let (status, h, _) = send(req).await;

@@ -73,7 +73,10 @@ fn example_file_parses() {
         .iter()
         .find(|r| r.def.name == "user-profile")
         .unwrap();
-    assert_eq!(config.services[profile.service.unwrap()].name, "user-service");
+    assert_eq!(
+        config.services[profile.service.unwrap()].name,
+        "user-service"
+    );
     assert_eq!(
         profile.def.rewrite.as_deref(),
         Some("/v2/users/{id}/profile")

@@ -72,11 +72,16 @@ async fn copies_carry_the_head_and_small_bodies() {
     assert_eq!((status.as_u16(), &body[..]), (200, &b"5"[..]));
     until("the copy", || shadow.hits() == 1).await;
     let seen = shadow.last();
-    assert_eq!((seen.method.as_str(), seen.uri.as_str()), ("POST", "/api/orders?x=1"));
+    assert_eq!(
+        (seen.method.as_str(), seen.uri.as_str()),
+        ("POST", "/api/orders?x=1")
+    );
     assert_eq!(seen.headers["x-request-id"], "mirror-1");
     assert_eq!(seen.headers["content-length"], "5");
-    gw.metric_line(r#"portcullis_mirror_requests_total{route="api",service="shadow",result="sent"} 1"#)
-        .await;
+    gw.metric_line(
+        r#"portcullis_mirror_requests_total{route="api",service="shadow",result="sent"} 1"#,
+    )
+    .await;
     // A body over the bound: the primary gets it, no copy is made.
     let (status, _, body) = send(post("a body longer than sixteen bytes")).await;
     assert_eq!((status.as_u16(), &body[..]), (200, &b"32"[..]));
@@ -113,7 +118,8 @@ async fn a_hanging_mirror_never_holds_up_the_client_and_drops_are_counted() {
     assert_eq!(primary.hits(), 12);
     until("two copies in the queue", || shadow.hits() == 2).await;
     let m = gw.metrics();
-    let line = r#"portcullis_mirror_requests_total{route="api",service="shadow",result="queue_full"} 10"#;
+    let line =
+        r#"portcullis_mirror_requests_total{route="api",service="shadow",result="queue_full"} 10"#;
     assert!(m.lines().any(|l| l == line), "{m}");
     assert!(!m.contains(r#"result="sent""#), "nothing answered: {m}");
 }

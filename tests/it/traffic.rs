@@ -43,7 +43,12 @@ split = {split}
 
 /// Sends `n` GETs to `path`, 16 at a time, each with the headers `headers(i)`; returns how
 /// many were answered by each of `v1` and `v2` (by the body).
-async fn spread(gw: &Gateway, path: &str, n: usize, headers: fn(usize) -> Vec<(String, String)>) -> (u64, u64) {
+async fn spread(
+    gw: &Gateway,
+    path: &str,
+    n: usize,
+    headers: fn(usize) -> Vec<(String, String)>,
+) -> (u64, u64) {
     let limit = Arc::new(Semaphore::new(16));
     let mut tasks = Vec::with_capacity(n);
     let client = client();
@@ -57,7 +62,9 @@ async fn spread(gw: &Gateway, path: &str, n: usize, headers: fn(usize) -> Vec<(S
         tasks.push(tokio::spawn(async move {
             let resp = fut.await.unwrap();
             assert_eq!(resp.status(), 200);
-            let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap();
             drop(permit);
             body.to_bytes()
         }));
@@ -81,7 +88,10 @@ async fn a_90_10_split_keeps_within_2_percent_over_10000_requests() {
     let (a, b) = spread(&gw, "/checkout/cart", 10_000, |_| Vec::new()).await;
     assert_eq!(a + b, 10_000);
     let share = b as f64 / 10_000.0;
-    assert!((share - 0.10).abs() <= 0.02, "v2 got {b} of 10000 ({share})");
+    assert!(
+        (share - 0.10).abs() <= 0.02,
+        "v2 got {b} of 10000 ({share})"
+    );
     assert!(a.abs_diff(9_000) <= 200, "v1 got {a} of 10000");
     // The metrics name the service each request went to.
     let m = gw.metrics();
@@ -138,7 +148,9 @@ async fn a_sticky_split_keeps_each_user_on_one_service() {
                 .body(full(""))
                 .unwrap();
             let resp = client.request(req).await.unwrap();
-            let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap();
             let got = body.to_bytes();
             assert_eq!(*first.get_or_insert(got.clone()), got, "user-{user} moved");
         }
@@ -155,12 +167,18 @@ async fn a_reload_moves_the_weights_blue_to_green() {
     let (v1, v2) = (named("v1").await, named("v2").await);
     let blue = r#"[{ service = "v1", weight = 100 }, { service = "v2", weight = 0 }]"#;
     let gw = start_gateway(&split_config(&v1, &v2, blue, "")).await;
-    assert_eq!(spread(&gw, "/checkout/a", 50, |_| Vec::new()).await, (50, 0));
+    assert_eq!(
+        spread(&gw, "/checkout/a", 50, |_| Vec::new()).await,
+        (50, 0)
+    );
     let green = r#"[{ service = "v1", weight = 0 }, { service = "v2", weight = 100 }]"#;
     let text = split_config(&v1, &v2, green, "");
     let config = portcullis::config::parse_str(&text, "green.toml").unwrap();
     gw.shared.reload(&config).unwrap();
-    assert_eq!(spread(&gw, "/checkout/a", 50, |_| Vec::new()).await, (0, 50));
+    assert_eq!(
+        spread(&gw, "/checkout/a", 50, |_| Vec::new()).await,
+        (0, 50)
+    );
 }
 
 #[tokio::test]

@@ -50,7 +50,10 @@ pub(in crate::config) struct RawRespond {
 
 /// One error page: `404 = { body = "...", content_type = "text/html" }` or `{ file = "..." }`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a { body or file, content_type } table")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a { body or file, content_type } table"
+)]
 pub(in crate::config) struct RawErrorPage {
     pub content_type: Option<Spanned<String>>,
     pub body: Option<Spanned<String>>,

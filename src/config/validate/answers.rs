@@ -57,7 +57,12 @@ fn redirect(
     });
     if raw.scheme.is_none() && raw.host.is_none() && raw.path.is_none() {
         let hint = "set at least one of scheme, host and path (the rest is the request's)";
-        ctx.error(v.span(), key, "the redirect changes nothing", Some(hint.into()));
+        ctx.error(
+            v.span(),
+            key,
+            "the redirect changes nothing",
+            Some(hint.into()),
+        );
         return None;
     }
     let keep_query = raw.keep_query.as_ref().is_none_or(|b| *b.get_ref());
@@ -99,7 +104,12 @@ fn template(
         _ => None,
     };
     if let Some(msg) = bad {
-        ctx.error(v.span(), key, format!("invalid {} \"{text}\"", leaf(key)), Some(msg.into()));
+        ctx.error(
+            v.span(),
+            key,
+            format!("invalid {} \"{text}\"", leaf(key)),
+            Some(msg.into()),
+        );
         return None;
     }
     let pattern = pattern?;

@@ -61,17 +61,19 @@ pub(super) fn routes(
             .is_some_and(|b| *b.get_ref());
         let extras = raw.and_then(|r| extras(i, r, services, ctx));
         let resolved = target.zip(timeout).zip(route_policies).zip(extras);
-        out.push(resolved.map(|(((target, timeout), policies), (mirror, pages))| RouteSpec {
-            def: def.clone(),
-            service: target.service,
-            split: target.split,
-            answer: target.answer,
-            mirror,
-            error_pages: pages,
-            timeout,
-            policies,
-            retry_non_idempotent,
-        }));
+        out.push(resolved.map(
+            |(((target, timeout), policies), (mirror, pages))| RouteSpec {
+                def: def.clone(),
+                service: target.service,
+                split: target.split,
+                answer: target.answer,
+                mirror,
+                error_pages: pages,
+                timeout,
+                policies,
+                retry_non_idempotent,
+            },
+        ));
         defs.push(def);
         spans.push(field_spans);
     }

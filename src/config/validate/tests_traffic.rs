@@ -53,7 +53,10 @@ percent = 5
     assert_eq!(w, [(0, 90), (1, 10)]);
     assert_eq!(split.sticky, Some(HashKey::Cookie("session".into())));
     let m = r.mirror.as_ref().unwrap();
-    assert_eq!((m.index, m.percent, m.max_body_bytes, m.queue), (1, 5, 65_536, 100));
+    assert_eq!(
+        (m.index, m.percent, m.max_body_bytes, m.queue),
+        (1, 5, 65_536, 100)
+    );
     let shown = serde_json::to_value(&c.routes[0]).unwrap();
     assert_eq!(shown["split"]["targets"][1]["service"], "v2");
     assert_eq!(shown["split"]["sticky"], "cookie:session");
@@ -92,14 +95,33 @@ service = "v1"
 sticky = "client_ip"
 "#,
     );
-    let e = error_at(&errs, &text, "routes[0].split", "split = [{ service = \"v1\", weight = 1 }]");
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[0].split",
+        "split = [{ service = \"v1\", weight = 1 }]",
+    );
     assert!(e.message.contains("at least two"), "{e}");
-    let e = error_at(&errs, &text, "routes[1].split[1].service", "split = [{ service = \"v1\", weight = 1 }, { service = \"v1\"");
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[1].split[1].service",
+        "split = [{ service = \"v1\", weight = 1 }, { service = \"v1\"",
+    );
     assert!(e.message.contains("named twice"), "{e}");
     error_at(&errs, &text, "routes[2].split", "weight = 0 }");
     error_at(&errs, &text, "routes[2].sticky", "sticky = \"header:\"");
-    let e = error_at(&errs, &text, "routes[3].split", "split = [{ service = \"v1\", weight = 1 }, { service = \"v3\"");
-    assert!(e.message.contains("cannot both be set"), "{}", render(&errs));
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[3].split",
+        "split = [{ service = \"v1\", weight = 1 }, { service = \"v3\"",
+    );
+    assert!(
+        e.message.contains("cannot both be set"),
+        "{}",
+        render(&errs)
+    );
     error_at(&errs, &text, "routes[4].sticky", "sticky = \"client_ip\"");
 }
 
@@ -167,9 +189,19 @@ redirect = { host = "a/b" }
     );
     let e = error_at(&errs, &text, "routes[0].redirect.status", "status = 303");
     assert!(hint(e).contains("308"), "{e}");
-    let e = error_at(&errs, &text, "routes[0].redirect.path", "path = \"/b/{ident}\"");
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[0].redirect.path",
+        "path = \"/b/{ident}\"",
+    );
     assert!(hint(e).contains("id"), "{e}");
-    let e = error_at(&errs, &text, "routes[1].redirect", "redirect = { status = 301 }");
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[1].redirect",
+        "redirect = { status = 301 }",
+    );
     assert!(e.message.contains("changes nothing"), "{e}");
     error_at(&errs, &text, "routes[2].mirror", "[routes.mirror]");
     error_at(&errs, &text, "routes[3].redirect.host", "host = \"a/b\"");
@@ -179,7 +211,12 @@ redirect = { host = "a/b" }
     error_at(&errs, &text, "routes[0].respond.status", "status = 101");
     error_at(&errs, &text, "routes[0].respond.file", "file = \"y\"");
     let (errs, text) = errors("[[routes]]\nname = \"n\"\npath = \"/n\"\n");
-    let e = error_at(&errs, &text, "routes[0].service", "[[routes]]\nname = \"n\"");
+    let e = error_at(
+        &errs,
+        &text,
+        "routes[0].service",
+        "[[routes]]\nname = \"n\"",
+    );
     assert!(e.message.contains("missing required key `service`"), "{e}");
 }
 
@@ -203,9 +240,13 @@ service = "v1"
     assert_eq!(global.content_type, "text/html; charset=utf-8");
     let own = c.routes[0].error_pages.as_ref().unwrap();
     let merged = own.over(&c.error_pages);
-    assert_eq!(&merged.get(StatusCode::BAD_GATEWAY).unwrap().body.bytes[..], b"{}");
+    assert_eq!(
+        &merged.get(StatusCode::BAD_GATEWAY).unwrap().body.bytes[..],
+        b"{}"
+    );
     assert!(merged.get(StatusCode::NOT_FOUND).is_some());
-    let (errs, text) = errors("[error_pages]\n302 = { body = \"x\" }\n404 = { content_type = \"text/plain\" }\n");
+    let (errs, text) =
+        errors("[error_pages]\n302 = { body = \"x\" }\n404 = { content_type = \"text/plain\" }\n");
     let e = error_at(&errs, &text, "error_pages.302", "302 =");
     assert!(hint(e).contains("400 to 599"), "{e}");
     error_at(&errs, &text, "error_pages.404.body", "404 =");

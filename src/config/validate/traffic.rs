@@ -62,7 +62,12 @@ pub(super) fn target(
     );
     if let (Some(v), None) = (&raw.sticky, &raw.split) {
         let msg = "`sticky` only applies to a `split`";
-        ctx.error(v.span(), k("sticky"), msg, Some("remove sticky, or add split".into()));
+        ctx.error(
+            v.span(),
+            k("sticky"),
+            msg,
+            Some("remove sticky, or add split".into()),
+        );
     }
     if let (Some(v), None | Some(("redirect" | "respond", _))) = (&raw.mirror, written.ok()?) {
         let msg = "`mirror` needs a route that sends to a service (`service` or `split`)";
@@ -102,7 +107,12 @@ fn split(i: usize, raw: &RawRoute, services: &Services, ctx: &mut Ctx<'_>) -> Op
     if v.get_ref().len() < 2 {
         let hint = "a split names two or more services, e.g. [{ service = \"v1\", weight = 90 }, \
                     { service = \"v2\", weight = 10 }]; for one service use `service`";
-        ctx.error(v.span(), key, "a split needs at least two services", Some(hint.into()));
+        ctx.error(
+            v.span(),
+            key,
+            "a split needs at least two services",
+            Some(hint.into()),
+        );
         return None;
     }
     let mut targets: Vec<SplitTarget> = Vec::new();
@@ -146,7 +156,12 @@ fn split_target(
     let raw = t.get_ref();
     let k = |f: &str| format!("{key}.{f}");
     let Some(s) = &raw.service else {
-        ctx.missing(t.span(), &k("service"), &[], "the name of a [[services]] entry");
+        ctx.missing(
+            t.span(),
+            &k("service"),
+            &[],
+            "the name of a [[services]] entry",
+        );
         return None;
     };
     let index = find_service(ctx, s, &k("service"), services);
@@ -175,7 +190,12 @@ pub(super) fn mirror(
     let raw = v.get_ref();
     let k = |f: &str| format!("routes[{i}].mirror.{f}");
     let Some(s) = &raw.service else {
-        ctx.missing(v.span(), &k("service"), &[], "the [[services]] entry that gets the copies");
+        ctx.missing(
+            v.span(),
+            &k("service"),
+            &[],
+            "the [[services]] entry that gets the copies",
+        );
         return None;
     };
     let index = find_service(ctx, s, &k("service"), services);
@@ -184,7 +204,15 @@ pub(super) fn mirror(
     };
     let percent = int(ctx, &raw.percent, "percent", 100, 1, 100, "1 to 100");
     let hint = "0 to 10485760 (10 MiB); 0 mirrors only requests without a body";
-    let max_body = int(ctx, &raw.max_body_bytes, "max_body_bytes", 65_536, 0, 10 << 20, hint);
+    let max_body = int(
+        ctx,
+        &raw.max_body_bytes,
+        "max_body_bytes",
+        65_536,
+        0,
+        10 << 20,
+        hint,
+    );
     let queue = int(ctx, &raw.queue, "queue", 100, 1, 100_000, "1 to 100000");
     Some(MirrorSpec {
         service: ctx.expand_quiet(s.get_ref())?,
@@ -201,7 +229,11 @@ pub(super) fn error_pages(map: &RawErrorPages, key: &str, ctx: &mut Ctx<'_>) -> 
     let mut ok = true;
     for (status, page) in map {
         let k = format!("{key}.{}", status.get_ref());
-        let code = status.get_ref().parse::<u16>().ok().filter(|c| (400..=599).contains(c));
+        let code = status
+            .get_ref()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (400..=599).contains(c));
         let Some(code) = code else {
             let msg = format!("\"{}\" is not an error status", status.get_ref());
             let hint = "error pages are keyed by a status from 400 to 599, e.g. 404 = { ... }";
@@ -267,7 +299,10 @@ pub(super) fn body_source(
             Some(BodySource::new(Bytes::from(text), None))
         }
         (None, Some(f)) => {
-            let base = Path::new(ctx.file()).parent().unwrap_or(Path::new("")).to_owned();
+            let base = Path::new(ctx.file())
+                .parent()
+                .unwrap_or(Path::new(""))
+                .to_owned();
             let path = base.join(ctx.string(f, &k("file"))?);
             match std::fs::read(&path) {
                 Ok(bytes) => Some(BodySource::new(Bytes::from(bytes), Some(path))),
