@@ -44,7 +44,7 @@ pub(super) struct Routed<'s> {
     pub service: Option<&'s Service>,
     /// A redirect's `Location`, made at routing (its templates need the match); the answer
     /// is given after the policies, by `admit`.
-    pub location: Option<HeaderValue>,
+    pub location: Option<Box<HeaderValue>>,
     /// Path and query the upstream receives after the endpoint's base path (moved into the
     /// outgoing request by `outgoing`).
     pub path_and_query: String,
@@ -169,7 +169,8 @@ pub(super) fn admit<'s>(
             .answer
             .as_deref()
             .ok_or(GatewayError::NoRoute)?;
-        return Ok(Flow::Answer(traffic::answer(spec, routed.location.take())));
+        let location = routed.location.take().map(|l| *l);
+        return Ok(Flow::Answer(traffic::answer(spec, location)));
     };
     grpc_web::check(cx.facts.web.as_ref(), service)?;
     let limit = routed.route.max_body_bytes;

@@ -44,9 +44,9 @@ pub(super) fn location(
     parts: &Parts,
     host: Option<&str>,
     tls: bool,
-) -> Result<Option<HeaderValue>, GatewayError> {
+) -> Result<Option<Box<HeaderValue>>, GatewayError> {
     match spec {
-        AnswerSpec::Redirect(r) => redirect_to(r, m, parts, host, tls).map(Some),
+        AnswerSpec::Redirect(r) => Ok(Some(Box::new(redirect_to(r, m, parts, host, tls)?))),
         AnswerSpec::Respond(_) => Ok(None),
     }
 }
