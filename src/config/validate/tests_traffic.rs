@@ -210,6 +210,11 @@ redirect = { host = "a/b" }
     );
     error_at(&errs, &text, "routes[0].respond.status", "status = 101");
     error_at(&errs, &text, "routes[0].respond.file", "file = \"y\"");
+    let (errs, text) = errors(
+        "[[routes]]\nname = \"s\"\npath = \"/s/*\"\nstrip_prefix = \"/s\"\nrespond = { status = 204 }\n",
+    );
+    let e = error_at(&errs, &text, "routes[0].strip_prefix", "strip_prefix =");
+    assert!(e.message.contains("no effect"), "{e}");
     let (errs, text) = errors("[[routes]]\nname = \"n\"\npath = \"/n\"\n");
     let e = error_at(
         &errs,

@@ -21,6 +21,9 @@ use crate::config::traffic::{
 /// Largest split weight.
 const MAX_WEIGHT: i64 = 10_000;
 
+/// Most services in one split (its turn schedule holds up to their weights' sum).
+const MAX_TARGETS: usize = 32;
+
 /// Where a route sends its requests.
 pub(super) struct Target {
     /// The service (`service`, or the first target of a `split`); `None` for a route that
@@ -94,9 +97,36 @@ pub(super) fn target(
             out.service = split.targets.first().map(|t| t.index);
             out.split = Some(split);
         }
-        Some(_) => out.answer = Some(super::answers::answer(i, raw, path, ctx)?),
+        Some(_) => {
+            proxy_only(i, raw, ctx)?;
+            out.answer = Some(super::answers::answer(i, raw, path, ctx)?);
+        }
     }
     Some(out)
+}
+
+/// The keys that only apply to a route that sends to a service, reported on a route that
+/// answers by itself.
+fn proxy_only(i: usize, raw: &RawRoute, ctx: &mut Ctx<'_>) -> Option<()> {
+    let spans = [
+        ("strip_prefix", raw.strip_prefix.as_ref().map(Spanned::span)),
+        ("rewrite", raw.rewrite.as_ref().map(Spanned::span)),
+        ("timeout", raw.timeout.as_ref().map(Spanned::span)),
+        (
+            "retry_non_idempotent",
+            raw.retry_non_idempotent.as_ref().map(Spanned::span),
+        ),
+    ];
+    let mut ok = true;
+    for (key, span) in spans {
+        if let Some(span) = span {
+            let msg = format!("`{key}` has no effect on a route that answers by itself");
+            let hint = "a redirect's `path` is its own template; remove the key";
+            ctx.error(span, format!("routes[{i}].{key}"), msg, Some(hint.into()));
+            ok = false;
+        }
+    }
+    ok.then_some(())
 }
 
 /// `split` (at least two targets, each service once, weights summing to more than 0) and
@@ -104,6 +134,11 @@ pub(super) fn target(
 fn split(i: usize, raw: &RawRoute, services: &Services, ctx: &mut Ctx<'_>) -> Option<SplitSpec> {
     let v = raw.split.as_ref()?;
     let key = format!("routes[{i}].split");
+    if v.get_ref().len() > MAX_TARGETS {
+        let msg = format!("a split names at most {MAX_TARGETS} services");
+        ctx.error(v.span(), key, msg, None);
+        return None;
+    }
     if v.get_ref().len() < 2 {
         let hint = "a split names two or more services, e.g. [{ service = \"v1\", weight = 90 }, \
                     { service = \"v2\", weight = 10 }]; for one service use `service`";
