@@ -162,6 +162,17 @@ path = "/json/*"
 service = "down"
 [routes.error_pages]
 504 = {{ body = "slow" }}
+
+[policies.office]
+ip_rules = {{ deny = ["127.0.0.1"] }}
+
+[[routes]]
+name = "private"
+path = "/private/*"
+service = "down"
+policies = ["office"]
+[routes.error_pages]
+403 = {{ body = "not from here", content_type = "text/plain" }}
 "#
     );
     let gw = start_gateway(&text).await;
@@ -188,6 +199,10 @@ service = "down"
         (status.as_u16(), &body[..]),
         (502, &b"bad gateway page"[..])
     );
+    // A policy's refusal gets the route's page too.
+    let (status, h, body) = get(&gw.url("/private/x")).await;
+    assert_eq!((status.as_u16(), &body[..]), (403, &b"not from here"[..]));
+    assert_eq!(h["cache-control"], "no-store");
     // Statuses without a page stay problem+json.
     let req = Request::get(gw.url("/plain/%2F")).body(full("")).unwrap();
     let (status, h, _) = send(req).await;

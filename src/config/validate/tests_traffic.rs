@@ -156,6 +156,15 @@ respond = { body = "User-agent: *" }
     assert_eq!(s.status, StatusCode::OK);
     assert_eq!(s.headers["content-type"], "text/plain; charset=utf-8");
     assert_eq!(&s.body.bytes[..], b"User-agent: *");
+    // The admin config view shows them under their config names.
+    let shown = serde_json::to_value(&c.routes).unwrap();
+    assert_eq!(shown[0]["redirect"]["path"], "/new/{id}/{*}");
+    assert_eq!(shown[0]["redirect"]["status"], 308);
+    assert_eq!(shown[1]["respond"]["body_bytes"], 13);
+    assert_eq!(
+        shown[1]["respond"]["headers"]["content-type"],
+        "text/plain; charset=utf-8"
+    );
 }
 
 #[test]
