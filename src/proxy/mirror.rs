@@ -54,20 +54,18 @@ pub(super) async fn mirror(
         Some(b) if body_len != Some(0) => {
             let (limit, max) = (spec.max_body_bytes as usize, out.max_body_bytes);
             match buffer(b, limit, max, out.counter.clone(), deadline).await? {
-                Prepared::Buffered(data, trailers) => Some((data, trailers)),
-                // Cannot happen with an exact length within the bound; sent as it is.
-                Prepared::Stream(_) => None,
+                Prepared::Buffered(data, trailers) => (data, trailers),
+                // A body longer than its Content-Length: hyper refuses it, so this is the
+                // client's body failing.
+                Prepared::Stream(_) => return Err(GatewayError::ClientBody),
             }
         }
         other => {
             out.body = other;
-            Some(Default::default())
+            Default::default()
         }
     };
-    let Some((data, trailers)) = data else {
-        count("body_too_large");
-        return Ok(());
-    };
+    let (data, trailers) = data;
     let copy = Outgoing {
         parts: super::cache::copy_head(&out.parts),
         path_and_query: out.path_and_query.clone(),
