@@ -114,7 +114,9 @@ impl Snapshot {
                 &mut verifiers,
             )
             .map_err(|e| format!("route {}: {e}", r.def.name))?;
-            routes.push(plan(r, &policies, chain, &services, config));
+            let old = previous.and_then(|p| p.routes.iter().find(|o| *o.name == r.def.name));
+            let old_mirror = old.and_then(|o| o.mirror.as_deref());
+            routes.push(plan(r, &policies, chain, &services, config, old_mirror));
         }
         // Keep only the verifiers some chain uses.
         verifiers.retain(|(_, v)| {
@@ -156,6 +158,7 @@ fn plan(
     chain: Option<Arc<Chain>>,
     services: &[Arc<Service>],
     config: &Config,
+    old_mirror: Option<&Mirror>,
 ) -> Route {
     let last = |f: fn(&PolicySpec) -> bool| policies.iter().rev().find(|p| f(p)).copied();
     // `[cache] targeted_field` is given to every route's spec.
@@ -181,7 +184,7 @@ fn plan(
         .map_or(Duration::ZERO, |i| services[i].request_timeout);
     let mirror = r.mirror.as_ref().map(|m| {
         let service = services[m.index].clone();
-        Arc::new(Mirror::new(m, service))
+        Arc::new(Mirror::new(m, service, old_mirror))
     });
     let error_pages = r
         .error_pages

@@ -96,11 +96,17 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    pub fn new(spec: &MirrorSpec, service: Arc<Service>) -> Mirror {
+    /// The mirror of `spec` to `service`; the route's queue of the previous snapshot (`old`)
+    /// is kept while its size stays, so copies in flight across a reload still count.
+    pub fn new(spec: &MirrorSpec, service: Arc<Service>, old: Option<&Mirror>) -> Mirror {
+        let queue = match old {
+            Some(o) if o.spec.queue == spec.queue => o.queue.clone(),
+            _ => Arc::new(tokio::sync::Semaphore::new(spec.queue)),
+        };
         Mirror {
             spec: spec.clone(),
             service,
-            queue: Arc::new(tokio::sync::Semaphore::new(spec.queue)),
+            queue,
         }
     }
 }

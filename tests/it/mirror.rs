@@ -102,7 +102,8 @@ async fn a_hanging_mirror_never_holds_up_the_client_and_drops_are_counted() {
     let primary = body_len().await;
     // The mirror takes each request and never answers.
     let shadow = Backend::start(|_| std::future::pending::<http::Response<BoxBody>>()).await;
-    let gw = start_gateway(&config(&primary, &shadow, "queue = 2")).await;
+    let text = config(&primary, &shadow, "queue = 2");
+    let gw = start_gateway(&text).await;
     let client = client();
     for i in 0..12 {
         let req = Request::post(gw.url("/api/x")).body(full("abc")).unwrap();
@@ -122,4 +123,14 @@ async fn a_hanging_mirror_never_holds_up_the_client_and_drops_are_counted() {
         r#"portcullis_mirror_requests_total{route="api",service="shadow",result="queue_full"} 10"#;
     assert!(m.lines().any(|l| l == line), "{m}");
     assert!(!m.contains(r#"result="sent""#), "nothing answered: {m}");
+    // A reload keeps the queue, with the two copies still hanging in it.
+    let config = portcullis::config::parse_str(&text, "again.toml").unwrap();
+    gw.shared.reload(&config).unwrap();
+    let (status, _, _) = send(Request::post(gw.url("/api/x")).body(full("abc")).unwrap()).await;
+    assert_eq!(status, 200);
+    gw.metric_line(
+        r#"portcullis_mirror_requests_total{route="api",service="shadow",result="queue_full"} 11"#,
+    )
+    .await;
+    assert_eq!(shadow.hits(), 2);
 }
