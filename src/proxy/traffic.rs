@@ -88,19 +88,46 @@ fn redirect_to(
         to.push_str(spec.scheme.as_deref().unwrap_or(own));
         to.push_str("://");
         match &spec.host {
-            Some(t) => m.fill(t, &mut to),
+            Some(t) => {
+                let start = to.len();
+                m.fill(t, &mut to);
+                // A captured parameter may not make it another host (`a@b`, `a/b` ...).
+                if !is_host_port(&to[start..]) {
+                    return Err(GatewayError::BadTarget);
+                }
+            }
             None => to.push_str(host.ok_or(GatewayError::BadHeader("missing Host header"))?),
         }
     }
+    let start = to.len();
     match &spec.path {
         Some(t) => m.fill(t, &mut to),
         None => to.push_str(m.path()),
+    }
+    // `//host/...` (with `server.path.merge_slashes = false`) would be another host to a
+    // browser: one leading slash only.
+    let slashes = to[start..].bytes().take_while(|&b| b == b'/').count();
+    if slashes > 1 {
+        to.replace_range(start..start + slashes - 1, "");
     }
     if let (true, Some(q)) = (spec.keep_query, parts.uri.query()) {
         to.push('?');
         to.push_str(q);
     }
     HeaderValue::try_from(to).map_err(|_| GatewayError::BadTarget)
+}
+
+/// `name[:port]`: letters, digits, `-` and `.`, then an optional numeric port.
+fn is_host_port(s: &str) -> bool {
+    let (name, port) = match s.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (s, None),
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    name_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A gateway error answered with a custom page: the error's status and headers

@@ -62,6 +62,34 @@ redirect = { scheme = "https" }
 }
 
 #[tokio::test]
+async fn captured_parameters_cannot_redirect_to_another_host() {
+    let text = r#"
+[server.path]
+merge_slashes = false
+
+[[routes]]
+name = "tenant"
+path = "/t/{tenant}"
+redirect = { host = "{tenant}.example.com" }
+
+[[routes]]
+name = "go"
+path = "/go/*"
+redirect = { path = "/{*}" }
+"#;
+    let gw = start_gateway(text).await;
+    let (status, h, _) = get(&gw.url("/t/acme")).await;
+    assert_eq!(status, 302);
+    assert_eq!(h["location"], "http://acme.example.com/t/acme");
+    let (status, h, _) = get(&gw.url("/t/evil.com%40x")).await;
+    assert_eq!(status, 400, "{h:?}");
+    // `//evil.com` would be another host to a browser.
+    let (status, h, _) = get(&gw.url("/go//evil.com/x")).await;
+    assert_eq!(status, 302);
+    assert_eq!(h["location"], "/evil.com/x");
+}
+
+#[tokio::test]
 async fn static_answers_from_the_config_and_from_a_file_after_the_route_policies() {
     let d = dir("static");
     std::fs::write(d.join("maintenance.html"), "<h1>Back soon</h1>").unwrap();
