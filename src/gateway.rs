@@ -291,8 +291,14 @@ impl Gateway {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
+        let access = self.shared.access_writer.get().cloned();
         let served = server::serve(self.shared, c, self.listeners, shutdown).await;
         drop((watcher, self.cluster));
+        if let Some(w) = access {
+            // The lines of the drained requests are written before `run` returns.
+            let close = move || w.close(Duration::from_secs(2));
+            let _ = tokio::task::spawn_blocking(close).await;
+        }
         served.map_err(Error::Serve)?;
         tracing::info!("stopped");
         Ok(())

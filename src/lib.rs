@@ -3,12 +3,13 @@
 //!
 //! Module map, by floor (a module imports only modules on lower floors: the table and its
 //! check are in `docs/architecture.md` "Floors" and `tests/it/layers.rs`):
-//! 1. `base`: the bodies, where pooled connections return, connection state, shared header
-//!    names, the sf-string writer, `lock`; `clock`: the injectable clock that limiters,
-//!    breakers, ejection, budgets and the cache read; `routing`: path normalisation and the
-//!    immutable `Router` (pure, allocation-free match); `tls`: the rustls pieces (PEM files, SNI
-//!    table, names, subjects, the upstream client config, the gateway's own outbound client
-//!    for JWKS, OTLP and Redis)
+//! 1. `base`: the bodies, where pooled connections return, connection state (with the queue
+//!    of 1xx heads for an HTTP/1.1 client), shared header names, the sf-string writer,
+//!    `lock`; `clock`: the injectable clock that limiters, breakers, ejection, budgets and
+//!    the cache read; `routing`: path normalisation and the immutable `Router` (pure,
+//!    allocation-free match); `tls`: the rustls pieces (PEM files, SNI table, names,
+//!    subjects, the upstream client config, the gateway's own outbound client for JWKS, OTLP
+//!    and Redis)
 //! 2. `config`: TOML -> raw serde types -> validated runtime `Config` (errors with
 //!    file:line:col); `error`: `GatewayError` and its one mapping to problem+json responses
 //! 3. `client`: the upstream client (HTTP/1.1 and HTTP/2 pools, dialing); `cache`: the

@@ -95,7 +95,7 @@ async fn main() -> ExitCode {
     // Serve until SIGTERM or Ctrl-C; a failure to start or to serve is printed, non-zero.
     let run = async {
         let gateway = started?;
-        let signals = signals(gateway.reloader().clone());
+        let signals = signals(gateway.reloader().clone(), gateway.shared().clone());
         gateway.run(signals).await
     };
     if let Err(e) = run.await {
@@ -105,12 +105,17 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C); until then every SIGHUP reloads the config file.
-async fn signals(reloader: std::sync::Arc<portcullis::reload::Reloader>) {
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); until then every SIGHUP reloads the config file
+/// and every SIGUSR1 reopens the access log file (after logrotate moved it).
+async fn signals(
+    reloader: std::sync::Arc<portcullis::reload::Reloader>,
+    shared: std::sync::Arc<portcullis::state::Shared>,
+) {
     #[cfg(unix)]
-    if let (Ok(mut hup), Ok(mut term)) = (
+    if let (Ok(mut hup), Ok(mut term), Ok(mut usr1)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
     ) {
         loop {
             tokio::select! {
@@ -119,10 +124,14 @@ async fn signals(reloader: std::sync::Arc<portcullis::reload::Reloader>) {
                     let r = reloader.clone();
                     let _ = tokio::task::spawn_blocking(move || r.reload()).await;
                 }
+                Some(()) = usr1.recv() => {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    shared.reopen_logs();
+                }
                 _ = term.recv() => return,
                 _ = tokio::signal::ctrl_c() => return,
             }
         }
     }
-    let _ = (reloader, tokio::signal::ctrl_c().await);
+    let _ = (reloader, shared, tokio::signal::ctrl_c().await);
 }

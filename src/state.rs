@@ -19,6 +19,7 @@ use crate::middleware::background::JwksTasks;
 use crate::middleware::chain::{self, Chain};
 use crate::middleware::jwt::Verifier;
 use crate::middleware::rate_limit::Stores;
+use crate::observability::access_log::writer::AccessWriter;
 use crate::observability::status::ServiceStatus;
 use crate::routing::{NormalizeOptions, RouteDef, Router};
 use crate::upstream::health::Checkers;
@@ -222,6 +223,8 @@ pub struct Shared {
     pub open_connections: std::sync::atomic::AtomicU64,
     /// The OTLP span exporter, when `[telemetry.otlp]` is configured (set once, at start).
     pub telemetry: std::sync::OnceLock<Arc<crate::observability::otlp::Exporter>>,
+    /// The access log's own writer, when `[log] access_output` is not `log` (set once, at start).
+    pub access_writer: std::sync::OnceLock<Arc<AccessWriter>>,
     checkers: Checkers,
     jwks: JwksTasks,
 }
@@ -244,7 +247,18 @@ impl Shared {
             );
             let _ = shared.telemetry.set(exporter);
         }
+        let m = shared.metrics.clone();
+        if let Some(w) = AccessWriter::start(&config.log.access, move || m.access_log_dropped())? {
+            let _ = shared.access_writer.set(w);
+        }
         Ok(shared)
+    }
+
+    /// Reopens the access log's file (SIGUSR1); nothing to do for other outputs.
+    pub fn reopen_logs(&self) {
+        if let Some(w) = self.access_writer.get() {
+            w.reopen();
+        }
     }
 
     fn new(
@@ -261,6 +275,7 @@ impl Shared {
             metrics: Arc::new(crate::observability::metrics::Metrics::new()),
             open_connections: Default::default(),
             telemetry: Default::default(),
+            access_writer: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
         })

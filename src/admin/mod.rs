@@ -192,6 +192,7 @@ async fn readyz(State(st): State<AdminState>) -> Response {
 async fn metrics(State(st): State<AdminState>) -> Response {
     let services = st.shared.upstream_status();
     let store = &st.shared.cache.store;
+    let idle = crate::base::pool::counts::snapshot();
     let scrape = Scrape {
         services: &services,
         cache_bytes: store.weighted_size(),
@@ -200,6 +201,7 @@ async fn metrics(State(st): State<AdminState>) -> Response {
             .shared
             .open_connections
             .load(std::sync::atomic::Ordering::Relaxed),
+        upstream_idle: &idle,
     };
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()

@@ -3,7 +3,8 @@
 //! keep-alive clocks run only between requests), counts requests the client cancelled, and
 //! asks the connection to close (`CLOSE_*`). A tunnel (WebSocket) counts on its connection
 //! through a `TunnelHold`: the connection's task waits for its tunnels before it ends, and
-//! `CLOSE_TUNNELS` asks them to close.
+//! `CLOSE_TUNNELS` asks them to close. The interim (1xx) heads an HTTP/1.1 request forwards
+//! wait in its `interim` queue until the socket wrapper writes them.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct ConnState {
     tunnels: AtomicUsize,
     tunnels_ended: Notify,
     tunnels_close: Notify,
+    /// Interim (1xx) heads on their way to an HTTP/1.1 client.
+    pub interim: super::interim::Interim,
 }
 
 /// The gateway is stopping: shut down gracefully, let requests in flight finish.

@@ -1,14 +1,17 @@
 //! The ground floor: types and helpers that every other floor may use and that use nothing
 //! of the crate themselves (the layer rule in `docs/architecture.md`). The bodies (`body`),
 //! where a pooled connection returns (`pool`), what a connection shares with its requests
-//! (`conn`), header names (`headers`), structured-field values (`sf`), `lock`, and the
+//! (`conn`), the interim (1xx) heads waiting for an HTTP/1.1 client (`interim`), calendar
+//! dates (`civil`), header names (`headers`), structured-field values (`sf`), `lock`, and the
 //! `write_through!` macro of I/O wrappers that only watch reads.
 
 pub mod body;
+pub mod civil;
 pub mod conn;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+pub mod interim;
 pub mod pool;
 pub mod sf;
 pub(crate) mod write_through;

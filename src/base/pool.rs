@@ -5,6 +5,7 @@
 //! response body has ended. The idle timeout is the one the last `sweep` was given.
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,10 +28,34 @@ struct Idle {
     since: Instant,
 }
 
+/// One endpoint's idle connections on this thread, and the process-wide count of them.
+struct List {
+    idle: Vec<Idle>,
+    count: Arc<AtomicUsize>,
+}
+
+impl List {
+    fn new(key: &Arc<str>) -> List {
+        List {
+            idle: Vec::new(),
+            count: counts::of(key),
+        }
+    }
+
+    fn sync(&self, before: usize) {
+        let now = self.idle.len();
+        if now > before {
+            self.count.fetch_add(now - before, Ordering::Relaxed);
+        } else if now < before {
+            self.count.fetch_sub(before - now, Ordering::Relaxed);
+        }
+    }
+}
+
 /// This thread's idle connections and how long they may stay unused.
 struct Pool {
     // Keys come from the config, not from clients: a fast hash, not SipHash.
-    idle: HashMap<Arc<str>, Vec<Idle>, Xxh3DefaultBuilder>,
+    idle: HashMap<Arc<str>, List, Xxh3DefaultBuilder>,
     max_idle: Duration,
 }
 
@@ -64,12 +89,19 @@ impl PoolReturn {
         }
         POOL.with(|p| {
             let mut pool = p.borrow_mut();
-            let list = pool.idle.entry(key).or_default();
-            if list.len() < POOL_MAX_IDLE_PER_ENDPOINT {
-                list.push(Idle {
+            let list = match pool.idle.entry(key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let list = List::new(e.key());
+                    e.insert(list)
+                }
+            };
+            if list.idle.len() < POOL_MAX_IDLE_PER_ENDPOINT {
+                list.idle.push(Idle {
                     tx,
                     since: Instant::now(),
                 });
+                list.count.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
@@ -99,7 +131,8 @@ pub fn take_idle(key: &str) -> Option<Sender> {
         let max_idle = pool.max_idle;
         let list = pool.idle.get_mut(key)?;
         let now = Instant::now();
-        while let Some(idle) = list.pop() {
+        while let Some(idle) = list.idle.pop() {
+            list.count.fetch_sub(1, Ordering::Relaxed);
             if idle.tx.is_closed() || now.duration_since(idle.since) > max_idle {
                 continue;
             }
@@ -117,8 +150,44 @@ pub fn sweep(max_idle: Duration) {
         let mut pool = p.borrow_mut();
         pool.max_idle = max_idle;
         pool.idle.retain(|_, list| {
-            list.retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= max_idle);
-            !list.is_empty()
+            let before = list.idle.len();
+            list.idle
+                .retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= max_idle);
+            list.sync(before);
+            !list.idle.is_empty()
         });
     });
+}
+
+/// The process-wide count of idle HTTP/1.1 upstream connections per endpoint address, summed
+/// over the worker threads' lists (for `portcullis_upstream_idle_connections`). Keys come from
+/// the config (endpoint addresses ever used), so the map stays small; an entry is kept once
+/// made, since the threads' lists hold its counter.
+pub mod counts {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    static COUNTS: Mutex<Option<HashMap<Arc<str>, Arc<AtomicUsize>>>> = Mutex::new(None);
+
+    /// The counter of `key` (made on first use; a thread's list takes it once).
+    pub(super) fn of(key: &Arc<str>) -> Arc<AtomicUsize> {
+        let mut map = COUNTS.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get_or_insert_with(HashMap::new)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Every endpoint address with its idle connection count now.
+    pub fn snapshot() -> Vec<(Arc<str>, usize)> {
+        let map = COUNTS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<_> = map
+            .iter()
+            .flatten()
+            .map(|(k, c)| (k.clone(), c.load(Ordering::Relaxed)))
+            .collect();
+        out.sort();
+        out
+    }
 }

@@ -8,6 +8,7 @@
 //! the settings read only at start and the live rest; a reload's `restart_required` is computed
 //! from that split.
 
+pub mod access;
 pub mod admin;
 pub mod cache;
 pub mod compression;
@@ -177,12 +178,14 @@ pub struct PathSettings {
 }
 
 /// `[log]`: access log switches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogSettings {
     /// One line per request. Default true.
     pub access_log: bool,
     /// Default `Text`; `--log-format json` overrides.
     pub format: LogFormat,
+    /// Where access lines go and how they look (`access_output`, `access_format`, ...).
+    pub access: access::AccessLogSettings,
 }
 
 /// `[log] format`, also the `--log-format` flag of the command line.

@@ -87,6 +87,10 @@ pub(super) struct RawPathSettings {
 pub(super) struct RawLog {
     pub access_log: Option<Spanned<bool>>,
     pub format: Option<Spanned<String>>,
+    pub access_output: Option<Spanned<String>>,
+    pub access_format: Option<Spanned<String>>,
+    pub access_fields: Option<Spanned<Vec<Spanned<String>>>>,
+    pub access_queue: Option<Spanned<i64>>,
 }
 
 /// `[admin]`.

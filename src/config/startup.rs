@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::access::{AccessField, AccessFormat, AccessLogSettings, AccessOutput};
 use super::admin::AdminSettings;
 use super::cache::CacheSettings;
 use super::policy::{RateLimitSettings, RedisSpec};
@@ -96,6 +97,10 @@ view! {
     /// `[log]` keys read when logging is set up.
     pub struct LogStartup<'a> {
         pub format: &'a LogFormat,
+        pub access_output: &'a AccessOutput,
+        pub access_format: &'a AccessFormat,
+        pub access_fields: &'a [AccessField],
+        pub access_queue: usize,
     }
 }
 
@@ -178,8 +183,21 @@ impl LogSettings {
         let LogSettings {
             format,
             access_log: _, // live
+            access,
         } = self;
-        LogStartup { format }
+        let AccessLogSettings {
+            output,
+            format: access_format,
+            fields,
+            queue,
+        } = access;
+        LogStartup {
+            format,
+            access_output: output,
+            access_format,
+            access_fields: fields,
+            access_queue: *queue,
+        }
     }
 }
 

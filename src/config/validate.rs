@@ -23,6 +23,7 @@ mod hint;
 mod jwt;
 mod jwt_keys;
 mod limits;
+mod log;
 mod outbound;
 mod policy;
 mod resilience;
@@ -92,7 +93,7 @@ pub(super) fn parse_with_env(
         return Err(ConfigErrors(ctx.into_errors()));
     };
     let server = server::server(doc.server.as_ref(), !doc.tls.is_empty(), &mut ctx);
-    let log = server::log(doc.log.as_ref(), &mut ctx);
+    let log = log::log(doc.log.as_ref(), &mut ctx);
     let (rate_limit, redis) = limits::settings(doc.rate_limit.as_ref(), &mut ctx);
     let (cache, store) = cache::settings(doc.cache.as_ref(), &mut ctx);
     let admin = admin::admin(doc.admin.as_ref(), &server, doc.server.as_ref(), &mut ctx);
@@ -178,6 +179,8 @@ mod tests_cache_field;
 mod tests_compression;
 #[cfg(test)]
 mod tests_golden;
+#[cfg(test)]
+mod tests_log;
 #[cfg(test)]
 mod tests_outbound;
 #[cfg(test)]

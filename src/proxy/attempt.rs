@@ -16,7 +16,7 @@ use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::exchange::{head_for, Outgoing, Upstream};
+use super::exchange::{attach_interim, head_for, Outgoing, Upstream};
 use crate::base::body::{PooledBody, RequestBody};
 use crate::base::lock;
 use crate::client::{self, Timeouts};
@@ -130,7 +130,8 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
 }
 
 /// The request of one try: its head from `head_for` (moved out of `out` on the `last` try),
-/// its body a copy of the buffered one, or the stream (which only one try can have).
+/// its body a copy of the buffered one, or the stream (which only one try can have); its
+/// interim responses go to the client (`attach_interim`).
 fn request(
     ep: &crate::upstream::Endpoint,
     s: &Service,
@@ -142,10 +143,9 @@ fn request(
         Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
         Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
     };
-    Ok(Request::from_parts(
-        head_for(ep, s.host_header, out, last)?,
-        req_body,
-    ))
+    let mut req = Request::from_parts(head_for(ep, s.host_header, out, last)?, req_body);
+    attach_interim(ep, out, &mut req);
+    Ok(req)
 }
 
 /// What one try's outcome is judged with.

@@ -2,6 +2,7 @@
 //! finished or dropped, or its WebSocket tunnel closes (`Done`): connection state, span,
 //! request metrics and the access-log line.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -28,6 +29,8 @@ pub(crate) struct Facts {
     pub(super) span: Option<Box<PendingSpan>>,
     /// A WebSocket tunnel to start once the 101 goes out.
     pub(super) tunnel: Option<upgrade::Tunnel>,
+    /// Request body bytes sent upstream (requests that had a body, or any with the access log).
+    pub(super) bytes_in: Option<Arc<AtomicU64>>,
 }
 
 /// What runs when the response body is finished or dropped.
@@ -51,8 +54,11 @@ impl OnDone for Done {
         }
         if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
             let elapsed = self.facts.start.elapsed();
+            let sent = self.facts.bytes_in.as_ref();
+            let bytes_in = sent.map_or(0, |c| c.load(Ordering::Relaxed));
+            let (m, status) = (&self.method, self.status);
             self.metrics
-                .request_named(route, service, &self.method, self.status, elapsed);
+                .request_named(route, service, m, status, elapsed, (bytes_in, bytes));
         } else if let Some(route) = &self.facts.route {
             // A route that answers by itself (redirect, static response): no service.
             let elapsed = self.facts.start.elapsed();

@@ -4,6 +4,7 @@
 //! - `outgoing_head` turns the client's head into the upstream head once per request: the
 //!   gateway's trace context, hop-by-hop headers removed, X-Forwarded-For/-Proto/-Host and Via
 //!   (a client's own X-Forwarded-* kept only from a trusted proxy), the request id, HTTP/1.1;
+//!   with the way back for the upstream's interim (1xx) responses (`interim::Sink`);
 //! - `Outgoing::refresh` derives a background refresh from that same sanitised head (a copy,
 //!   made a conditional GET without a body), so it can never carry what the client sent raw;
 //! - `head_for` sets what depends on the endpoint: the target (base path + path and query)
@@ -21,11 +22,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::Uri;
+use http::{Request, Uri};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::headers;
+use super::interim::Sink;
+use crate::client::transport::{Speak, Transport};
+use crate::client::Peer;
 use crate::clock::Clock;
 use crate::config::{BalancePolicy, HashKey, HostHeader};
 use crate::error::GatewayError;
@@ -56,6 +60,9 @@ pub struct Outgoing {
     /// Whether the body may be buffered for replay; false for gRPC calls, which may be
     /// long-lived streams whose next message waits for the upstream's answer.
     pub replay: bool,
+    /// Where the tries' interim (1xx) responses go: the client connection of an HTTP/1.1
+    /// client; `None` for other clients, upgrades and requests the gateway makes itself.
+    pub interim: Option<Sink>,
 }
 
 /// A request body read whole: its bytes and trailers.
@@ -115,6 +122,7 @@ impl Outgoing {
             max_body_bytes: 0,
             counter: None,
             replay: true,
+            interim: None,
         }
     }
 }
@@ -143,6 +151,21 @@ pub fn head_for(
     };
     p.headers.insert(header::HOST, host);
     Ok(p)
+}
+
+/// Lets one try's interim (1xx) responses reach the client (`interim::Sink`), when the
+/// request has a sink and `ep` may answer over HTTP/1.1: hyper's HTTP/2 client does not
+/// surface 1xx, so an HTTP/2 endpoint's request pays nothing for them.
+pub fn attach_interim<B>(ep: &Endpoint, out: &Outgoing, req: &mut Request<B>) {
+    let Some(sink) = &out.interim else { return };
+    let h1 = match ep.transport() {
+        Transport::Http1 => true,
+        Transport::H2c => false,
+        Transport::Tls(tls) => tls.speak() != Speak::Http2,
+    };
+    if h1 {
+        sink.attach(req);
+    }
 }
 
 /// What the tries need to know of the route and the client.
@@ -269,6 +292,7 @@ mod tests {
             max_body_bytes: 0,
             counter: None,
             replay: false,
+            interim: None,
         };
         let mut reval = http::Request::new(()).into_parts().0;
         reval

@@ -63,7 +63,15 @@ impl<'s> Ctx<'s> {
         let method = req.method().clone();
         let log = snap.access_log.then(|| {
             let (ip, id) = (conn.peer.ip(), request_id.clone());
-            Box::new(AccessEntry::new(start, ip, method.clone(), id, &trace))
+            let mut l = Box::new(AccessEntry::new(start, ip, method.clone(), id, &trace));
+            if let Some(w) = shared.access_writer.get() {
+                l.version = req.version();
+                if w.wants_user_agent() {
+                    l.user_agent = req.headers().get(http::header::USER_AGENT).cloned();
+                }
+                l.writer = Some(w.clone());
+            }
+            l
         });
         let path = req.uri().path();
         let span = exporter.and_then(|e| e.begin(&trace, &method, path, conn.peer.ip()));
@@ -78,6 +86,7 @@ impl<'s> Ctx<'s> {
             trace,
             span,
             tunnel: None,
+            bytes_in: None,
         };
         Ctx {
             request_id,
@@ -115,11 +124,17 @@ impl<'s> Ctx<'s> {
         }
     }
 
-    /// The counter of request-body bytes sent upstream, when the access log is on.
-    pub(super) fn bytes_in(&mut self) -> Option<Arc<AtomicU64>> {
-        let l = self.log.as_deref_mut()?;
+    /// The counter of request-body bytes sent upstream, for the metrics and the access log:
+    /// made when the request has a body or the access log is on (a GET pays nothing).
+    pub(super) fn bytes_in(&mut self, has_body: bool) -> Option<Arc<AtomicU64>> {
+        if !has_body && self.log.is_none() {
+            return None;
+        }
         let c = Arc::new(AtomicU64::new(0));
-        l.bytes_in = Some(c.clone());
+        if let Some(l) = self.log.as_deref_mut() {
+            l.bytes_in = Some(c.clone());
+        }
+        self.facts.bytes_in = Some(c.clone());
         Some(c)
     }
 }

@@ -75,6 +75,8 @@ pub(super) async fn mirror(
         max_body_bytes: 0,
         counter: None,
         replay: true,
+        // The mirror's 1xx, like its answer, never reach the client.
+        interim: None,
     };
     if !data.is_empty() || trailers.is_some() {
         out.buffered = Some(Box::new((data.clone(), trailers.clone())));

@@ -21,6 +21,7 @@ mod fuzz;
 pub mod grpc;
 pub(crate) mod grpc_web;
 pub mod headers;
+pub mod interim;
 mod mirror;
 mod sanity;
 mod stages;
@@ -64,10 +65,25 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let start = Instant::now();
     conn.state.begin();
+    // The request's number on its connection (HTTP/1.1 requests run one at a time): the
+    // interim responses' queue takes heads for this number only.
+    let seq = conn.state.started();
     let snap = shared.snapshot.load_full();
     let mut cx = Ctx::begin(shared, &snap, conn, &mut req, start);
     let answer = pipeline(shared, &snap, conn, req, &mut cx).await;
-    finish::finish(shared, conn, cx, answer)
+    let resp = finish::finish(shared, conn, cx, answer);
+    // An HTTP/1.1 request's interim heads: none taken from now on, and the ones queued
+    // written before the final head (`interim`).
+    if let Some(closed) = conn.state.interim.close(seq) {
+        if closed.forwarded + closed.dropped > 0 {
+            shared.metrics.interim(closed.forwarded, closed.dropped);
+        }
+        if conn.state.interim.pending() {
+            let interim = &conn.state.interim;
+            Box::pin(std::future::poll_fn(|cx| interim.poll_drained(cx))).await;
+        }
+    }
+    resp
 }
 
 /// Goes on with a stage's value, or returns its answer.

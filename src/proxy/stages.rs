@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::exchange::{self, Outgoing, Upstream};
 use super::finish::Ctx;
+use super::interim::Sink;
 use super::upgrade::{self, Offer};
 use super::{attempt, cache, compress, early, grpc, grpc_web, headers, sanity, traffic, ConnInfo};
 use crate::base::body::GatewayBody;
@@ -195,6 +196,11 @@ pub(super) fn outgoing(
     cx: &mut Ctx<'_>,
 ) -> (Outgoing, Option<Offer>) {
     let offer = upgrade::websocket_offer(&mut parts);
+    // Before `outgoing_head` makes the head HTTP/1.1: the client's own version decides.
+    let interim = match offer {
+        None => Sink::open(&conn.state, conn.state.started(), parts.version),
+        Some(_) => None,
+    };
     let peer = conn.peer.ip();
     let client = exchange::Client {
         peer,
@@ -216,6 +222,7 @@ pub(super) fn outgoing(
         max_body_bytes: routed.route.max_body_bytes,
         counter: None,
         replay: !cx.facts.grpc,
+        interim,
     };
     (out, offer)
 }
@@ -282,7 +289,11 @@ pub(super) fn upstream<'a>(
     client_ip: IpAddr,
     cx: &mut Ctx<'_>,
 ) -> Upstream<'a> {
-    out.counter = cx.bytes_in();
+    let has_body = out
+        .body
+        .as_ref()
+        .is_some_and(|b| !http_body::Body::is_end_stream(b));
+    out.counter = cx.bytes_in(has_body);
     Upstream::new(shared, service, routed.route, cx.facts.start, client_ip)
 }
 

@@ -12,6 +12,9 @@
 //! their connection open through it, so they keep its slot under `max_connections` and the
 //! drain waits for them.
 //!
+//! It also writes the interim (1xx) heads HTTP/1.1 requests forward (`base::interim`), in
+//! `poll_flush`, between hyper's messages.
+//!
 //! HTTP/2 (recognised by its connection preface, whether h2c or after ALPN): the first request
 //! must still start within `header_read_timeout`; afterwards only the keep-alive clock runs,
 //! from the moment the last stream ended (frames such as PING do not restart it). When either
@@ -198,4 +201,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
     }
 }
 
-crate::base::write_through::write_through!(TimedIo);
+/// Writes through, but for the interim (1xx) heads an HTTP/1.1 request forwards
+/// (`base::interim`): they go out in `poll_flush`, which hyper's HTTP/1.1 server calls only
+/// once everything it buffered was written (and on every turn of its loop, so a queued head
+/// goes out as soon as the connection's task is woken).
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let inner = &mut this.inner;
+        let wrote = this
+            .state
+            .interim
+            .poll_write_to(cx, |cx, b| Pin::new(&mut *inner).poll_write(cx, b));
+        std::task::ready!(wrote)?;
+        Pin::new(inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

@@ -56,7 +56,7 @@ redirect = { scheme = "https" }
     // No upstream was involved: the metrics count the route without a service.
     let m = gw.metrics();
     assert!(
-        m.contains("portcullis_requests_total{route=\"docs\",service=\"-\",method=\"GET\",status_class=\"3xx\"} 1"),
+        m.contains("portcullis_requests_total{route=\"docs\",service=\"-\",method=\"GET\",status_class=\"3xx\",code=\"308\"} 1"),
         "{m}"
     );
 }

@@ -56,6 +56,11 @@ impl Scrape {
                 return Some(f);
             }
         }
+        if let Some(base) = sample.strip_suffix("_info") {
+            if let Some(f) = typed(base, "info") {
+                return Some(f);
+            }
+        }
         for suffix in ["_bucket", "_sum", "_count"] {
             if let Some(f) = sample
                 .strip_suffix(suffix)
@@ -89,10 +94,16 @@ fn ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// The metric selectors of a query: (metric name, label keys in its `{...}`).
+/// The metric selectors of a query: (metric name, label keys in its `{...}`), for the
+/// gateway's own families and the standard `process_*` ones it exports.
 fn selectors(q: &str) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
-    for (at, _) in q.match_indices("portcullis_") {
+    let mut starts: Vec<usize> = ["portcullis_", "process_"]
+        .iter()
+        .flat_map(|p| q.match_indices(p).map(|(at, _)| at))
+        .collect();
+    starts.sort_unstable();
+    for at in starts {
         if q[..at].chars().next_back().is_some_and(ident) {
             continue;
         }
@@ -264,7 +275,7 @@ async fn every_metric_and_label_the_dashboard_queries_exists_and_every_family_ha
     let mut used = BTreeSet::new();
     for q in &qs {
         let sel = selectors(q);
-        assert!(!sel.is_empty(), "a query without a portcullis metric: {q}");
+        assert!(!sel.is_empty(), "a query without a gateway metric: {q}");
         let mut labels: BTreeSet<&str> = TARGET_LABELS.into_iter().collect();
         labels.insert("le");
         for (name, keys) in &sel {

@@ -5,6 +5,7 @@
 mod common;
 
 mod access_log;
+mod access_output;
 mod admin;
 mod answers;
 mod balancing;
@@ -29,9 +30,11 @@ mod grafana;
 mod grpc;
 mod grpc_web;
 mod http2;
+mod interim;
 mod layers;
 mod log_fields;
 mod log_secrets;
+mod metrics_ops;
 mod mirror;
 mod outbound_tls;
 mod policies;

@@ -111,8 +111,7 @@ async fn redirects_to_https_are_logged_and_counted() {
         assert_eq!(v[key], "-", "{key}: {v}");
     }
     assert_eq!(v["complete"], true);
-    let counted =
-        r#"portcullis_requests_total{route="-",service="-",method="POST",status_class="3xx"} 1"#;
+    let counted = r#"portcullis_requests_total{route="-",service="-",method="POST",status_class="3xx",code="308"} 1"#;
     g.gw.metric_line(counted).await;
     assert_eq!(backend.hits(), 0);
 }
@@ -222,7 +221,6 @@ certificates = [
         (line["status"].as_u64(), line["route"].as_str()),
         (Some(421), Some("-"))
     );
-    let counted =
-        r#"portcullis_requests_total{route="-",service="-",method="GET",status_class="4xx"} 3"#;
+    let counted = r#"portcullis_requests_total{route="-",service="-",method="GET",status_class="4xx",code="421"} 3"#;
     g.gw.metric_line(counted).await;
 }

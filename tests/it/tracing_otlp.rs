@@ -225,6 +225,7 @@ fn dropped_metric(gw: &Gateway, reason: &str) -> u64 {
         cache_bytes: 0,
         cache_entries: 0,
         open_connections: 0,
+        upstream_idle: &[],
     };
     let text = gw.shared.metrics.encode(&scrape);
     let prefix = format!("portcullis_otlp_spans_dropped_total{{reason=\"{reason}\"}} ");

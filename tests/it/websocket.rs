@@ -22,6 +22,7 @@ fn metrics(gw: &Gateway) -> String {
         cache_bytes: 0,
         cache_entries: 0,
         open_connections: 0,
+        upstream_idle: &[],
     })
 }
 

@@ -1,4 +1,4 @@
-//! `[server]`, `[server.path]`, `[server.http2]` and `[log]`: defaults, ranges, listen
+//! `[server]`, `[server.path]` and `[server.http2]`: defaults, ranges, listen
 //! addresses, proxy CIDRs, HTTP/2 limits.
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,9 +11,9 @@ use super::ctx::Ctx;
 use super::document::Section;
 use super::fields::{expanded, Entry};
 use super::fields::{fields, Fields};
-use crate::config::raw::{RawHttp2, RawLog, RawServer, StrList};
+use crate::config::raw::{RawHttp2, RawServer, StrList};
 use crate::config::tls::Http2Settings;
-use crate::config::{LogFormat, LogSettings, ServerSettings};
+use crate::config::ServerSettings;
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * 1024;
@@ -141,19 +141,5 @@ fn http2(raw: Option<&RawHttp2>, max_header_bytes: usize, ctx: &mut Ctx<'_>) -> 
         max_local_error_reset_streams: int(1, 100_000, resets);
         max_cancelled_streams: int(1, 100_000, resets);
     );
-    out
-}
-
-/// Validates `[log]`.
-pub(super) fn log(section: Option<&Section<RawLog>>, ctx: &mut Ctx<'_>) -> LogSettings {
-    let mut out = LogSettings {
-        access_log: true,
-        format: LogFormat::Text,
-    };
-    if let Some(section) = section {
-        let formats = [("text", LogFormat::Text), ("json", LogFormat::Json)];
-        let (mut f, raw) = (Fields::new(ctx, "log"), &section.raw);
-        fields!(f, raw, out; access_log: flag; format: one_of(&formats););
-    }
     out
 }

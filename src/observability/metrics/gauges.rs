@@ -1,7 +1,8 @@
-//! The scrape-time gauges (cache size, open connections, in-flight requests, breaker states,
+//! The scrape-time gauges (cache size, open connections, in-flight requests, idle upstream
+//! connections, breaker states,
 //! endpoint health and ejection), set from a [`Scrape`] just before encoding.
 
-use super::labels::{BreakerLabels, EndpointLabels, ServiceLabels};
+use super::labels::{AddressLabels, BreakerLabels, EndpointLabels, ServiceLabels};
 use super::{Metrics, Scrape};
 use crate::observability::status::BreakerStatus;
 
@@ -15,6 +16,15 @@ impl Metrics {
         self.open_connections
             .set(gauge_value(snap.open_connections));
         self.in_flight.clear();
+        self.upstream_idle.clear();
+        for (address, n) in snap.upstream_idle {
+            let labels = AddressLabels {
+                address: address.to_string(),
+            };
+            self.upstream_idle
+                .get_or_create(&labels)
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
         self.breaker_state.clear();
         self.endpoint_healthy.clear();
         self.endpoint_ejected.clear();

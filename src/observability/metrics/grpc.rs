@@ -61,6 +61,7 @@ mod tests {
             cache_bytes: 0,
             cache_entries: 0,
             open_connections: 0,
+            upstream_idle: &[],
         });
         assert!(
             text.contains(

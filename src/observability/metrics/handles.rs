@@ -17,11 +17,13 @@ const MAX_ENTRIES: usize = 4096;
 
 type Fast = xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-/// Handles of one (route, service, method, status class).
+/// Handles of one (route, service, method, status code).
 #[derive(Clone)]
 pub(super) struct RequestHandles {
     pub count: Counter,
     pub duration: Histogram,
+    /// The route's request and response body byte counters.
+    pub bytes: (Counter, Counter),
     // Keep the names alive (see the module doc).
     _names: (Arc<str>, Arc<str>),
 }
@@ -33,7 +35,7 @@ pub(super) struct UpstreamHandles {
     _names: (Arc<str>, Arc<str>),
 }
 
-type RequestKey = (usize, usize, usize, &'static str, &'static str);
+type RequestKey = (usize, usize, usize, &'static str, u16);
 /// (owner, route address, result) -> the counter and the route name kept alive.
 type CacheResults = HashMap<(usize, usize, &'static str), (Counter, Arc<str>), Fast>;
 
@@ -53,10 +55,10 @@ pub(super) fn request(
     route: &Arc<str>,
     service: &Arc<str>,
     method: &'static str,
-    class: &'static str,
-    make: impl FnOnce() -> (Counter, Histogram),
+    code: u16,
+    make: impl FnOnce() -> (Counter, Histogram, (Counter, Counter)),
 ) -> RequestHandles {
-    let key = (owner, addr(route), addr(service), method, class);
+    let key = (owner, addr(route), addr(service), method, code);
     REQUESTS.with(|c| {
         let mut map = c.borrow_mut();
         if let Some(h) = map.get(&key) {
@@ -65,10 +67,11 @@ pub(super) fn request(
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        let (count, duration) = make();
+        let (count, duration, bytes) = make();
         let h = RequestHandles {
             count,
             duration,
+            bytes,
             _names: (route.clone(), service.clone()),
         };
         map.insert(key, h.clone());

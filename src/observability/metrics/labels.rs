@@ -14,6 +14,8 @@ pub(super) struct RequestLabels {
     pub(super) service: String,
     pub(super) method: &'static str,
     pub(super) status_class: &'static str,
+    /// The status code itself (bounded: hyper only sends 100..=999).
+    pub(super) code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,6 +35,11 @@ pub(super) struct UpstreamErrorLabels {
     pub(super) service: String,
     pub(super) endpoint: String,
     pub(super) kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct AddressLabels {
+    pub(super) address: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -13,9 +13,9 @@ use prometheus_client::registry::Registry;
 
 use super::status::ServiceStatus;
 use labels::{
-    histogram, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels, HistogramFamily,
-    RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels, RouteServiceLabels, ServiceLabels,
-    UpstreamErrorLabels,
+    histogram, AddressLabels, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels,
+    HistogramFamily, RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels,
+    RouteServiceLabels, ServiceLabels, UpstreamErrorLabels,
 };
 
 mod gauges;
@@ -23,6 +23,7 @@ mod grpc;
 mod handles;
 mod labels;
 mod mirror;
+mod process;
 mod read;
 mod record;
 #[cfg(test)]
@@ -31,6 +32,7 @@ mod tls;
 mod websocket;
 
 pub use grpc::status_label as grpc_status_label;
+pub use process::{ProcessSample, REVISION};
 pub use read::{bucket_bounds, RouteTotals, ServiceTotals, Totals};
 
 /// The content type of [`Metrics::encode`]'s output.
@@ -59,6 +61,8 @@ pub struct Scrape<'a> {
     pub cache_entries: u64,
     /// Open client connections.
     pub open_connections: u64,
+    /// Idle HTTP/1.1 upstream connections by endpoint address (`host:port`).
+    pub upstream_idle: &'a [(std::sync::Arc<str>, usize)],
 }
 
 /// The gateway's metrics: one per process, shared by reference (`Send + Sync`).
@@ -66,6 +70,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     request_duration: HistogramFamily<RouteServiceLabels>,
+    request_bytes: Family<RouteServiceLabels, Counter>,
+    response_bytes: Family<RouteServiceLabels, Counter>,
     upstream_duration: HistogramFamily<EndpointLabels>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     retries: Family<ServiceLabels, Counter>,
@@ -73,18 +79,23 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     cache_results: Family<CacheLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
+    interim_responses: Family<ResultLabels, Counter>,
     grpc_responses: Family<grpc::GrpcLabels, Counter>,
     otlp_spans_dropped: Family<ReasonLabels, Counter>,
+    access_log_dropped: Counter,
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
     in_flight: Family<ServiceLabels, Gauge>,
+    upstream_idle: Family<AddressLabels, Gauge>,
     breaker_state: Family<BreakerLabels, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
     mirror: mirror::MirrorMetrics,
     tls: tls::TlsMetrics,
+    /// The unprefixed families: `process_*` and the build info (`process.rs`).
+    process: Registry,
     /// Serialises scrapes so one scrape's clearing never shows in another's output.
     scrape: Mutex<()>,
     /// Clones of the families the dashboard reads (`read.rs`), unprefixed.
@@ -110,6 +121,8 @@ impl Metrics {
             registry: Registry::with_prefix("portcullis"),
             requests: Family::default(),
             request_duration: Family::new_with_constructor(histogram),
+            request_bytes: Family::default(),
+            response_bytes: Family::default(),
             upstream_duration: Family::new_with_constructor(histogram),
             upstream_errors: Family::default(),
             retries: Family::default(),
@@ -117,26 +130,34 @@ impl Metrics {
             auth_failures: Family::default(),
             cache_results: Family::default(),
             config_reloads: Family::default(),
+            interim_responses: Family::default(),
             grpc_responses: Family::default(),
             otlp_spans_dropped: Family::default(),
+            access_log_dropped: Counter::default(),
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
             in_flight: Family::default(),
+            upstream_idle: Family::default(),
             breaker_state: Family::default(),
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
             mirror: mirror::MirrorMetrics::default(),
             tls: tls::TlsMetrics::default(),
+            process: Registry::default(),
             scrape: Mutex::new(()),
             read: Registry::default(),
         };
         register! { m.registry;
             "requests" => m.requests,
-                "Finished requests by route, service, method and status class";
+                "Finished requests by route, service, method, status class and status code";
             "request_duration_seconds" => m.request_duration,
                 "Request duration in seconds by route and service";
+            "request_body_bytes" => m.request_bytes,
+                "Request body bytes forwarded upstream by route and service";
+            "response_body_bytes" => m.response_bytes,
+                "Response body bytes sent to clients by route and service";
             "upstream_duration_seconds" => m.upstream_duration,
                 "Upstream try duration in seconds by service and endpoint";
             "upstream_errors" => m.upstream_errors,
@@ -155,14 +176,20 @@ impl Metrics {
                 "Entries in the response cache";
             "config_reloads" => m.config_reloads,
                 "Configuration reloads by result";
+            "interim_responses" => m.interim_responses,
+                "Upstream 1xx responses (but 100 and 101) sent on to HTTP/1.1 clients (forwarded) or over the bound (dropped)";
             "grpc_responses" => m.grpc_responses,
                 "gRPC responses by route, service and grpc-status (0-16, other)";
             "otlp_spans_dropped" => m.otlp_spans_dropped,
                 "Spans not exported: queue_full (dropped, never waited for) or export_failed";
+            "access_log_dropped" => m.access_log_dropped,
+                "Access lines dropped because the access log writer's queue was full";
             "open_connections" => m.open_connections,
                 "Open client connections";
             "in_flight_requests" => m.in_flight,
                 "Requests in flight to each service";
+            "upstream_idle_connections" => m.upstream_idle,
+                "Idle HTTP/1.1 upstream connections kept for reuse, by endpoint address";
             "breaker_state" => m.breaker_state,
                 "Breaker state (1 = current); endpoint \"*\" is the service breaker";
             "endpoint_healthy" => m.endpoint_healthy,
@@ -183,6 +210,8 @@ impl Metrics {
         m.websocket.register(&mut m.registry);
         m.mirror.register(&mut m.registry);
         m.tls.register(&mut m.registry);
+        m.process
+            .register_collector(Box::new(process::ProcessCollector));
         m
     }
 
@@ -192,7 +221,10 @@ impl Metrics {
         let _scrape = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         self.set_gauges(snap);
         let mut out = String::with_capacity(16 * 1024);
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out))
             .expect("writing to a String cannot fail");
         out
     }

@@ -1,5 +1,5 @@
 //! The hot-path updates: finished requests, upstream tries and errors, retries, rate-limit,
-//! auth and cache results, config reloads and dropped spans.
+//! auth and cache results, config reloads, interim responses and dropped spans.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,12 +37,14 @@ impl Metrics {
             service: labels.service,
             method: method_label(method),
             status_class: status_class(status),
+            code: status,
         };
         self.requests.get_or_create(&labels).inc();
     }
 
-    /// `request` for names held in `Arc`s (the pipeline's route and service names): the
-    /// metric handles are cached per thread, so the update is a few atomic operations.
+    /// `request` for names held in `Arc`s (the pipeline's route and service names), with the
+    /// request and response body bytes: the metric handles are cached per thread, so the
+    /// update is a few atomic operations.
     pub fn request_named(
         &self,
         route: &Arc<str>,
@@ -50,10 +52,11 @@ impl Metrics {
         method: &Method,
         status: u16,
         duration: Duration,
+        bytes: (u64, u64),
     ) {
         let (m, c) = (method_label(method), status_class(status));
         let owner = self as *const Metrics as usize;
-        let h = handles::request(owner, route, service, m, c, || {
+        let h = handles::request(owner, route, service, m, status, || {
             let count = self
                 .requests
                 .get_or_create(&RequestLabels {
@@ -61,6 +64,7 @@ impl Metrics {
                     service: service.to_string(),
                     method: m,
                     status_class: c,
+                    code: status,
                 })
                 .clone();
             let labels = RouteServiceLabels {
@@ -68,10 +72,18 @@ impl Metrics {
                 service: service.to_string(),
             };
             let duration = self.request_duration.get_or_create(&labels).clone();
-            (count, duration)
+            let bytes_in = self.request_bytes.get_or_create(&labels).clone();
+            let bytes_out = self.response_bytes.get_or_create(&labels).clone();
+            (count, duration, (bytes_in, bytes_out))
         });
         h.count.inc();
         h.duration.observe(duration.as_secs_f64());
+        if bytes.0 > 0 {
+            h.bytes.0.inc_by(bytes.0);
+        }
+        if bytes.1 > 0 {
+            h.bytes.1.inc_by(bytes.1);
+        }
     }
 
     /// `upstream` for names held in `Arc`s, with cached handles (see `request_named`).
@@ -164,10 +176,28 @@ impl Metrics {
             .inc();
     }
 
+    /// One request's interim (1xx) responses: `forwarded` to its client, `dropped` over the
+    /// bound.
+    pub fn interim(&self, forwarded: u32, dropped: u32) {
+        for (result, n) in [("forwarded", forwarded), ("dropped", dropped)] {
+            if n > 0 {
+                let labels = ResultLabels { result };
+                self.interim_responses
+                    .get_or_create(&labels)
+                    .inc_by(n.into());
+            }
+        }
+    }
+
     /// The counter of spans the OTLP exporter dropped for `reason` ("queue_full",
     /// "export_failed"); the exporter keeps the handle.
     pub fn otlp_spans_dropped(&self, reason: &'static str) -> Counter {
         let labels = ReasonLabels { reason };
         self.otlp_spans_dropped.get_or_create(&labels).clone()
+    }
+
+    /// An access line dropped: the access log writer's queue was full.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.inc();
     }
 }

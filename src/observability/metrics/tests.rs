@@ -32,15 +32,25 @@ fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
 }
 
 /// The value of the sample `name` with exactly `labels`, if present.
+/// The sample of `name` with exactly `labels`, or the sum over the status codes when the
+/// labels leave `code` out (the request counter's `code` refines its `status_class`).
 fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    samples(text)
+    let matching: Vec<f64> = samples(text)
         .into_iter()
-        .find(|(n, l, _)| n == name && *l == want)
+        .filter(|(n, l, _)| {
+            let mut l = l.clone();
+            if !want.contains_key("code") {
+                l.remove("code");
+            }
+            n == name && l == want
+        })
         .map(|(_, _, v)| v)
+        .collect();
+    (!matching.is_empty()).then(|| matching.iter().sum())
 }
 
 fn empty() -> Scrape<'static> {
@@ -49,6 +59,7 @@ fn empty() -> Scrape<'static> {
         cache_bytes: 0,
         cache_entries: 0,
         open_connections: 0,
+        upstream_idle: &[],
     }
 }
 
@@ -122,6 +133,20 @@ fn requests_are_counted_and_timed() {
     assert_eq!(req("orders", "orders-svc", "POST", "5xx"), Some(1.0));
     assert_eq!(req("-", "-", "GET", "4xx"), Some(1.0));
     assert_eq!(req("orders", "orders-svc", "GET", "5xx"), None);
+    let code = |c| {
+        let labels = [
+            ("route", "orders"),
+            ("service", "orders-svc"),
+            ("method", "GET"),
+            ("status_class", "2xx"),
+            ("code", c),
+        ];
+        value(&text, "portcullis_requests_total", &labels)
+    };
+    assert_eq!(
+        (code("200"), code("204"), code("201")),
+        (Some(1.0), Some(1.0), None)
+    );
 
     let rs = [("route", "orders"), ("service", "orders-svc")];
     let count = value(&text, "portcullis_request_duration_seconds_count", &rs);
@@ -253,6 +278,7 @@ fn scrape_gauges_are_set_and_cleared() {
         cache_bytes: 4096,
         cache_entries: 7,
         open_connections: 12,
+        upstream_idle: &[],
     };
     let t = m.encode(&snap);
     assert_eq!(value(&t, "portcullis_cache_bytes", &[]), Some(4096.0));
@@ -320,6 +346,7 @@ fn named_updates_use_cached_handles_that_count_like_the_plain_ones() {
             &Method::GET,
             200,
             Duration::from_millis(2),
+            (10, 100),
         );
         m.upstream_named(&service, &endpoint, Duration::from_millis(1));
         m.cache_result_named(&route, "hit");
@@ -333,6 +360,7 @@ fn named_updates_use_cached_handles_that_count_like_the_plain_ones() {
         &Method::GET,
         200,
         Duration::from_millis(2),
+        (0, 0),
     );
     let text = m.encode(&empty());
     let labels = [
@@ -345,6 +373,10 @@ fn named_updates_use_cached_handles_that_count_like_the_plain_ones() {
         value(&text, "portcullis_requests_total", &labels),
         Some(4.0)
     );
+    let rs = [("route", "r1"), ("service", "s1")];
+    let bytes = |name| value(&text, name, &rs);
+    assert_eq!(bytes("portcullis_request_body_bytes_total"), Some(30.0));
+    assert_eq!(bytes("portcullis_response_body_bytes_total"), Some(300.0));
     let hits = [("route", "r1"), ("result", "hit")];
     assert_eq!(
         value(&text, "portcullis_cache_results_total", &hits),
@@ -369,4 +401,27 @@ fn reload_results_are_exported_at_zero_before_the_first_reload() {
         let v = value(&t, "portcullis_config_reloads_total", &[("result", r)]);
         assert_eq!(v, Some(0.0), "{r}");
     }
+}
+
+#[test]
+fn process_metrics_and_build_info_are_exported_unprefixed() {
+    let text = Metrics::new().encode(&empty());
+    let rss = value(&text, "process_resident_memory_bytes", &[]).expect("rss");
+    assert!(rss > 1_000_000.0, "{rss}");
+    let fds = value(&text, "process_open_fds", &[]).expect("fds");
+    assert!(fds >= 3.0, "{fds}");
+    assert!(
+        value(&text, "process_cpu_seconds_total", &[]).is_some(),
+        "{text}"
+    );
+    assert!(value(&text, "process_start_time_seconds", &[]).unwrap() > 1.6e9);
+    let build = [
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("revision", super::REVISION),
+    ];
+    assert_eq!(value(&text, "portcullis_build_info", &build), Some(1.0));
+    assert!(!super::REVISION.is_empty());
+    // One EOF, at the end, after both registries.
+    assert_eq!(text.matches("# EOF").count(), 1);
+    assert!(text.ends_with("# EOF\n"));
 }

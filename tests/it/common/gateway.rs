@@ -37,6 +37,7 @@ impl Gateway {
                 cache_bytes: 0,
                 cache_entries: 0,
                 open_connections: 0,
+                upstream_idle: &[],
             })
     }
 
