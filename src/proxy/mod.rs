@@ -164,14 +164,8 @@ async fn pipeline<'s>(
     //    from memory). After the cache (a hit reaches no service, so no shadow either) and the
     //    WebSocket branch (tunnels are not mirrored), just before the exchange, with its head.
     if let Some(m) = &routed.route.mirror {
-        Box::pin(mirror::mirror(
-            shared,
-            m,
-            &routed.route.name,
-            &mut out,
-            up.deadline,
-        ))
-        .await?;
+        let copy = mirror::mirror(shared, m, &routed.route.name, &mut out, up.deadline);
+        Box::pin(copy).await?;
     }
     let tried = attempt::run(up, out).await;
     stages::response(shared, &routed, service, tried, pending, cx)

@@ -141,3 +141,25 @@ pub(super) fn error_page(e: &GatewayError, page: &ErrorPage) -> Response<Gateway
     e.add_headers(h);
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_host_port;
+
+    #[test]
+    fn only_a_name_and_a_numeric_port_pass_as_a_host() {
+        for ok in ["example.com", "a-b.example.com:8443", "42.example.com"] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.com@x.example.com",
+            "a%40b.example.com",
+            "a:b",
+            "x:",
+            "[::1]",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
+}
