@@ -237,3 +237,24 @@ policies = ["office"]
     assert_eq!(status, 400);
     assert_eq!(h["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn grpc_calls_keep_their_trailers_only_answers_under_error_pages() {
+    let gw = start_gateway("[error_pages]\n404 = { body = \"<h1>Nothing here</h1>\" }\n").await;
+    let mut tx = crate::common::tls::h2c_client(gw.addr).await;
+    let req = Request::post(gw.url("/nowhere.Nowhere/Call"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(full(""))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/grpc");
+    assert_eq!(resp.headers()["grpc-status"], "12");
+    // The same path without gRPC gets the page.
+    let (status, _, body) = get(&gw.url("/nowhere.Nowhere/Call")).await;
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (404, &b"<h1>Nothing here</h1>"[..])
+    );
+}
