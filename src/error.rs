@@ -80,6 +80,10 @@ pub enum GatewayError {
     /// CORS preflight refused).
     #[error("forbidden: {reason}")]
     Forbidden { reason: &'static str },
+    /// The route's forward-auth service could not answer (unreachable, timed out, 5xx) and
+    /// its policy fails closed.
+    #[error("the authorization service is unavailable")]
+    AuthUnavailable,
     /// A gRPC-Web call routed to a service that speaks HTTP/1.1 (gRPC needs HTTP/2).
     #[error("gRPC-Web needs an HTTP/2 service; set protocol = \"h2c\", \"h2\" or \"auto\" on service {service}")]
     GrpcWebNeedsHttp2 { service: String },
@@ -147,11 +151,13 @@ impl GatewayError {
                 "Not Implemented",
                 Origin::Gateway,
             ),
-            NoHealthyEndpoint { .. } | BreakerOpen { .. } | Overloaded { .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                Origin::Gateway,
-            ),
+            NoHealthyEndpoint { .. } | BreakerOpen { .. } | Overloaded { .. } | AuthUnavailable => {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable",
+                    Origin::Gateway,
+                )
+            }
         }
     }
 

@@ -53,6 +53,45 @@ pub struct PolicySpec {
     pub cache: Option<super::cache::CacheSpec>,
     /// Response compression (`[policies.NAME.compression]`).
     pub compression: Option<super::compression::CompressionSpec>,
+    /// Ask an external service whether to let the request through
+    /// (`[policies.NAME.forward_auth]`).
+    pub forward_auth: Option<ForwardAuthSpec>,
+}
+
+/// `[policies.NAME.forward_auth]`: an external HTTP service decides (Traefik's forwardAuth,
+/// nginx `auth_request`, Envoy's HTTP ext_authz). A 2xx lets the request through with
+/// `response_headers` copied upstream; any other status below 500 is the client's answer; a
+/// failure (unreachable, timeout, 5xx) refuses with 503 or lets through, per `failure`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForwardAuthSpec {
+    /// `http://` or `https://` (verified like every outbound call).
+    pub url: String,
+    /// Client request headers sent to the service. Default `Authorization`, `Cookie`.
+    #[serde(serialize_with = "show::displays")]
+    pub request_headers: Vec<HeaderName>,
+    /// The service's answer headers copied into the upstream request on success. The client's
+    /// own values of these headers are always removed first, so a backend can trust them.
+    #[serde(serialize_with = "show::displays")]
+    pub response_headers: Vec<HeaderName>,
+    /// The whole exchange with the service. Default 2 s.
+    #[serde(serialize_with = "show::duration")]
+    pub timeout: Duration,
+    /// What a failure does: refuse with 503 (default) or let the request through.
+    pub failure: FailureMode,
+    /// How long a success is remembered for the same credentials, method, host and path
+    /// (0 = never, the default).
+    #[serde(serialize_with = "show::duration")]
+    pub cache_ttl: Duration,
+    /// Most remembered successes. Default 10,000.
+    pub cache_max_entries: usize,
+}
+
+/// `failure`: fail closed (`deny`) or open (`allow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    Deny,
+    Allow,
 }
 
 /// `[policies.NAME.auth]`: which credentials are accepted. The first method that finds

@@ -23,8 +23,8 @@ mod upstream_tls;
 pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
-    RawCors, RawDefaults, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy, RawRateLimit,
-    RawRateLimitSettings, RawRedis, RawStrMap, Tables, Toggle,
+    RawCors, RawDefaults, RawForwardAuth, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy,
+    RawRateLimit, RawRateLimitSettings, RawRedis, RawStrMap, Tables, Toggle,
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};

@@ -18,6 +18,7 @@ mod cors;
 mod ctx;
 mod document;
 mod fields;
+mod forward_auth;
 mod headers;
 mod hint;
 mod jwt;
@@ -177,6 +178,8 @@ mod tests_cache;
 mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tests_forward_auth;
 #[cfg(test)]
 mod tests_golden;
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! A route's compiled policy chain: its policies merged once at load (the last policy that
-//! sets a section wins; rate limits and header operations accumulate in list order) into
+//! sets a section wins, forward auth included; rate limits and header operations accumulate in list order) into
 //! ready-to-run parts, so a request never looks anything up by name. The chain holds what
 //! `middleware::run` runs; the policy sections other stages use (cache, compression, body
 //! limit) go on the route's plan (`state::Route`).
@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue};
 use super::api_key::KeyTable;
 use super::basic_auth::{self, BasicTable};
 use super::cors::Cors;
+use super::forward_auth::ForwardAuth;
 use super::ip_rules::IpFilter;
 use super::jwt::Verifier;
 use super::rate_limit::{Limiter, Rendered, Stores};
@@ -38,6 +39,8 @@ pub struct Chain {
     pub ip: Option<IpFilter>,
     pub cors: Option<Cors>,
     pub auth: Option<Auth>,
+    /// Ask an external service (after authentication, before the rate limits).
+    pub forward_auth: Option<ForwardAuth>,
     pub limits: Vec<Limit>,
     /// `RateLimit-Policy` and the parts of `RateLimit` rendered once.
     pub rate_headers: Rendered,
@@ -120,6 +123,9 @@ pub fn compile(
         Some(a) => Some(auth(route, a, consumers, shared, verifiers)?),
         None => None,
     };
+    let forward_auth = last(&|p| p.forward_auth.is_some())
+        .and_then(|p| p.forward_auth.as_ref())
+        .map(|spec| ForwardAuth::new(spec, &shared.outbound));
     let mut limits = Vec::new();
     for p in policies {
         for spec in &p.rate_limits {
@@ -130,6 +136,7 @@ pub fn compile(
         }
     }
     let needs_client_ip = ip.is_some()
+        || forward_auth.is_some()
         || limits
             .iter()
             .any(|l| l.spec.key.contains(&LimitKey::ClientIp));
@@ -146,6 +153,7 @@ pub fn compile(
         ip,
         cors,
         auth,
+        forward_auth,
         rate_headers: Rendered::new(
             &limits.iter().map(|l| &l.spec).collect::<Vec<_>>(),
             shared.legacy_headers,

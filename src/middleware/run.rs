@@ -8,6 +8,8 @@
 //! - the CORS preflight before auth: browsers send preflights without credentials;
 //! - auth before rate limits: a limit keyed on the consumer needs it, and an unauthenticated
 //!   flood is refused before it can use up a consumer's quota;
+//! - forward auth after the gateway's own auth (a bad API key costs no call out) and before
+//!   the rate limits (a refused request uses no quota);
 //! - rate limits before the body is read and before anything goes upstream.
 
 use std::borrow::Cow;
@@ -19,6 +21,7 @@ use http::{Method, Response, StatusCode};
 
 use super::chain::{Auth, Chain};
 use super::cors::Preflight;
+use super::forward_auth::Verdict;
 use super::rate_limit::Decision;
 use super::{api_key, basic_auth, transform};
 use crate::base::body::GatewayBody;
@@ -56,7 +59,7 @@ pub enum Step {
 pub async fn request(
     chain: &Chain,
     parts: &mut http::request::Parts,
-    client_ip: IpAddr,
+    (client_ip, tls): (IpAddr, bool),
     clock: &Clock,
     metrics: &crate::observability::metrics::Metrics,
 ) -> Result<Step, GatewayError> {
@@ -88,6 +91,19 @@ pub async fn request(
                 return Err(e);
             }
         };
+    }
+    if let Some(fa) = &chain.forward_auth {
+        match fa.check(parts, client_ip, tls, clock).await {
+            Verdict::Allow => {}
+            Verdict::Refuse(resp) => {
+                metrics.auth_failure(&chain.route, "forward_auth_refused");
+                return Ok(Step::Answer(resp));
+            }
+            Verdict::Unavailable => {
+                metrics.auth_failure(&chain.route, "forward_auth_unavailable");
+                return Err(GatewayError::AuthUnavailable);
+            }
+        }
     }
     if !chain.limits.is_empty() {
         limits(chain, parts, client_ip, clock, metrics, &mut passed).await?;

@@ -145,7 +145,8 @@ pub(super) async fn policies(
     if chain.cors.is_some() {
         cx.origin = parts.headers.get(header::ORIGIN).cloned();
     }
-    match run::request(chain, parts, client_ip, &shared.clock, &shared.metrics).await? {
+    let at = (client_ip, conn.tls);
+    match run::request(chain, parts, at, &shared.clock, &shared.metrics).await? {
         Step::Continue(passed) => {
             cx.passed = Some(passed);
             Ok(Flow::Continue(client_ip))

@@ -22,6 +22,7 @@ mod dashboard;
 mod demo;
 mod errors;
 mod exchange;
+mod forward_auth;
 mod fuzz_config;
 mod fuzz_headers;
 mod fuzz_registry;

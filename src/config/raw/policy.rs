@@ -79,6 +79,20 @@ pub(in crate::config) struct RawPolicy {
     pub ip_rules: Option<RawIpRules>,
     pub cache: Option<Spanned<RawCache>>,
     pub compression: Option<Spanned<super::RawCompression>>,
+    pub forward_auth: Option<Spanned<RawForwardAuth>>,
+}
+
+/// `[policies.NAME.forward_auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(in crate::config) struct RawForwardAuth {
+    pub url: Option<Spanned<String>>,
+    pub request_headers: Option<Spanned<StrList>>,
+    pub response_headers: Option<Spanned<StrList>>,
+    pub timeout: Option<Spanned<DurationStr>>,
+    pub failure: Option<Spanned<String>>,
+    pub cache_ttl: Option<Spanned<DurationStr>>,
+    pub cache_max_entries: Option<Spanned<i64>>,
 }
 
 /// `[policies.NAME.auth]`.

@@ -12,7 +12,7 @@ use super::cache::StoreSize;
 use super::ctx::Ctx;
 use super::document::{Named, Section};
 use super::fields::{each, fields, Fields};
-use super::{auth, cache, compression, cors, headers, hint, limits};
+use super::{auth, cache, compression, cors, forward_auth, headers, hint, limits};
 use crate::config::policy::{IpRules, PolicySpec};
 use crate::config::raw::{RawDefaults, RawIpRules, RawPolicy, StrList};
 
@@ -108,6 +108,7 @@ fn policy(
         ip_rules: with(|ctx, v, k| ip_rules(v, k, ctx).map(Some));
         cache: with(|ctx, v, k| cache::cache(v, k, store, ctx).map(Some));
         compression: with(|ctx, v, k| compression::compression(v, k, ctx).map(Some));
+        forward_auth: with(|ctx, v, k| forward_auth::forward_auth(v, k, dropped, ctx).map(Some));
     );
     f.ok.then_some(out)
 }
