@@ -194,7 +194,8 @@ impl Sync {
             let result = self.session(&mut local, &mut last_local, &mut down).await;
             if let Err(e) = result {
                 if !down {
-                    tracing::warn!(error = %e, "cluster: Redis unreachable; retrying every second");
+                    tracing::warn!(error = %e, channel = %self.channel,
+                        "cluster: Redis unreachable; retrying every second");
                     down = true;
                 }
             }
@@ -215,7 +216,7 @@ impl Sync {
         pubsub.subscribe(&self.channel).await?;
         self.catch_up(&mut conn).await?;
         if std::mem::take(down) {
-            tracing::info!("cluster: Redis reachable again");
+            tracing::info!(channel = %self.channel, "cluster: Redis reachable again");
         }
         let mut messages = pubsub.on_message();
         let mut poll = tokio::time::interval(POLL);

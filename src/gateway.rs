@@ -40,6 +40,12 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The `[admin] probe_listen` address could not be bound.
+    #[error("cannot listen on {addr} (admin.probe_listen): {source}")]
+    ProbeListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     /// The first snapshot did not compile.
     #[error("cannot build the gateway: {0}")]
     Build(String),
@@ -70,6 +76,8 @@ pub struct GatewayBuilder {
     clock: Clock,
     listeners: Option<Listeners>,
     admin: AdminBind,
+    /// The probe listener's socket when the caller bound it; else `[admin] probe_listen`.
+    probes: Option<std::net::TcpListener>,
     registry: Option<(Registry, Option<PathBuf>)>,
     watch: Option<Duration>,
 }
@@ -105,6 +113,13 @@ impl GatewayBuilder {
     /// Serves the admin API on this socket (with `[admin] token`), whatever `[admin]` says.
     pub fn admin_listener(mut self, listener: std::net::TcpListener) -> Self {
         self.admin = AdminBind::Given(listener);
+        self
+    }
+
+    /// Serves the token-free probes (`/livez`, `/readyz`) on this socket, whatever
+    /// `[admin] probe_listen` says.
+    pub fn probe_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.probes = Some(listener);
         self
     }
 
@@ -153,6 +168,7 @@ impl GatewayBuilder {
             reloader.set_registry(registry, state_file);
         }
         let admin = bind_admin(&config, self.admin).await?;
+        let probes = bind_probes(&config, self.probes).await?;
         let cluster = match &config.cluster {
             Some(settings) => Some(AbortOnDrop(
                 crate::cluster::start(reloader.clone(), settings, &config.outbound.client)
@@ -167,6 +183,7 @@ impl GatewayBuilder {
             reloader,
             listeners,
             admin,
+            probes,
             cluster,
             watch: self.watch,
         })
@@ -196,6 +213,28 @@ async fn bind_admin(
     }
 }
 
+/// The probe listener: the caller's socket, else `[admin] probe_listen` when set.
+async fn bind_probes(
+    config: &Config,
+    given: Option<std::net::TcpListener>,
+) -> Result<Option<tokio::net::TcpListener>, Error> {
+    let err = |addr| move |source| Error::ProbeListen { addr, source };
+    match (given, config.admin.probe_listen) {
+        (Some(l), _) => {
+            let addr = l.local_addr().unwrap_or(SocketAddr::from(([0; 4], 0)));
+            l.set_nonblocking(true).map_err(err(addr))?;
+            tokio::net::TcpListener::from_std(l)
+                .map(Some)
+                .map_err(err(addr))
+        }
+        (None, Some(addr)) => tokio::net::TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(err(addr)),
+        (None, None) => Ok(None),
+    }
+}
+
 /// A gateway built and bound, not yet serving.
 pub struct Gateway {
     config: Config,
@@ -203,6 +242,7 @@ pub struct Gateway {
     reloader: Arc<Reloader>,
     listeners: Listeners,
     admin: Option<tokio::net::TcpListener>,
+    probes: Option<tokio::net::TcpListener>,
     /// Cluster mode's sync task, stopped when the gateway stops (or is dropped unrun).
     cluster: Option<AbortOnDrop>,
     watch: Option<Duration>,
@@ -225,6 +265,7 @@ impl Gateway {
             clock: Clock::system(),
             listeners: None,
             admin: AdminBind::FromConfig,
+            probes: None,
             registry: None,
             watch: Some(WATCH_EVERY),
         }
@@ -261,6 +302,11 @@ impl Gateway {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The bound probe listener's address, when the probes are served without a token.
+    pub fn probe_addr(&self) -> Option<SocketAddr> {
+        self.probes.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared state (snapshot, clock, metrics) the requests run on.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -278,6 +324,11 @@ impl Gateway {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (listen, tls) = (self.addrs(), self.tls_addrs());
         let admin_url = self.admin_addr().map(|a| format!("http://{a}"));
+        let probes = self.probe_addr();
+        if let Some(l) = self.probes {
+            let state = AdminState::new(self.shared.clone(), self.reloader.clone(), None);
+            tokio::spawn(serve_probes(l, state, stop_rx.clone()));
+        }
         if let Some(l) = self.admin {
             let token = self.config.admin.token.clone();
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), token);
@@ -286,7 +337,7 @@ impl Gateway {
         let watcher =
             (self.watch).map(|every| AbortOnDrop(tokio::spawn(self.reloader.clone().watch(every))));
         let c = &self.config;
-        tracing::info!(?listen, ?tls, admin = ?admin_url, routes = c.routes.len(), services = c.services.len(), "portcullis started");
+        tracing::info!(?listen, ?tls, admin = ?admin_url, ?probes, routes = c.routes.len(), services = c.services.len(), "portcullis started");
         let shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -316,5 +367,19 @@ async fn serve_admin(
     };
     if let Err(e) = admin::serve(listener, state, stopped).await {
         tracing::error!(error = %e, "admin listener failed");
+    }
+}
+
+/// Serves the token-free probes on `listener` until `stop` turns true.
+async fn serve_probes(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = admin::probes::serve(listener, state, stopped).await {
+        tracing::error!(error = %e, "probe listener failed");
     }
 }

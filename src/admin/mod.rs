@@ -3,7 +3,8 @@
 //! document (`openapi.json`, kept in step with `ENDPOINTS` by a test), and the live dashboard
 //! (`dashboard/`). With a token configured, every request but the dashboard page (which holds
 //! no data) must carry `Authorization: Bearer <token>` (compared in constant time);
-//! configuration refuses a non-loopback listener without one.
+//! configuration refuses a non-loopback listener without one. The probes alone are also
+//! served without a token on the probe listener (`probes.rs`, `[admin] probe_listen`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,8 +73,8 @@ impl AdminState {
 /// The admin API's router.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/livez", get(livez))
-        .route("/readyz", get(readyz))
+        .route("/livez", get(probes::livez))
+        .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/api/status", get(status))
@@ -168,27 +169,6 @@ async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "no such admin endpoint")
 }
 
-async fn livez() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// Ready once the config is applied and every JWKS URL has been fetched once.
-async fn readyz(State(st): State<AdminState>) -> Response {
-    let snap = st.shared.snapshot.load();
-    let pending: Vec<String> = snap
-        .verifiers
-        .iter()
-        .filter(|(_, v)| !v.ready())
-        .map(|(spec, _)| format!("{} JWT key source(s) not fetched yet", spec.keys.len()))
-        .collect();
-    if pending.is_empty() {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        let body = json!({ "status": "not ready", "waiting_for": pending });
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-    }
-}
-
 async fn metrics(State(st): State<AdminState>) -> Response {
     let services = st.shared.upstream_status();
     let store = &st.shared.cache.store;
@@ -203,6 +183,10 @@ async fn metrics(State(st): State<AdminState>) -> Response {
             .load(std::sync::atomic::Ordering::Relaxed),
         upstream_idle: &idle,
     };
+    let limits = st.shared.stores.memory();
+    st.shared
+        .metrics
+        .set_rate_limit_keys(limits.len(), limits.capacity());
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
@@ -331,6 +315,7 @@ async fn purge(State(st): State<AdminState>, body: Option<Json<Purge>>) -> Respo
 
 mod config_view;
 pub mod dashboard;
+pub mod probes;
 mod registration;
 
 #[cfg(test)]

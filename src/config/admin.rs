@@ -19,6 +19,10 @@ pub struct AdminSettings {
     /// paths start at the config file's directory). Default: `<config name>.state.json`
     /// beside the config file.
     pub state_file: Option<std::path::PathBuf>,
+    /// A listener of its own that answers `GET /livez` and `GET /readyz` without the token
+    /// (and nothing else), for orchestrators' probes; served whatever `enabled` says (Kong's
+    /// `status_listen`). Default none.
+    pub probe_listen: Option<SocketAddr>,
 }
 
 impl Default for AdminSettings {
@@ -28,6 +32,7 @@ impl Default for AdminSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
             token: None,
             state_file: None,
+            probe_listen: None,
         }
     }
 }

@@ -102,6 +102,7 @@ pub(super) struct RawAdmin {
     pub token: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub state_file: Option<Spanned<String>>,
+    pub probe_listen: Option<Spanned<String>>,
 }
 
 /// `[cluster]`.

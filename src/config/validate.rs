@@ -103,6 +103,7 @@ pub(super) fn parse_with_env(
     let taken = tls::Taken {
         server: &server.listen,
         admin: admin.enabled.then_some(admin.listen),
+        probes: admin.probe_listen,
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);

@@ -85,7 +85,12 @@ impl Reloader {
         let previous = lock(&self.registry).clone();
         if let Some(path) = &state_file {
             save_state(path, &next).map_err(|e| {
-                Refusal::Failed(format!("cannot write state file {}: {e}", path.display()))
+                tracing::error!(state_file = %path.display(), error = %e,
+                    "cannot write the state file; the runtime services are unchanged");
+                Refusal::Failed(format!(
+                    "cannot write state file {}: {e}; nothing was changed",
+                    path.display()
+                ))
             })?;
         }
         match self.apply(config) {

@@ -192,10 +192,23 @@ async fn check_loop(t: Target, spec: Arc<HealthCheckSpec>) {
                     Ok(s) => format!("status {s}"),
                     Err(e) => e.clone(),
                 };
-                tracing::warn!(service = %t.service, endpoint = %t.url, reason = %why, "endpoint failed its health checks: out of rotation");
+                let hint = failure_hint(&result, &spec.path);
+                tracing::warn!(service = %t.service, endpoint = %t.url, reason = %why, hint = hint.as_deref(), "endpoint failed its health checks: out of rotation");
             }
             None => {}
         }
+    }
+}
+
+/// What to do when the check path itself is missing (404, 405, 501): a new service often
+/// has no `/health`, and would otherwise go 503 once its endpoints are all out.
+fn failure_hint(result: &Result<u16, String>, path: &str) -> Option<String> {
+    match result {
+        Ok(404 | 405 | 501) => Some(format!(
+            "the endpoint does not serve GET {path}: set path in [services.health_check] to one it serves, \
+             or enabled = false there if it has no health endpoint"
+        )),
+        _ => None,
     }
 }
 
@@ -272,6 +285,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_check_path_gets_a_hint_and_other_failures_none() {
+        for status in [404, 405, 501] {
+            let hint = failure_hint(&Ok(status), "/health").expect("a hint");
+            assert!(hint.contains("GET /health"), "{hint}");
+            assert!(
+                hint.contains("set path in [services.health_check]"),
+                "{hint}"
+            );
+            assert!(hint.contains("enabled = false"), "{hint}");
+        }
+        assert_eq!(failure_hint(&Ok(500), "/health"), None);
+        assert_eq!(failure_hint(&Ok(503), "/health"), None);
+        assert_eq!(
+            failure_hint(&Err("connect: refused".into()), "/health"),
+            None
+        );
+    }
 
     #[test]
     fn counter_needs_consecutive_results_to_flip() {

@@ -2,7 +2,8 @@
 //! gateway gets traffic that touches every family (cache, rate limit, auth failure, a dead
 //! upstream with a retry, a refused reload, an OTLP exporter; WebSocket, gRPC and TLS
 //! handshake families recorded directly), its `/metrics` is scraped, and every metric name and
-//! label the dashboard's PromQL uses must be there; every family must have a panel.
+//! label the dashboard's PromQL uses must be there; every family must have a panel. The
+//! alerting rules (deploy/prometheus/alerts.yml) are read against the same scrape.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -302,6 +303,63 @@ async fn every_metric_and_label_the_dashboard_queries_exists_and_every_family_ha
         missing.is_empty(),
         "metric families without a panel in deploy/grafana/portcullis.json: {missing:?}"
     );
+}
+
+/// The `expr:` values of the alerting rules (one line, or a `|` block of deeper lines).
+fn alert_exprs() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/alerts.yml");
+    let text = std::fs::read_to_string(path).expect("deploy/prometheus/alerts.yml");
+    let mut out: Vec<String> = Vec::new();
+    let mut block: Option<(usize, String)> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some((at, q)) = &mut block {
+            if indent > *at && !line.trim().is_empty() {
+                q.push_str(line.trim());
+                q.push(' ');
+                continue;
+            }
+            out.push(block.take().expect("block").1);
+        }
+        match line.trim_start().strip_prefix("expr: ") {
+            Some("|") => block = Some((indent, String::new())),
+            Some(q) => out.push(q.to_owned()),
+            None => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_metric_and_label_the_alerting_rules_use_exists() {
+    let scrape = scrape_after_traffic().await;
+    let qs = alert_exprs();
+    assert!(qs.len() >= 7, "{qs:?}");
+    let mut used = 0;
+    for q in &qs {
+        let mut labels: BTreeSet<&str> = TARGET_LABELS.into_iter().collect();
+        for (name, keys) in selectors(q) {
+            used += 1;
+            let have = scrape
+                .samples
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} (in alert {q}) is not in /metrics"));
+            for k in &keys {
+                assert!(
+                    have.contains(k) || TARGET_LABELS.contains(&k.as_str()),
+                    "{name} has no label {k:?} (in {q})"
+                );
+            }
+            labels.extend(have.iter().map(String::as_str));
+        }
+        for l in grouping_labels(q) {
+            assert!(
+                labels.contains(l.as_str()),
+                "no metric in alert {q} has {l:?}"
+            );
+        }
+    }
+    assert!(used >= 8, "{qs:?}");
 }
 
 #[test]

@@ -84,3 +84,60 @@ cooldown = "5s"
         assert!(l.contains("\"endpoint\":\"http://127.0.0.1:"), "{l}");
     }
 }
+
+#[tokio::test]
+async fn a_missing_health_path_says_what_to_do() {
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // A first service without /health: every path but /api answers 404.
+    let be = Backend::start(|r: http::Request<hyper::body::Incoming>| async move {
+        let status = match r.uri().path().starts_with("/api") {
+            true => http::StatusCode::OK,
+            false => http::StatusCode::NOT_FOUND,
+        };
+        http::Response::builder()
+            .status(status)
+            .body(full(""))
+            .unwrap()
+    })
+    .await;
+    let toml = format!(
+        r#"
+[[services]]
+name = "first"
+endpoints = ["http://{}"]
+[services.health_check]
+interval = "20ms"
+timeout = "20ms"
+jitter = "0ms"
+unhealthy_threshold = 1
+[[routes]]
+name = "api"
+path = "/api/*"
+service = "first"
+"#,
+        be.addr
+    );
+    let _gw = start_gateway(&toml).await;
+    let t = std::time::Instant::now();
+    while buf.lines("out of rotation").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "never out of rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let line = &buf.lines("out of rotation")[0];
+    assert!(line.contains("status 404"), "{line}");
+    assert!(
+        line.contains("does not serve GET /health: set path in [services.health_check]"),
+        "{line}"
+    );
+    assert!(line.contains("enabled = false"), "{line}");
+}

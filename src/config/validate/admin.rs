@@ -1,4 +1,5 @@
-//! `[admin]`: the admin listener's address and token, safe by default (loopback, or a token).
+//! `[admin]`: the admin listener's address and token, safe by default (loopback, or a token),
+//! and the token-free probe listener's address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -62,6 +63,7 @@ pub(super) fn admin(
             .filter(|t| !t.is_empty())
             .map(|t| config_dir(ctx).join(t));
     }
+    out.probe_listen = probe_listen(raw, &out, listen_ok, server, ctx);
     // A token that was written but has a problem is already reported: do not also ask for one.
     let token_written = raw.token.is_some()
         || raw.token_file.is_some()
@@ -82,6 +84,35 @@ pub(super) fn admin(
     }
     clash_with_server(&out, raw, server, raw_server, ctx);
     out
+}
+
+/// `[admin] probe_listen`: an address of its own, off every `[server]` address and the admin
+/// listener's (when that is served and valid). No token needed: it answers only the probes.
+fn probe_listen(
+    raw: &RawAdmin,
+    out: &AdminSettings,
+    listen_ok: bool,
+    server: &ServerSettings,
+    ctx: &mut Ctx<'_>,
+) -> Option<SocketAddr> {
+    let v = raw.probe_listen.as_ref()?;
+    let key = "admin.probe_listen";
+    let addr = ctx
+        .string(v, key)
+        .and_then(|text| socket_addr(&text, v.span(), key, ctx))?;
+    let clash = if let Some(s) = server.listen.iter().find(|s| overlaps(**s, addr)) {
+        format!("{addr} clashes with the [server] listen address {s}")
+    } else if out.enabled && listen_ok && overlaps(out.listen, addr) {
+        format!(
+            "{addr} clashes with the admin listen address {}",
+            out.listen
+        )
+    } else {
+        return Some(addr);
+    };
+    let hint = "give the probe listener its own port, e.g. \"0.0.0.0:9902\"";
+    ctx.error(v.span(), key, clash, Some(hint.to_owned()));
+    None
 }
 
 /// `[admin] listen` (written or the default) must not be a `[server]` listen address.

@@ -61,7 +61,7 @@ fn defaults() {
 #[test]
 fn full_valid_table() {
     let c =
-        parse("[admin]\nenabled = true\nlisten = \"0.0.0.0:9901\"\ntoken = \"${ADMIN_TOKEN}\"\nstate_file = \"run/gw.state.json\"\n");
+        parse("[admin]\nenabled = true\nlisten = \"0.0.0.0:9901\"\ntoken = \"${ADMIN_TOKEN}\"\nstate_file = \"run/gw.state.json\"\nprobe_listen = \"0.0.0.0:9902\"\n");
     assert_eq!(
         c.admin,
         AdminSettings {
@@ -69,6 +69,7 @@ fn full_valid_table() {
             listen: addr("0.0.0.0:9901"),
             token: Some(TOKEN.to_owned()),
             state_file: Some(std::path::PathBuf::from("run/gw.state.json")),
+            probe_listen: Some(addr("0.0.0.0:9902")),
         }
     );
     // Loopback needs no token, IPv6 included; disabled needs none either.
@@ -196,4 +197,51 @@ fn listen_must_differ_from_the_server() {
     let e = only_error(text, "admin.listen", "listen");
     assert!(hint(&e).contains("enabled = false"), "{e}");
     parse(&format!("{text}[admin]\nenabled = false\n"));
+}
+
+#[test]
+fn probe_listen_needs_no_token_off_loopback() {
+    let c = parse("[admin]\nprobe_listen = \"0.0.0.0:9902\"\n");
+    assert_eq!(c.admin.probe_listen, Some(addr("0.0.0.0:9902")));
+    assert!(c.admin.token.is_none());
+    // Served whatever `enabled` says, and then free to take the admin address.
+    let c = parse("[admin]\nenabled = false\nprobe_listen = \"127.0.0.1:9901\"\n");
+    assert_eq!(c.admin.probe_listen, Some(addr("127.0.0.1:9901")));
+}
+
+#[test]
+fn probe_listen_mistakes() {
+    let e = only_error(
+        "[admin]\nprobe_listen = \"9902\"\n",
+        "admin.probe_listen",
+        "probe_listen",
+    );
+    assert!(hint(&e).contains("0.0.0.0:9902"), "{e}");
+    let e = only_error(
+        "[admin]\nlisten = \"127.0.0.1:9901\"\nprobe_listen = \"0.0.0.0:9901\"\n",
+        "admin.probe_listen",
+        "probe_listen",
+    );
+    assert!(
+        e.message.contains("admin listen address 127.0.0.1:9901"),
+        "{e}"
+    );
+    let e = only_error(
+        "[server]\nlisten = \"0.0.0.0:8080\"\n[admin]\nprobe_listen = \"127.0.0.1:8080\"\n",
+        "admin.probe_listen",
+        "probe_listen",
+    );
+    assert!(
+        e.message.contains("[server] listen address 0.0.0.0:8080"),
+        "{e}"
+    );
+    assert!(hint(&e).contains("its own port"), "{e}");
+    // A TLS listener may not take it either (its empty certificate list is another error).
+    let text = "[admin]\nprobe_listen = \"127.0.0.1:9902\"\n[[tls]]\nlisten = \"127.0.0.1:9902\"\ncertificates = []\n";
+    let errs = parse_with_env(text, "t.toml", &env).expect_err("errors").0;
+    let e = errs
+        .iter()
+        .find(|e| e.key == "tls[0].listen")
+        .expect("tls[0].listen");
+    assert!(e.message.contains("[admin] probe_listen address"), "{e}");
 }

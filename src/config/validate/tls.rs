@@ -22,6 +22,7 @@ use crate::tls::resolver::duplicate_name;
 pub(super) struct Taken<'a> {
     pub server: &'a [SocketAddr],
     pub admin: Option<SocketAddr>,
+    pub probes: Option<SocketAddr>,
 }
 
 /// Validates every `[[tls]]` element; `None` for an element with problems (reported).
@@ -175,6 +176,10 @@ fn listen(
         } else if let Some(a) = taken.admin.filter(|a| overlaps(*a, addr)) {
             Some(format!(
                 "{addr} clashes with the [admin] listen address {a}"
+            ))
+        } else if let Some(a) = taken.probes.filter(|a| overlaps(*a, addr)) {
+            Some(format!(
+                "{addr} clashes with the [admin] probe_listen address {a}"
             ))
         } else {
             used.iter()

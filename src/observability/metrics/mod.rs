@@ -86,6 +86,8 @@ pub struct Metrics {
     cache_bytes: Gauge,
     cache_entries: Gauge,
     open_connections: Gauge,
+    rate_limit_keys: Gauge,
+    rate_limit_max_keys: Gauge,
     in_flight: Family<ServiceLabels, Gauge>,
     upstream_idle: Family<AddressLabels, Gauge>,
     breaker_state: Family<BreakerLabels, Gauge>,
@@ -137,6 +139,8 @@ impl Metrics {
             cache_bytes: Gauge::default(),
             cache_entries: Gauge::default(),
             open_connections: Gauge::default(),
+            rate_limit_keys: Gauge::default(),
+            rate_limit_max_keys: Gauge::default(),
             in_flight: Family::default(),
             upstream_idle: Family::default(),
             breaker_state: Family::default(),
@@ -186,6 +190,10 @@ impl Metrics {
                 "Access lines dropped because the access log writer's queue was full";
             "open_connections" => m.open_connections,
                 "Open client connections";
+            "rate_limit_keys" => m.rate_limit_keys,
+                "Keys held by the in-memory rate-limit table";
+            "rate_limit_max_keys" => m.rate_limit_max_keys,
+                "The in-memory rate-limit table's bound ([rate_limit] max_keys, rounded to shards)";
             "in_flight_requests" => m.in_flight,
                 "Requests in flight to each service";
             "upstream_idle_connections" => m.upstream_idle,
@@ -213,6 +221,14 @@ impl Metrics {
         m.process
             .register_collector(Box::new(process::ProcessCollector));
         m
+    }
+
+    /// Sets the in-memory rate-limit table's size and bound, read just before a scrape.
+    pub fn set_rate_limit_keys(&self, keys: usize, max_keys: usize) {
+        self.rate_limit_keys
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
+        self.rate_limit_max_keys
+            .set(i64::try_from(max_keys).unwrap_or(i64::MAX));
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from

@@ -178,26 +178,38 @@ impl Backend {
     /// A backend that answers 200 with a JSON echo of the request (method, uri, headers,
     /// body length) after reading the whole body.
     pub async fn echo() -> Backend {
-        Backend::start(|req: Request<Incoming>| async move {
-            let method = req.method().to_string();
-            let uri = req.uri().to_string();
-            let mut headers = serde_json::Map::new();
-            for (k, v) in req.headers() {
-                headers.insert(k.to_string(), v.to_str().unwrap_or("").into());
-            }
-            let mut body = req.into_body();
-            let mut len = 0u64;
-            while let Some(f) = body.frame().await {
-                match f {
-                    Ok(f) => len += f.data_ref().map_or(0, |d| d.len() as u64),
-                    Err(_) => break,
-                }
-            }
-            let v = serde_json::json!({"method": method, "uri": uri, "headers": headers, "body_len": len});
-            json_response(StatusCode::OK, &v)
-        })
-        .await
+        Backend::start(echo_answer).await
     }
+
+    /// `echo` on a listener with a 4096-connection accept queue (tokio's default is 1024), for
+    /// tests that open thousands of upstream connections at once.
+    pub async fn echo_wide() -> Backend {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = sock.listen(4096).unwrap();
+        Self::serve(listener, Arc::new(|r| Box::pin(echo_answer(r)))).await
+    }
+}
+
+/// The echo backend's answer: 200 with a JSON echo of the request (method, uri, headers, body
+/// length) after reading the whole body.
+async fn echo_answer(req: Request<Incoming>) -> Response<BoxBody> {
+    let method = req.method().to_string();
+    let uri = req.uri().to_string();
+    let mut headers = serde_json::Map::new();
+    for (k, v) in req.headers() {
+        headers.insert(k.to_string(), v.to_str().unwrap_or("").into());
+    }
+    let mut body = req.into_body();
+    let mut len = 0u64;
+    while let Some(f) = body.frame().await {
+        match f {
+            Ok(f) => len += f.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => break,
+        }
+    }
+    let v = serde_json::json!({"method": method, "uri": uri, "headers": headers, "body_len": len});
+    json_response(StatusCode::OK, &v)
 }
 
 /// Size of one chunk of `streamed` bodies.
