@@ -1,6 +1,7 @@
-//! Cluster mode (`[cluster] redis`): instances share runtime service registrations and
-//! reload notices through Redis. The registrations are stored in a hash
-//! (`<prefix>:services`, one JSON entry per service) with a version counter
+//! Cluster mode (`[cluster] redis`): instances share runtime service registrations (and
+//! runtime consumers and policies) and reload notices through Redis. The registrations are
+//! stored in a hash (`<prefix>:services`, one JSON entry per service, `consumer:NAME` and
+//! `policy:NAME` for the others) with a version counter
 //! (`<prefix>:version`); every change is announced on the channel `<prefix>:events`
 //! (`registry <instance> <version>` or `reload <instance>`). Each instance applies what it
 //! hears at once, and polls the version every second in case a message was lost (Redis
@@ -20,7 +21,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client};
 
 use crate::config::ClusterSettings;
-use crate::registry::{Entry, Registry};
+use crate::registry::Registry;
 use crate::reload::{LocalChanges, Reloader};
 use crate::tls::outbound::Outbound;
 
@@ -105,18 +106,18 @@ impl Sync {
     /// Writes the local changes since `seen` and announces them.
     async fn push(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
         let now = self.reloader.registry();
-        let mut names: Vec<&String> = now.services.keys().collect();
-        names.extend(self.seen.services.keys());
+        let (now_fields, seen_fields) = (now.fields(), self.seen.fields());
+        let mut names: Vec<&String> = now_fields.keys().collect();
+        names.extend(seen_fields.keys());
         names.sort_unstable();
         names.dedup();
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut changed = 0;
         for name in names {
-            match (now.services.get(name), self.seen.services.get(name)) {
+            match (now_fields.get(name), seen_fields.get(name)) {
                 (a, b) if a == b => {}
-                (Some(entry), _) => {
-                    let json = serde_json::to_string(entry).unwrap_or_default();
+                (Some(json), _) => {
                     pipe.hset(&self.services, name, json).ignore();
                     changed += 1;
                 }
@@ -156,16 +157,9 @@ impl Sync {
             .query_async(conn)
             .await?;
         self.remote_version = version;
-        let mut next = Registry::default();
-        for (name, json) in map {
-            match serde_json::from_str::<Entry>(&json) {
-                Ok(entry) => {
-                    next.services.insert(name, entry);
-                }
-                Err(e) => {
-                    tracing::warn!(service = %name, error = %e, "cluster: unreadable entry skipped")
-                }
-            }
+        let (next, skipped) = Registry::from_fields(map);
+        for (name, e) in skipped {
+            tracing::warn!(entry = %name, error = %e, "cluster: unreadable entry skipped")
         }
         let reloader = self.reloader.clone();
         let adopted = tokio::task::spawn_blocking(move || reloader.adopt_registry(next)).await;

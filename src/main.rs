@@ -1,23 +1,44 @@
-//! The `portcullis` command line: `run`, `check` and `demo`, and the signals (SIGHUP reloads,
-//! SIGTERM and Ctrl-C shut down). Building and running the gateway is `portcullis::gateway`.
+//! The `portcullis` command line: `run`, `check`, `demo`, `schema`, `completions` and `man`,
+//! and the signals (SIGHUP reloads, SIGTERM and Ctrl-C shut down). Every flag can also be set
+//! from the environment (`PORTCULLIS_CONFIG`, ...). Building and running the gateway is
+//! `portcullis::gateway`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use portcullis::config::{self, LogFormat};
 use portcullis::Gateway;
 #[cfg(unix)]
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "An API gateway")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An API gateway",
+    long_about = "Portcullis, an API gateway: the one front door to a set of services. It \
+routes each request by its path, host, method and headers to a service, applies the route's \
+policies (authentication, rate limits, cache, compression, header transforms), and streams \
+the request to the service and the answer back.",
+    after_long_help = "Every flag can also be set from the environment (PORTCULLIS_CONFIG, \
+PORTCULLIS_THREADS, PORTCULLIS_LOG_FORMAT, PORTCULLIS_LOG_LEVEL, ...); RUST_LOG, when set, \
+overrides --log-level. `run` reads the config file and, beside it, the state file of the \
+runtime changes made through the admin API (portcullis.state.json, or [admin] state_file). \
+SIGHUP reloads the config; SIGTERM drains and exits. Documentation: docs/config.md (every \
+key), docs/admin.md (the admin API), docs/production.md (a production start)."
+)]
 struct Cli {
     /// Log format for all logs, access log included.
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, env = "PORTCULLIS_LOG_FORMAT")]
     log_format: Option<LogFormat>,
     /// Default log filter when RUST_LOG is unset (e.g. info, debug, portcullis=trace).
-    #[arg(long, global = true, default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "PORTCULLIS_LOG_LEVEL"
+    )]
     log_level: String,
     #[command(subcommand)]
     command: Command,
@@ -25,28 +46,47 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway from a config file.
+    /// Run the gateway from a config file (with the runtime changes of its state file).
     Run {
-        #[arg(long, default_value = "portcullis.toml")]
+        /// The config file.
+        #[arg(long, default_value = "portcullis.toml", env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
         /// Worker threads (default: server.threads, else the number of cores).
-        #[arg(long)]
+        #[arg(long, env = "PORTCULLIS_THREADS")]
         threads: Option<usize>,
     },
-    /// Validate a config file and list every problem with file:line:column.
+    /// Validate what `run` would load (the config file and the runtime changes of its state
+    /// file) and list every problem with file:line:column.
     Check {
-        #[arg(long, default_value = "portcullis.toml")]
+        /// The config file.
+        #[arg(long, default_value = "portcullis.toml", env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
     },
     /// Run the gateway on 127.0.0.1:8080 with three built-in demo services.
     Demo {
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// The gateway's address.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "PORTCULLIS_DEMO_LISTEN")]
         listen: std::net::SocketAddr,
-        #[arg(long)]
+        /// Worker threads (default: the number of cores).
+        #[arg(long, env = "PORTCULLIS_THREADS")]
         threads: Option<usize>,
         /// Print the demo's config (a valid config file to start your own from) and exit.
-        #[arg(long)]
+        #[arg(long, env = "PORTCULLIS_DEMO_PRINT_CONFIG")]
         print_config: bool,
+    },
+    /// Print the JSON Schema of the config file (for editor completion and checks).
+    Schema,
+    /// Print a shell completion script (e.g. `portcullis completions bash > /etc/bash_completion.d/portcullis`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum, env = "PORTCULLIS_SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write portcullis.1 and portcullis-COMMAND.1 into this directory instead.
+        #[arg(long, env = "PORTCULLIS_MAN_DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -59,13 +99,17 @@ async fn main() -> ExitCode {
         portcullis::observability::init_logging(format, &cli.log_level);
     };
     let started = match cli.command {
-        Command::Check { config } => {
-            let report = config::check_file(&config);
-            report
-                .as_ref()
-                .map_or_else(|e| eprintln!("{e}"), |ok| println!("{ok}"));
-            return report.map_or(ExitCode::from(2), |_| ExitCode::SUCCESS);
+        Command::Check { config } => return check(&config),
+        Command::Schema => {
+            print!("{}", config::json_schema());
+            return ExitCode::SUCCESS;
         }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "portcullis", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { out_dir } => return man(out_dir.as_deref()),
         // The file with the runtime registrations of its state file laid over it.
         Command::Run { config, threads } => match Gateway::from_file(&config) {
             Ok(builder) => {
@@ -103,6 +147,51 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `portcullis check`: what `run` would load, the state file's runtime changes included.
+fn check(path: &Path) -> ExitCode {
+    match portcullis::registry::load_config(path) {
+        Ok((c, registry, state)) => {
+            let mut line = format!(
+                "{}: ok ({} services, {} routes)",
+                path.display(),
+                c.services.len(),
+                c.routes.len()
+            );
+            if !registry.is_empty() {
+                let n =
+                    registry.services.len() + registry.consumers.len() + registry.policies.len();
+                line.push_str(&format!(
+                    ", with {n} runtime change(s) from {}",
+                    state.display()
+                ));
+            }
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(errs) => {
+            errs.iter().for_each(|e| eprintln!("{e}"));
+            eprintln!("{} problem(s) found", errs.len());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `portcullis man`: the page on stdout, or every command's page written into `dir`.
+fn man(dir: Option<&Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir)),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write the man page: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C); until then every SIGHUP reloads the config file

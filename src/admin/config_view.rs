@@ -23,6 +23,61 @@ pub fn view(c: &Config) -> Value {
     v
 }
 
+/// `GET /api/consumers` and `GET /api/policies` (and one by name): the config view's
+/// entries, secrets redacted as in `/api/config`, each with its `origin` (`file` or
+/// `runtime`, when the admin API added or replaced it).
+pub(super) mod tables {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::Json;
+    use serde_json::{json, Value};
+
+    use super::super::{problem, AdminState};
+    use crate::registry::{Kind, TableEntry};
+
+    /// Every consumer or policy in force, with its origin.
+    fn entries(st: &AdminState, kind: Kind) -> Vec<Value> {
+        let registry = st.reloader.registry();
+        let view = st.reloader.with_config(super::view);
+        let list = view.get(kind.key()).and_then(Value::as_array).cloned();
+        let mut list = list.unwrap_or_default();
+        for v in &mut list {
+            let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+            let origin = match registry.tables(kind).get(name) {
+                Some(TableEntry::Put(_)) => "runtime",
+                _ => "file",
+            };
+            v["origin"] = json!(origin);
+        }
+        list
+    }
+
+    fn one(st: &AdminState, kind: Kind, name: &str) -> Response {
+        let found = entries(st, kind).into_iter().find(|v| v["name"] == name);
+        match found {
+            Some(v) => Json(v).into_response(),
+            None => problem(StatusCode::NOT_FOUND, &format!("no such {}", kind.noun())),
+        }
+    }
+
+    pub async fn consumers(State(st): State<AdminState>) -> Json<Value> {
+        Json(json!({ "consumers": entries(&st, Kind::Consumer) }))
+    }
+
+    pub async fn consumer(State(st): State<AdminState>, Path(name): Path<String>) -> Response {
+        one(&st, Kind::Consumer, &name)
+    }
+
+    pub async fn policies(State(st): State<AdminState>) -> Json<Value> {
+        Json(json!({ "policies": entries(&st, Kind::Policy) }))
+    }
+
+    pub async fn policy(State(st): State<AdminState>, Path(name): Path<String>) -> Response {
+        one(&st, Kind::Policy, &name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

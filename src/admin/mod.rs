@@ -15,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use config_view::tables;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -40,6 +41,16 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/services/{name}"),
     ("put", "/api/services/{name}"),
     ("delete", "/api/services/{name}"),
+    ("get", "/api/consumers"),
+    ("post", "/api/consumers"),
+    ("get", "/api/consumers/{name}"),
+    ("put", "/api/consumers/{name}"),
+    ("delete", "/api/consumers/{name}"),
+    ("get", "/api/policies"),
+    ("post", "/api/policies"),
+    ("get", "/api/policies/{name}"),
+    ("put", "/api/policies/{name}"),
+    ("delete", "/api/policies/{name}"),
     ("get", "/api/routes"),
     ("get", "/api/config"),
     ("get", "/api/dashboard"),
@@ -84,6 +95,26 @@ pub fn router(state: AdminState) -> Router {
             get(service)
                 .put(registration::replace)
                 .delete(registration::remove),
+        )
+        .route(
+            "/api/consumers",
+            get(tables::consumers).post(registration::create_consumer),
+        )
+        .route(
+            "/api/consumers/{name}",
+            get(tables::consumer)
+                .put(registration::replace_consumer)
+                .delete(registration::remove_consumer),
+        )
+        .route(
+            "/api/policies",
+            get(tables::policies).post(registration::create_policy),
+        )
+        .route(
+            "/api/policies/{name}",
+            get(tables::policy)
+                .put(registration::replace_policy)
+                .delete(registration::remove_policy),
         )
         .route("/api/routes", get(routes))
         .route("/api/config", get(config))

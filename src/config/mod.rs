@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::routing::RouteDef;
 
+pub use raw::json_schema;
 pub use upstream::{
     BalancePolicy, BreakerSpec, HashKey, HealthCheckSpec, OutlierSpec, ResilienceSpec, RetrySpec,
     StatusRange, UpstreamProtocol, UpstreamTls,

@@ -3,18 +3,22 @@
 //!
 //! Each section (and each `[[services]]` / `[[routes]]` element) is deserialized on its own by
 //! `validate::document`, so a mistake in one table never hides the mistakes in another.
+//! The structs also derive `JsonSchema`: `schema.rs` makes the file's JSON Schema of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
 
 mod compression;
 mod policy;
 mod resilience;
+mod schema;
+mod schema_docs;
+mod spanned;
 mod telemetry;
 mod tls;
 mod traffic;
@@ -28,6 +32,8 @@ pub(super) use policy::{
 };
 pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
+pub use schema::json_schema;
+pub(super) use spanned::Spanned;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use traffic::{
@@ -55,7 +61,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// `[server]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub listen: Option<Spanned<StrList>>,
@@ -74,7 +80,7 @@ pub(super) struct RawServer {
 }
 
 /// `[server.path]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPathSettings {
     pub merge_slashes: Option<Spanned<bool>>,
@@ -82,7 +88,7 @@ pub(super) struct RawPathSettings {
 }
 
 /// `[log]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub access_log: Option<Spanned<bool>>,
@@ -94,7 +100,7 @@ pub(super) struct RawLog {
 }
 
 /// `[admin]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAdmin {
     pub enabled: Option<Spanned<bool>>,
@@ -106,25 +112,28 @@ pub(super) struct RawAdmin {
 }
 
 /// `[cluster]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
+    #[schemars(required)]
     pub redis: Option<Spanned<String>>,
     pub prefix: Option<Spanned<String>>,
 }
 
 /// `[outbound]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutbound {
     pub ca_file: Option<Spanned<String>>,
 }
 
 /// One `[[services]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
+    #[schemars(required)]
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub endpoints: Option<Spanned<EndpointList>>,
     pub connect_timeout: Option<Spanned<DurationStr>>,
     pub request_timeout: Option<Spanned<DurationStr>>,
@@ -143,14 +152,17 @@ pub(super) struct RawService {
 }
 
 /// One `[[routes]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
+    #[schemars(required)]
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub path: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     pub methods: Option<Spanned<StrList>>,
     pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<HeaderMatch>>>>,
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
     pub strip_prefix: Option<Spanned<String>>,
     pub rewrite: Option<Spanned<String>>,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use toml::{Table, Value as Toml};
 
-use super::{Entry, Registry};
+use super::{Entry, Kind, Registry, TableEntry};
 use crate::config::{self, Config, ConfigErrors};
 
 /// Validates the config `text` (named `file` in messages) with `registry` laid over it. The
@@ -24,6 +24,9 @@ pub fn compose(text: &str, file: &str, registry: &Registry) -> Result<Config, Ve
         Err(_) => return config::parse_str(text, file).map_err(strings),
     };
     let (services, routes) = overlay(&mut table, registry).map_err(|e| vec![e])?;
+    for kind in [Kind::Consumer, Kind::Policy] {
+        overlay_tables(&mut table, kind, registry.tables(kind)).map_err(|e| vec![e])?;
+    }
     let composed = toml::to_string(&table).map_err(|e| vec![format!("{file}: {e}")])?;
     match config::parse_str(&composed, file) {
         Ok(mut c) => {
@@ -35,7 +38,7 @@ pub fn compose(text: &str, file: &str, registry: &Registry) -> Result<Config, Ve
             if let Err(own) = config::parse_str(text, file) {
                 return Err(strings(own));
             }
-            Err(relabel(&errors, file, &services, &routes))
+            Err(relabel(&errors, file, registry, &services, &routes))
         }
     }
 }
@@ -113,6 +116,39 @@ fn overlay(
     Ok(((base_services, service_of), (base_routes, route_of)))
 }
 
+/// Lays the overlay's consumers or policies over the file's `[consumers]` / `[policies]`:
+/// each named table replaced, added or removed whole.
+fn overlay_tables(
+    table: &mut Table,
+    kind: Kind,
+    entries: &std::collections::BTreeMap<String, TableEntry>,
+) -> Result<(), String> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let key = kind.key();
+    let Toml::Table(named) = table
+        .entry(key)
+        .or_insert_with(|| Toml::Table(Table::new()))
+    else {
+        return Err(format!("`{key}` in the config file is not a table"));
+    };
+    for (name, entry) in entries {
+        match entry {
+            TableEntry::Put(m) => {
+                named.insert(name.clone(), to_toml(m)?);
+            }
+            TableEntry::Removed => {
+                named.remove(name);
+            }
+        }
+    }
+    if named.is_empty() {
+        table.remove(key);
+    }
+    Ok(())
+}
+
 /// The array at `key` (created when absent).
 fn array<'a>(table: &'a mut Table, key: &str) -> Result<&'a mut Vec<Toml>, String> {
     match table.entry(key).or_insert_with(|| Toml::Array(Vec::new())) {
@@ -136,6 +172,7 @@ fn strings(e: ConfigErrors) -> Vec<String> {
 fn relabel(
     errors: &ConfigErrors,
     file: &str,
+    registry: &Registry,
     services: &(usize, Vec<String>),
     routes: &(usize, Vec<(String, usize)>),
 ) -> Vec<String> {
@@ -152,6 +189,8 @@ fn relabel(
                 if let Some((name, j)) = i.checked_sub(routes.0).and_then(|k| routes.1.get(k)) {
                     where_ = format!("runtime service \"{name}\": routes[{j}]{rest}");
                 }
+            } else if let Some((kind, name)) = runtime_table(&e.key, registry) {
+                where_ = format!("runtime {} \"{name}\": {}", kind.noun(), e.key);
             }
             // Hints that point at lines of the composed text would mislead.
             match e.hint.as_ref().filter(|h| !h.contains("line ")) {
@@ -167,4 +206,16 @@ fn indexed<'a>(key: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
     let rest = key.strip_prefix(prefix)?;
     let close = rest.find(']')?;
     Some((rest[..close].parse().ok()?, &rest[close + 1..]))
+}
+
+/// The overlay's consumer or policy an error key (`policies.NAME.auth...`) is inside of.
+fn runtime_table<'k>(key: &'k str, registry: &Registry) -> Option<(Kind, &'k str)> {
+    [Kind::Consumer, Kind::Policy].into_iter().find_map(|kind| {
+        let rest = key.strip_prefix(kind.key())?.strip_prefix('.')?;
+        let name = rest.split(['.', '[']).next()?;
+        registry
+            .tables(kind)
+            .contains_key(name)
+            .then_some((kind, name))
+    })
 }

@@ -5,14 +5,17 @@
 //! through Redis (`cluster.rs`). The reloader applies changes to the running gateway
 //! (`reload/changes.rs`).
 //!
-//! Precedence: for every service the overlay names, the overlay wins, at start and at every
-//! reload; all other services and routes come from the file.
+//! Precedence: for every service, consumer and policy the overlay names, the overlay wins, at
+//! start and at every reload; all other services, routes, consumers and policies come from
+//! the file. Consumers and policies are whole tables (`tables.rs`).
 
 mod compose;
 mod state_file;
+mod tables;
 
 pub use compose::{compose, load_config};
 pub use state_file::{default_path, load as load_state, save as save_state};
+pub use tables::{parse_table, Kind, TableEntry};
 
 use std::collections::BTreeMap;
 
@@ -33,11 +36,17 @@ pub enum Entry {
     Removed,
 }
 
-/// Every runtime change, by service name.
+/// Every runtime change, by service, consumer and policy name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
     pub services: BTreeMap<String, Entry>,
+    /// `[consumers.NAME]` tables (`tables.rs`); left out of state files when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consumers: BTreeMap<String, TableEntry>,
+    /// `[policies.NAME]` tables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, TableEntry>,
 }
 
 /// Why a registration request was not applied.
@@ -146,7 +155,7 @@ pub fn parse_body(body: &[u8], path_name: Option<&str>) -> Result<(String, Entry
 impl Registry {
     /// Whether there are no runtime changes.
     pub fn is_empty(&self) -> bool {
-        self.services.is_empty()
+        self.services.is_empty() && self.consumers.is_empty() && self.policies.is_empty()
     }
 
     /// This registry with `name` set to `entry`, checking `op` against `exists` (whether the

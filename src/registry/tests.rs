@@ -185,3 +185,74 @@ fn state_file_round_trip_is_atomic_and_checked() {
     assert!(load_state(&path).unwrap_err()[0].contains("format 9"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn consumers_and_policies_compose_store_and_travel_as_cluster_fields() {
+    let file = format!("{FILE}\n[consumers.web]\napi_keys = [\"web-key-0123456789abcdef\"]\n");
+    let (name, mobile) = parse_table(
+        Kind::Consumer,
+        &body(json!({"name": "mobile", "api_keys": ["mobile-key-0123456789ab"]})),
+        None,
+    )
+    .unwrap();
+    assert_eq!(name, "mobile");
+    let bad = |v: serde_json::Value, path| match parse_table(Kind::Policy, &body(v), path) {
+        Err(Refusal::BadRequest(m)) => m,
+        other => panic!("expected 400, got {other:?}"),
+    };
+    assert!(bad(json!({"name": "a b"}), None).contains("invalid policy name"));
+    assert!(bad(json!({"name": "a"}), Some("b")).contains("differs"));
+    assert!(bad(json!({}), None).contains("required"));
+
+    let r = Registry::default()
+        .with_table(Kind::Consumer, &name, mobile, Op::Create, false)
+        .unwrap()
+        .without_table(Kind::Consumer, "web", true, true)
+        .unwrap();
+    assert!(matches!(
+        r.with_table(Kind::Policy, "p", TableEntry::Removed, Op::Replace, false),
+        Err(Refusal::NotFound(_))
+    ));
+    let c = compose(&file, "gw.toml", &r).unwrap();
+    let names: Vec<_> = c.consumers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mobile"]);
+
+    // Errors name the runtime entry; a policy a route needs cannot be removed.
+    let (_, weak) = parse_table(
+        Kind::Consumer,
+        &body(json!({"name": "weak", "api_keys": ["short"]})),
+        None,
+    )
+    .unwrap();
+    let mut broken = r.clone();
+    broken.consumers.insert("weak".into(), weak);
+    let errors = compose(&file, "gw.toml", &broken).unwrap_err();
+    assert!(
+        errors[0].starts_with("runtime consumer \"weak\": consumers.weak.api_keys"),
+        "{errors:?}"
+    );
+
+    // The cluster hash: services by name, the others prefixed, and back.
+    let mut all = r.clone();
+    all.services.insert("users".into(), Entry::Removed);
+    let fields = all.fields();
+    let keys: Vec<_> = fields.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["consumer:mobile", "consumer:web", "users"]);
+    let (back, skipped) = Registry::from_fields(fields);
+    assert_eq!(back, all);
+    assert!(skipped.is_empty());
+    let odd = [("thing:x".to_owned(), "{}".to_owned())]
+        .into_iter()
+        .collect();
+    assert_eq!(Registry::from_fields(odd).1.len(), 1);
+
+    // State files: written with the new tables, read back; an old file (services only) reads.
+    let dir = std::env::temp_dir().join(format!("portcullis-state-t-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.state.json");
+    save_state(&path, &all).unwrap();
+    assert_eq!(load_state(&path).unwrap(), all);
+    std::fs::write(&path, "{\"portcullis_state\": 1, \"services\": {}}").unwrap();
+    assert!(load_state(&path).unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,6 @@
-//! Applying runtime registration changes to a running gateway: compose the changed overlay
-//! with the file's text, validate, store it in the state file, then swap the new snapshot in.
+//! Applying runtime changes (services with their routes, consumers, policies) to a running
+//! gateway: compose the changed overlay with the file's text, validate, store it in the state
+//! file, then swap the new snapshot in.
 //! One change at a time (`Reloader::changing`); nothing is applied unless it validated and
 //! was stored.
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use super::Reloader;
 use crate::base::lock;
-use crate::registry::{compose, parse_body, save_state, Op, Refusal, Registry};
+use crate::registry::{compose, parse_body, parse_table, save_state, Kind, Op, Refusal, Registry};
 
 impl Reloader {
     /// Registers (`Op::Create`, POST) or replaces (`Op::Replace`, PUT of `path_name`) a
@@ -33,6 +34,34 @@ impl Reloader {
         let exists = self.serves(name);
         let in_file = self.file_defines(name);
         let next = lock(&self.registry).with_removed(name, exists, in_file)?;
+        self.change_to(next)
+    }
+
+    /// Adds (`Op::Create`, POST) or replaces (`Op::Replace`, PUT of `path_name`) a consumer
+    /// or policy from a JSON body, through the same compose, validate, store and announce
+    /// path as services. Returns its name and the new config generation.
+    pub fn put_table(
+        &self,
+        kind: Kind,
+        body: &[u8],
+        path_name: Option<&str>,
+        op: Op,
+    ) -> Result<(String, u64), Refusal> {
+        let (name, entry) = parse_table(kind, body, path_name)?;
+        let _changing = lock(&self.changing);
+        let exists = self.has_table(kind, &name);
+        let next = lock(&self.registry).with_table(kind, &name, entry, op, exists)?;
+        let generation = self.change_to(next)?;
+        Ok((name, generation))
+    }
+
+    /// Removes a consumer or policy (DELETE); refused (422) while a route still lists the
+    /// policy or the config otherwise needs it. Returns the new config generation.
+    pub fn remove_table(&self, kind: Kind, name: &str) -> Result<u64, Refusal> {
+        let _changing = lock(&self.changing);
+        let exists = self.has_table(kind, name);
+        let in_file = self.file_table(kind, name);
+        let next = lock(&self.registry).without_table(kind, name, exists, in_file)?;
         self.change_to(next)
     }
 
@@ -111,6 +140,23 @@ impl Reloader {
     /// Whether a service of this name is served now.
     fn serves(&self, name: &str) -> bool {
         lock(&self.current).services.iter().any(|s| s.name == name)
+    }
+
+    /// Whether the running config has this consumer or policy.
+    fn has_table(&self, kind: Kind, name: &str) -> bool {
+        let current = lock(&self.current);
+        match kind {
+            Kind::Consumer => current.consumers.iter().any(|c| c.name == name),
+            Kind::Policy => current.policies.iter().any(|p| p.name == name),
+        }
+    }
+
+    /// Whether the config file (without the overlay) defines this consumer or policy.
+    fn file_table(&self, kind: Kind, name: &str) -> bool {
+        let text = lock(&self.current).text.clone();
+        text.and_then(|t| t.parse::<toml::Table>().ok())
+            .and_then(|t| t.get(kind.key()).and_then(toml::Value::as_table).cloned())
+            .is_some_and(|t| t.contains_key(name))
     }
 
     /// Whether the config file (without the overlay) defines this service.

@@ -54,11 +54,19 @@ async fn every_documented_endpoint_answers_and_the_token_is_required() {
     );
     for (method, p) in ENDPOINTS {
         // DELETE removes the service POST registered; the rest read or replace "echo".
-        let name = if *method == "delete" { "extra" } else { "echo" };
+        // Consumers and policies: POST adds "extra", PUT replaces it, DELETE removes it.
+        let table = p.starts_with("/api/consumers") || p.starts_with("/api/policies");
+        let name = if *method == "delete" || table {
+            "extra"
+        } else {
+            "echo"
+        };
         let p = p.replace("{name}", name);
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = if p.ends_with("purge") {
             "{\"prefix\": \"http://x/y\"}".to_owned()
+        } else if table {
+            "{\"name\": \"extra\"}".to_owned()
         } else if *method == "post" && p == "/api/services" {
             extra.clone()
         } else if *method == "put" {

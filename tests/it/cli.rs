@@ -1,4 +1,5 @@
-//! The `portcullis` binary: `check` accepts the example config and refuses a broken one with
+//! The `portcullis` binary: `check` accepts the example config (and the state file `run` would
+//! load beside it) and refuses a broken one with
 //! every problem located by file:line:column, exiting non-zero.
 use std::process::Command;
 
@@ -90,5 +91,64 @@ fn run_refuses_a_broken_config_and_a_taken_port() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("cannot listen on {addr}: ")), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_validates_the_state_file_run_would_load() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gw.toml");
+    std::fs::write(
+        &file,
+        "[[services]]\nname = \"users\"\nendpoints = [\"http://127.0.0.1:9001\"]\n\n\
+         [[routes]]\nname = \"users\"\npath = \"/api/users/*\"\nservice = \"users\"\n",
+    )
+    .unwrap();
+    let state = dir.join("gw.state.json");
+    let check = |state_text: &str| {
+        std::fs::write(&state, state_text).unwrap();
+        portcullis()
+            .args(["check", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let billing = |path: &str| {
+        format!(
+            r#"{{"portcullis_state": 1, "services": {{"billing": {{"put": {{
+                "service": {{"name": "billing", "endpoints": ["http://127.0.0.1:9002"]}},
+                "routes": [{{"name": "billing", "path": "{path}", "service": "billing"}}]}}}}}}}}"#
+        )
+    };
+    let out = check(&billing("/api/billing/*"));
+    assert!(out.status.success(), "{out:?}");
+    let ok = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        ok.contains(&format!(
+            "ok (2 services, 2 routes), with 1 runtime change(s) from {}",
+            state.display()
+        )),
+        "{ok}"
+    );
+
+    // A registration that no longer fits the file is what `run` would refuse: so does check.
+    let out = check(&billing("no-slash"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gw.state.json do not fit this config"),
+        "{err}"
+    );
+    assert!(
+        err.contains("runtime service \"billing\": routes[0].path"),
+        "{err}"
+    );
+
+    let out = check("{\"portcullis_state\": 1,\n \"services\": 3}");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gw.state.json:2:"), "{err}");
+    assert!(err.contains("invalid state file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

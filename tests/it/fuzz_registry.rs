@@ -1,12 +1,13 @@
-//! Property fuzzing (proptest) of runtime registration input: the admin API's body
-//! (`registry::parse_body`) on arbitrary bytes and hostile JSON, and the entries another
-//! gateway left in Redis (cluster mode reads them as `name -> JSON` replies) composed over the
+//! Property fuzzing (proptest) of runtime registration input: the admin API's bodies
+//! (`registry::parse_body` for services, `parse_table` for consumers and policies) on
+//! arbitrary bytes and hostile JSON, and the entries another gateway left in Redis (cluster
+//! mode reads them as `field -> JSON` replies, `Registry::from_fields`) composed over the
 //! shipped config: refused or composed, never a panic. Cases: `PROPTEST_CASES` (256 unless
 //! set; `scripts/fuzz` runs them long).
 
 use std::collections::BTreeMap;
 
-use portcullis::registry::{compose, parse_body, Entry, Registry};
+use portcullis::registry::{compose, parse_body, parse_table, Kind, Registry};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -48,6 +49,18 @@ fn object(keys: &'static [&'static str]) -> impl Strategy<Value = serde_json::Ma
         .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
+const TABLE_KEYS: &[&str] = &[
+    "name",
+    "api_keys",
+    "routes",
+    "basic",
+    "auth",
+    "rate_limit",
+    "cors",
+    "cache",
+    "x",
+];
+
 const SERVICE_KEYS: &[&str] = &["name", "endpoints", "balance", "timeout", "protocol", "x"];
 const ROUTE_KEYS: &[&str] = &[
     "name", "path", "service", "methods", "host", "priority", "rewrite",
@@ -81,12 +94,28 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_consumer_and_policy_bodies(
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+        table in object(TABLE_KEYS),
+        name in prop::option::of("[a-z: -]{0,12}"),
+    ) {
+        for kind in [Kind::Consumer, Kind::Policy] {
+            let _ = parse_table(kind, &bytes, name.as_deref());
+            let _ = parse_table(kind, Value::Object(table.clone()).to_string().as_bytes(), name.as_deref());
+        }
+    }
+
+    #[test]
     fn fuzz_cluster_entries_composed(
         entries in prop::collection::vec(
             (
-                prop::sample::select(&["user-service", "order-service", "new", ""][..]),
+                prop::sample::select(&[
+                    "user-service", "order-service", "new", "", "consumer:mobile-app",
+                    "consumer:new", "policy:base", "policy:new", "policy:", "thing:x",
+                ][..]),
                 prop_oneof![
                     body().prop_map(|b| json!({ "put": b }).to_string()),
+                    object(TABLE_KEYS).prop_map(|t| json!({ "put": t }).to_string()),
                     Just("\"removed\"".to_string()),
                     "[ -~]{0,24}",
                 ],
@@ -97,12 +126,7 @@ proptest! {
         // What `cluster.rs` does with an HGETALL reply: unreadable entries are skipped.
         let map: BTreeMap<String, String> =
             entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let mut registry = Registry::default();
-        for (name, text) in map {
-            if let Ok(entry) = serde_json::from_str::<Entry>(&text) {
-                registry.services.insert(name, entry);
-            }
-        }
+        let (registry, _skipped) = Registry::from_fields(map);
         if let Err(errors) = compose(EXAMPLE, "fuzz.toml", &registry) {
             prop_assert!(!errors.is_empty());
         }

@@ -2,14 +2,15 @@
 
 use std::fmt;
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::StrList;
 
 /// `[policies.NAME.compression]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCompression {
     pub enabled: Option<Spanned<bool>>,

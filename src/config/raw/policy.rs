@@ -6,10 +6,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{DurationStr, StrList};
 
@@ -17,14 +18,14 @@ use super::{DurationStr, StrList};
 pub(in crate::config) type RawStrMap = BTreeMap<Spanned<String>, Spanned<String>>;
 
 /// `[defaults]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawDefaults {
     pub policies: Option<Spanned<StrList>>,
 }
 
 /// `[rate_limit]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRateLimitSettings {
     pub max_keys: Option<Spanned<i64>>,
@@ -33,16 +34,17 @@ pub(in crate::config) struct RawRateLimitSettings {
 }
 
 /// `[rate_limit.redis]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRedis {
+    #[schemars(required)]
     pub url: Option<Spanned<String>>,
     pub timeout: Option<Spanned<DurationStr>>,
     pub prefix: Option<Spanned<String>>,
 }
 
 /// `[cache]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCacheSettings {
     pub max_bytes: Option<Spanned<i64>>,
@@ -50,7 +52,7 @@ pub(in crate::config) struct RawCacheSettings {
 }
 
 /// `[consumers.NAME]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawConsumer {
     pub api_keys: Option<Spanned<StrList>>,
@@ -59,15 +61,16 @@ pub(in crate::config) struct RawConsumer {
 }
 
 /// `basic = { user, password_hash }` of a consumer.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawConsumerBasic {
     pub user: Option<Spanned<String>>,
+    #[schemars(required)]
     pub password_hash: Option<Spanned<String>>,
 }
 
 /// `[policies.NAME]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawPolicy {
     pub max_body_bytes: Option<Spanned<i64>>,
@@ -83,7 +86,7 @@ pub(in crate::config) struct RawPolicy {
 }
 
 /// `[policies.NAME.forward_auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawForwardAuth {
     pub url: Option<Spanned<String>>,
@@ -96,7 +99,7 @@ pub(in crate::config) struct RawForwardAuth {
 }
 
 /// `[policies.NAME.auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawAuth {
     pub api_key: Option<Spanned<Toggle<RawApiKey>>>,
@@ -107,7 +110,7 @@ pub(in crate::config) struct RawAuth {
 }
 
 /// `api_key = { header, query }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawApiKey {
     pub header: Option<Spanned<String>>,
@@ -115,14 +118,14 @@ pub(in crate::config) struct RawApiKey {
 }
 
 /// `basic = { realm }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawBasicAuth {
     pub realm: Option<Spanned<String>>,
 }
 
 /// `[policies.NAME.auth.jwt]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawJwt {
     pub issuers: Option<Spanned<StrList>>,
@@ -134,11 +137,12 @@ pub(in crate::config) struct RawJwt {
     pub strip_authorization: Option<Spanned<bool>>,
     pub consumer_claim: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,
+    #[schemars(required)]
     pub keys: Option<Spanned<Tables<RawJwtKey>>>,
 }
 
 /// One `[[policies.NAME.auth.jwt.keys]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawJwtKey {
     pub secret: Option<Spanned<String>>,
@@ -154,11 +158,13 @@ pub(in crate::config) struct RawJwtKey {
 }
 
 /// One `[[policies.NAME.rate_limit]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRateLimit {
     pub name: Option<Spanned<String>>,
+    #[schemars(required)]
     pub rate: Option<Spanned<i64>>,
+    #[schemars(required)]
     pub per: Option<Spanned<DurationStr>>,
     pub burst: Option<Spanned<i64>>,
     pub key: Option<Spanned<StrList>>,
@@ -167,7 +173,7 @@ pub(in crate::config) struct RawRateLimit {
 }
 
 /// `[policies.NAME.request_headers]` and `[policies.NAME.response_headers]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHeaderOps {
     pub set: Option<Spanned<RawStrMap>>,
@@ -177,9 +183,10 @@ pub(in crate::config) struct RawHeaderOps {
 }
 
 /// `[policies.NAME.cors]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCors {
+    #[schemars(required)]
     pub allow_origins: Option<Spanned<StrList>>,
     pub allow_methods: Option<Spanned<StrList>>,
     pub allow_headers: Option<Spanned<StrList>>,
@@ -189,7 +196,7 @@ pub(in crate::config) struct RawCors {
 }
 
 /// `[policies.NAME.cache]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCache {
     pub enabled: Option<Spanned<bool>>,
@@ -203,7 +210,7 @@ pub(in crate::config) struct RawCache {
 }
 
 /// `[policies.NAME.ip_rules]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawIpRules {
     pub allow: Option<Spanned<StrList>>,

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::DurationStr;
 
 /// `[services.health_check]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHealthCheck {
     pub enabled: Option<Spanned<bool>>,
@@ -24,7 +25,7 @@ pub(in crate::config) struct RawHealthCheck {
 }
 
 /// `[services.outlier_detection]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawOutlier {
     pub enabled: Option<Spanned<bool>>,
@@ -35,7 +36,7 @@ pub(in crate::config) struct RawOutlier {
 }
 
 /// `[services.circuit_breaker]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawBreaker {
     pub enabled: Option<Spanned<bool>>,
@@ -52,7 +53,7 @@ pub(in crate::config) struct RawBreaker {
 }
 
 /// `[services.retry]` (the number of retries is the service's `retries` key).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRetry {
     pub on_statuses: Option<Spanned<StatusList>>,

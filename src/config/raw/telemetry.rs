@@ -1,20 +1,21 @@
 //! The raw `[telemetry]` table and its `[telemetry.otlp]` section (see `raw`).
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::policy::RawStrMap;
 use super::DurationStr;
 
 /// `[telemetry]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTelemetry {
     pub otlp: Option<Spanned<RawOtlp>>,
 }
 
 /// `[telemetry.otlp]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawOtlp {
     pub endpoint: Option<Spanned<String>>,

@@ -1,12 +1,13 @@
 //! The raw `[server.http2]` table and `[[tls]]` elements (see `raw`).
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{DurationStr, StrList};
 
 /// `[server.http2]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHttp2 {
     pub enabled: Option<Spanned<bool>>,
@@ -22,10 +23,12 @@ pub(in crate::config) struct RawHttp2 {
 }
 
 /// One `[[tls]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawTls {
+    #[schemars(required)]
     pub listen: Option<Spanned<StrList>>,
+    #[schemars(required)]
     pub certificates: Option<Spanned<Vec<Spanned<RawCertificate>>>>,
     pub strict_sni: Option<Spanned<bool>>,
     pub min_version: Option<Spanned<String>>,
@@ -36,16 +39,18 @@ pub(in crate::config) struct RawTls {
 }
 
 /// One `[[tls.certificates]]` element.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawCertificate {
+    #[schemars(required)]
     pub cert_file: Option<Spanned<String>>,
+    #[schemars(required)]
     pub key_file: Option<Spanned<String>>,
     pub server_names: Option<Spanned<StrList>>,
 }
 
 /// `[tls.client_auth]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawClientAuth {
     pub ca_file: Option<Spanned<String>>,
@@ -53,7 +58,7 @@ pub(in crate::config) struct RawClientAuth {
 }
 
 /// `[tls.hsts]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawHsts {
     pub enabled: Option<Spanned<bool>>,

@@ -4,23 +4,28 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
+
+use super::Spanned;
 
 use super::policy::RawStrMap;
 
 /// One `split` element: `{ service = "checkout-v2", weight = 10 }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a { service, weight } table")]
 pub(in crate::config) struct RawSplitTarget {
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
+    #[schemars(required)]
     pub weight: Option<Spanned<i64>>,
 }
 
 /// `[routes.mirror]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawMirror {
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
     pub percent: Option<Spanned<i64>>,
     pub max_body_bytes: Option<Spanned<i64>>,
@@ -28,7 +33,7 @@ pub(in crate::config) struct RawMirror {
 }
 
 /// `[routes.redirect]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRedirect {
     pub status: Option<Spanned<i64>>,
@@ -39,7 +44,7 @@ pub(in crate::config) struct RawRedirect {
 }
 
 /// `[routes.respond]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawRespond {
     pub status: Option<Spanned<i64>>,
@@ -49,7 +54,7 @@ pub(in crate::config) struct RawRespond {
 }
 
 /// One error page: `404 = { body = "...", content_type = "text/html" }` or `{ file = "..." }`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a { body or file, content_type } table"

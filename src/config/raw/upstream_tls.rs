@@ -1,10 +1,11 @@
 //! The raw `[services.tls]` table: how the gateway verifies and authenticates to `https://` endpoints.
 
+use super::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 /// `[services.tls]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(in crate::config) struct RawUpstreamTls {
     pub ca_file: Option<Spanned<String>>,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;

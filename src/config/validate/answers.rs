@@ -2,9 +2,9 @@
 //! templates with the route's captured parameters, query kept or not) and `[routes.respond]`
 //! (status, headers, a body from the config or from a file read now).
 
+use crate::config::raw::Spanned;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::headers::{header_name, header_value, Use};

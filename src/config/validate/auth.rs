@@ -1,8 +1,8 @@
 //! `[policies.NAME.auth]`: which credentials a policy accepts (`api_key`, `basic`, `jwt`, the
 //! last in `jwt`), the consumer header and `optional`.
 
+use crate::config::raw::Spanned;
 use http::HeaderName;
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::fields::{fields, Fields};

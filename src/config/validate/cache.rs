@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::config::raw::Spanned;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderName;
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;

@@ -1,7 +1,7 @@
 //! `[policies.NAME.compression]`: the codings offered (in the server's order of preference),
 //! the smallest body compressed, the media types compressed and the encoder level.
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::ctx::Ctx;
 use super::fields::{each, fields, Fields};

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::str::FromStr;
 
+use crate::config::raw::Spanned;
 use sha2::{Digest, Sha256};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::{Named, Section};

@@ -1,8 +1,8 @@
 //! `[policies.NAME.cors]`: allowed origins (exact, `*`, or a `*.` wildcard first label),
 //! methods, request and exposed headers, credentials and the preflight max age.
 
+use crate::config::raw::Spanned;
 use http::{HeaderName, Method};
-use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
 use super::fields::{distinct, each, expanded, fields, Fields};

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::super::env;
 use super::super::raw::DurationStr;

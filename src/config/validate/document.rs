@@ -29,7 +29,7 @@ pub(super) struct Section<T> {
 /// One `[consumers.NAME]` or `[policies.NAME]` table.
 pub(super) struct Named<T> {
     /// NAME as written (a key: never `${ENV}`-expanded), with its span.
-    pub name: Spanned<String>,
+    pub name: crate::config::raw::Spanned<String>,
     pub section: Option<Section<T>>,
 }
 
@@ -153,7 +153,7 @@ fn named<T: DeserializeOwned>(
     table
         .into_iter()
         .map(|(name, value)| {
-            let name = Spanned::new(name.span(), name.get_ref().to_string());
+            let name = crate::config::raw::Spanned::new(name.span(), name.get_ref().to_string());
             let k = format!("{key}.{}", hint::key_segment(name.get_ref()));
             Named {
                 section: section_in(value, &k, Arrays::Enter, ctx),

@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::ctx::{show_duration, Ctx};
 use super::statuses::{statuses, Codes};

@@ -5,8 +5,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::config::raw::Spanned;
 use http::HeaderName;
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::fields::{distinct, each, fields, Fields};

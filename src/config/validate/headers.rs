@@ -4,8 +4,8 @@
 
 use std::ops::Range;
 
+use crate::config::raw::Spanned;
 use http::{HeaderName, HeaderValue};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::fields::{distinct, each, fields, Fields};

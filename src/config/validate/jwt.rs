@@ -4,8 +4,8 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::config::raw::Spanned;
 use http::HeaderName;
-use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx, Table};
 use super::fields::{each, fields, Fields};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::config::raw::Spanned;
 use jsonwebtoken::{AlgorithmFamily, DecodingKey, DecodingKeyKind};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::fields::expanded;

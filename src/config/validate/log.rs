@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::admin::config_dir;
 use super::ctx::Ctx;

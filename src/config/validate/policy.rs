@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::config::raw::Spanned;
 use ipnet::IpNet;
-use toml::Spanned;
 
 use super::cache::StoreSize;
 use super::ctx::Ctx;

@@ -6,9 +6,9 @@
 
 use std::str::FromStr;
 
+use crate::config::raw::Spanned;
 use http::uri::PathAndQuery;
 use http::HeaderName;
-use toml::Spanned;
 
 use super::ctx::{show_duration, Ctx};
 use super::fields::{fields, Fields};

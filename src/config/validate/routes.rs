@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::config::raw::Spanned;
 use http::{HeaderName, HeaderValue, Method};
-use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
 use super::document::{Item, Section};
@@ -267,7 +267,7 @@ fn methods(
     ok.then_some(out)
 }
 
-type RawHeaders = std::collections::BTreeMap<toml::Spanned<String>, toml::Spanned<HeaderMatch>>;
+type RawHeaders = std::collections::BTreeMap<Spanned<String>, Spanned<HeaderMatch>>;
 
 fn headers(map: &RawHeaders, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<HeaderCond>> {
     let mut out = Vec::with_capacity(map.len());

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
+use crate::config::raw::Spanned;
 use ipnet::IpNet;
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use toml::Spanned;
+use crate::config::raw::Spanned;
 
 use super::ctx::Ctx;
 use crate::config::raw::{StatusItem, StatusList};

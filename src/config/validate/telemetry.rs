@@ -3,9 +3,9 @@
 //! The endpoint URL (http or https, no credentials in it), the resource name, secret headers,
 //! sampling, batching and the bounded queue.
 
+use crate::config::raw::Spanned;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Uri};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::document::Section;

@@ -5,9 +5,9 @@
 use std::ops::Range;
 use std::path::Path;
 
+use crate::config::raw::Spanned;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use toml::Spanned;
 
 use super::ctx::{Ctx, Table};
 use super::resilience::hash_key;

@@ -7,10 +7,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::raw::Spanned;
 use http::uri::Scheme;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use toml::Spanned;
 
 use super::ctx::Ctx;
 use crate::config::raw::{RawService, RawUpstreamTls};
