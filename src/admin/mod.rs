@@ -281,7 +281,13 @@ async fn routes(State(st): State<AdminState>) -> Json<Value> {
         .map(|r| {
             json!({
                 "name": &*r.name,
-                "service": &*snap.services[r.service].name,
+                "service": r.service.map(|i| &*snap.services[i].name),
+                "split": r.split.is_some(),
+                "mirror": r.mirror.as_ref().map(|m| &*m.service.name),
+                "answers": r.answer.as_deref().map(|a| match a {
+                    crate::config::traffic::AnswerSpec::Redirect(_) => "redirect",
+                    crate::config::traffic::AnswerSpec::Respond(_) => "respond",
+                }),
                 "timeout_ms": r.timeout.map(|t| t.as_millis() as u64),
                 "retry_non_idempotent": r.retry_non_idempotent,
                 "policies": r.chain.is_some(),

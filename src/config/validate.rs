@@ -8,6 +8,7 @@
 //! `upstream_tls`.
 
 mod admin;
+mod answers;
 mod auth;
 mod cache;
 mod cluster;
@@ -33,6 +34,7 @@ mod services;
 mod statuses;
 mod telemetry;
 mod tls;
+mod traffic;
 mod upstream_tls;
 
 use std::path::Path;
@@ -105,6 +107,12 @@ pub(super) fn parse_with_env(
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
+    let error_pages = doc
+        .error_pages
+        .as_ref()
+        .map_or(Some(Default::default()), |s| {
+            traffic::error_pages(&s.raw, "error_pages", &mut ctx)
+        });
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -155,6 +163,7 @@ pub(super) fn parse_with_env(
         outbound,
         tls,
         telemetry,
+        error_pages: error_pages.unwrap_or_default(),
     })
 }
 
@@ -186,5 +195,7 @@ mod tests_resilience;
 mod tests_telemetry;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_traffic;
 #[cfg(test)]
 mod tests_upstream_tls;

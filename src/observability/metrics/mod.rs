@@ -22,6 +22,7 @@ mod gauges;
 mod grpc;
 mod handles;
 mod labels;
+mod mirror;
 mod process;
 mod read;
 mod record;
@@ -94,6 +95,7 @@ pub struct Metrics {
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
+    mirror: mirror::MirrorMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -147,6 +149,7 @@ impl Metrics {
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
+            mirror: mirror::MirrorMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -217,6 +220,7 @@ impl Metrics {
             "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
+        m.mirror.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));
