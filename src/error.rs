@@ -213,7 +213,7 @@ impl GatewayError {
     }
 
     /// Retry-After, and the WWW-Authenticate or RateLimit headers of the errors that have them.
-    fn add_headers(&self, h: &mut http::HeaderMap) {
+    pub fn add_headers(&self, h: &mut http::HeaderMap) {
         if let Some(secs) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -2,6 +2,8 @@
 //! atomically as a whole; requests in flight keep the snapshot they started with. `Shared`
 //! also owns what runs beside the snapshots: the clock and the health-check tasks.
 
+mod traffic;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::cache::CacheSpec;
 use crate::config::compression::CompressionSpec;
 use crate::config::policy::PolicySpec;
+use crate::config::traffic::{AnswerSpec, ErrorPages};
 use crate::config::{Config, PathSettings};
 use crate::middleware::background::JwksTasks;
 use crate::middleware::chain::{self, Chain};
@@ -21,13 +24,23 @@ use crate::observability::status::ServiceStatus;
 use crate::routing::{NormalizeOptions, RouteDef, Router};
 use crate::upstream::health::Checkers;
 use crate::upstream::Service;
+pub use traffic::{Mirror, Split};
 
 /// A route's plan: everything the pipeline's stages need of one route, compiled once with
 /// the snapshot. The router's match index names it (`Snapshot::routes[m.index]`).
 pub struct Route {
     pub name: Arc<str>,
-    /// Index into `Snapshot::services`.
-    pub service: usize,
+    /// Index into `Snapshot::services` (with a `split`, its first service); `None` for a
+    /// route that answers by itself (`answer`).
+    pub service: Option<usize>,
+    /// A weighted split over several services, chosen per request at routing.
+    pub split: Option<Box<Split>>,
+    /// A redirect or static response the route answers with, after its policies.
+    pub answer: Option<Arc<AnswerSpec>>,
+    /// Copies of a share of the requests to another service.
+    pub mirror: Option<Arc<Mirror>>,
+    /// The route's error pages over `[error_pages]` (`None`: the snapshot's).
+    pub error_pages: Option<Arc<ErrorPages>>,
     /// The configured overall deadline of all tries (`None`: the service's).
     pub timeout: Option<Duration>,
     /// The overall deadline of all tries, resolved: `timeout`, else the service's
@@ -60,6 +73,8 @@ pub struct Snapshot {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `server.websocket_idle_timeout`, read when a tunnel opens.
     pub websocket_idle_timeout: Duration,
+    /// `[error_pages]`, when any (a route's own are on its plan).
+    pub error_pages: Option<Arc<ErrorPages>>,
 }
 
 impl Snapshot {
@@ -100,8 +115,9 @@ impl Snapshot {
                 &mut verifiers,
             )
             .map_err(|e| format!("route {}: {e}", r.def.name))?;
-            let service = &services[r.service];
-            routes.push(plan(r, &policies, chain, service, config));
+            let old = previous.and_then(|p| p.routes.iter().find(|o| *o.name == r.def.name));
+            let old_mirror = old.and_then(|o| o.mirror.as_deref());
+            routes.push(plan(r, &policies, chain, &services, config, old_mirror));
         }
         // Keep only the verifiers some chain uses.
         verifiers.retain(|(_, v)| {
@@ -129,6 +145,8 @@ impl Snapshot {
             access_log: config.log.access_log,
             trusted_proxies: config.server.trusted_proxies.clone(),
             websocket_idle_timeout: config.server.websocket_idle_timeout,
+            error_pages: (!config.error_pages.is_empty())
+                .then(|| Arc::new(config.error_pages.clone())),
         })
     }
 }
@@ -139,8 +157,9 @@ fn plan(
     r: &crate::config::RouteSpec,
     policies: &[&PolicySpec],
     chain: Option<Arc<Chain>>,
-    service: &Service,
+    services: &[Arc<Service>],
     config: &Config,
+    old_mirror: Option<&Mirror>,
 ) -> Route {
     let last = |f: fn(&PolicySpec) -> bool| policies.iter().rev().find(|p| f(p)).copied();
     // `[cache] targeted_field` is given to every route's spec.
@@ -161,11 +180,26 @@ fn plan(
     let max_body_bytes = last(|p| p.max_body_bytes.is_some())
         .and_then(|p| p.max_body_bytes)
         .unwrap_or(config.server.max_body_bytes);
+    let request_timeout = r
+        .service
+        .map_or(Duration::ZERO, |i| services[i].request_timeout);
+    let mirror = r.mirror.as_ref().map(|m| {
+        let service = services[m.index].clone();
+        Arc::new(Mirror::new(m, service, old_mirror))
+    });
+    let error_pages = r
+        .error_pages
+        .as_ref()
+        .map(|p| Arc::new(p.over(&config.error_pages)));
     Route {
         name: Arc::from(r.def.name.as_str()),
         service: r.service,
+        split: r.split.as_ref().map(|s| Box::new(Split::new(s))),
+        answer: r.answer.clone().map(Arc::new),
+        mirror,
+        error_pages,
         timeout: r.timeout,
-        deadline: r.timeout.unwrap_or(service.request_timeout),
+        deadline: r.timeout.unwrap_or(request_timeout),
         retry_non_idempotent: r.retry_non_idempotent,
         chain,
         cache,

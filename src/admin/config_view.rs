@@ -14,7 +14,8 @@ pub fn view(c: &Config) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Some(routes) = v.get_mut("routes").and_then(Value::as_array_mut) {
         for (r, spec) in routes.iter_mut().zip(&c.routes) {
-            r["service"] = c.services.get(spec.service).map(|s| s.name.as_str()).into();
+            let service = spec.service.and_then(|i| c.services.get(i));
+            r["service"] = service.map(|s| s.name.as_str()).into();
             let policies = spec.policies.iter().filter_map(|&i| c.policies.get(i));
             r["policies"] = policies.map(|p| p.name.as_str()).collect::<Vec<_>>().into();
         }

@@ -218,6 +218,9 @@ async fn metrics(State(st): State<AdminState>) -> Response {
     st.shared
         .metrics
         .set_rate_limit_keys(limits.len(), limits.capacity());
+    if let Some(redis) = st.shared.stores.redis() {
+        st.shared.metrics.set_redis_up(!redis.is_down());
+    }
     let text = st.shared.metrics.encode(&scrape);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
@@ -278,7 +281,13 @@ async fn routes(State(st): State<AdminState>) -> Json<Value> {
         .map(|r| {
             json!({
                 "name": &*r.name,
-                "service": &*snap.services[r.service].name,
+                "service": r.service.map(|i| &*snap.services[i].name),
+                "split": r.split.is_some(),
+                "mirror": r.mirror.as_ref().map(|m| &*m.service.name),
+                "answers": r.answer.as_deref().map(|a| match a {
+                    crate::config::traffic::AnswerSpec::Redirect(_) => "redirect",
+                    crate::config::traffic::AnswerSpec::Respond(_) => "respond",
+                }),
                 "timeout_ms": r.timeout.map(|t| t.as_millis() as u64),
                 "retry_non_idempotent": r.retry_non_idempotent,
                 "policies": r.chain.is_some(),

@@ -19,6 +19,7 @@ pub mod show;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod traffic;
 pub mod upstream;
 mod validate;
 
@@ -72,6 +73,9 @@ pub struct Config {
     pub tls: Vec<tls::TlsSpec>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
+    /// `[error_pages]`: custom bodies for the gateway's own errors, by status (routes may
+    /// override them in `[routes.error_pages]`).
+    pub error_pages: traffic::ErrorPages,
 }
 
 /// `[cluster]`.
@@ -250,8 +254,21 @@ pub enum HostHeader {
 pub struct RouteSpec {
     #[serde(flatten)]
     pub def: RouteDef,
-    /// Index into `Config::services`.
-    pub service: usize,
+    /// Index into `Config::services`: the route's service, or the first of its `split`;
+    /// `None` for a route that answers by itself (`answer`).
+    pub service: Option<usize>,
+    /// `split`: weighted services (and `sticky`), instead of one `service`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<traffic::SplitSpec>,
+    /// `[routes.redirect]` or `[routes.respond]`: the route answers by itself.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<traffic::AnswerSpec>,
+    /// `[routes.mirror]`: copies of a share of the requests to another service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<traffic::MirrorSpec>,
+    /// `[routes.error_pages]`: this route's custom error bodies (over `[error_pages]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_pages: Option<traffic::ErrorPages>,
     /// Overall deadline for all tries until the response head. Default: the service's
     /// `request_timeout`.
     #[serde(serialize_with = "show::opt_duration")]

@@ -21,6 +21,7 @@ mod schema_docs;
 mod spanned;
 mod telemetry;
 mod tls;
+mod traffic;
 mod upstream_tls;
 
 pub(super) use compression::{RawCompression, RawLevel};
@@ -35,6 +36,9 @@ pub use schema::json_schema;
 pub(super) use spanned::Spanned;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
+pub(super) use traffic::{
+    RawErrorPage, RawErrorPages, RawMirror, RawRedirect, RawRespond, RawSplitTarget,
+};
 pub(super) use upstream_tls::RawUpstreamTls;
 
 /// The top-level keys a config file may contain.
@@ -49,6 +53,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "outbound",
     "tls",
     "telemetry",
+    "error_pages",
     "services",
     "routes",
     "consumers",
@@ -165,6 +170,12 @@ pub(super) struct RawRoute {
     pub timeout: Option<Spanned<DurationStr>>,
     pub retry_non_idempotent: Option<Spanned<bool>>,
     pub policies: Option<Spanned<StrList>>,
+    pub split: Option<Spanned<Vec<Spanned<RawSplitTarget>>>>,
+    pub sticky: Option<Spanned<String>>,
+    pub mirror: Option<Spanned<RawMirror>>,
+    pub redirect: Option<Spanned<RawRedirect>>,
+    pub respond: Option<Spanned<RawRespond>>,
+    pub error_pages: Option<Spanned<RawErrorPages>>,
 }
 
 /// A string or an array of strings (`listen = "a"` and `listen = ["a", "b"]` both work).

@@ -135,7 +135,7 @@ impl Config {
         let Config {
             server, log, rate_limit, tls, admin, cluster, outbound, cache, telemetry,
             // Live: read by every snapshot.
-            services: _, routes: _, consumers: _, policies: _,
+            services: _, routes: _, consumers: _, policies: _, error_pages: _,
             // Not settings.
             source: _, text: _,
         } = self;

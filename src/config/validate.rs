@@ -8,6 +8,7 @@
 //! `upstream_tls`.
 
 mod admin;
+mod answers;
 mod auth;
 mod cache;
 mod cluster;
@@ -34,6 +35,7 @@ mod services;
 mod statuses;
 mod telemetry;
 mod tls;
+mod traffic;
 mod upstream_tls;
 
 use std::path::Path;
@@ -106,6 +108,12 @@ pub(super) fn parse_with_env(
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
+    let error_pages = doc
+        .error_pages
+        .as_ref()
+        .map_or(Some(Default::default()), |s| {
+            traffic::error_pages(&s.raw, "error_pages", &mut ctx)
+        });
     let defaults = doc.defaults.as_ref();
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
@@ -156,6 +164,7 @@ pub(super) fn parse_with_env(
         outbound,
         tls,
         telemetry,
+        error_pages: error_pages.unwrap_or_default(),
     })
 }
 
@@ -189,5 +198,7 @@ mod tests_telemetry;
 mod tests_telemetry_env;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_traffic;
 #[cfg(test)]
 mod tests_upstream_tls;

@@ -263,7 +263,7 @@ async fn config_matches_backends() {
                 r.def.name.as_str(),
                 r.def.path.as_str(),
                 r.def.rewrite.as_deref(),
-                r.service,
+                r.service.expect("every demo route has a service"),
             )
         })
         .collect();

@@ -31,7 +31,7 @@ const MAX_TRIES: usize = 11;
 
 /// The body as it will be sent: buffered (replayable, with its trailers) or streamed (sent
 /// once).
-enum Prepared {
+pub(super) enum Prepared {
     Buffered(Bytes, Option<Box<HeaderMap>>),
     Stream(Option<RequestBody>),
 }
@@ -67,7 +67,10 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
             read
         }
         Some(body) => Prepared::Stream(Some(RequestBody::new(body, out.max_body_bytes, counter))),
-        None => Prepared::Buffered(Bytes::new(), None),
+        None => match out.buffered.take() {
+            Some(read) => Prepared::Buffered(read.0, read.1),
+            None => Prepared::Buffered(Bytes::new(), None),
+        },
     };
     if matches!(body, Prepared::Stream(_)) {
         retries = 0;
@@ -217,7 +220,7 @@ fn judge(
 
 /// Reads the body for replay when it fits in `limit` bytes; otherwise hands back a stream
 /// that starts with what was read (and the request will not be retried).
-async fn buffer(
+pub(super) async fn buffer(
     mut body: Incoming,
     limit: usize,
     max_body_bytes: u64,

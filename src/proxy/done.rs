@@ -52,7 +52,9 @@ impl OnDone for Done {
                 (f.route.clone(), f.service.clone(), f.endpoint.clone());
             span.finish(route, service, endpoint, self.status, f.start.elapsed());
         }
-        if let (Some(route), Some(service)) = (&self.facts.route, &self.facts.service) {
+        if let Some(route) = &self.facts.route {
+            // A route that answers by itself (redirect, static response) has no service.
+            let service = self.facts.service.as_ref().unwrap_or_else(|| no_service());
             let elapsed = self.facts.start.elapsed();
             let sent = self.facts.bytes_in.as_ref();
             let bytes_in = sent.map_or(0, |c| c.load(Ordering::Relaxed));
@@ -68,4 +70,10 @@ impl OnDone for Done {
             l.emit(bytes, complete);
         }
     }
+}
+
+/// The service label of a route without one, `-`.
+fn no_service() -> &'static Arc<str> {
+    static DASH: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    DASH.get_or_init(|| Arc::from("-"))
 }

@@ -35,7 +35,7 @@ use crate::config::{BalancePolicy, HashKey, HostHeader};
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
 use crate::observability::trace_context::TraceContext;
-use crate::state::{Route, Shared, Snapshot};
+use crate::state::{Route, Shared};
 use crate::upstream::admit::{self, Refused};
 use crate::upstream::balance::hash_key;
 use crate::upstream::{Endpoint, Service};
@@ -49,8 +49,11 @@ pub struct Outgoing {
     /// The client's Host (or target authority), for `host_header = "preserve"`.
     pub client_host: Option<HeaderValue>,
     /// The client's body; `None` for a request the gateway makes itself (a background
-    /// cache refresh), sent without a body.
+    /// cache refresh), sent without a body, or for a body already read whole (`buffered`).
     pub body: Option<Incoming>,
+    /// The client's body read whole before the exchange (by the mirror stage, which copies
+    /// it), with its trailers: sent from memory, replayable.
+    pub buffered: Option<Box<Buffered>>,
     pub max_body_bytes: u64,
     /// The access log's request-bytes counter, when logging.
     pub counter: Option<Arc<AtomicU64>>,
@@ -61,6 +64,9 @@ pub struct Outgoing {
     /// client; `None` for other clients, upgrades and requests the gateway makes itself.
     pub interim: Option<Sink>,
 }
+
+/// A request body read whole: its bytes and trailers.
+pub type Buffered = (bytes::Bytes, Option<Box<HeaderMap>>);
 
 /// What the gateway knows of the client, for the headers it adds upstream.
 pub struct Client<'a> {
@@ -112,6 +118,7 @@ impl Outgoing {
             path_and_query: self.path_and_query.clone(),
             client_host: self.client_host.clone(),
             body: None,
+            buffered: None,
             max_body_bytes: 0,
             counter: None,
             replay: true,
@@ -173,16 +180,17 @@ pub struct Upstream<'a> {
 }
 
 impl<'a> Upstream<'a> {
-    /// The exchange of a request on `route` that started at `start`.
+    /// The exchange of a request on `route` that started at `start`, with `service` (the
+    /// route's, or the one its split chose).
     pub fn new(
         shared: &'a Shared,
-        snap: &'a Snapshot,
+        service: &'a Service,
         route: &'a Route,
         start: Instant,
         client_ip: IpAddr,
     ) -> Upstream<'a> {
         Upstream {
-            service: &snap.services[route.service],
+            service,
             deadline: start + route.deadline,
             allow_non_idempotent: route.retry_non_idempotent,
             clock: &shared.clock,
@@ -216,7 +224,7 @@ impl<'a> Upstream<'a> {
 }
 
 /// The consistent-hash key of a request: the configured header or cookie, else the client IP.
-fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u64 {
+pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u64 {
     match key {
         HashKey::Header(name) => {
             if let Some(v) = headers.get(name) {
@@ -280,6 +288,7 @@ mod tests {
             path_and_query: "/a?b=1".into(),
             client_host: host,
             body: None,
+            buffered: None,
             max_body_bytes: 0,
             counter: None,
             replay: false,

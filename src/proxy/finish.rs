@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::done::{Done, Facts};
 use super::{cache, compress, grpc, grpc_web, headers, ConnInfo};
 use crate::base::body::GatewayBody;
+use crate::config::traffic::ErrorPages;
 use crate::error::GatewayError;
 use crate::middleware::run::{self, Passed};
 use crate::observability::access_log::AccessEntry;
@@ -38,6 +39,9 @@ pub(super) struct Ctx<'s> {
     pub passed: Option<Passed>,
     /// Compression negotiated for the response (routes with a `compression` policy).
     pub compress: Option<compress::Pending>,
+    /// The custom error pages in force: the route's (over `[error_pages]`), else the
+    /// snapshot's.
+    pub pages: Option<&'s ErrorPages>,
 }
 
 impl<'s> Ctx<'s> {
@@ -46,7 +50,7 @@ impl<'s> Ctx<'s> {
     /// the span, and whether this is a gRPC (or gRPC-Web) call.
     pub(super) fn begin(
         shared: &Shared,
-        snap: &Snapshot,
+        snap: &'s Snapshot,
         conn: &ConnInfo,
         req: &mut Request<Incoming>,
         start: Instant,
@@ -93,17 +97,22 @@ impl<'s> Ctx<'s> {
             origin: None,
             passed: None,
             compress: None,
+            pages: snap.error_pages.as_deref(),
         }
     }
 
-    /// Routing found `route` (on `service`): named in the metrics, span and access log.
-    pub(super) fn routed(&mut self, route: &'s Route, service: &Service) {
+    /// Routing found `route` (on `service`, the one a split chose; none for a route that
+    /// answers by itself): named in the metrics, span and access log.
+    pub(super) fn routed(&mut self, route: &'s Route, service: Option<&Service>) {
         self.route = Some(route);
         self.facts.route = Some(route.name.clone());
-        self.facts.service = Some(service.name.clone());
+        self.facts.service = service.map(|s| s.name.clone());
         if let Some(l) = self.log.as_deref_mut() {
             l.route = Some(route.name.clone());
-            l.service = Some(service.name.clone());
+            l.service = service.map(|s| s.name.clone());
+        }
+        if let Some(pages) = &route.error_pages {
+            self.pages = Some(pages);
         }
     }
 
@@ -141,8 +150,11 @@ pub(super) fn finish(
     let failed = answer.is_err();
     let mut resp = match answer {
         Ok(resp) => resp,
-        // problem+json, or a trailers-only gRPC answer for gRPC calls.
-        Err(e) => e.to_response_for(&cx.request_id, cx.facts.grpc),
+        // A custom error page, else problem+json; a trailers-only gRPC answer for gRPC calls.
+        Err(e) => match cx.pages.and_then(|p| p.get(e.status())) {
+            Some(page) if !cx.facts.grpc => super::traffic::error_page(&e, page),
+            _ => e.to_response_for(&cx.request_id, cx.facts.grpc),
+        },
     };
     // The request id first: a route's response header transforms come after it.
     resp.headers_mut()

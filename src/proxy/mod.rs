@@ -22,8 +22,10 @@ pub mod grpc;
 pub(crate) mod grpc_web;
 pub mod headers;
 pub mod interim;
+mod mirror;
 mod sanity;
 mod stages;
+mod traffic;
 pub(crate) mod upgrade;
 
 use std::net::SocketAddr;
@@ -112,8 +114,12 @@ async fn pipeline<'s>(
     //    never reaches routing, and `/api/public/../admin` cannot dodge a route.
     let (host, path) = stages::sanity(snap, &parts, cx)?;
     // 2. Routing: the connection's own answers first (HTTPS redirect, 421 for a host the TLS
-    //    connection does not serve), then the route match on this snapshot (404 when none).
-    //    Before the policies, which belong to the route.
+    //    connection does not serve), then the route match on this snapshot (404 when none),
+    //    and the route's service: a split route's chosen here (by turn or sticky key), so
+    //    every later stage, the metrics and the access log see the one chosen; a route that
+    //    answers by itself makes its redirect or static answer here (its templates need the
+    //    match) and gives it after its policies. Before the policies, which belong to the
+    //    route.
     let mut routed = next!(stages::route(snap, conn, &parts, host, &path, cx)?);
     // 3. The route's policies (IP rules, CORS preflight, auth, rate limits, request header
     //    transforms; their own order is `middleware::run`'s), then the checks that need no
@@ -126,7 +132,9 @@ async fn pipeline<'s>(
         Some(chain) => next!(stages::policies(shared, snap, conn, chain, &mut parts, cx).await?),
         None => conn.peer.ip(),
     };
-    stages::admit(&routed, &parts, cx)?;
+    //    A route that answers by itself answers here (`admit`): after its policies (IP rules,
+    //    auth and rate limits apply to a redirect too), before anything upstream.
+    let service = next!(stages::admit(&mut routed, &parts, cx)?);
     // 4. The upstream head, made once: the WebSocket offer taken out (before its hop-by-hop
     //    headers go), trace context, hop-by-hop removal, X-Forwarded-*, Via, request id
     //    (`exchange::outgoing_head`); compression negotiated. Before the cache, so a
@@ -145,14 +153,22 @@ async fn pipeline<'s>(
     //    upstream's response with its hop-by-hop headers removed, gRPC statuses watched,
     //    stored by the cache as it streams. A failure may still be answered by a stale entry
     //    (stale-if-error).
-    let up = stages::upstream(shared, snap, &routed, &mut out, client_ip, cx);
+    let up = stages::upstream(shared, service, &routed, &mut out, client_ip, cx);
     if let Some(offer) = offer {
         let labels = stages::tunnel_labels(shared, snap, conn, &routed);
         // Boxed: inline, the rare upgrade would size every request's future.
         return Box::pin(stages::upgrade(up, out, offer, labels, cx)).await;
     }
+    // 6a. Mirroring (routes with a `mirror`): a copy to the mirror service, fire-and-forget
+    //    (a bounded queue, a spawned send; a small body is read whole first and then sent
+    //    from memory). After the cache (a hit reaches no service, so no shadow either) and the
+    //    WebSocket branch (tunnels are not mirrored), just before the exchange, with its head.
+    if let Some(m) = &routed.route.mirror {
+        let copy = mirror::mirror(shared, m, &routed.route.name, &mut out, up.deadline);
+        Box::pin(copy).await?;
+    }
     let tried = attempt::run(up, out).await;
-    stages::response(shared, &routed, tried, pending, cx)
+    stages::response(shared, &routed, service, tried, pending, cx)
     // 7. `finish` (in `handle`): request id, response policies or CORS on errors, compression
     //    last (after the cache stored the identity body), gRPC-Web / gRPC statuses, HSTS,
     //    then the access log and metrics when the body ends (or the tunnel closes).

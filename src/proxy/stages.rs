@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::header;
+use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::Response;
 use hyper::body::Incoming;
@@ -18,7 +18,7 @@ use super::exchange::{self, Outgoing, Upstream};
 use super::finish::Ctx;
 use super::interim::Sink;
 use super::upgrade::{self, Offer};
-use super::{attempt, cache, compress, early, grpc, grpc_web, headers, sanity, ConnInfo};
+use super::{attempt, cache, compress, early, grpc, grpc_web, headers, sanity, traffic, ConnInfo};
 use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::middleware::chain::Chain;
@@ -40,7 +40,12 @@ pub(super) enum Flow<T> {
 pub(super) struct Routed<'s> {
     pub index: usize,
     pub route: &'s Route,
-    pub service: &'s Service,
+    /// The route's service, or the one its split chose; `None` for a route that answers by
+    /// itself.
+    pub service: Option<&'s Service>,
+    /// A redirect's `Location`, made at routing (its templates need the match); the answer
+    /// is given after the policies, by `admit`.
+    pub location: Option<Box<HeaderValue>>,
     /// Path and query the upstream receives after the endpoint's base path (moved into the
     /// outgoing request by `outgoing`).
     pub path_and_query: String,
@@ -89,7 +94,16 @@ pub(super) fn route<'s>(
         .find(&parts.method, host, path, &parts.headers)
         .ok_or(GatewayError::NoRoute)?;
     let route = &snap.routes[m.index];
-    let service = &snap.services[route.service];
+    let (service, location) = match route.service {
+        Some(i) => match &route.split {
+            None => (Some(&*snap.services[i]), None),
+            Some(split) => (Some(traffic::choose(snap, split, conn, parts)), None),
+        },
+        None => {
+            let spec = route.answer.as_deref().ok_or(GatewayError::NoRoute)?;
+            (None, traffic::location(spec, &m, parts, host, conn.tls)?)
+        }
+    };
     cx.routed(route, service);
     let mut path_and_query = String::with_capacity(path.len() + 32);
     m.upstream_path(&mut path_and_query);
@@ -106,6 +120,7 @@ pub(super) fn route<'s>(
         index: m.index,
         route,
         service,
+        location,
         path_and_query,
         cache_target,
     }))
@@ -140,11 +155,26 @@ pub(super) async fn policies(
     }
 }
 
-/// What can be refused without the upstream after the policies (so auth and rate limits
-/// come first): a gRPC-Web call to a service that cannot take it, and a body over the
-/// route's limit by its Content-Length (the streaming limit is `RequestBody`'s).
-pub(super) fn admit(routed: &Routed<'_>, parts: &Parts, cx: &Ctx<'_>) -> Result<(), GatewayError> {
-    grpc_web::check(cx.facts.web.as_ref(), routed.service)?;
+/// The answer of a route that answers by itself (a redirect, a static response); else what
+/// can be refused without the upstream after the policies (so auth and rate limits come
+/// first): a gRPC-Web call to a service that cannot take it, and a body over the route's
+/// limit by its Content-Length (the streaming limit is `RequestBody`'s). Goes on with the
+/// service.
+pub(super) fn admit<'s>(
+    routed: &mut Routed<'s>,
+    parts: &Parts,
+    cx: &Ctx<'_>,
+) -> Result<Flow<&'s Service>, GatewayError> {
+    let Some(service) = routed.service else {
+        let spec = routed
+            .route
+            .answer
+            .as_deref()
+            .ok_or(GatewayError::NoRoute)?;
+        let location = routed.location.take().map(|l| *l);
+        return Ok(Flow::Answer(traffic::answer(spec, location)));
+    };
+    grpc_web::check(cx.facts.web.as_ref(), service)?;
     let limit = routed.route.max_body_bytes;
     if limit > 0 {
         if let Some(len) = sanity::content_length(&parts.headers) {
@@ -153,7 +183,7 @@ pub(super) fn admit(routed: &Routed<'_>, parts: &Parts, cx: &Ctx<'_>) -> Result<
             }
         }
     }
-    Ok(())
+    Ok(Flow::Continue(service))
 }
 
 /// The request as it will go upstream (`exchange::outgoing_head`), the WebSocket offer
@@ -189,6 +219,7 @@ pub(super) fn outgoing(
         path_and_query: std::mem::take(&mut routed.path_and_query),
         client_host,
         body: Some(body),
+        buffered: None,
         max_body_bytes: routed.route.max_body_bytes,
         counter: None,
         replay: !cx.facts.grpc,
@@ -253,7 +284,7 @@ pub(super) async fn cache(
 /// body's byte counter set for the access log.
 pub(super) fn upstream<'a>(
     shared: &'a Shared,
-    snap: &'a Snapshot,
+    service: &'a Service,
     routed: &Routed<'a>,
     out: &mut Outgoing,
     client_ip: IpAddr,
@@ -264,7 +295,7 @@ pub(super) fn upstream<'a>(
         .as_ref()
         .is_some_and(|b| !http_body::Body::is_end_stream(b));
     out.counter = cx.bytes_in(has_body);
-    Upstream::new(shared, snap, routed.route, cx.facts.start, client_ip)
+    Upstream::new(shared, service, routed.route, cx.facts.start, client_ip)
 }
 
 /// The WebSocket upgrade (`upgrade::run`): one try, then the tunnel `finish` starts.
@@ -301,6 +332,7 @@ pub(super) fn tunnel_labels(
 pub(super) fn response<'s>(
     shared: &Shared,
     routed: &Routed<'s>,
+    service: &Service,
     tried: Result<attempt::Answer, GatewayError>,
     pending: Option<Box<cache::Pending>>,
     cx: &mut Ctx<'s>,
@@ -317,7 +349,7 @@ pub(super) fn response<'s>(
     let (mut head, mut body) = resp.into_parts();
     headers::remove_hop_by_hop(&mut head.headers);
     if cx.facts.grpc {
-        let names = (&routed.route.name, &routed.service.name);
+        let names = (&routed.route.name, &service.name);
         grpc::watch(&mut body, &head.headers, &shared.metrics, names);
     }
     let mut resp = match pending {

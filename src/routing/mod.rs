@@ -15,6 +15,7 @@ mod host;
 pub mod normalize;
 mod pattern;
 mod router;
+mod template;
 mod validate;
 
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod tests;
 pub(crate) use host::bare_host;
 pub use normalize::{normalize_path, NormalizeOptions, PathError};
 pub use router::{RouteMatch, Router};
+pub use template::{Template, TemplateError};
 
 use http::{HeaderName, HeaderValue, Method};
 

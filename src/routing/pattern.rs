@@ -265,6 +265,16 @@ pub(crate) fn parse_rewrite(src: &str, pattern: &Pattern) -> Result<Vec<Part>, I
             "the rewrite is a path only; the query string is forwarded unchanged",
         ));
     }
+    parse_template(src, pattern, "rewrite")
+}
+
+/// Compiles a template (`{name}` a captured parameter, `{*}` the prefix remainder, the rest
+/// literal) against the route's pattern; the caller checks which characters it may hold.
+pub(crate) fn parse_template(
+    src: &str,
+    pattern: &Pattern,
+    what: &str,
+) -> Result<Vec<Part>, Invalid> {
     let mut parts = Vec::new();
     let mut rest = src;
     while let Some(open) = rest.find(['{', '}']) {
@@ -273,7 +283,7 @@ pub(crate) fn parse_rewrite(src: &str, pattern: &Pattern) -> Result<Vec<Part>, I
             (b'{', Some(c)) if after.as_bytes()[c] == b'}' => c,
             _ => {
                 return Err(invalid(
-                    format!("unbalanced braces in rewrite `{src}`"),
+                    format!("unbalanced braces in {what} `{src}`"),
                     "insert a parameter with `{name}` and the prefix remainder with `{*}`",
                 ))
             }
@@ -282,7 +292,7 @@ pub(crate) fn parse_rewrite(src: &str, pattern: &Pattern) -> Result<Vec<Part>, I
             parts.push(Part::Lit(rest[..open].into()));
         }
         let name = &after[..close];
-        parts.push(rewrite_var(src, name, pattern)?);
+        parts.push(rewrite_var(src, name, pattern, what)?);
         rest = &after[close + 1..];
     }
     if !rest.is_empty() {
@@ -291,13 +301,13 @@ pub(crate) fn parse_rewrite(src: &str, pattern: &Pattern) -> Result<Vec<Part>, I
     Ok(parts)
 }
 
-fn rewrite_var(src: &str, name: &str, pattern: &Pattern) -> Result<Part, Invalid> {
+fn rewrite_var(src: &str, name: &str, pattern: &Pattern, what: &str) -> Result<Part, Invalid> {
     if name == "*" {
         return if pattern.tail {
             Ok(Part::Tail)
         } else {
             Err(invalid(
-                format!("rewrite `{src}` uses `{{*}}` but the path pattern has no `/*` tail"),
+                format!("{what} `{src}` uses `{{*}}` but the path pattern has no `/*` tail"),
                 "end the path pattern with `/*` or remove `{*}`",
             ))
         };
@@ -313,7 +323,7 @@ fn rewrite_var(src: &str, name: &str, pattern: &Pattern) -> Result<Part, Invalid
             };
             Err(invalid(
                 format!(
-                    "rewrite `{src}` uses `{{{name}}}`, which the path pattern does not capture"
+                    "{what} `{src}` uses `{{{name}}}`, which the path pattern does not capture"
                 ),
                 hint,
             ))

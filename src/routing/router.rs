@@ -332,17 +332,22 @@ impl<'r, 'p> RouteMatch<'r, 'p> {
                 }
                 out.push_str(rest);
             }
-            Upstream::Rewrite(parts) => {
-                let segs = self.path.strip_prefix('/').unwrap_or(self.path);
-                for part in parts {
-                    match part {
-                        Part::Lit(s) => out.push_str(s),
-                        Part::Param(i) => out.push_str(segs.split('/').nth(*i).unwrap_or("")),
-                        Part::Tail => {
-                            out.push_str(tail_rest(self.path, self.route.pattern.segs.len()))
-                        }
-                    }
-                }
+            Upstream::Rewrite(parts) => self.fill_parts(parts, out),
+        }
+    }
+
+    /// Appends `template` with this match's parameters and prefix remainder filled in.
+    pub fn fill(&self, template: &super::Template, out: &mut String) {
+        self.fill_parts(&template.parts, out);
+    }
+
+    fn fill_parts(&self, parts: &[Part], out: &mut String) {
+        let segs = self.path.strip_prefix('/').unwrap_or(self.path);
+        for part in parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Param(i) => out.push_str(segs.split('/').nth(*i).unwrap_or("")),
+                Part::Tail => out.push_str(tail_rest(self.path, self.route.pattern.segs.len())),
             }
         }
     }

@@ -98,9 +98,13 @@ pub(crate) async fn serve(
         .map_err(std::io::Error::other)?;
     let socks = sockets(config, listeners, &tls);
     shared.start_background();
+    for (i, t) in tls.iter().enumerate() {
+        shared.metrics.tls_certificates(i, &t.expiries());
+    }
     let watchers: Vec<_> = tls
         .iter()
-        .map(|t| tokio::spawn(tls::watch(t.clone())))
+        .enumerate()
+        .map(|(i, t)| tokio::spawn(tls::watch(t.clone(), i, shared.metrics.clone())))
         .collect();
     let worker = Worker {
         shared: shared.clone(),

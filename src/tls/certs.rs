@@ -24,6 +24,8 @@ pub struct Loaded {
     pub key: Arc<CertifiedKey>,
     /// The subjectAltName DNS names of the leaf, lowercased (wildcards as `*.example.com`).
     pub dns_names: Vec<String>,
+    /// The end of the leaf's validity (`None` if it could not be read).
+    pub not_after: Option<super::validity::CertTime>,
 }
 
 /// Reads and checks a certificate chain (leaf first) and its private key.
@@ -64,9 +66,11 @@ pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<Loaded, (Which, St
         };
         (Which::Key, msg)
     })?;
+    let not_after = key.cert.first().and_then(|c| super::validity::not_after(c));
     Ok(Loaded {
         key: Arc::new(key),
         dns_names,
+        not_after,
     })
 }
 

@@ -2,7 +2,7 @@
 //! can load what it names and report a bad PEM file with file and line: `certs` (PEM files),
 //! `resolver` (the SNI certificate table), `names` (the hosts a connection answers for:
 //! 421), `subject` (a client certificate's subject as RFC 4514 text), `client` (the
-//! rustls client config towards upstreams) and `outbound` (the gateway's own calls out: JWKS,
+//! rustls client config towards upstreams), `validity` (a certificate's notAfter) and `outbound` (the gateway's own calls out: JWKS,
 //! OTLP, Redis, over the same verified TLS). TLS termination itself, the listeners built
 //! from `[[tls]]` with their handshake and live reload, is `server::tls`.
 
@@ -12,6 +12,7 @@ pub mod names;
 pub mod outbound;
 pub mod resolver;
 pub mod subject;
+pub mod validity;
 
 use std::sync::Arc;
 

@@ -82,7 +82,21 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
         deny = limit("closed", "deny"),
         be = be.addr,
     );
-    let gw = start_gateway(&cfg).await;
+    let mut config = portcullis::config::parse_str(&cfg, "test.toml").unwrap();
+    config.server.threads = 1;
+    let (gw, admin) = start_gateway_admin(config, None).await;
+    let redis_up = async |want: &str| {
+        let line = format!("portcullis_redis_up{{store=\"rate_limit\"}} {want}");
+        for _ in 0..100 {
+            let text = call(&admin, Method::GET, "/metrics", None, "").await.2;
+            if text.lines().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {line} in /metrics");
+    };
+    redis_up("1").await;
     let (phase, stop) = (
         Arc::new(AtomicU8::new(BEFORE)),
         Arc::new(AtomicBool::new(false)),
@@ -93,6 +107,7 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
     redis.kill();
     phase.store(DOWN, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis_up("0").await;
     phase.store(SWITCHING, Ordering::SeqCst);
     redis.restart();
     // Recovery by itself: the store's probe finds Redis again and decisions come from it.
@@ -102,6 +117,7 @@ async fn rate_limits_keep_their_on_error_promise_while_redis_is_down() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("redis back, limits recovered after {:?}", t.elapsed());
+    redis_up("1").await;
     phase.store(BACK, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::SeqCst);

@@ -73,7 +73,10 @@ fn example_file_parses() {
         .iter()
         .find(|r| r.def.name == "user-profile")
         .unwrap();
-    assert_eq!(config.services[profile.service].name, "user-service");
+    assert_eq!(
+        config.services[profile.service.unwrap()].name,
+        "user-service"
+    );
     assert_eq!(
         profile.def.rewrite.as_deref(),
         Some("/v2/users/{id}/profile")
@@ -143,7 +146,7 @@ fn base_config_and_defaults() {
     assert_eq!(orders.endpoints[0].authority.as_str(), "127.0.0.1:9002");
     assert_eq!(orders.endpoints[0].base_path, "/v1");
     assert_eq!(orders.connect_timeout, Duration::from_secs(2));
-    assert_eq!(config.routes[0].service, 0);
+    assert_eq!(config.routes[0].service, Some(0));
     assert!(parse_str("", "empty.toml").is_ok(), "no routes is allowed");
 }
 

@@ -212,7 +212,7 @@ service = "dead"
     ] {
         assert_eq!(get(&gw.url(path)).await.0, want, "{path}");
     }
-    // WebSocket tunnels, gRPC answers and TLS handshakes need their own backends, clients
+    // WebSocket tunnels, gRPC answers, TLS handshakes and certificates and Redis need their own backends, clients
     // and certificates: they are driven end to end in tests/websocket.rs, tests/grpc.rs and
     // tests/tls_ops.rs; here they are recorded through the same calls the gateway makes, so
     // their families and labels are in the scrape.
@@ -222,6 +222,9 @@ service = "dead"
     m.grpc_response("cached", "echo", Some(b"14"));
     m.tls_handshake_ok("127.0.0.1:8443", "1.3", std::time::Duration::from_millis(2));
     m.tls_handshake_failed("127.0.0.1:8443", "unknown_sni");
+    // Certificate expiry (tests/it/tls_reload.rs) and Redis (tests/it/chaos_redis.rs) likewise.
+    m.tls_certificates(0, &[("/etc/portcullis/a.crt".to_owned(), 2.0e9)]);
+    m.set_redis_up(true);
     admin
         .reloader
         .reload()

@@ -73,7 +73,8 @@ async fn serve(toml: &str) -> (Arc<TlsListener>, std::net::SocketAddr) {
     use tokio::io::AsyncWriteExt;
     let config = portcullis::config::parse_str(toml, "test.toml").unwrap();
     let tls = TlsListener::build(&config.tls[0], false).unwrap();
-    tokio::spawn(portcullis::server::tls::watch(tls.clone()));
+    let metrics = Arc::new(portcullis::observability::metrics::Metrics::new());
+    tokio::spawn(portcullis::server::tls::watch(tls.clone(), 0, metrics));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let server = tls.clone();
@@ -199,4 +200,41 @@ async fn a_rotated_client_ca_takes_effect_and_a_broken_one_keeps_the_ca_in_use()
     eventually("the new CA is applied", async || tls.reloads().0 >= 1).await;
     assert!(admitted(addr, &server_ca, &new_client).await);
     assert!(!admitted(addr, &server_ca, &old_client).await);
+}
+
+#[tokio::test]
+async fn certificate_expiry_is_exported_and_follows_a_reload() {
+    let (ca, dir) = (Ca::new(), Dir::new());
+    let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
+    let config = portcullis::config::parse_str(&tls_table(&c, &k), "test.toml").unwrap();
+    let tls = TlsListener::build(&config.tls[0], false).unwrap();
+    let expiries = tls.expiries();
+    assert_eq!(expiries.len(), 1);
+    assert_eq!(expiries[0].0, c.clone());
+    // rcgen's default notAfter: 4096-01-01T00:00:00Z.
+    assert_eq!(expiries[0].1, 67_090_118_400.0);
+    let metrics = Arc::new(portcullis::observability::metrics::Metrics::new());
+    metrics.tls_certificates(0, &expiries);
+    let line = format!(
+        "portcullis_tls_certificate_expiry_timestamp_seconds{{certificate=\"{}\"}} 67090118400.0",
+        c
+    );
+    let text = || {
+        metrics.encode(&portcullis::observability::metrics::Scrape {
+            services: &[],
+            cache_bytes: 0,
+            cache_entries: 0,
+            open_connections: 0,
+            upstream_idle: &[],
+        })
+    };
+    assert!(text().lines().any(|l| l == line), "{}", text());
+    // The element now serves another file: the old series goes.
+    metrics.tls_certificates(0, &[("/other.crt".to_owned(), 1.0)]);
+    assert!(!text().contains(&c.clone()), "{}", text());
+    assert!(
+        text().contains("certificate=\"/other.crt\"} 1.0"),
+        "{}",
+        text()
+    );
 }

@@ -59,7 +59,7 @@ pub async fn data(State(st): State<AdminState>) -> Json<Value> {
             let routes: Vec<&str> = snap
                 .routes
                 .iter()
-                .filter(|r| r.service == i)
+                .filter(|r| r.service == Some(i))
                 .map(|r| &*r.name)
                 .collect();
             let series = st.dashboard.series(&status.name);
@@ -101,7 +101,7 @@ pub fn sample(st: &AdminState) {
     let routes: Vec<(&str, &str)> = snap
         .routes
         .iter()
-        .map(|r| (&*r.name, &*snap.services[r.service].name))
+        .map(|r| (&*r.name, r.service.map_or("-", |i| &*snap.services[i].name)))
         .collect();
     st.dashboard
         .record(Instant::now(), unix_ms(), &totals, &services, &routes);

@@ -34,6 +34,8 @@ pub(in crate::config) struct RawFile {
     /// `[[tls]]`: TLS listeners.
     tls: Option<Vec<RawTls>>,
     telemetry: Option<RawTelemetry>,
+    /// `[error_pages]`: custom bodies for the gateway's own errors, by status.
+    error_pages: Option<super::RawErrorPages>,
     /// `[[services]]`: named upstreams.
     services: Option<Vec<RawService>>,
     /// `[[routes]]`: what each request path goes to.

@@ -13,9 +13,9 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawLog, RawOutbound,
-    RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry, RawTls,
-    TOP_LEVEL_KEYS,
+    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages, RawLog,
+    RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry,
+    RawTls, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.
@@ -53,6 +53,7 @@ pub(super) struct RawDocument {
     pub cluster: Option<Section<RawCluster>>,
     pub outbound: Option<Section<RawOutbound>>,
     pub telemetry: Option<Section<RawTelemetry>>,
+    pub error_pages: Option<Section<RawErrorPages>>,
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub tls: Vec<Item<RawTls>>,
@@ -87,6 +88,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "cluster" => out.cluster = section(value, "cluster", ctx),
             "outbound" => out.outbound = section(value, "outbound", ctx),
             "telemetry" => out.telemetry = section(value, "telemetry", ctx),
+            "error_pages" => out.error_pages = section(value, "error_pages", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),
             "policies" => out.policies = named(value, "policies", ctx),
             other => {

@@ -72,7 +72,7 @@ pub(super) fn resilience(raw: &RawService, key: &str, ctx: &mut Ctx<'_>) -> Opti
 const PANIC: &str = "a percentage of the endpoints, 0 to 100; 0 turns panic routing off";
 
 /// `"client_ip"`, `"header:NAME"` or `"cookie:NAME"`.
-fn hash_key(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<HashKey> {
+pub(super) fn hash_key(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<HashKey> {
     let text = ctx.string(v, key)?;
     let forms = "\"client_ip\", \"header:NAME\" (e.g. \"header:X-User-Id\") or \"cookie:NAME\"";
     let (msg, hint) = if text == "client_ip" {

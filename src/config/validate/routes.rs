@@ -13,7 +13,9 @@ use super::document::{Item, Section};
 use super::hint;
 use super::policy::{policy_list, Policies};
 use super::services::Services;
+use super::traffic::{self, Target};
 use crate::config::raw::{HeaderMatch, RawRoute, StrList};
+use crate::config::traffic::{ErrorPages, MirrorSpec};
 use crate::config::RouteSpec;
 use crate::routing::{HeaderCond, RouteDef, RouteField, Router};
 
@@ -49,23 +51,29 @@ pub(super) fn routes(
             .section
             .as_ref()
             .and_then(|section| route(i, item, section, services, &mut first_seen, ctx));
-        let Some((def, field_spans, service, timeout)) = checked else {
+        let Some((def, field_spans, target, timeout)) = checked else {
             out.push(None);
             continue;
         };
-        let retry_non_idempotent = item
-            .section
-            .as_ref()
-            .and_then(|s| s.raw.retry_non_idempotent.as_ref())
+        let raw = item.section.as_ref().map(|s| &s.raw);
+        let retry_non_idempotent = raw
+            .and_then(|r| r.retry_non_idempotent.as_ref())
             .is_some_and(|b| *b.get_ref());
-        let resolved = service.zip(timeout).zip(route_policies);
-        out.push(resolved.map(|((service, timeout), policies)| RouteSpec {
-            def: def.clone(),
-            service,
-            timeout,
-            policies,
-            retry_non_idempotent,
-        }));
+        let extras = raw.and_then(|r| extras(i, r, services, ctx));
+        let resolved = target.zip(timeout).zip(route_policies).zip(extras);
+        out.push(resolved.map(
+            |(((target, timeout), policies), (mirror, pages))| RouteSpec {
+                def: def.clone(),
+                service: target.service,
+                split: target.split,
+                answer: target.answer,
+                mirror,
+                error_pages: pages,
+                timeout,
+                policies,
+                retry_non_idempotent,
+            },
+        ));
         defs.push(def);
         spans.push(field_spans);
     }
@@ -89,14 +97,28 @@ pub(super) fn routes(
     out
 }
 
-/// What `route` found: the definition for the router, where its fields are, the service
-/// index (when the service exists) and the `timeout` (when valid; `Some(None)` when absent).
+/// What `route` found: the definition for the router, where its fields are, its target (when
+/// valid) and the `timeout` (when valid; `Some(None)` when absent).
 type Checked = (
     RouteDef,
     FieldSpans,
-    Option<usize>,
+    Option<Target>,
     Option<Option<Duration>>,
 );
+
+/// A route's `[routes.mirror]` and `[routes.error_pages]`, when valid.
+type Extras = (Option<MirrorSpec>, Option<ErrorPages>);
+
+fn extras(i: usize, raw: &RawRoute, services: &Services, ctx: &mut Ctx<'_>) -> Option<Extras> {
+    let mirror = ctx.optional(&raw.mirror, None, |ctx, v| {
+        traffic::mirror(i, v, services, ctx).map(Some)
+    });
+    let pages = ctx.optional(&raw.error_pages, None, |ctx, v| {
+        let key = format!("routes[{i}].error_pages");
+        traffic::error_pages(v.get_ref(), &key, ctx).map(Some)
+    });
+    Some((mirror?, pages?))
+}
 
 /// Checks one route. Returns its definition (for the router) when every field is usable,
 /// plus the service index when the service exists.
@@ -131,10 +153,7 @@ fn route(
     let path = ctx.required(&raw.path, &table, &k("path"), what, |ctx, v| {
         ctx.string(v, &k("path"))
     });
-    let what = "the name of a [[services]] entry";
-    let service = ctx.required(&raw.service, &table, &k("service"), what, |ctx, v| {
-        find_service(ctx, v, &k("service"), services)
-    });
+    let target = traffic::target(i, raw, &table, path.as_deref(), services, ctx);
     let string = |ctx: &mut Ctx<'_>, v: &Option<_>, f: &str| {
         ctx.optional(v, None, |ctx, v| ctx.string(v, &k(f)).map(Some))
     };
@@ -181,11 +200,11 @@ fn route(
         strip_prefix: raw.strip_prefix.as_ref().map(Spanned::span),
         priority: raw.priority.as_ref().map(Spanned::span),
     };
-    Some((def, spans, service, timeout))
+    Some((def, spans, target, timeout))
 }
 
 /// The index of the service a route names; `None` after reporting an unknown one.
-fn find_service(
+pub(super) fn find_service(
     ctx: &mut Ctx<'_>,
     v: &Spanned<String>,
     key: &str,

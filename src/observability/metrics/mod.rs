@@ -15,13 +15,14 @@ use super::status::ServiceStatus;
 use labels::{
     histogram, AddressLabels, AuthLabels, BreakerLabels, CacheLabels, EndpointLabels,
     HistogramFamily, RateLimitLabels, ReasonLabels, RequestLabels, ResultLabels,
-    RouteServiceLabels, ServiceLabels, UpstreamErrorLabels,
+    RouteServiceLabels, ServiceLabels, StoreLabels, UpstreamErrorLabels,
 };
 
 mod gauges;
 mod grpc;
 mod handles;
 mod labels;
+mod mirror;
 mod process;
 mod read;
 mod record;
@@ -87,12 +88,14 @@ pub struct Metrics {
     open_connections: Gauge,
     rate_limit_keys: Gauge,
     rate_limit_max_keys: Gauge,
+    redis_up: Family<StoreLabels, Gauge>,
     in_flight: Family<ServiceLabels, Gauge>,
     upstream_idle: Family<AddressLabels, Gauge>,
     breaker_state: Family<BreakerLabels, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
+    mirror: mirror::MirrorMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -139,12 +142,14 @@ impl Metrics {
             open_connections: Gauge::default(),
             rate_limit_keys: Gauge::default(),
             rate_limit_max_keys: Gauge::default(),
+            redis_up: Family::default(),
             in_flight: Family::default(),
             upstream_idle: Family::default(),
             breaker_state: Family::default(),
             endpoint_healthy: Family::default(),
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
+            mirror: mirror::MirrorMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -191,6 +196,8 @@ impl Metrics {
                 "Keys held by the in-memory rate-limit table";
             "rate_limit_max_keys" => m.rate_limit_max_keys,
                 "The in-memory rate-limit table's bound ([rate_limit] max_keys, rounded to shards)";
+            "redis_up" => m.redis_up,
+                "Whether the Redis of the shared rate limits answers (1/0); absent without Redis";
             "in_flight_requests" => m.in_flight,
                 "Requests in flight to each service";
             "upstream_idle_connections" => m.upstream_idle,
@@ -213,6 +220,7 @@ impl Metrics {
             "cache_results" => m.cache_results, "";
         }
         m.websocket.register(&mut m.registry);
+        m.mirror.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));
@@ -225,6 +233,14 @@ impl Metrics {
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
         self.rate_limit_max_keys
             .set(i64::try_from(max_keys).unwrap_or(i64::MAX));
+    }
+
+    /// Whether the rate limits' Redis answers, read just before a scrape.
+    pub fn set_redis_up(&self, up: bool) {
+        let labels = StoreLabels {
+            store: "rate_limit",
+        };
+        self.redis_up.get_or_create(&labels).set(i64::from(up));
     }
 
     /// The text exposition (content type [`CONTENT_TYPE`]), with the scrape-time gauges set from

@@ -61,8 +61,10 @@ pub fn background_refresh(
     let req = super::copy_head(&out.parts);
     tokio::spawn(async move {
         let route = &snap.routes[route_index];
-        if let Some(spec) = &route.cache {
-            let up = Upstream::new(&shared, &snap, route, Instant::now(), client_ip);
+        // A split route's refresh goes to its first service.
+        if let (Some(spec), Some(i)) = (&route.cache, route.service) {
+            let service = &snap.services[i];
+            let up = Upstream::new(&shared, service, route, Instant::now(), client_ip);
             if let Ok((resp, _guards, _)) = crate::proxy::attempt::run(up, out).await {
                 let now = shared.clock.system_time();
                 refresh(&shared.cache, spec, &entry, &req, resp, now).await;

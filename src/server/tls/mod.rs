@@ -43,6 +43,8 @@ pub struct TlsListener {
     /// Certificate reloads applied / refused since start.
     reloaded: AtomicU64,
     refused: AtomicU64,
+    /// The certificates' expiries, for `portcullis_tls_certificate_expiry_timestamp_seconds`.
+    expiries: std::sync::Mutex<Expiries>,
 }
 
 impl std::fmt::Debug for TlsListener {
@@ -70,7 +72,7 @@ pub struct Accepted {
 impl TlsListener {
     /// Loads the certificates and builds the rustls config; `http2` offers `h2` in ALPN.
     pub fn build(spec: &TlsSpec, http2: bool) -> Result<Arc<TlsListener>, String> {
-        let table = load_table(spec)?;
+        let (table, expiries) = load_table(spec)?;
         let resolver = Arc::new(SniResolver::new(table, spec.strict_sni));
         let config = server_config(spec, http2, &resolver, client_verifier(spec)?)?;
         let hsts = spec
@@ -87,6 +89,7 @@ impl TlsListener {
             spec: spec.clone(),
             reloaded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            expiries: std::sync::Mutex::new(expiries),
         }))
     }
 
@@ -132,6 +135,11 @@ impl TlsListener {
             self.reloaded.load(Ordering::Relaxed),
             self.refused.load(Ordering::Relaxed),
         )
+    }
+
+    /// Each certificate file with the end of its validity (seconds since the epoch).
+    pub fn expiries(&self) -> Expiries {
+        crate::base::lock(&self.expiries).clone()
     }
 
     /// The settings it was built from.
@@ -183,11 +191,20 @@ fn server_config(
     Ok(config)
 }
 
-/// Loads every certificate of `spec` into a fresh SNI table.
-fn load_table(spec: &TlsSpec) -> Result<CertTable, String> {
+/// Each certificate file of a listener with the end of its validity (seconds since the epoch).
+pub type Expiries = Vec<(String, f64)>;
+
+/// Loads every certificate of `spec` into a fresh SNI table, with each one's expiry.
+fn load_table(spec: &TlsSpec) -> Result<(CertTable, Expiries), String> {
     let mut entries = Vec::with_capacity(spec.certificates.len());
+    let mut expiries = Vec::new();
     for c in &spec.certificates {
         let loaded = certs::load_pair(&c.cert_file, &c.key_file).map_err(|(_, e)| e)?;
+        if let Some(t) = loaded.not_after {
+            let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
+            let secs = days as f64 * 86_400.0 + f64::from(t.seconds);
+            expiries.push((c.cert_file.display().to_string(), secs));
+        }
         let served = Arc::new(Served {
             key: loaded.key,
             names: CertNames::new(&loaded.dns_names),
@@ -195,5 +212,5 @@ fn load_table(spec: &TlsSpec) -> Result<CertTable, String> {
         let names = c.server_names.clone().unwrap_or(loaded.dns_names);
         entries.push((served, names));
     }
-    CertTable::build(&entries)
+    Ok((CertTable::build(&entries)?, expiries))
 }

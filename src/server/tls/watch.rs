@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{client_verifier, load_table, TlsListener};
+use crate::observability::metrics::Metrics;
 
 type Stamp = Option<(Option<SystemTime>, u64)>;
 
@@ -42,7 +43,7 @@ fn stamps(listener: &TlsListener) -> Stamps {
 }
 
 /// Watches the element's files until the task is dropped.
-pub async fn watch(listener: Arc<TlsListener>) {
+pub async fn watch(listener: Arc<TlsListener>, element: usize, metrics: Arc<Metrics>) {
     let every = listener.spec.watch_interval;
     let mut applied = stamps(&listener);
     let mut seen = applied.clone();
@@ -60,6 +61,7 @@ pub async fn watch(listener: Arc<TlsListener>) {
         applied = now;
         if certs {
             reload_certificates(&listener).await;
+            metrics.tls_certificates(element, &listener.expiries());
         }
         if ca {
             reload_ca(&listener).await;
@@ -72,8 +74,9 @@ async fn reload_certificates(listener: &TlsListener) {
     let table = tokio::task::spawn_blocking(move || load_table(&spec)).await;
     let listen = &listener.spec.listen;
     match table {
-        Ok(Ok(table)) => {
+        Ok(Ok((table, expiries))) => {
             listener.resolver.swap(table);
+            *crate::base::lock(&listener.expiries) = expiries;
             listener.reloaded.fetch_add(1, Ordering::Relaxed);
             tracing::info!(?listen, "TLS certificates reloaded");
         }
