@@ -47,6 +47,51 @@ pub struct SpanRecord {
     pub end_unix_nanos: u64,
 }
 
+/// A span attribute's value, for both encoders (`encode` JSON, `proto` protobuf).
+pub(super) enum AttrValue<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Int(u16),
+}
+
+impl SpanRecord {
+    /// The span's name: the method and the route's name, when one matched.
+    pub(super) fn name(&self) -> String {
+        match &self.route {
+            Some(route) => format!("{} {route}", self.method),
+            None => self.method.to_string(),
+        }
+    }
+
+    /// The span's attributes (semantic conventions for HTTP servers, and the gateway's own),
+    /// in the order they are sent.
+    pub(super) fn attributes(&self) -> Vec<(&'static str, AttrValue<'_>)> {
+        use std::borrow::Cow;
+        let mut out = vec![
+            (
+                "http.request.method",
+                AttrValue::Str(Cow::Borrowed(self.method.as_str())),
+            ),
+            ("url.path", AttrValue::Str(Cow::Borrowed(&self.path))),
+            ("http.response.status_code", AttrValue::Int(self.status)),
+            (
+                "client.address",
+                AttrValue::Str(Cow::Owned(self.client.to_string())),
+            ),
+        ];
+        let named = [
+            ("http.route", &self.route),
+            ("portcullis.service", &self.service),
+            ("portcullis.endpoint", &self.endpoint),
+        ];
+        for (key, value) in named {
+            if let Some(v) = value {
+                out.push((key, AttrValue::Str(Cow::Borrowed(v))));
+            }
+        }
+        out
+    }
+}
+
 /// A span being recorded: what is known when the request arrives, and where it goes.
 pub struct PendingSpan {
     record: SpanRecord,

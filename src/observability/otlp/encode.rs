@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::SpanRecord;
+use super::{AttrValue, SpanRecord};
 use crate::observability::trace_context::Hex;
 
 /// `SPAN_KIND_SERVER`.
@@ -40,26 +40,15 @@ pub(super) fn encode_with(
 }
 
 fn span(s: &SpanRecord) -> Value {
-    let name = match &s.route {
-        Some(route) => format!("{} {route}", s.method),
-        None => s.method.to_string(),
-    };
-    let mut attributes = vec![
-        string("http.request.method", s.method.as_str()),
-        string("url.path", &s.path),
-        int("http.response.status_code", s.status),
-        string("client.address", &s.client.to_string()),
-    ];
-    let named = [
-        ("http.route", &s.route),
-        ("portcullis.service", &s.service),
-        ("portcullis.endpoint", &s.endpoint),
-    ];
-    for (key, value) in named {
-        if let Some(v) = value {
-            attributes.push(string(key, v));
-        }
-    }
+    let name = s.name();
+    let attributes: Vec<_> = s
+        .attributes()
+        .into_iter()
+        .map(|(key, v)| match v {
+            AttrValue::Str(v) => string(key, &v),
+            AttrValue::Int(v) => int(key, v),
+        })
+        .collect();
     let mut out = json!({
         "traceId": Hex::<32>::new(&s.trace_id).as_str(),
         "spanId": Hex::<16>::new(&s.span_id).as_str(),

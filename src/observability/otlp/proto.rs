@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 
-use super::SpanRecord;
+use super::{AttrValue, SpanRecord};
 
 /// The body of one export request.
 pub(super) fn encode(
@@ -43,26 +43,15 @@ pub(super) fn encode(
 }
 
 fn span(s: &SpanRecord) -> Span {
-    let name = match &s.route {
-        Some(route) => format!("{} {route}", s.method),
-        None => s.method.to_string(),
-    };
-    let mut attributes = vec![
-        string("http.request.method", s.method.as_str()),
-        string("url.path", &s.path),
-        int("http.response.status_code", s.status),
-        string("client.address", &s.client.to_string()),
-    ];
-    let named = [
-        ("http.route", &s.route),
-        ("portcullis.service", &s.service),
-        ("portcullis.endpoint", &s.endpoint),
-    ];
-    for (key, value) in named {
-        if let Some(v) = value {
-            attributes.push(string(key, v));
-        }
-    }
+    let name = s.name();
+    let attributes: Vec<_> = s
+        .attributes()
+        .into_iter()
+        .map(|(key, v)| match v {
+            AttrValue::Str(v) => string(key, &v),
+            AttrValue::Int(v) => int(key, v),
+        })
+        .collect();
     let code = match s.status >= 500 {
         true => StatusCode::Error,
         false => StatusCode::Unset,
