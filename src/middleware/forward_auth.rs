@@ -20,6 +20,7 @@ use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
 use crate::base::body::GatewayBody;
+use crate::base::headers::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use crate::base::lock;
 use crate::clock::Clock;
 use crate::config::policy::{FailureMode, ForwardAuthSpec};
@@ -37,15 +38,14 @@ const PASSED: [HeaderName; 5] = [
     header::CACHE_CONTROL,
 ];
 
-static X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 
 /// One route's forward-auth check, compiled from its spec.
 pub struct ForwardAuth {
     spec: ForwardAuthSpec,
+    /// `spec.url`, parsed once (validation checked it parses).
+    uri: Option<http::Uri>,
     client: Outbound,
     cache: Mutex<HashMap<[u8; 32], (Instant, Copied)>>,
 }
@@ -67,6 +67,7 @@ impl ForwardAuth {
     pub fn new(spec: &ForwardAuthSpec, client: &Outbound) -> ForwardAuth {
         ForwardAuth {
             spec: spec.clone(),
+            uri: spec.url.parse().ok(),
             client: client.clone(),
             cache: Mutex::new(HashMap::new()),
         }
@@ -93,9 +94,9 @@ impl ForwardAuth {
         let mut req = Request::new(Full::new(Bytes::new()));
         *req.method_mut() = Method::GET;
         *req.headers_mut() = sent;
-        match self.spec.url.parse() {
-            Ok(uri) => *req.uri_mut() = uri,
-            Err(_) => return self.failed("the URL does not parse"),
+        match &self.uri {
+            Some(uri) => *req.uri_mut() = uri.clone(),
+            None => return self.failed("the URL does not parse"),
         }
         let answer = self
             .client
@@ -209,11 +210,6 @@ impl ForwardAuth {
             }
         }
         map.insert(key, (now + self.spec.cache_ttl, copied));
-    }
-
-    /// Remembered successes now (for tests).
-    pub fn cached_len(&self) -> usize {
-        lock(&self.cache).len()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::common::*;
 use http::Request;
 
 /// Every key of an access log line, as documented.
-const ACCESS_KEYS: [&str; 17] = [
+pub(crate) const ACCESS_KEYS: [&str; 17] = [
     "timestamp",
     "level",
     "target",
