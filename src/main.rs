@@ -12,6 +12,11 @@ use portcullis::Gateway;
 #[cfg(unix)]
 use tokio::signal::unix::{signal, SignalKind};
 
+/// The binary's allocator with `--features mimalloc` (off by default; docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "portcullis",
