@@ -222,6 +222,8 @@ mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
 #[cfg(test)]
+mod tests_stream;
+#[cfg(test)]
 mod tests_telemetry;
 #[cfg(test)]
 mod tests_telemetry_env;
