@@ -107,10 +107,8 @@ async fn the_connection_limit_closes_the_extra_connection() {
         closed_by_peer(&mut extra).await,
         "the extra connection was served"
     );
-    gw.metric_line(&format!(
-        "portcullis_tcp_connections_total{{listener=\"db\",service=\"\",result=\"limit\"}} 1"
-    ))
-    .await;
+    let limit = "portcullis_tcp_connections_total{listener=\"db\",service=\"\",result=\"limit\"} 1";
+    gw.metric_line(limit).await;
     first.shutdown().await.unwrap();
     let mut back = Vec::new();
     first.read_to_end(&mut back).await.unwrap();

@@ -119,89 +119,122 @@ fn targets(
     services: &Services,
     ctx: &mut Ctx<'_>,
 ) -> Option<Targets> {
-    let mut ok = true;
-    let target = |ctx: &mut Ctx<'_>, v: &Spanned<String>, k: &str| {
-        let index = find_service(ctx, v, k, services)?;
-        let name = ctx.expand_quiet(v.get_ref())?;
-        Some(TcpTarget { name, index })
-    };
-    let mut not_here = |ctx: &mut Ctx<'_>, span: Option<Range<usize>>, field: &str, hint: &str| {
-        if let Some(span) = span {
-            let msg = format!("`{field}` does not apply to mode = \"{}\"", mode_name(mode));
-            ctx.error(span, format!("{key}.{field}"), msg, Some(hint.to_owned()));
-            ok = false;
-        }
-    };
     match mode {
         TcpMode::Tcp => {
             let hint = "routes, default and hello_timeout are for mode = \"tls_passthrough\"";
-            not_here(ctx, raw.routes.as_ref().map(Spanned::span), "routes", hint);
-            not_here(
-                ctx,
-                raw.default.as_ref().map(Spanned::span),
-                "default",
-                hint,
-            );
-            let span = raw.hello_timeout.as_ref().map(Spanned::span);
-            not_here(ctx, span, "hello_timeout", hint);
+            let ok = [
+                not_here(ctx, span(&raw.routes), key, "routes", mode, hint),
+                not_here(ctx, span(&raw.default), key, "default", mode, hint),
+                not_here(
+                    ctx,
+                    span(&raw.hello_timeout),
+                    key,
+                    "hello_timeout",
+                    mode,
+                    hint,
+                ),
+            ]
+            .iter()
+            .all(|ok| *ok);
             let k = format!("{key}.service");
             let what = "the service every connection goes to, e.g. service = \"postgres\"";
-            let service = ctx.required(&raw.service, table, &k, what, |c, v| target(c, v, &k));
+            let service = ctx.required(&raw.service, table, &k, what, |c, v| {
+                target(c, v, &k, services)
+            });
             (ok && service.is_some()).then_some((service, Vec::new(), None))
         }
         TcpMode::TlsPassthrough => {
             let hint = "with tls_passthrough, name services by server name in routes, \
                         and the rest in default";
-            not_here(
-                ctx,
-                raw.service.as_ref().map(Spanned::span),
-                "service",
-                hint,
-            );
-            let mut routes = Vec::new();
-            for (pat, svc) in raw
-                .routes
-                .as_ref()
-                .map(Spanned::get_ref)
-                .into_iter()
-                .flatten()
-            {
-                let k = format!("{key}.routes.{}", super::hint::key_segment(pat.get_ref()));
-                let pattern = sni_pattern(pat.get_ref()).map_err(|(msg, hint)| {
-                    ctx.error(pat.span(), k.clone(), msg, Some(hint));
-                });
-                let t = target(ctx, svc, &k);
-                match (pattern, t) {
-                    (Ok(pattern), Some(t)) => routes.push(SniRoute {
-                        pattern,
-                        service: t.name,
-                        index: t.index,
-                    }),
-                    _ => ok = false,
-                }
-            }
-            let k = format!("{key}.default");
-            let default = match &raw.default {
-                Some(v) => Some(target(ctx, v, &k).or_else(|| {
-                    ok = false;
-                    None
-                })?),
-                None => None,
-            };
-            if routes.is_empty() && default.is_none() && ok {
-                let what = "e.g. routes = { \"api.example.com\" = \"api\" } or default = \"web\"";
-                ctx.missing(
-                    table.span.clone(),
-                    &format!("{key}.routes"),
-                    table.dropped,
-                    what,
-                );
-                ok = false;
-            }
-            routes.sort_by_key(|r| rank(&r.pattern));
+            let ok = not_here(ctx, span(&raw.service), key, "service", mode, hint);
+            let (routes, default) = sni_targets(raw, key, table, services, ctx)?;
             ok.then_some((None, routes, default))
         }
     }
+}
+
+/// `routes` (sorted: exact names, then longer wildcards) and `default` of a passthrough
+/// listener; `None` after reporting.
+fn sni_targets(
+    raw: &RawTcp,
+    key: &str,
+    table: &Table<'_>,
+    services: &Services,
+    ctx: &mut Ctx<'_>,
+) -> Option<(Vec<SniRoute>, Option<TcpTarget>)> {
+    let mut ok = true;
+    let mut routes = Vec::new();
+    for (pat, svc) in raw
+        .routes
+        .as_ref()
+        .map(Spanned::get_ref)
+        .into_iter()
+        .flatten()
+    {
+        let k = format!("{key}.routes.{}", super::hint::key_segment(pat.get_ref()));
+        let pattern = sni_pattern(pat.get_ref()).map_err(|(msg, hint)| {
+            ctx.error(pat.span(), k.clone(), msg, Some(hint));
+        });
+        match (pattern, target(ctx, svc, &k, services)) {
+            (Ok(pattern), Some(t)) => routes.push(SniRoute {
+                pattern,
+                service: t.name,
+                index: t.index,
+            }),
+            _ => ok = false,
+        }
+    }
+    let k = format!("{key}.default");
+    let default = match &raw.default {
+        Some(v) => Some(target(ctx, v, &k, services)?),
+        None => None,
+    };
+    if routes.is_empty() && default.is_none() && ok {
+        let what = "e.g. routes = { \"api.example.com\" = \"api\" } or default = \"web\"";
+        ctx.missing(
+            table.span.clone(),
+            &format!("{key}.routes"),
+            table.dropped,
+            what,
+        );
+        ok = false;
+    }
+    routes.sort_by_key(|r| rank(&r.pattern));
+    ok.then_some((routes, default))
+}
+
+/// The service `v` names; `None` after reporting an unknown one.
+fn target(
+    ctx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    k: &str,
+    services: &Services,
+) -> Option<TcpTarget> {
+    let index = find_service(ctx, v, k, services)?;
+    let name = ctx.expand_quiet(v.get_ref())?;
+    Some(TcpTarget { name, index })
+}
+
+/// Where an optional key is written.
+fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    v.as_ref().map(Spanned::span)
+}
+
+/// Reports `field` (written at `span`) as not applying to `mode`; false when it was written.
+fn not_here(
+    ctx: &mut Ctx<'_>,
+    span: Option<Range<usize>>,
+    key: &str,
+    field: &str,
+    mode: TcpMode,
+    hint: &str,
+) -> bool {
+    let Some(span) = span else {
+        return true;
+    };
+    let msg = format!("`{field}` does not apply to mode = \"{}\"", mode_name(mode));
+    ctx.error(span, format!("{key}.{field}"), msg, Some(hint.to_owned()));
+    false
 }
 
 fn mode_name(mode: TcpMode) -> &'static str {

@@ -142,7 +142,7 @@ mode = "tls_passthrough"
     let e = errs
         .iter()
         .find(|e| e.key == "tcp[3].routes")
-        .expect(&render(&errs));
+        .unwrap_or_else(|| panic!("{}", render(&errs)));
     assert!(e.message.contains("missing"), "{e}");
 }
 
