@@ -199,6 +199,7 @@ impl TcpSpec {
             name, listen, max_connections,
             // Live: each connection reads its listener's element in the current snapshot.
             mode: _, service: _, routes: _, default: _, idle_timeout: _, hello_timeout: _,
+            proxy_protocol: _,
         } = self;
         TcpStartup {
             name,

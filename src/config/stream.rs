@@ -20,6 +20,17 @@ pub enum TcpMode {
     TlsPassthrough,
 }
 
+/// `proxy_protocol`: the header that tells the backend who the client is (HAProxy's PROXY
+/// protocol), written before the connection's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyProtocol {
+    /// The text header, `PROXY TCP4 client listener cport lport\r\n`.
+    V1,
+    /// The binary header (v2, command PROXY).
+    V2,
+}
+
 /// A server-name pattern of `routes`: `a.example.com` or `*.example.com` (lowercase).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SniPattern {
@@ -100,4 +111,7 @@ pub struct TcpSpec {
     pub hello_timeout: Duration,
     /// Connections open at once on this listener; more are closed at once. Default 10,000.
     pub max_connections: usize,
+    /// The PROXY protocol header sent to the backend first; `None` (default): none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
 }

@@ -140,7 +140,7 @@ async fn forward_one(
     let Some((_, index)) = route::pick(spec, server_name.as_deref()) else {
         return (none(), "no_route");
     };
-    let idle = spec.idle_timeout;
+    let (idle, proxy) = (spec.idle_timeout, spec.proxy_protocol);
     let service = snapshot.services[index].clone();
     drop(snapshot);
     let name = service.name.clone();
@@ -156,6 +156,12 @@ async fn forward_one(
         Ok(c) => c,
         Err(e) => return (name, e.label()),
     };
+    if let (Some(v), Ok(local)) = (proxy, client.local_addr()) {
+        let header = super::proxy_protocol::header(v, peer, local);
+        if upstream.write_all(&header).await.is_err() {
+            return (name, End::Error.label());
+        }
+    }
     let bytes = l.shared.metrics.tcp_bytes(&l.name, &name);
     if !hello.is_empty() {
         // The ClientHello read to route is the first thing the backend reads.

@@ -5,11 +5,12 @@
 //! services of the current snapshot (balancer, health, outlier ejection, breakers, bulkhead:
 //! `upstream::admit`), the metrics and the drain. `route` is the pure choice of a service
 //! (by SNI for TLS passthrough), `sni` reads a ClientHello with rustls's `Acceptor` without
-//! terminating TLS, `forward` connects and copies, `listener` runs the accept loops and
-//! connections. The gateway (`gateway.rs`) binds the sockets and starts them.
+//! terminating TLS, `forward` connects and copies (after the optional PROXY protocol header of
+//! `proxy_protocol`), `listener` runs the accept loops and connections. The gateway (`gateway.rs`) binds the sockets and starts them.
 
 mod forward;
 mod listener;
+pub mod proxy_protocol;
 pub mod route;
 mod sni;
 

@@ -65,6 +65,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             hello_timeout: Duration::from_secs(1),
             max_connections: 1,
+            proxy_protocol: None,
         }
     }
 

@@ -119,6 +119,25 @@ async fn the_connection_limit_closes_the_extra_connection() {
 }
 
 #[tokio::test]
+async fn the_proxy_protocol_header_reaches_the_backend_first() {
+    let a = Backend::start("a").await;
+    let tcp = "proxy_protocol = \"v1\"";
+    let (_gw, addrs) = start_tcp_gateway(&config(&[&a], tcp, NO_CHECKS)).await;
+    let mut s = TcpStream::connect(addrs[0]).await.unwrap();
+    let me = s.local_addr().unwrap();
+    s.write_all(b"x").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).await.unwrap();
+    let header = format!(
+        "PROXY TCP4 127.0.0.1 127.0.0.1 {} {}\r\n",
+        me.port(),
+        addrs[0].port()
+    );
+    assert_eq!(String::from_utf8_lossy(&back), format!("a:{header}x"));
+}
+
+#[tokio::test]
 async fn an_idle_connection_is_closed() {
     let a = Backend::start("a").await;
     let (gw, addrs) =

@@ -22,4 +22,5 @@ pub(in crate::config) struct RawTcp {
     pub idle_timeout: Option<Spanned<DurationStr>>,
     pub hello_timeout: Option<Spanned<DurationStr>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub proxy_protocol: Option<Spanned<String>>,
 }

@@ -14,7 +14,7 @@ use super::routes::find_service;
 use super::server::socket_addr;
 use super::services::Services;
 use crate::config::raw::{RawTcp, Spanned};
-use crate::config::stream::{SniPattern, SniRoute, TcpMode, TcpSpec, TcpTarget};
+use crate::config::stream::{ProxyProtocol, SniPattern, SniRoute, TcpMode, TcpSpec, TcpTarget};
 
 /// The addresses other listeners take, each with what takes it (for messages).
 pub(super) type Taken = Vec<(SocketAddr, String)>;
@@ -93,6 +93,13 @@ fn element(
         let n = ctx.int_in(v, &format!("{key}.max_connections"), 1, 1_000_000, hint)?;
         usize::try_from(n).ok()
     });
+    let versions = [
+        ("v1", Some(ProxyProtocol::V1)),
+        ("v2", Some(ProxyProtocol::V2)),
+    ];
+    let proxy_protocol = ctx.optional(&raw.proxy_protocol, None, |ctx, v| {
+        ctx.one_of(v, &format!("{key}.proxy_protocol"), &versions)
+    });
     let targets = targets(raw, mode?, key, &table, services, ctx);
     let (service, routes, default) = targets?;
     Some(TcpSpec {
@@ -105,6 +112,7 @@ fn element(
         idle_timeout: idle_timeout?,
         hello_timeout: hello_timeout?,
         max_connections: max_connections?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 

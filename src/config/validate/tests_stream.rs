@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::parse_with_env;
 use super::test_support::{error_at, hint, render};
 use crate::config::startup::restart_required;
-use crate::config::stream::{SniPattern, TcpMode};
+use crate::config::stream::{ProxyProtocol, SniPattern, TcpMode};
 use crate::config::{Config, ConfigError};
 
 const SERVICES: &str = r#"
@@ -49,6 +49,7 @@ routes = { "*.example.com" = "web", "a.example.com" = "db", "*.eu.example.com" =
 default = "web"
 idle_timeout = "30s"
 max_connections = 7
+proxy_protocol = "v2"
 "#,
     );
     let pg = &c.tcp[0];
@@ -58,7 +59,8 @@ max_connections = 7
     );
     assert_eq!(pg.idle_timeout, Duration::from_secs(600));
     assert_eq!(pg.hello_timeout, Duration::from_secs(5));
-    assert_eq!(pg.max_connections, 10_000);
+    assert_eq!((pg.max_connections, pg.proxy_protocol), (10_000, None));
+    assert_eq!(c.tcp[1].proxy_protocol, Some(ProxyProtocol::V2));
     assert_eq!(
         c.services[0].endpoints[0].authority.as_str(),
         "10.0.0.5:5432"
