@@ -351,7 +351,7 @@ impl Gateway {
     /// stops cluster mode and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let (listen, tls) = (self.addrs(), self.tls_addrs());
+        let (listen, tls, tcp_addrs) = (self.addrs(), self.tls_addrs(), self.tcp_addrs());
         let admin_url = self.admin_addr().map(|a| format!("http://{a}"));
         let probes = self.probe_addr();
         if let Some(l) = self.probes {
@@ -375,7 +375,7 @@ impl Gateway {
         }
         let watcher =
             (self.watch).map(|every| AbortOnDrop(tokio::spawn(self.reloader.clone().watch(every))));
-        tracing::info!(?listen, ?tls, admin = ?admin_url, ?probes, routes = c.routes.len(), services = c.services.len(), "portcullis started");
+        tracing::info!(?listen, ?tls, tcp = ?tcp_addrs, admin = ?admin_url, ?probes, routes = c.routes.len(), services = c.services.len(), "portcullis started");
         let shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
