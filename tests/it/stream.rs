@@ -70,7 +70,7 @@ async fn an_endpoint_failing_its_health_checks_is_skipped() {
         "[services.health_check]\ninterval = \"100ms\"\ntimeout = \"100ms\"\njitter = \"0ms\"\n\
                   unhealthy_threshold = 1\nhealthy_threshold = 100\n";
     let (gw, addrs) = start_tcp_gateway(&config(&[&a, &b], "", checks)).await;
-    let b_addr = b.stop();
+    let b_addr = b.stop().await;
     let down = |gw: &crate::common::Gateway| {
         let status = gw.shared.upstream_status();
         status[0]
@@ -91,6 +91,22 @@ async fn an_endpoint_failing_its_health_checks_is_skipped() {
     for _ in 0..6 {
         assert_eq!(round_trip(addrs[0], b"x").await, b"a:x");
     }
+}
+
+#[tokio::test]
+async fn a_refused_connect_moves_on_to_another_endpoint() {
+    let a = Backend::start("a").await;
+    let dead = Backend::start("dead").await;
+    let (gw, addrs) = start_tcp_gateway(&config(&[&dead, &a], "", NO_CHECKS)).await;
+    dead.stop().await;
+    for _ in 0..4 {
+        assert_eq!(round_trip(addrs[0], b"x").await, b"a:x");
+    }
+    gw.metric_line(&line("ok", 4)).await;
+    a.stop().await;
+    let mut s = TcpStream::connect(addrs[0]).await.unwrap();
+    assert!(closed_by_peer(&mut s).await, "answered with no endpoint up");
+    gw.metric_line(&line("connect_failed", 1)).await;
 }
 
 #[tokio::test]

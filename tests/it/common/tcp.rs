@@ -63,10 +63,16 @@ impl Backend {
         self.accepts.load(Ordering::SeqCst)
     }
 
-    /// Stops accepting and frees the port.
-    pub fn stop(self) -> SocketAddr {
+    /// Stops accepting and frees the port (returns once a connect there is refused).
+    pub async fn stop(self) -> SocketAddr {
         self.task.abort();
-        self.addr
+        for _ in 0..500 {
+            if TcpStream::connect(self.addr).await.is_err() {
+                return self.addr;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} still accepts after stop", self.addr);
     }
 }
 
