@@ -13,5 +13,7 @@ mod listener;
 pub mod proxy_protocol;
 pub mod route;
 mod sni;
+#[cfg(test)]
+mod sni_fuzz;
 
 pub use listener::serve;
