@@ -75,12 +75,18 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 /// every problem (file:line:column) and their count.
 pub fn check_file(path: &Path) -> Result<String, String> {
     match load_file(path) {
-        Ok(c) => Ok(format!(
-            "{}: ok ({} services, {} routes)",
-            path.display(),
-            c.services.len(),
-            c.routes.len()
-        )),
+        Ok(c) => {
+            let tcp = match c.tcp.len() {
+                0 => String::new(),
+                n => format!(", {n} tcp listeners"),
+            };
+            Ok(format!(
+                "{}: ok ({} services, {} routes{tcp})",
+                path.display(),
+                c.services.len(),
+                c.routes.len()
+            ))
+        }
         Err(errs) => Err(format!("{errs}\n{} problem(s) found", errs.0.len())),
     }
 }

@@ -224,3 +224,30 @@ async fn shutdown_stops_accepting_and_lets_open_connections_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn check_counts_the_tcp_listeners() {
+    let dir = std::env::temp_dir().join(format!("portcullis-tcp-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("portcullis.toml");
+    let text = "[[services]]\nname = \"db\"\nendpoints = \"tcp://127.0.0.1:5432\"\n\n\
+                [[tcp]]\nname = \"db\"\nlisten = \"127.0.0.1:15432\"\nservice = \"db\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("ok (1 services, 0 routes, 1 tcp listeners)"),
+        "{said}"
+    );
+}
