@@ -360,14 +360,9 @@ impl Gateway {
         }
         let c = &self.config;
         let grace = c.server.shutdown_grace;
-        let tcp = crate::stream::serve(
-            self.shared.clone(),
-            &c.tcp,
-            self.tcp,
-            stop_rx.clone(),
-            grace,
-        )
-        .map_err(Error::Serve)?;
+        let (shared, stop) = (self.shared.clone(), stop_rx.clone());
+        let tcp = crate::stream::serve(shared, &c.tcp, self.tcp, stop, grace, c.server.threads)
+            .map_err(Error::Serve)?;
         if let Some(l) = self.admin {
             let token = self.config.admin.token.clone();
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), token);

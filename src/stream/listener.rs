@@ -3,6 +3,10 @@
 //! service (`route`, after the ClientHello for TLS passthrough: `sni`), admits it (bulkhead,
 //! breaker), connects and copies (`forward`), and counts the result once.
 //!
+//! Threads: like the HTTP listeners, `server.threads` workers (the caller's runtime first,
+//! then one current-thread runtime per extra OS thread) each accept on a clone of every
+//! socket; the connection limit and the gauges are shared.
+//!
 //! Drain: when `stop` turns true the loops stop accepting; open connections get up to the
 //! grace period to end by themselves, then they are closed.
 
@@ -26,56 +30,126 @@ use crate::upstream::admit::{self, Refused};
 /// How long connections still open at the drain deadline get to go after being closed.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// What every connection of one listener shares.
+/// What every connection of one listener on one worker shares.
 struct Listener {
     name: Arc<str>,
     shared: Arc<Shared>,
+    /// The listener's `max_connections`, shared by every worker.
     limit: Arc<Semaphore>,
     active: Gauge,
-    /// Held by every connection; the drain waits until all are gone.
+    /// Held by every connection; the worker's drain waits until all are gone.
     _alive: mpsc::Sender<()>,
     /// Turns true at the drain deadline: open connections close.
     close: watch::Receiver<bool>,
 }
 
-/// Starts serving `sockets` (one per element of `specs`, in order) until `stop` turns true;
-/// the returned task ends when the connections have drained (at most `grace`, then those
-/// still open are closed).
+/// One worker: accept loops on its clones of the sockets, on its own runtime (the caller's
+/// for the first), and the drain of its connections.
+#[derive(Clone)]
+struct Worker {
+    shared: Arc<Shared>,
+    /// Per element: name, connection limit, open-connections gauge.
+    parts: Vec<(Arc<str>, Arc<Semaphore>, Gauge)>,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+}
+
+/// Starts serving `sockets` (one per element of `specs`, in order) on `threads` workers
+/// (0: one per core), like the HTTP listeners, until `stop` turns true; the returned task
+/// ends when the connections have drained (at most `grace`, then those still open are
+/// closed).
 pub fn serve(
     shared: Arc<Shared>,
     specs: &[TcpSpec],
     sockets: Vec<std::net::TcpListener>,
     stop: watch::Receiver<bool>,
     grace: Duration,
+    threads: usize,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let (close_tx, close_rx) = watch::channel(false);
-    let mut loops = Vec::with_capacity(sockets.len());
-    for (spec, sock) in specs.iter().zip(sockets) {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut parts = Vec::with_capacity(specs.len());
+    for (spec, sock) in specs.iter().zip(&sockets) {
         sock.set_nonblocking(true)?;
-        let socket = TcpListener::from_std(sock)?;
-        let l = Arc::new(Listener {
-            name: Arc::from(spec.name.as_str()),
-            shared: shared.clone(),
-            limit: Arc::new(Semaphore::new(spec.max_connections)),
-            active: shared.metrics.tcp_active(&spec.name),
-            _alive: alive_tx.clone(),
-            close: close_rx.clone(),
-        });
-        tracing::info!(listener = %spec.name, listen = ?socket.local_addr().ok(), mode = ?spec.mode, "tcp listener started");
-        loops.push(tokio::spawn(accept_loop(socket, l, stop.clone())));
+        let limit = Arc::new(Semaphore::new(spec.max_connections));
+        parts.push((
+            Arc::from(spec.name.as_str()),
+            limit,
+            shared.metrics.tcp_active(&spec.name),
+        ));
+        tracing::info!(listener = %spec.name, listen = ?sock.local_addr().ok(), mode = ?spec.mode, "tcp listener started");
     }
-    drop(alive_tx);
+    let worker = Worker {
+        shared,
+        parts,
+        stop,
+        grace,
+    };
+    let mut handles = Vec::new();
+    for i in 1..threads {
+        let socks = (sockets.iter().map(|s| s.try_clone())).collect::<std::io::Result<Vec<_>>>()?;
+        let w = worker.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("portcullis-tcp-{i}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match rt {
+                    Ok(rt) => rt.block_on(w.run(socks)),
+                    Err(e) => tracing::error!(error = %e, "cannot start a tcp worker runtime"),
+                }
+            })?;
+        handles.push(h);
+    }
+    let first = tokio::spawn(worker.run(sockets));
     Ok(tokio::spawn(async move {
+        let _ = first.await;
+        for h in handles {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }))
+}
+
+impl Worker {
+    /// Accepts until `stop`, then drains this worker's connections.
+    async fn run(self, sockets: Vec<std::net::TcpListener>) {
+        let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        let (close_tx, close_rx) = watch::channel(false);
+        let mut loops = Vec::with_capacity(sockets.len());
+        for ((name, limit, active), sock) in self.parts.iter().zip(sockets) {
+            let socket = match TcpListener::from_std(sock) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(listener = %name, error = %e, "cannot serve a tcp listener");
+                    continue;
+                }
+            };
+            let l = Arc::new(Listener {
+                name: name.clone(),
+                shared: self.shared.clone(),
+                limit: limit.clone(),
+                active: active.clone(),
+                _alive: alive_tx.clone(),
+                close: close_rx.clone(),
+            });
+            loops.push(tokio::spawn(accept_loop(socket, l, self.stop.clone())));
+        }
+        drop(alive_tx);
         for l in loops {
             let _ = l.await;
         }
-        if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
+        if tokio::time::timeout(self.grace, alive_rx.recv())
+            .await
+            .is_err()
+        {
             tracing::info!("tcp connections still open at the drain deadline: closing them");
             let _ = close_tx.send(true);
             let _ = tokio::time::timeout(CLOSE_WAIT, alive_rx.recv()).await;
         }
-    }))
+    }
 }
 
 async fn accept_loop(socket: TcpListener, l: Arc<Listener>, mut stop: watch::Receiver<bool>) {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::tcp::{closed_by_peer, round_trip, start_tcp_gateway, Backend};
+use crate::common::tcp::{
+    closed_by_peer, round_trip, start_tcp_gateway, start_tcp_gateway_threads, Backend,
+};
 
 const NO_CHECKS: &str = "[services.health_check]\nenabled = false\n";
 
@@ -91,6 +93,36 @@ async fn an_endpoint_failing_its_health_checks_is_skipped() {
     for _ in 0..6 {
         assert_eq!(round_trip(addrs[0], b"x").await, b"a:x");
     }
+}
+
+#[tokio::test]
+async fn three_workers_share_the_listener_and_its_limit_and_drain() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let toml = config(&[&a, &b], "max_connections = 1", NO_CHECKS);
+    let (mut gw, addrs) = start_tcp_gateway_threads(&toml, 3).await;
+    for i in 0..30u8 {
+        let back = round_trip(addrs[0], &[b'0' + i % 10]).await;
+        assert!(back.len() == 3 && back[2] == b'0' + i % 10, "{back:?}");
+    }
+    assert_eq!(a.accepts() + b.accepts(), 30);
+    // One limit for all workers: with one connection open, every other one is closed.
+    let mut held = TcpStream::connect(addrs[0]).await.unwrap();
+    held.write_all(b"h").await.unwrap();
+    while a.accepts() + b.accepts() < 31 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..6 {
+        let mut extra = TcpStream::connect(addrs[0]).await.unwrap();
+        assert!(
+            closed_by_peer(&mut extra).await,
+            "over the limit on some worker"
+        );
+    }
+    drop(held);
+    gw.shutdown();
+    let done = tokio::time::timeout(Duration::from_secs(10), &mut gw.task).await;
+    done.expect("the workers did not stop").unwrap().unwrap();
 }
 
 #[tokio::test]

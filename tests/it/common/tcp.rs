@@ -159,9 +159,14 @@ impl TlsBackend {
 /// Starts the gateway of `toml` (one worker) with each `[[tcp]]` element on a loopback socket
 /// of its own (their configured addresses are placeholders); those sockets' addresses.
 pub async fn start_tcp_gateway(toml: &str) -> (Gateway, Vec<SocketAddr>) {
+    start_tcp_gateway_threads(toml, 1).await
+}
+
+/// `start_tcp_gateway` with `threads` workers.
+pub async fn start_tcp_gateway_threads(toml: &str, threads: usize) -> (Gateway, Vec<SocketAddr>) {
     let mut config = portcullis::config::parse_str(toml, "test.toml")
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-    config.server.threads = 1;
+    config.server.threads = threads;
     let socks: Vec<std::net::TcpListener> = config.tcp.iter().map(|_| ephemeral()).collect();
     let addrs = socks.iter().map(|s| s.local_addr().unwrap()).collect();
     let gw = start_gateway_with(config, |b| b.tcp_listeners(socks)).await;
