@@ -181,10 +181,12 @@ async fn connection(
     l: Arc<Listener>,
     client: TcpStream,
     peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     l.active.inc();
     let (service, result) = forward_one(&l, client, peer).await;
+    // The slot is free before the connection shows as ended.
+    drop(permit);
     l.active.dec();
     tracing::debug!(listener = %l.name, %peer, service = %service, result, "tcp connection ended");
     l.shared.metrics.tcp_connection(&l.name, &service, result);
