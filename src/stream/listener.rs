@@ -67,6 +67,7 @@ pub fn serve(
     threads: usize,
 ) -> std::io::Result<JoinHandle<()>> {
     let threads = match threads {
+        _ if sockets.is_empty() => 1, // no worker threads for nothing
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
