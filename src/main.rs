@@ -158,8 +158,12 @@ async fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match portcullis::registry::load_config(path) {
         Ok((c, registry, state)) => {
+            let tcp = match c.tcp.len() {
+                0 => String::new(),
+                n => format!(", {n} tcp listeners"),
+            };
             let mut line = format!(
-                "{}: ok ({} services, {} routes)",
+                "{}: ok ({} services, {} routes{tcp})",
                 path.display(),
                 c.services.len(),
                 c.routes.len()

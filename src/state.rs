@@ -75,6 +75,9 @@ pub struct Snapshot {
     pub websocket_idle_timeout: Duration,
     /// `[error_pages]`, when any (a route's own are on its plan).
     pub error_pages: Option<Arc<ErrorPages>>,
+    /// `[[tcp]]`: the layer-4 listeners' services (indexes into `services`), read by each
+    /// new connection, so a reload changes them with the rest of the snapshot.
+    pub tcp: Vec<crate::config::stream::TcpSpec>,
 }
 
 impl Snapshot {
@@ -147,6 +150,7 @@ impl Snapshot {
             websocket_idle_timeout: config.server.websocket_idle_timeout,
             error_pages: (!config.error_pages.is_empty())
                 .then(|| Arc::new(config.error_pages.clone())),
+            tcp: config.tcp.clone(),
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod policy;
 mod raw;
 pub mod show;
 pub mod startup;
+pub mod stream;
 pub mod telemetry;
 pub mod tls;
 pub mod traffic;
@@ -71,6 +72,8 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
+    /// `[[tcp]]`: layer-4 listeners (plain TCP, TLS passthrough by SNI).
+    pub tcp: Vec<stream::TcpSpec>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
     /// `[error_pages]`: custom bodies for the gateway's own errors, by status (routes may

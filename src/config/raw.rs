@@ -19,6 +19,7 @@ mod resilience;
 mod schema;
 mod schema_docs;
 mod spanned;
+mod stream;
 mod telemetry;
 mod tls;
 mod traffic;
@@ -34,6 +35,7 @@ pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub use schema::json_schema;
 pub(super) use spanned::Spanned;
+pub(super) use stream::RawTcp;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use traffic::{
@@ -52,6 +54,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cluster",
     "outbound",
     "tls",
+    "tcp",
     "telemetry",
     "error_pages",
     "services",

@@ -59,6 +59,8 @@ mod runtime_tables;
 mod schema;
 mod shutdown;
 mod state_logs;
+mod stream;
+mod stream_tls;
 mod tls;
 mod tls_ops;
 mod tls_reload;

@@ -233,9 +233,14 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         ));
     };
     let tls = *scheme == Scheme::HTTPS;
-    if !tls && *scheme != Scheme::HTTP {
+    let tcp = scheme.as_str() == "tcp";
+    if !tls && !tcp && *scheme != Scheme::HTTP {
         let msg = format!("unsupported scheme \"{scheme}\" in \"{url}\"");
-        return Err((msg, Some("endpoints use http:// or https://".into())));
+        let hint = "endpoints use http:// or https:// (tcp://host:port for [[tcp]] listeners)";
+        return Err((msg, Some(hint.into())));
+    }
+    if tcp {
+        return tcp_endpoint(url, auth);
     }
     let default_port = if tls { 443 } else { 80 };
     if auth.as_str().contains('@') {
@@ -281,6 +286,30 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
     })
 }
 
+/// `tcp://host:port`: an endpoint of a service that only `[[tcp]]` listeners forward to
+/// (its health checks are TCP connects); the port is required and there is no path.
+fn tcp_endpoint(url: &str, auth: &Authority) -> Result<EndpointSpec, (String, Option<String>)> {
+    let hint = || Some("write e.g. \"tcp://10.0.0.5:5432\"".into());
+    let host = auth.host();
+    let port = auth.port_u16().filter(|p| *p > 0);
+    let rest = url.strip_prefix("tcp://").unwrap_or(url);
+    let (Some(port), false, false) = (port, host.is_empty(), rest.contains(['/', '@'])) else {
+        return Err((format!("invalid TCP endpoint \"{url}\""), hint()));
+    };
+    let authority = Authority::from_str(&format!("{host}:{port}"))
+        .map_err(|_| (format!("invalid host in \"{url}\""), hint()))?;
+    let host_header = HeaderValue::from_str(authority.as_str())
+        .map_err(|_| (format!("invalid host in \"{url}\""), hint()))?;
+    Ok(EndpointSpec {
+        url: url.to_owned(),
+        scheme: Scheme::from_str("tcp").map_err(|_| (url.to_owned(), None))?,
+        authority,
+        host_header,
+        base_path: String::new(),
+        weight: 1,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +333,13 @@ mod tests {
         assert_eq!(e.host_header, "api.example.com");
         let e = endpoint("https://10.0.0.5:8443").unwrap();
         assert_eq!(e.host_header, "10.0.0.5:8443");
+        let e = endpoint("tcp://10.0.0.5:5432").unwrap();
+        assert_eq!(e.authority.as_str(), "10.0.0.5:5432");
+        assert_eq!(e.scheme.as_str(), "tcp");
         for bad in [
+            "tcp://x",
+            "tcp://x:0",
+            "tcp://x:1/path",
             "ftp://x",
             "127.0.0.1:9001",
             "http://",

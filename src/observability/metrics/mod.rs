@@ -26,6 +26,7 @@ mod mirror;
 mod process;
 mod read;
 mod record;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -96,6 +97,7 @@ pub struct Metrics {
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
     mirror: mirror::MirrorMetrics,
+    stream: stream::StreamMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -150,6 +152,7 @@ impl Metrics {
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
             mirror: mirror::MirrorMetrics::default(),
+            stream: stream::StreamMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -221,6 +224,7 @@ impl Metrics {
         }
         m.websocket.register(&mut m.registry);
         m.mirror.register(&mut m.registry);
+        m.stream.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));

@@ -14,6 +14,7 @@ pub mod log_buf;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod tcp;
 pub mod tls;
 pub mod webdriver;
 pub mod ws;
