@@ -15,6 +15,7 @@ mod cluster;
 mod compression;
 mod consumers;
 mod cors;
+mod discovery;
 mod ctx;
 mod document;
 mod fields;

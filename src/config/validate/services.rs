@@ -12,8 +12,9 @@ use http::{HeaderValue, Uri};
 use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::fields::{fields, Fields};
-use super::{hint, resilience, upstream_tls};
+use super::{discovery, hint, resilience, upstream_tls};
 use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
+use crate::config::discovery::Resolve;
 use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
 
 /// The validated services, aligned with the `[[services]]` elements.
@@ -75,6 +76,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             resilience: Default::default(),
             protocol: Default::default(),
             tls: None,
+            discovery: None,
         };
         let hosts = [
             ("endpoint", HostHeader::Endpoint),
@@ -90,11 +92,13 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
         let resilience = resilience::resilience(raw, &key, ctx);
         let transport =
             upstream_tls::transport(raw, name.as_deref(), endpoints.as_deref(), &key, ctx);
-        let spec = match (resilience, transport) {
-            (Some(resilience), Some((protocol, tls))) if ok => Some(ServiceSpec {
+        let found = discovery::discovery(raw, endpoints.as_deref(), &key, ctx);
+        let spec = match (resilience, transport, found) {
+            (Some(resilience), Some((protocol, tls)), Ok(discovery)) if ok => Some(ServiceSpec {
                 resilience,
                 protocol,
                 tls,
+                discovery,
                 ..out
             }),
             _ => None,
@@ -125,6 +129,7 @@ fn endpoints(
             EndpointList::One(_) => format!("{key}.endpoints"),
             EndpointList::Many(_) => format!("{key}.endpoints[{i}]"),
         };
+        let mut weighted = false;
         let (url, url_span, url_key, weight) = match item {
             RawEndpoint::Url(url) => (url, span.clone(), k, Some(1)),
             RawEndpoint::Table(t) => {
@@ -139,6 +144,7 @@ fn endpoints(
                     );
                     ok = false;
                 }
+                weighted = t.weight.is_some();
                 let weight = match &t.weight {
                     Some(w) => {
                         let hint = "a relative share of the traffic, 1 to 1000; default 1";
@@ -168,6 +174,13 @@ fn endpoints(
                 continue;
             }
         };
+        if weighted && e.resolve == Resolve::Srv {
+            let msg = format!("\"{url}\" takes its weights from the SRV records");
+            let hint = "remove weight, or weight the SRV records themselves".to_owned();
+            ctx.error(url_span, url_key, msg, Some(hint));
+            ok = false;
+            continue;
+        }
         let same = |(o, _): &&(EndpointSpec, usize)| {
             o.authority == e.authority && o.base_path == e.base_path
         };
@@ -191,38 +204,41 @@ fn endpoints(
 }
 
 /// Parses one endpoint URL: `http://host[:port][/base/path]`.
-pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String>)> {
+pub(super) fn endpoint(written: &str) -> Result<EndpointSpec, (String, Option<String>)> {
+    let (resolve, url) = discovery::scheme(written);
     let example =
         || Some("write e.g. \"http://127.0.0.1:9001\" or \"http://10.0.0.5:8080/v1\"".into());
     if url.contains(['?', '#']) {
-        let msg = format!("endpoint URL \"{url}\" must not have a query or fragment");
+        let msg = format!("endpoint URL \"{written}\" must not have a query or fragment");
         return Err((msg, example()));
     }
     let uri = Uri::from_str(url)
-        .map_err(|e| (format!("invalid endpoint URL \"{url}\": {e}"), example()))?;
+        .map_err(|e| (format!("invalid endpoint URL \"{written}\": {e}"), example()))?;
     let (Some(scheme), Some(auth)) = (uri.scheme(), uri.authority()) else {
         let hint = Some(format!(
             "add the scheme and host: \"http://{}\"",
-            url.trim_start_matches('/')
+            written.trim_start_matches('/')
         ));
         return Err((
-            format!("endpoint URL \"{url}\" needs a scheme and a host"),
+            format!("endpoint URL \"{written}\" needs a scheme and a host"),
             hint,
         ));
     };
     let tls = *scheme == Scheme::HTTPS;
     if !tls && *scheme != Scheme::HTTP {
-        let msg = format!("unsupported scheme \"{scheme}\" in \"{url}\"");
-        return Err((msg, Some("endpoints use http:// or https://".into())));
+        let msg = format!("unsupported scheme \"{scheme}\" in \"{written}\"");
+        let hint = "endpoints use http:// or https://, or dns+http(s):// and srv+http(s):// \
+                    for DNS names whose records are the endpoints";
+        return Err((msg, Some(hint.into())));
     }
     let default_port = if tls { 443 } else { 80 };
     if auth.as_str().contains('@') {
-        let msg = format!("endpoint URL \"{url}\" must not contain credentials");
+        let msg = format!("endpoint URL \"{written}\" must not contain credentials");
         return Err((msg, example()));
     }
     let host = auth.host();
     if host.is_empty() {
-        return Err((format!("endpoint URL \"{url}\" has no host"), example()));
+        return Err((format!("endpoint URL \"{written}\" has no host"), example()));
     }
     let port = match auth
         .as_str()
@@ -230,14 +246,19 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         .and_then(|r| r.strip_prefix(':'))
     {
         None => default_port,
+        Some(_) if resolve == Resolve::Srv => {
+            let msg = format!("\"{written}\" takes its ports from the SRV records");
+            let hint = "write srv+http://_SERVICE._tcp.NAME without a port";
+            return Err((msg, Some(hint.into())));
+        }
         Some(p) => match p.parse::<u16>() {
             Ok(p) if p > 0 => p,
-            _ => return Err((format!("invalid port in endpoint URL \"{url}\""), example())),
+            _ => return Err((format!("invalid port in endpoint URL \"{written}\""), example())),
         },
     };
     let bad = |what: &str| {
         (
-            format!("invalid {what} in endpoint URL \"{url}\""),
+            format!("invalid {what} in endpoint URL \"{written}\""),
             example(),
         )
     };
@@ -250,12 +271,13 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
     let host_header = HeaderValue::from_str(&host_header).map_err(|_| bad("host"))?;
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(EndpointSpec {
-        url: url.to_owned(),
+        url: written.to_owned(),
         scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
         authority,
         host_header,
         base_path,
         weight: 1,
+        resolve,
     })
 }
 

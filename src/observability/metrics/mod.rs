@@ -18,6 +18,7 @@ use labels::{
     RouteServiceLabels, ServiceLabels, StoreLabels, UpstreamErrorLabels,
 };
 
+mod discovery;
 mod gauges;
 mod grpc;
 mod handles;
@@ -96,6 +97,7 @@ pub struct Metrics {
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
     mirror: mirror::MirrorMetrics,
+    discovery: discovery::DiscoveryMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -150,6 +152,7 @@ impl Metrics {
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
             mirror: mirror::MirrorMetrics::default(),
+            discovery: discovery::DiscoveryMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -221,6 +224,7 @@ impl Metrics {
         }
         m.websocket.register(&mut m.registry);
         m.mirror.register(&mut m.registry);
+        m.discovery.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));
