@@ -182,6 +182,8 @@ mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
+mod tests_discovery;
+#[cfg(test)]
 mod tests_forward_auth;
 #[cfg(test)]
 mod tests_golden;

@@ -25,6 +25,7 @@ mod compression;
 mod config_check;
 mod connections;
 mod dashboard;
+mod discovery;
 mod demo;
 mod doc_configs;
 mod errors;
