@@ -58,7 +58,7 @@ fn mistakes_are_reported_at_their_lines() {
     let cases = [
         (
             service(r#"["srv+http://_h._tcp.x:8080"]"#, ""),
-            "services[0].endpoints",
+            "services[0].endpoints[0]",
             "srv+http",
             "ports from the SRV records",
         ),
@@ -70,7 +70,7 @@ fn mistakes_are_reported_at_their_lines() {
         ),
         (
             service(r#"["dns+ftp://x"]"#, ""),
-            "services[0].endpoints",
+            "services[0].endpoints[0]",
             "dns+ftp",
             "unsupported scheme",
         ),
