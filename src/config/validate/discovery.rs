@@ -31,7 +31,7 @@ pub(super) fn discovery(
     let mut f = Fields::new(ctx, prefix.as_str());
     fields!(f, t, out;
         nameservers: with(nameservers);
-        min_ttl: duration0;
+        min_ttl: timeout;
         max_ttl: timeout;
         timeout: timeout;
         empty_grace: duration0;
