@@ -12,8 +12,8 @@ use std::time::Duration;
 use http::{Response, StatusCode};
 use portcullis::observability::status::EndpointStatus;
 
-use crate::common::dnsmasq::Dnsmasq;
 use crate::common::admin::start_gateway_admin;
+use crate::common::dnsmasq::Dnsmasq;
 use crate::common::{full, get, json, start_gateway, Backend, BoxBody, Gateway};
 
 /// A backend on `ip:port` answering its own name, or 503 while `fail` is set.
@@ -23,10 +23,7 @@ async fn backend(ip: &str, port: u16, name: &'static str, fail: Arc<AtomicBool>)
         let fail = fail.load(Ordering::SeqCst);
         async move {
             let status = if fail { 503 } else { 200 };
-            Response::builder()
-                .status(status)
-                .body(full(name))
-                .unwrap() as Response<BoxBody>
+            Response::builder().status(status).body(full(name)).unwrap() as Response<BoxBody>
         }
     })
     .await
@@ -105,7 +102,11 @@ service = "api"
 
 #[tokio::test]
 async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
-    let hosts = |ips: &[&str]| ips.iter().map(|ip| format!("{ip} api.test\n")).collect::<String>();
+    let hosts = |ips: &[&str]| {
+        ips.iter()
+            .map(|ip| format!("{ip} api.test\n"))
+            .collect::<String>()
+    };
     let Some(dns) = Dnsmasq::start("a", &hosts(&["127.0.0.2", "127.0.0.3"]), &[]) else {
         return;
     };
@@ -117,12 +118,20 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
     let b4 = backend("127.0.0.4", port, "b4", ok()).await;
     let breaker = "[services.circuit_breaker]\nper_endpoint = true\nconsecutive_failures = 2\n\
                    cooldown = \"1h\"\nmax_cooldown = \"1h\"\n";
-    let gw = start_gateway(&config(&format!("dns+http://api.test:{port}"), &dns, breaker)).await;
+    let gw = start_gateway(&config(
+        &format!("dns+http://api.test:{port}"),
+        &dns,
+        breaker,
+    ))
+    .await;
     let url = |ip: &str| format!("http://{ip}:{port}");
     until("both addresses are endpoints", || urls(&gw).len() == 2).await;
     assert_eq!(urls(&gw), [url("127.0.0.2"), url("127.0.0.3")]);
     let from = endpoints(&gw)[0].discovered_from.clone();
-    assert_eq!(from.as_deref(), Some(&*format!("dns+http://api.test:{port}")));
+    assert_eq!(
+        from.as_deref(),
+        Some(&*format!("dns+http://api.test:{port}"))
+    );
     for _ in 0..4 {
         assert_eq!(get(&gw.url("/")).await.0, StatusCode::OK);
     }
@@ -133,7 +142,9 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
     // 127.0.0.2 fails until its own breaker opens (round robin: its 2nd failure is the 4th try).
     fail2.store(true, Ordering::SeqCst);
     let open = |gw: &Gateway| {
-        let e = endpoints(gw).into_iter().find(|e| e.url == url("127.0.0.2"));
+        let e = endpoints(gw)
+            .into_iter()
+            .find(|e| e.url == url("127.0.0.2"));
         e.and_then(|e| e.breaker).map(|b| b.state)
     };
     for _ in 0..4 {
@@ -145,14 +156,29 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
     // A third address appears: the kept one keeps its open breaker, the new one starts closed.
     dns.set_hosts(&hosts(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]));
     until("127.0.0.4 appears", || urls(&gw).len() == 3).await;
-    assert_eq!(open(&gw), Some("open"), "the kept address keeps its breaker");
-    let e4 = endpoints(&gw).into_iter().find(|e| e.url == url("127.0.0.4")).unwrap();
+    assert_eq!(
+        open(&gw),
+        Some("open"),
+        "the kept address keeps its breaker"
+    );
+    let e4 = endpoints(&gw)
+        .into_iter()
+        .find(|e| e.url == url("127.0.0.4"))
+        .unwrap();
     assert_eq!(e4.breaker.unwrap().state, "closed");
     for _ in 0..10 {
         assert_eq!(get(&gw.url("/")).await.0, StatusCode::OK);
     }
-    assert_eq!(b2.hits(), hits2, "nothing reaches the address whose breaker is open");
-    assert!(b4.hits() >= 4, "the new address takes traffic: {}", b4.hits());
+    assert_eq!(
+        b2.hits(),
+        hits2,
+        "nothing reaches the address whose breaker is open"
+    );
+    assert!(
+        b4.hits() >= 4,
+        "the new address takes traffic: {}",
+        b4.hits()
+    );
 
     // Two vanish: only 127.0.0.4 is left, and only it is sent to.
     dns.set_hosts(&hosts(&["127.0.0.4"]));
@@ -216,30 +242,47 @@ async fn srv_records_give_ports_and_weights_of_the_lowest_priority() {
     config.server.threads = 1;
     let (gw, admin) = start_gateway_admin(config.clone(), None).await;
     until("two SRV targets are endpoints", || urls(&gw).len() == 2).await;
-    let mut weights: Vec<(String, u32)> =
-        endpoints(&gw).into_iter().map(|e| (e.url, e.weight)).collect();
+    let mut weights: Vec<(String, u32)> = endpoints(&gw)
+        .into_iter()
+        .map(|e| (e.url, e.weight))
+        .collect();
     weights.sort_by_key(|w| w.1);
     assert_eq!(
         weights,
-        [(format!("http://{}", b1.addr), 1), (format!("http://{}", b2.addr), 3)]
+        [
+            (format!("http://{}", b1.addr), 1),
+            (format!("http://{}", b2.addr), 3)
+        ]
     );
     for _ in 0..40 {
         assert_eq!(get(&gw.url("/")).await.0, StatusCode::OK);
     }
-    assert_eq!((b1.hits(), b2.hits(), b3.hits()), (10, 30, 0), "weights 1:3, priority 20 unused");
+    assert_eq!(
+        (b1.hits(), b2.hits(), b3.hits()),
+        (10, 30, 0),
+        "weights 1:3, priority 20 unused"
+    );
     let host = b2.last().headers["host"].clone();
-    assert_eq!(host, format!("b2.test:{}", b2.addr.port()), "the Host is the SRV target");
+    assert_eq!(
+        host,
+        format!("b2.test:{}", b2.addr.port()),
+        "the Host is the SRV target"
+    );
 
     // The admin API shows the resolved endpoints and where they came from.
     let (status, _, body) = get(&format!("http://{}/api/services/api", admin.addr)).await;
     assert_eq!(status, StatusCode::OK);
     let v = json(&body);
     assert_eq!(v["endpoints"].as_array().unwrap().len(), 2);
-    assert_eq!(v["endpoints"][1]["discovered_from"], "srv+http://_http._tcp.api.test");
+    assert_eq!(
+        v["endpoints"][1]["discovered_from"],
+        "srv+http://_http._tcp.api.test"
+    );
     let (_, _, text) = get(&format!("http://{}/metrics", admin.addr)).await;
     let text = String::from_utf8_lossy(&text);
     assert!(
-        text.lines().any(|l| l == r#"portcullis_upstream_endpoints{service="api"} 2"#),
+        text.lines()
+            .any(|l| l == r#"portcullis_upstream_endpoints{service="api"} 2"#),
         "{text}"
     );
 

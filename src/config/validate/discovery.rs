@@ -39,7 +39,12 @@ pub(super) fn discovery(
     if let (Some(v), true) = (&t.max_ttl, f.valid("min_ttl") && f.valid("max_ttl")) {
         if out.max_ttl < out.min_ttl {
             let msg = "max_ttl is shorter than min_ttl";
-            f.error(v.span(), "max_ttl", msg, "the ceiling must be at least the floor");
+            f.error(
+                v.span(),
+                "max_ttl",
+                msg,
+                "the ceiling must be at least the floor",
+            );
         }
     }
     if f.ok && endpoints.is_some() && !named {
@@ -47,7 +52,8 @@ pub(super) fn discovery(
         let msg = "[services.discovery] on a service without dns+ or srv+ endpoints";
         let hint = "write an endpoint as \"dns+http://NAME:PORT\" (A/AAAA records) or \
                     \"srv+http://_SERVICE._tcp.NAME\" (SRV records), or remove the table";
-        f.ctx.error(span, prefix.clone(), msg, Some(hint.to_owned()));
+        f.ctx
+            .error(span, prefix.clone(), msg, Some(hint.to_owned()));
         f.ok = false;
     }
     if f.ok {
@@ -77,10 +83,11 @@ fn nameservers(
     for (i, s) in v.get_ref().iter().enumerate() {
         let k = format!("{key}[{i}]");
         let text = s.get_ref().trim();
-        let addr = text
-            .parse::<SocketAddr>()
-            .ok()
-            .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+        let addr = text.parse::<SocketAddr>().ok().or_else(|| {
+            text.parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, 53))
+        });
         match addr {
             Some(a) if a.port() != 0 => out.push(a),
             _ => {

@@ -13,8 +13,8 @@ use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::fields::{fields, Fields};
 use super::{discovery, hint, resilience, upstream_tls};
-use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
 use crate::config::discovery::Resolve;
+use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
 use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
 
 /// The validated services, aligned with the `[[services]]` elements.
@@ -212,8 +212,12 @@ pub(super) fn endpoint(written: &str) -> Result<EndpointSpec, (String, Option<St
         let msg = format!("endpoint URL \"{written}\" must not have a query or fragment");
         return Err((msg, example()));
     }
-    let uri = Uri::from_str(url)
-        .map_err(|e| (format!("invalid endpoint URL \"{written}\": {e}"), example()))?;
+    let uri = Uri::from_str(url).map_err(|e| {
+        (
+            format!("invalid endpoint URL \"{written}\": {e}"),
+            example(),
+        )
+    })?;
     let (Some(scheme), Some(auth)) = (uri.scheme(), uri.authority()) else {
         let hint = Some(format!(
             "add the scheme and host: \"http://{}\"",
@@ -253,7 +257,12 @@ pub(super) fn endpoint(written: &str) -> Result<EndpointSpec, (String, Option<St
         }
         Some(p) => match p.parse::<u16>() {
             Ok(p) if p > 0 => p,
-            _ => return Err((format!("invalid port in endpoint URL \"{written}\""), example())),
+            _ => {
+                return Err((
+                    format!("invalid port in endpoint URL \"{written}\""),
+                    example(),
+                ))
+            }
         },
     };
     let bad = |what: &str| {

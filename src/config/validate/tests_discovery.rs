@@ -17,16 +17,25 @@ fn service(endpoints: &str, extra: &str) -> String {
 
 #[test]
 fn names_get_the_defaults_and_fixed_endpoints_none() {
-    let c = parse(&service(r#"["dns+http://api.internal:8080/v1", "http://10.0.0.1"]"#, ""))
-        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    let c = parse(&service(
+        r#"["dns+http://api.internal:8080/v1", "http://10.0.0.1"]"#,
+        "",
+    ))
+    .unwrap_or_else(|e| panic!("{}", render(&e)));
     let s = &c.services[0];
     let d = s.discovery.as_ref().expect("defaults for a dns+ endpoint");
-    assert_eq!((d.min_ttl, d.max_ttl), (Duration::from_secs(5), Duration::from_secs(300)));
+    assert_eq!(
+        (d.min_ttl, d.max_ttl),
+        (Duration::from_secs(5), Duration::from_secs(300))
+    );
     assert!(d.nameservers.is_empty(), "the system's resolvers");
     let e = &s.endpoints[0];
     assert_eq!(e.resolve, Resolve::Addresses);
     assert_eq!(e.url, "dns+http://api.internal:8080/v1");
-    assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("api.internal:8080", "/v1"));
+    assert_eq!(
+        (e.authority.as_str(), e.base_path.as_str()),
+        ("api.internal:8080", "/v1")
+    );
     assert_eq!(s.endpoints[1].resolve, Resolve::Fixed);
     let c = parse(&service(r#"["http://10.0.0.1"]"#, "")).unwrap();
     assert!(c.services[0].discovery.is_none());
@@ -50,7 +59,10 @@ empty_grace = "0s""#,
     let ns: Vec<String> = d.nameservers.iter().map(ToString::to_string).collect();
     assert_eq!(ns, ["10.0.0.2:53", "127.0.0.1:5353", "[::1]:53"]);
     assert_eq!(d.max_ttl, Duration::from_secs(60));
-    assert_eq!((d.timeout, d.empty_grace), (Duration::from_secs(2), Duration::ZERO));
+    assert_eq!(
+        (d.timeout, d.empty_grace),
+        (Duration::from_secs(2), Duration::ZERO)
+    );
 }
 
 #[test]
@@ -75,19 +87,28 @@ fn mistakes_are_reported_at_their_lines() {
             "unsupported scheme",
         ),
         (
-            service(r#"["http://10.0.0.1"]"#, "[services.discovery]\nmin_ttl = \"1s\""),
+            service(
+                r#"["http://10.0.0.1"]"#,
+                "[services.discovery]\nmin_ttl = \"1s\"",
+            ),
             "services[0].discovery",
             "min_ttl",
             "without dns+ or srv+ endpoints",
         ),
         (
-            service(r#"["dns+http://x"]"#, "[services.discovery]\nnameservers = [\"dns.local\"]"),
+            service(
+                r#"["dns+http://x"]"#,
+                "[services.discovery]\nnameservers = [\"dns.local\"]",
+            ),
             "services[0].discovery.nameservers[0]",
             "dns.local",
             "invalid name server",
         ),
         (
-            service(r#"["dns+http://x"]"#, "[services.discovery]\nmin_ttl = \"10s\"\nmax_ttl = \"5s\""),
+            service(
+                r#"["dns+http://x"]"#,
+                "[services.discovery]\nmin_ttl = \"10s\"\nmax_ttl = \"5s\"",
+            ),
             "services[0].discovery.max_ttl",
             "max_ttl",
             "shorter than min_ttl",

@@ -63,4 +63,3 @@ impl Metrics {
         self.discovery.resolutions.get_or_create(&labels).inc();
     }
 }
-

@@ -101,7 +101,11 @@ pub fn step(known: &mut Known, answer: Answer, now: Instant, spec: &DiscoverySpe
 /// Sets `known`'s targets to `next`; `result` is the label when they differ.
 fn replace(known: &mut Known, next: Vec<Target>, result: &'static str, wait: Duration) -> Step {
     if *known.targets == *next {
-        let result = if next.is_empty() { "empty" } else { "unchanged" };
+        let result = if next.is_empty() {
+            "empty"
+        } else {
+            "unchanged"
+        };
         return Step::same(result, wait);
     }
     let (added, removed) = diff(&known.targets, &next);
@@ -147,7 +151,11 @@ pub struct Srv {
 /// available" target `.`; their weights clamped to the balancer's `1..=1000` (a weight-0
 /// record gets the smallest share rather than none). Returns (weight, port, target).
 pub fn srv_choice(records: &[Srv]) -> Vec<(u32, u16, String)> {
-    let usable = || records.iter().filter(|r| r.target != "." && !r.target.is_empty());
+    let usable = || {
+        records
+            .iter()
+            .filter(|r| r.target != "." && !r.target.is_empty())
+    };
     let Some(lowest) = usable().map(|r| r.priority).min() else {
         return Vec::new();
     };

@@ -54,8 +54,14 @@ fn records_replace_the_set_and_report_the_diff() {
 fn the_ttl_is_kept_within_floor_and_ceiling() {
     let (now, s) = (Instant::now(), spec());
     let mut k = Known::default();
-    assert_eq!(step(&mut k, found(vec![t("127.0.0.1:80", 1)], 0), now, &s).wait, s.min_ttl);
-    assert_eq!(step(&mut k, found(vec![t("127.0.0.1:80", 1)], 86_400), now, &s).wait, s.max_ttl);
+    assert_eq!(
+        step(&mut k, found(vec![t("127.0.0.1:80", 1)], 0), now, &s).wait,
+        s.min_ttl
+    );
+    assert_eq!(
+        step(&mut k, found(vec![t("127.0.0.1:80", 1)], 86_400), now, &s).wait,
+        s.max_ttl
+    );
 }
 
 #[test]
@@ -64,7 +70,10 @@ fn a_failure_keeps_the_last_good_set() {
     let mut k = Known::default();
     step(&mut k, found(vec![t("127.0.0.1:80", 1)], 30), now, &s);
     let st = step(&mut k, Answer::Failed("timeout".into()), now, &s);
-    assert_eq!((st.changed, st.result, st.wait), (false, "error", s.min_ttl));
+    assert_eq!(
+        (st.changed, st.result, st.wait),
+        (false, "error", s.min_ttl)
+    );
     assert_eq!(k.targets.len(), 1);
 }
 
@@ -78,7 +87,11 @@ fn empty_answers_are_disbelieved_for_the_grace_then_empty_the_set() {
     assert_eq!(k.targets.len(), 1, "kept within the grace");
     let st = step(&mut k, Answer::Empty, t0 + Duration::from_secs(9), &s);
     assert!(!st.changed);
-    assert_eq!(st.wait, Duration::from_secs(1), "asks again when the grace ends");
+    assert_eq!(
+        st.wait,
+        Duration::from_secs(1),
+        "asks again when the grace ends"
+    );
     let st = step(&mut k, Answer::Empty, t0 + Duration::from_secs(10), &s);
     assert!(st.changed);
     assert!(k.targets.is_empty());
@@ -88,7 +101,10 @@ fn empty_answers_are_disbelieved_for_the_grace_then_empty_the_set() {
     step(&mut k, Answer::Empty, t0, &s);
     step(&mut k, found(vec![t("127.0.0.1:80", 1)], 30), t0, &s);
     let st = step(&mut k, Answer::Empty, t0 + Duration::from_secs(10), &s);
-    assert!(!st.changed, "a new run of empty answers starts its own grace");
+    assert!(
+        !st.changed,
+        "a new run of empty answers starts its own grace"
+    );
 }
 
 #[test]
@@ -128,7 +144,10 @@ fn srv_keeps_the_lowest_priority_and_clamps_weights() {
     let got = srv_choice(&records);
     assert_eq!(
         got,
-        vec![(1, 9001, "a.test".to_owned()), (1000, 9002, "b.test".to_owned())]
+        vec![
+            (1, 9001, "a.test".to_owned()),
+            (1000, 9002, "b.test".to_owned())
+        ]
     );
     assert!(srv_choice(&[r(1, 1, 1, ".")]).is_empty());
 }

@@ -31,10 +31,13 @@ use crate::config::discovery::{DiscoverySpec, Resolve};
 use crate::config::{EndpointSpec, ServiceSpec};
 pub use core::{Answer, Known, Step, Target};
 
+/// The known sets of one service's names, by endpoint URL as written.
+type Names = HashMap<Arc<str>, Known>;
+
 /// The known set of every resolved name, by service name and endpoint URL as written.
 #[derive(Default)]
 pub struct Table {
-    inner: Mutex<HashMap<Arc<str>, HashMap<Arc<str>, Known>>>,
+    inner: Mutex<HashMap<Arc<str>, Names>>,
 }
 
 impl Table {
@@ -124,7 +127,11 @@ pub fn expand<'a>(spec: &'a ServiceSpec, table: &Table) -> Vec<Concrete<'a>> {
             continue;
         }
         let origin: Arc<str> = Arc::from(e.url.as_str());
-        for t in table.targets(&spec.name, &e.url).iter().flat_map(|t| t.iter()) {
+        for t in table
+            .targets(&spec.name, &e.url)
+            .iter()
+            .flat_map(|t| t.iter())
+        {
             let Some(r) = resolved(e, t) else { continue };
             if out.iter().any(|c| c.spec.url == r.url) {
                 continue;

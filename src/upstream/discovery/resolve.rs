@@ -102,7 +102,10 @@ impl Resolver {
         let mut targets = Vec::new();
         for (weight, port, target) in srv_choice(&records) {
             match self.addresses(&format!("{target}."), port, weight).await {
-                Ok(Answer::Found { targets: t, ttl: t_ttl }) => {
+                Ok(Answer::Found {
+                    targets: t,
+                    ttl: t_ttl,
+                }) => {
                     targets.extend(t.into_iter().map(|t| Target {
                         name: Arc::from(target.as_str()),
                         ..t

@@ -141,7 +141,9 @@ async fn refresh(key: Key, e: EndpointSpec, spec: DiscoverySpec, table: Arc<Tabl
                     "DNS discovery failed; the last good endpoints are kept");
             }
             (Answer::Failed(_), true) => {}
-            (_, true) => tracing::info!(service = %service, endpoint = %url, "DNS discovery answers again"),
+            (_, true) => {
+                tracing::info!(service = %service, endpoint = %url, "DNS discovery answers again")
+            }
             _ => {}
         }
         failing = matches!(answer, Answer::Failed(_));
