@@ -156,6 +156,7 @@ impl GatewayBuilder {
             }
         };
         let shared = Shared::from_config(&config, self.clock).map_err(Error::Build)?;
+        shared.discover_now().await;
         let reloader = Reloader::new(shared.clone(), &config, shared.metrics.clone());
         if let Some((registry, state_file)) = self.registry {
             if let (false, Some(file)) = (registry.is_empty(), &state_file) {

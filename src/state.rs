@@ -2,6 +2,7 @@
 //! atomically as a whole; requests in flight keep the snapshot they started with. `Shared`
 //! also owns what runs beside the snapshots: the clock and the health-check tasks.
 
+mod discovery;
 mod traffic;
 
 use std::sync::Arc;
@@ -362,25 +363,6 @@ impl Shared {
         self.swap(snap);
         *built = Arc::new(config.clone());
         Ok(())
-    }
-
-    /// Rebuilds the snapshot from the config in force, with the endpoints DNS discovery
-    /// knows now (called by a refresher whose name's set changed). State carries over as in
-    /// a reload: by service name and endpoint URL, which for a resolved endpoint is its
-    /// address.
-    pub fn rediscover(&self) {
-        let built = crate::base::lock(&self.built);
-        let old = self.snapshot.load_full();
-        let found = self.discovery.table();
-        match Snapshot::build(&built, Some(&old), &self.clock, &self.stores, found) {
-            Ok(snap) => self.swap(snap),
-            Err(e) => tracing::error!(error = %e, "rebuild after DNS discovery failed"),
-        }
-    }
-
-    /// Number of DNS refreshers running (one per `dns+` / `srv+` endpoint).
-    pub fn discovery_tasks(&self) -> usize {
-        self.discovery.running()
     }
 
     /// Health, ejection, breaker state and in-flight counts of every service and endpoint:

@@ -112,6 +112,38 @@ impl Refreshers {
         inner.tasks = keep;
     }
 
+    /// Resolves every name of `services` once, now, all at once, each within its `timeout`
+    /// (before the gateway serves, so that a service named by DNS starts with endpoints).
+    /// Returns whether any set changed: the caller rebuilds the snapshot.
+    pub async fn resolve_all(&self, services: &[Arc<Service>], metrics: &Metrics) -> bool {
+        let names = services
+            .iter()
+            .filter_map(|s| Some((s, s.discovery.as_ref()?)))
+            .flat_map(|(s, d)| d.names.iter().map(move |e| (s.name.clone(), e, &d.spec)));
+        let lookups = names.map(|(service, e, spec)| async move {
+            let (name, port) = (e.authority.host(), e.authority.port_u16().unwrap_or(80));
+            let answer = match Resolver::new(spec) {
+                Ok(r) => r.resolve(e.resolve, name, port, e.weight).await,
+                Err(error) => Answer::Failed(error),
+            };
+            (service, e, spec, answer)
+        });
+        let mut changed = false;
+        for (service, e, spec, answer) in futures_util::future::join_all(lookups).await {
+            if let Answer::Failed(error) = &answer {
+                tracing::warn!(service = %service, endpoint = %e.url, %error,
+                    "DNS discovery failed at start; the name has no endpoints yet");
+            }
+            let url: Arc<str> = Arc::from(e.url.as_str());
+            let step = self
+                .table
+                .step(&service, &url, answer, Instant::now(), spec);
+            metrics.dns_resolution(&service, step.result);
+            changed |= step.changed;
+        }
+        changed
+    }
+
     /// Number of running refreshers.
     pub fn running(&self) -> usize {
         lock(&self.inner).tasks.len()
