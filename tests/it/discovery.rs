@@ -1,7 +1,8 @@
 //! DNS service discovery against a real `dnsmasq` on loopback: `dns+http://` endpoints follow
 //! the name's A records as they appear and vanish (the hosts file rewritten, dnsmasq SIGHUPed),
 //! an address kept across a re-resolution keeps its state (an open breaker), a failing DNS
-//! keeps the last good set, an empty answer empties it; `srv+http://` endpoints take ports and
+//! keeps the last good set, an empty answer empties it, a pooled connection to a kept address
+//! is reused; `srv+http://` endpoints take ports and
 //! weights from SRV records (lowest priority only). Backends are real HTTP servers on
 //! distinct 127.0.0.x addresses sharing one port, or on 127.0.0.1 with distinct ports.
 
@@ -9,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use portcullis::observability::status::EndpointStatus;
 
-use crate::common::admin::start_gateway_admin;
+use crate::common::admin::{call, start_gateway_admin};
 use crate::common::dnsmasq::Dnsmasq;
 use crate::common::{full, get, json, start_gateway, Backend, BoxBody, Gateway};
 
@@ -152,6 +153,7 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
     }
     assert_eq!(open(&gw), Some("open"));
     let hits2 = b2.hits();
+    let conns3 = b3.connections();
 
     // A third address appears: the kept one keeps its open breaker, the new one starts closed.
     dns.set_hosts(&hosts(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]));
@@ -174,6 +176,8 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
         hits2,
         "nothing reaches the address whose breaker is open"
     );
+    let pooled = "the kept address keeps its pooled connection";
+    assert_eq!(b3.connections(), conns3, "{pooled}");
     assert!(
         b4.hits() >= 4,
         "the new address takes traffic: {}",
@@ -292,4 +296,35 @@ async fn srv_records_give_ports_and_weights_of_the_lowest_priority() {
     gw.reloader.apply(config).unwrap();
     assert_eq!(urls(&gw).len(), 2, "a reload keeps the resolved endpoints");
     assert_eq!(gw.shared.discovery_tasks(), 1, "and its one refresher");
+
+    // A service registered through the admin API may name its endpoints by DNS too: its
+    // refresher starts with the swap and its first answer brings the endpoint.
+    let body = serde_json::json!({
+        "service": {
+            "name": "reg",
+            "endpoints": [format!("dns+http://b1.test:{}", b1.addr.port())],
+            "health_check": {"enabled": false},
+            "discovery": {"nameservers": [format!("127.0.0.1:{}", dns.port)]},
+        },
+        "routes": [{"name": "reg", "path": "/reg/*"}],
+    });
+    let (status, _, text) = call(
+        &admin,
+        Method::POST,
+        "/api/services",
+        None,
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    until("the registered name has its endpoint", || {
+        let st = gw.shared.upstream_status();
+        st.iter().any(|s| s.name == "reg" && s.endpoints.len() == 1)
+    })
+    .await;
+    let before = b1.hits();
+    let (status, _, body) = get(&gw.url("/reg/x")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"b1"[..]));
+    assert_eq!(b1.hits(), before + 1);
+    assert_eq!(gw.shared.discovery_tasks(), 2);
 }
