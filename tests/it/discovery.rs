@@ -2,9 +2,10 @@
 //! the name's A records as they appear and vanish (the hosts file rewritten, dnsmasq SIGHUPed),
 //! an address kept across a re-resolution keeps its state (an open breaker), a failing DNS
 //! keeps the last good set, an empty answer empties it, a pooled connection to a kept address
-//! is reused; `srv+http://` endpoints take ports and
-//! weights from SRV records (lowest priority only). Backends are real HTTP servers on
-//! distinct 127.0.0.x addresses sharing one port, or on 127.0.0.1 with distinct ports.
+//! is reused, a service registered through the admin API resolves too; `srv+http://` endpoints
+//! take ports and weights from SRV records (lowest priority only). Backends are real HTTP
+//! servers on distinct 127.0.0.x addresses sharing one port, or on 127.0.0.1 with distinct
+//! ports.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
