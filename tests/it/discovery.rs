@@ -328,4 +328,8 @@ async fn srv_records_give_ports_and_weights_of_the_lowest_priority() {
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"b1"[..]));
     assert_eq!(b1.hits(), before + 1);
     assert_eq!(gw.shared.discovery_tasks(), 2);
+    // Removing it stops its refresher.
+    let (status, _, text) = call(&admin, Method::DELETE, "/api/services/reg", None, "").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(gw.shared.discovery_tasks(), 1);
 }

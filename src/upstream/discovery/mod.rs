@@ -160,10 +160,8 @@ fn resolved(e: &EndpointSpec, t: &Target) -> Option<EndpointSpec> {
         authority: Authority::from_str(&t.addr.to_string()).ok()?,
         host_header: HeaderValue::from_str(&host).ok()?,
         base_path: e.base_path.clone(),
-        weight: match e.resolve {
-            Resolve::Srv => t.weight,
-            _ => e.weight,
-        },
+        // The endpoint's own weight for A/AAAA (`resolve` gave it), the record's for SRV.
+        weight: t.weight,
         resolve: Resolve::Fixed,
     })
 }
