@@ -1,6 +1,7 @@
 //! The immutable `Snapshot` of routes and services compiled from one config, swapped
 //! atomically as a whole; requests in flight keep the snapshot they started with. `Shared`
-//! also owns what runs beside the snapshots: the clock and the health-check tasks.
+//! also owns what runs beside the snapshots: the clock, the health-check tasks and the DNS
+//! refreshers (`state/discovery.rs`).
 
 mod discovery;
 mod traffic;
@@ -249,8 +250,7 @@ impl Shared {
         let discovery = Refreshers::default();
         let snapshot = Snapshot::build(config, None, &clock, &stores, discovery.table())?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
-        let parts = (discovery, Arc::new(config.clone()));
-        let shared = Shared::new(snapshot, clock, stores, cache, config, parts);
+        let shared = Shared::new(snapshot, clock, stores, cache, config, discovery);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
             let exporter = crate::observability::otlp::Exporter::new(
@@ -280,9 +280,10 @@ impl Shared {
         stores: Arc<Stores>,
         cache: Arc<crate::cache::CacheState>,
         config: &Config,
-        (discovery, built): (Refreshers, Arc<Config>),
+        discovery: Refreshers,
     ) -> Arc<Shared> {
         let propagation = config.telemetry.propagation;
+        let built = std::sync::Mutex::new(Arc::new(config.clone()));
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
@@ -296,7 +297,7 @@ impl Shared {
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
             discovery,
-            built: std::sync::Mutex::new(built),
+            built,
         })
     }
 

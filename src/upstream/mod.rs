@@ -113,28 +113,7 @@ impl Service {
     ) -> Service {
         let now = clock.now();
         let r = &spec.resilience;
-        let prev_spec = previous.map(|p| &*p.spec);
-        let endpoints: Vec<Endpoint> = discovery::expand(spec, found)
-            .into_iter()
-            .map(|c| {
-                let e = &*c.spec;
-                let old = previous.and_then(|p| p.endpoints.iter().find(|o| *o.url == e.url));
-                let state = match old {
-                    Some(o) if prev_spec.map(|s| &s.breaker) == Some(&r.breaker) => {
-                        if !r.health_check.enabled {
-                            o.state.healthy.store(true, Ordering::Relaxed);
-                        }
-                        o.state.clone()
-                    }
-                    _ => Arc::new(EndpointState::new(r, now)),
-                };
-                let transport = transport(spec, e, c.server_name.as_deref());
-                Endpoint {
-                    origin: c.origin,
-                    ..Endpoint::new(e, state, transport)
-                }
-            })
-            .collect();
+        let endpoints = endpoints(spec, previous, found, now);
         let same_endpoints = previous.is_some_and(|p| {
             p.endpoints.len() == endpoints.len()
                 && p.endpoints
@@ -187,6 +166,39 @@ impl Service {
             discovery: discovery::Sources::of(spec),
         }
     }
+}
+
+/// The endpoints of `spec` (its names expanded to what `found` knows), each with the state of
+/// the same-URL endpoint of `previous` when the breaker settings are unchanged, else fresh.
+fn endpoints(
+    spec: &ServiceSpec,
+    previous: Option<&Service>,
+    found: &discovery::Table,
+    now: tokio::time::Instant,
+) -> Vec<Endpoint> {
+    let r = &spec.resilience;
+    let prev_spec = previous.map(|p| &*p.spec);
+    discovery::expand(spec, found)
+        .into_iter()
+        .map(|c| {
+            let e = &*c.spec;
+            let old = previous.and_then(|p| p.endpoints.iter().find(|o| *o.url == e.url));
+            let state = match old {
+                Some(o) if prev_spec.map(|s| &s.breaker) == Some(&r.breaker) => {
+                    if !r.health_check.enabled {
+                        o.state.healthy.store(true, Ordering::Relaxed);
+                    }
+                    o.state.clone()
+                }
+                _ => Arc::new(EndpointState::new(r, now)),
+            };
+            let transport = transport(spec, e, c.server_name.as_deref());
+            Endpoint {
+                origin: c.origin,
+                ..Endpoint::new(e, state, transport)
+            }
+        })
+        .collect()
 }
 
 /// How `e` of service `spec` is reached. The TLS settings come with every service that has an
