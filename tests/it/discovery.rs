@@ -18,9 +18,14 @@ use crate::common::admin::{call, start_gateway_admin};
 use crate::common::dnsmasq::Dnsmasq;
 use crate::common::{full, get, json, start_gateway, Backend, BoxBody, Gateway};
 
-/// A backend on `ip:port` answering its own name, or 503 while `fail` is set.
-async fn backend(ip: &str, port: u16, name: &'static str, fail: Arc<AtomicBool>) -> Backend {
-    let listener = tokio::net::TcpListener::bind((ip, port)).await.unwrap();
+/// A backend on `listener` answering its own name, or 503 while `fail` is set.
+async fn backend(
+    listener: std::net::TcpListener,
+    name: &'static str,
+    fail: Arc<AtomicBool>,
+) -> Backend {
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     Backend::start_on(listener, move |_| {
         let fail = fail.load(Ordering::SeqCst);
         async move {
@@ -31,18 +36,21 @@ async fn backend(ip: &str, port: u16, name: &'static str, fail: Arc<AtomicBool>)
     .await
 }
 
-/// A port free on 127.0.0.2, .3 and .4 alike.
-fn shared_port() -> u16 {
+/// Listeners on 127.0.0.2, .3 and .4, all on one port.
+fn shared_port() -> (u16, [std::net::TcpListener; 3]) {
     loop {
-        let l = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let free = ["127.0.0.3", "127.0.0.4"]
-            .iter()
-            .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok());
-        if free {
-            return port;
+        let l2 = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let port = l2.local_addr().unwrap().port();
+        let bind = |ip: &str| std::net::TcpListener::bind((ip, port));
+        if let (Ok(l3), Ok(l4)) = (bind("127.0.0.3"), bind("127.0.0.4")) {
+            return (port, [l2, l3, l4]);
         }
     }
+}
+
+/// A listener on 127.0.0.1.
+fn loopback() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
 /// The endpoints of service `api` now.
@@ -112,12 +120,12 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
     let Some(dns) = Dnsmasq::start("a", &hosts(&["127.0.0.2", "127.0.0.3"]), &[]) else {
         return;
     };
-    let port = shared_port();
+    let (port, [l2, l3, l4]) = shared_port();
     let fail2 = Arc::new(AtomicBool::new(false));
     let ok = || Arc::new(AtomicBool::new(false));
-    let b2 = backend("127.0.0.2", port, "b2", fail2.clone()).await;
-    let b3 = backend("127.0.0.3", port, "b3", ok()).await;
-    let b4 = backend("127.0.0.4", port, "b4", ok()).await;
+    let b2 = backend(l2, "b2", fail2.clone()).await;
+    let b3 = backend(l3, "b3", ok()).await;
+    let b4 = backend(l4, "b4", ok()).await;
     let breaker = "[services.circuit_breaker]\nper_endpoint = true\nconsecutive_failures = 2\n\
                    cooldown = \"1h\"\nmax_cooldown = \"1h\"\n";
     let gw = start_gateway(&config(
@@ -210,8 +218,8 @@ async fn a_failing_dns_keeps_the_last_good_set() {
     let Some(mut dns) = Dnsmasq::start("f", "127.0.0.2 api.test\n", &[]) else {
         return;
     };
-    let port = shared_port();
-    let b2 = backend("127.0.0.2", port, "b2", Arc::new(AtomicBool::new(false))).await;
+    let (port, [l2, ..]) = shared_port();
+    let b2 = backend(l2, "b2", Arc::new(AtomicBool::new(false))).await;
     let gw = start_gateway(&config(&format!("dns+http://api.test:{port}"), &dns, "")).await;
     // The name was resolved before the gateway served: no wait.
     assert_eq!(urls(&gw), [format!("http://127.0.0.2:{port}")]);
@@ -228,9 +236,9 @@ async fn a_failing_dns_keeps_the_last_good_set() {
 #[tokio::test]
 async fn srv_records_give_ports_and_weights_of_the_lowest_priority() {
     let ok = || Arc::new(AtomicBool::new(false));
-    let b1 = backend("127.0.0.1", 0, "b1", ok()).await;
-    let b2 = backend("127.0.0.1", 0, "b2", ok()).await;
-    let b3 = backend("127.0.0.1", 0, "b3", ok()).await;
+    let b1 = backend(loopback(), "b1", ok()).await;
+    let b2 = backend(loopback(), "b2", ok()).await;
+    let b3 = backend(loopback(), "b3", ok()).await;
     let srv = |b: &Backend, target: &str, prio: u16, weight: u16| {
         let port = b.addr.port();
         format!("_http._tcp.api.test,{target},{port},{prio},{weight}")

@@ -35,17 +35,26 @@ impl Dnsmasq {
         std::fs::create_dir_all(&dir).unwrap();
         // dnsmasq started as root reads the hosts file again as `nobody` after SIGHUP.
         set_mode(&dir, 0o755);
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut d = Dnsmasq {
-            port,
+            port: 0,
             dir,
             child: Command::new("true").spawn().unwrap(),
         };
         d.write_hosts(hosts);
+        let _ = d.child.wait();
+        // A port free now may be taken (TCP by another test) before dnsmasq binds it: then
+        // it exits at once (status 2), and another port is tried.
+        for _ in 0..10 {
+            d.port = free_port();
+            d.child = d.command(&bin, srv).spawn().unwrap();
+            if d.wait_ready() {
+                return Some(d);
+            }
+        }
+        panic!("dnsmasq did not start on any of 10 ports");
+    }
+
+    fn command(&self, bin: &str, srv: &[String]) -> Command {
         let mut cmd = Command::new(bin);
         cmd.args([
             "--keep-in-foreground",
@@ -58,19 +67,14 @@ impl Dnsmasq {
             "--local-ttl=1",
             "--log-facility=-",
         ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--addn-hosts={}", d.hosts_file().display()))
-        .arg(format!("--pid-file={}", d.dir.join("pid").display()));
+        .arg(format!("--port={}", self.port))
+        .arg(format!("--addn-hosts={}", self.hosts_file().display()))
+        .arg(format!("--pid-file={}", self.dir.join("pid").display()));
         for s in srv {
             cmd.arg(format!("--srv-host={s}"));
         }
-        d.child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        d.wait_ready();
-        Some(d)
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        cmd
     }
 
     fn hosts_file(&self) -> PathBuf {
@@ -96,15 +100,37 @@ impl Dnsmasq {
         let _ = self.child.wait();
     }
 
-    /// Waits (up to 10 s) until it accepts TCP connections on its port.
-    fn wait_ready(&mut self) {
+    /// Waits (up to 10 s) until it answers a DNS query on its port; false when it exited
+    /// (its port was taken).
+    fn wait_ready(&mut self) -> bool {
+        // A query for `x.test` A (id 0x1234, recursion desired).
+        let query =
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01x\x04test\x00\x00\x01\x00\x01";
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dnsmasq exited: {status}");
+        let mut buf = [0u8; 512];
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let _ = sock.send_to(query, ("127.0.0.1", self.port));
+            if matches!(sock.recv(&mut buf), Ok(n) if n >= 2 && buf[..2] == [0x12, 0x34]) {
+                return true;
             }
             assert!(Instant::now() < deadline, "dnsmasq did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A loopback port free for both UDP and TCP now.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
         }
     }
 }
