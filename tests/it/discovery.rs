@@ -3,7 +3,8 @@
 //! an address kept across a re-resolution keeps its state (an open breaker), a failing DNS
 //! keeps the last good set, an empty answer empties it, a pooled connection to a kept address
 //! is reused, a service registered through the admin API resolves too; `srv+http://` endpoints
-//! take ports and weights from SRV records (lowest priority only). Backends are real HTTP
+//! take ports and weights from SRV records (lowest priority only); without `nameservers` the
+//! system's resolver is used, `/etc/hosts` included. Backends are real HTTP
 //! servers on distinct 127.0.0.x addresses sharing one port, or on 127.0.0.1 with distinct
 //! ports.
 
@@ -340,4 +341,36 @@ async fn srv_records_give_ports_and_weights_of_the_lowest_priority() {
     let (status, _, text) = call(&admin, Method::DELETE, "/api/services/reg", None, "").await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(gw.shared.discovery_tasks(), 1);
+}
+
+#[tokio::test]
+async fn without_nameservers_the_system_resolves_hosts_file_names_included() {
+    let b = backend(loopback(), "b", Arc::new(AtomicBool::new(false))).await;
+    let port = b.addr.port();
+    let text = format!(
+        r#"
+[[services]]
+name = "api"
+endpoints = ["dns+http://localhost:{port}"]
+[services.health_check]
+enabled = false
+
+[[routes]]
+name = "all"
+path = "/*"
+service = "api"
+"#
+    );
+    let gw = start_gateway(&text).await;
+    // /etc/hosts names localhost; resolved before the gateway served.
+    let all = urls(&gw);
+    assert!(all.contains(&format!("http://127.0.0.1:{port}")), "{all:?}");
+    let e = endpoints(&gw);
+    let from = e
+        .iter()
+        .map(|e| e.discovered_from.as_deref())
+        .collect::<Vec<_>>();
+    assert!(from
+        .iter()
+        .all(|f| *f == Some(&*format!("dns+http://localhost:{port}"))));
 }

@@ -25,7 +25,8 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// The resolver of `spec`: its name servers (UDP, then TCP on truncation), or the system's.
+    /// The resolver of `spec`: its name servers (UDP, then TCP on truncation), or the system's
+    /// (with `/etc/hosts`).
     pub fn new(spec: &DiscoverySpec) -> Result<Resolver, String> {
         let mut builder = if spec.nameservers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| format!("/etc/resolv.conf: {e}"))?
@@ -38,7 +39,11 @@ impl Resolver {
         o.cache_size = 0;
         o.timeout = spec.timeout;
         o.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        o.use_hosts_file = ResolveHosts::Never;
+        // The system's resolvers come with its hosts file, as getaddrinfo reads it; named
+        // servers are asked alone.
+        if !spec.nameservers.is_empty() {
+            o.use_hosts_file = ResolveHosts::Never;
+        }
         let inner = builder.build().map_err(|e| e.to_string())?;
         Ok(Resolver {
             inner,
