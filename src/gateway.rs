@@ -172,6 +172,7 @@ impl GatewayBuilder {
                 .map_err(|(addr, source)| Error::Listen { addr, source })?,
         };
         let shared = Shared::from_config(&config, self.clock).map_err(Error::Build)?;
+        shared.discover_now().await;
         let reloader = Reloader::new(shared.clone(), &config, shared.metrics.clone());
         if let Some((registry, state_file)) = self.registry {
             if let (false, Some(file)) = (registry.is_empty(), &state_file) {

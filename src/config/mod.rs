@@ -12,6 +12,7 @@ pub mod access;
 pub mod admin;
 pub mod cache;
 pub mod compression;
+pub mod discovery;
 mod env;
 pub mod policy;
 mod raw;
@@ -220,6 +221,9 @@ pub struct ServiceSpec {
     pub protocol: UpstreamProtocol,
     /// TLS to the `https://` endpoints; `None` when every endpoint is `http://`.
     pub tls: Option<UpstreamTls>,
+    /// `[services.discovery]`: `Some` (with defaults) when an endpoint is `dns+` or `srv+`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<discovery::DiscoverySpec>,
     /// `[services.upstream_headers]`: which optional headers the upstream receives.
     pub upstream_headers: UpstreamHeaders,
 }
@@ -281,6 +285,9 @@ pub struct EndpointSpec {
     pub base_path: String,
     /// Relative share of traffic, 1 to 1000. Default 1.
     pub weight: u32,
+    /// Whether the host is a DNS name whose records are the endpoints (`dns+`, `srv+`).
+    #[serde(skip)]
+    pub resolve: discovery::Resolve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 mod compression;
+mod discovery;
 mod policy;
 mod resilience;
 mod schema;
@@ -26,6 +27,7 @@ mod traffic;
 mod upstream_tls;
 
 pub(super) use compression::{RawCompression, RawLevel};
+pub(super) use discovery::RawDiscovery;
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
     RawCors, RawDefaults, RawForwardAuth, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy,
@@ -152,6 +154,7 @@ pub(super) struct RawService {
     pub retry: Option<RawRetry>,
     pub protocol: Option<Spanned<String>>,
     pub tls: Option<RawUpstreamTls>,
+    pub discovery: Option<RawDiscovery>,
     pub upstream_headers: Option<RawUpstreamHeaders>,
 }
 

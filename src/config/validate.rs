@@ -16,6 +16,7 @@ mod compression;
 mod consumers;
 mod cors;
 mod ctx;
+mod discovery;
 mod document;
 mod fields;
 mod forward_auth;
@@ -215,6 +216,8 @@ mod tests_cache;
 mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tests_discovery;
 #[cfg(test)]
 mod tests_forward_auth;
 #[cfg(test)]

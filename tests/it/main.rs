@@ -26,6 +26,7 @@ mod config_check;
 mod connections;
 mod dashboard;
 mod demo;
+mod discovery;
 mod doc_configs;
 mod errors;
 mod exchange;

@@ -18,6 +18,7 @@ use labels::{
     RouteServiceLabels, ServiceLabels, StoreLabels, UpstreamErrorLabels,
 };
 
+mod discovery;
 mod gauges;
 mod grpc;
 mod handles;
@@ -98,6 +99,7 @@ pub struct Metrics {
     websocket: websocket::WebSocketMetrics,
     mirror: mirror::MirrorMetrics,
     stream: stream::StreamMetrics,
+    discovery: discovery::DiscoveryMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -153,6 +155,7 @@ impl Metrics {
             websocket: websocket::WebSocketMetrics::default(),
             mirror: mirror::MirrorMetrics::default(),
             stream: stream::StreamMetrics::default(),
+            discovery: discovery::DiscoveryMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -225,6 +228,7 @@ impl Metrics {
         m.websocket.register(&mut m.registry);
         m.mirror.register(&mut m.registry);
         m.stream.register(&mut m.registry);
+        m.discovery.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));

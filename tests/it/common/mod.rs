@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod curl;
+pub mod dnsmasq;
 mod gateway;
 pub mod grpc_echo;
 pub mod h2raw;
@@ -122,6 +123,15 @@ impl Backend {
         Fut: Future<Output = Response<BoxBody>> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Arc::new(move |r| Box::pin(f(r)))).await
+    }
+
+    /// Starts a backend answering with `f` on `listener` (a chosen address, e.g. 127.0.0.3).
+    pub async fn start_on<F, Fut>(listener: TcpListener, f: F) -> Backend
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<BoxBody>> + Send + 'static,
+    {
         Self::serve(listener, Arc::new(move |r| Box::pin(f(r)))).await
     }
 
