@@ -119,18 +119,7 @@ pub fn parse_body(body: &[u8], path_name: Option<&str>) -> Result<(String, Entry
                 let Value::Object(mut r) = item else {
                     return Err(bad(format!("routes[{i}] must be an object")));
                 };
-                match r.get("service") {
-                    None => {
-                        r.insert("service".into(), Value::String(name.clone()));
-                    }
-                    Some(Value::String(s)) if *s == name => {}
-                    Some(other) => {
-                        return Err(bad(format!(
-                            "routes[{i}].service is {other}: a registration's routes \
-                             must target its own service \"{name}\""
-                        )))
-                    }
-                }
+                own_route(&mut r, &name, i)?;
                 out.push(r);
             }
             out
@@ -211,6 +200,40 @@ impl Registry {
             Some(Entry::Put { .. }) => "runtime",
             _ => "file",
         }
+    }
+}
+
+/// Makes route `i` of a registration of `name` the registration's own: a route without
+/// `service` gets it; one naming another service is refused. A `split` route must give this
+/// service a share (the others may be any service, so that a canary's weights can be moved
+/// through the admin API); a route that answers by itself (`redirect`, `respond`) names none.
+fn own_route(r: &mut Map<String, Value>, name: &str, i: usize) -> Result<(), Refusal> {
+    if let Some(split) = r.get("split") {
+        let ours = split.as_array().is_some_and(|targets| {
+            targets
+                .iter()
+                .any(|t| t.get("service").and_then(Value::as_str) == Some(name))
+        });
+        if !ours {
+            return Err(Refusal::BadRequest(format!(
+                "routes[{i}].split must give a share to the registered service \"{name}\""
+            )));
+        }
+        return Ok(());
+    }
+    if r.contains_key("redirect") || r.contains_key("respond") {
+        return Ok(());
+    }
+    match r.get("service") {
+        None => {
+            r.insert("service".into(), Value::String(name.to_owned()));
+            Ok(())
+        }
+        Some(Value::String(s)) if s == name => Ok(()),
+        Some(other) => Err(Refusal::BadRequest(format!(
+            "routes[{i}].service is {other}: a registration's routes must target its own \
+             service \"{name}\""
+        ))),
     }
 }
 

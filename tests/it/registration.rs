@@ -218,3 +218,60 @@ async fn a_state_file_that_no_longer_fits_the_config_is_refused_at_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_canary_split_is_registered_and_its_weights_moved_through_the_admin_api() {
+    let dir = temp_dir("canary");
+    let path = dir.join("gw.toml");
+    let (users, v2) = (Backend::echo().await, Backend::echo().await);
+    std::fs::write(&path, file_config(&users, "")).unwrap();
+    let (gw, admin) = start_from_file(&path).await;
+    let canary = |v1: u32, v2w: u32| {
+        json!({
+            "service": {"name": "users-v2", "endpoints": [format!("http://{}", v2.addr)],
+                        "health_check": {"enabled": false}},
+            "routes": [
+                {"name": "me", "path": "/me", "split": [
+                    {"service": "users", "weight": v1}, {"service": "users-v2", "weight": v2w}]},
+                {"name": "robots", "path": "/robots.txt",
+                 "respond": {"status": 200, "body": "User-agent: *\nDisallow: /\n"}}
+            ]
+        })
+        .to_string()
+    };
+    let (st, _, text) = call(&admin, Method::POST, "/api/services", None, &canary(9, 1)).await;
+    assert_eq!(st, StatusCode::CREATED, "{text}");
+    for _ in 0..100 {
+        assert_eq!(get(&gw.url("/me")).await.0, StatusCode::OK);
+    }
+    assert_eq!((users.hits(), v2.hits()), (90, 10));
+    // Gradual rollout: all of it to v2 by one PUT.
+    let put = canary(0, 1);
+    let (st, _, text) = call(&admin, Method::PUT, "/api/services/users-v2", None, &put).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    for _ in 0..20 {
+        get(&gw.url("/me")).await;
+    }
+    assert_eq!((users.hits(), v2.hits()), (90, 30));
+    let (st, _, body) = get(&gw.url("/robots.txt")).await;
+    assert_eq!(
+        (st, &body[..]),
+        (StatusCode::OK, &b"User-agent: *\nDisallow: /\n"[..])
+    );
+    // A split that gives the registered service no share is refused.
+    let foreign = json!({
+        "service": {"name": "x", "endpoints": [format!("http://{}", v2.addr)]},
+        "routes": [{"name": "x", "path": "/x", "split": [{"service": "users", "weight": 1}]}]
+    });
+    let (st, _, text) = call(
+        &admin,
+        Method::POST,
+        "/api/services",
+        None,
+        &foreign.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("must give a share"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
