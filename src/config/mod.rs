@@ -9,6 +9,7 @@
 //! from that split.
 
 pub mod access;
+pub mod acme;
 pub mod admin;
 pub mod cache;
 pub mod compression;
@@ -71,6 +72,8 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
+    /// `[acme]`: certificates ordered from an ACME CA and served by the `[[tls]]` listeners.
+    pub acme: Option<acme::AcmeSettings>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
     /// `[error_pages]`: custom bodies for the gateway's own errors, by status (routes may

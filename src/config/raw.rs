@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+mod acme;
 mod compression;
 mod policy;
 mod resilience;
@@ -24,6 +25,7 @@ mod tls;
 mod traffic;
 mod upstream_tls;
 
+pub(super) use acme::RawAcme;
 pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
@@ -52,6 +54,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cluster",
     "outbound",
     "tls",
+    "acme",
     "telemetry",
     "error_pages",
     "services",

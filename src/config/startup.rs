@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::acme::AcmeSettings;
 use super::access::{AccessField, AccessFormat, AccessLogSettings, AccessOutput};
 use super::admin::AdminSettings;
 use super::cache::CacheSettings;
@@ -63,6 +64,8 @@ view! {
         pub rate_limit: RateLimitStartup<'a>,
         /// The TLS listeners (certificate, key and client CA *files* reload on their own).
         pub tls: &'a [TlsSpec],
+        /// The ACME certificates' names, CA and storage.
+        pub acme: &'a Option<AcmeSettings>,
         pub admin: &'a AdminSettings,
         pub cluster: &'a Option<ClusterSettings>,
         /// JWKS verifiers, the OTLP exporter and the Redis clients keep the client they
@@ -133,7 +136,7 @@ impl Config {
     pub fn startup(&self) -> Startup<'_> {
         #[rustfmt::skip]
         let Config {
-            server, log, rate_limit, tls, admin, cluster, outbound, cache, telemetry,
+            server, log, rate_limit, tls, acme, admin, cluster, outbound, cache, telemetry,
             // Live: read by every snapshot.
             services: _, routes: _, consumers: _, policies: _, error_pages: _,
             // Not settings.
@@ -144,6 +147,7 @@ impl Config {
             log: log.startup(),
             rate_limit: rate_limit.startup(),
             tls,
+            acme,
             admin,
             cluster,
             outbound,

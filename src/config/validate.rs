@@ -7,6 +7,7 @@
 //! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `telemetry`,
 //! `upstream_tls`.
 
+mod acme;
 mod admin;
 mod answers;
 mod auth;
@@ -105,8 +106,10 @@ pub(super) fn parse_with_env(
         server: &server.listen,
         admin: admin.enabled.then_some(admin.listen),
         probes: admin.probe_listen,
+        acme: doc.acme.is_some(),
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
+    let acme = acme::acme(doc.acme.as_ref(), !doc.tls.is_empty(), &outbound.client, &mut ctx);
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let error_pages = doc
         .error_pages
@@ -163,6 +166,7 @@ pub(super) fn parse_with_env(
         cluster,
         outbound,
         tls,
+        acme,
         telemetry,
         error_pages: error_pages.unwrap_or_default(),
     })

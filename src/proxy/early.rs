@@ -1,6 +1,8 @@
-//! Answers the pipeline gives before routing, for what the connection itself decides: the
-//! plaintext-to-HTTPS redirect (`redirect_http`) and 421 Misdirected Request (a TLS
-//! connection asked for a host it does not serve, see `tls::names`). Both leave through
+//! Answers the pipeline gives before routing, for what the connection itself decides: an
+//! ACME HTTP-01 validation request for a pending token (plaintext listeners with `[acme]`
+//! only, before the redirect, which would send the CA elsewhere), the plaintext-to-HTTPS
+//! redirect (`redirect_http`) and 421 Misdirected Request (a TLS connection asked for a host
+//! it does not serve, see `tls::names`). All leave through
 //! `proxy::finish` like every other answer, so they are logged (route, service and endpoint
 //! `-`), counted in `portcullis_requests_total{route="-",service="-"}` and carry an
 //! `x-request-id`; neither reaches a backend.
@@ -21,6 +23,11 @@ pub(super) fn answer(
     parts: &http::request::Parts,
     host: Option<&str>,
 ) -> Result<Option<Response<GatewayBody>>, GatewayError> {
+    if let Some(acme) = &conn.acme {
+        if let Some(key_authorization) = acme.http01(parts.uri.path()) {
+            return Ok(Some(http01(key_authorization)));
+        }
+    }
     if let Some(port) = conn.redirect {
         return redirect(parts, port).map(Some);
     }
@@ -30,6 +37,14 @@ pub(super) fn answer(
         }
     }
     Ok(None)
+}
+
+/// `200` with the key authorization (RFC 8555 §8.3), `application/octet-stream`.
+fn http01(key_authorization: String) -> Response<GatewayBody> {
+    let mut resp = Response::new(GatewayBody::full(Bytes::from(key_authorization)));
+    let octets = HeaderValue::from_static("application/octet-stream");
+    resp.headers_mut().insert(header::CONTENT_TYPE, octets);
+    resp
 }
 
 /// `308 Permanent Redirect` to the same host and target over HTTPS on `port` (308 keeps the

@@ -55,6 +55,8 @@ pub struct ConnInfo {
     pub names: Option<crate::tls::names::ConnNames>,
     /// TLS listener with `[tls.hsts]`: the `Strict-Transport-Security` of every response.
     pub hsts: Option<HeaderValue>,
+    /// Plaintext listener with `[acme]` HTTP-01: its pending tokens are answered first.
+    pub acme: Option<Arc<crate::tls::acme::AcmeCerts>>,
 }
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.

@@ -33,6 +33,8 @@ pub(in crate::config) struct RawFile {
     outbound: Option<RawOutbound>,
     /// `[[tls]]`: TLS listeners.
     tls: Option<Vec<RawTls>>,
+    /// `[acme]`: certificates ordered from an ACME CA.
+    acme: Option<super::RawAcme>,
     telemetry: Option<RawTelemetry>,
     /// `[error_pages]`: custom bodies for the gateway's own errors, by status.
     error_pages: Option<super::RawErrorPages>,

@@ -1,0 +1,156 @@
+//! ACME on the serving side: what the listeners need while `crate::acme` orders certificates.
+//! [`AcmeCerts`] holds the pending HTTP-01 tokens (answered on the plaintext listeners at
+//! `/.well-known/acme-challenge/TOKEN`), the TLS-ALPN-01 challenge certificates (RFC 8737:
+//! served to a ClientHello offering ALPN `acme-tls/1`), and the issued certificates by name,
+//! which the SNI resolver prefers over the `[[tls.certificates]]` files. Issued certificates
+//! sit behind an `ArcSwap`, so a renewal reaches new handshakes with no restart; the
+//! challenge maps change a few times per order and are read only by validation requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
+use rustls::server::ClientHello;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use super::names::{CertNames, Served};
+
+/// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737 §6.2).
+pub const ALPN: &[u8] = b"acme-tls/1";
+
+/// The path prefix of HTTP-01 validation requests (RFC 8555 §8.3).
+pub const HTTP01_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// The ACME state the listeners read; one per gateway, shared with `crate::acme`.
+#[derive(Debug, Default)]
+pub struct AcmeCerts {
+    /// HTTP-01: token -> key authorization.
+    tokens: RwLock<HashMap<String, String>>,
+    /// TLS-ALPN-01: name -> the challenge certificate.
+    alpn: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// Issued certificates by name.
+    issued: ArcSwap<HashMap<String, Arc<Served>>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl AcmeCerts {
+    /// The key authorization for an HTTP-01 request's path, when it names a pending token.
+    pub fn http01(&self, path: &str) -> Option<String> {
+        let token = path.strip_prefix(HTTP01_PREFIX)?;
+        read(&self.tokens).get(token).cloned()
+    }
+
+    /// Answers `token` with `key_authorization` until [`AcmeCerts::remove_token`].
+    pub fn add_token(&self, token: &str, key_authorization: &str) {
+        write(&self.tokens).insert(token.to_owned(), key_authorization.to_owned());
+    }
+
+    pub fn remove_token(&self, token: &str) {
+        write(&self.tokens).remove(token);
+    }
+
+    /// Serves `cert` to TLS-ALPN-01 validation of `name` until [`AcmeCerts::remove_alpn`].
+    pub fn add_alpn(&self, name: &str, cert: Arc<CertifiedKey>) {
+        write(&self.alpn).insert(name.to_owned(), cert);
+    }
+
+    pub fn remove_alpn(&self, name: &str) {
+        write(&self.alpn).remove(name);
+    }
+
+    /// Serves `served` for `name` from the next handshake on.
+    pub fn install(&self, name: &str, served: Arc<Served>) {
+        self.issued.rcu(|m| {
+            let mut m = HashMap::clone(m);
+            m.insert(name.to_owned(), served.clone());
+            m
+        });
+    }
+
+    /// The issued certificate for `name` (lowercase, no trailing dot), if any.
+    pub fn issued(&self, name: &str) -> Option<Arc<Served>> {
+        self.issued.load().get(name).cloned()
+    }
+
+    /// The certificate for a handshake, when ACME decides it: `Some(None)` for a TLS-ALPN-01
+    /// hello with no pending challenge (refused), `None` when the SNI table should decide.
+    pub fn resolve(&self, hello: &ClientHello<'_>) -> Option<Option<Arc<CertifiedKey>>> {
+        let name = hello.server_name()?;
+        let acme_alpn = hello.alpn().is_some_and(|mut a| a.any(|p| p == ALPN));
+        if acme_alpn {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            return Some(read(&self.alpn).get(&name).cloned());
+        }
+        let issued = self.issued.load();
+        let found = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => issued.get(&name.to_ascii_lowercase()),
+            false => issued.get(name.trim_end_matches('.')),
+        };
+        found.map(|s| Some(s.key.clone()))
+    }
+}
+
+/// The TLS-ALPN-01 certificate for `name` (RFC 8737 §3): self-signed, the name as its only
+/// subjectAltName, and the critical acmeIdentifier extension holding `digest`, the SHA-256
+/// of the key authorization.
+pub fn alpn_certificate(name: &str, digest: &[u8]) -> Result<CertifiedKey, String> {
+    let mut params =
+        rcgen::CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    CertifiedKey::from_der(vec![cert.der().clone()], der, &super::provider())
+        .map_err(|e| e.to_string())
+}
+
+/// A certificate ready to serve from its chain and key (PEM), with its notAfter.
+pub fn served(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    name: &std::path::Path,
+) -> Result<(Arc<Served>, Option<super::validity::CertTime>), String> {
+    let loaded = super::certs::parse_pair(cert_pem, key_pem, name, name).map_err(|(_, e)| e)?;
+    let served = Served {
+        key: loaded.key,
+        names: CertNames::new(&loaded.dns_names),
+    };
+    Ok((Arc::new(served), loaded.not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http01_answers_pending_tokens_only() {
+        let a = AcmeCerts::default();
+        a.add_token("tok", "tok.thumb");
+        assert_eq!(a.http01("/.well-known/acme-challenge/tok").as_deref(), Some("tok.thumb"));
+        assert_eq!(a.http01("/.well-known/acme-challenge/other"), None);
+        assert_eq!(a.http01("/tok"), None);
+        a.remove_token("tok");
+        assert_eq!(a.http01("/.well-known/acme-challenge/tok"), None);
+    }
+
+    #[test]
+    fn the_alpn_certificate_carries_the_name() {
+        let c = alpn_certificate("a.test", &[7; 32]).unwrap();
+        let ee = webpki::EndEntityCert::try_from(&c.cert[0]).unwrap();
+        let names: Vec<&str> = ee.valid_dns_names().collect();
+        assert_eq!(names, ["a.test"]);
+        // The acmeIdentifier OID 1.3.6.1.5.5.7.1.31 and the digest are in the DER.
+        let der = c.cert[0].as_ref();
+        let oid = [0x2b, 6, 1, 5, 5, 7, 1, 31];
+        assert!(der.windows(oid.len()).any(|w| w == oid));
+        assert!(der.windows(32).any(|w| w == [7; 32]));
+    }
+}
