@@ -194,11 +194,8 @@ impl Manager {
     /// Serves `stored` for `entries[i]` from the next handshake on; its notAfter.
     fn install(&mut self, i: usize, stored: &Stored) -> Result<SystemTime, String> {
         let file = self.store.cert_file(&self.entries[i].name);
-        let (served, not_after) = crate::tls::acme::served(
-            stored.cert_pem.as_bytes(),
-            stored.key_pem.as_bytes(),
-            &file,
-        )?;
+        let (served, not_after) =
+            crate::tls::acme::served(stored.cert_pem.as_bytes(), stored.key_pem.as_bytes(), &file)?;
         let not_after = not_after
             .map(|t| {
                 let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);

@@ -31,7 +31,9 @@ pub async fn account(settings: &AcmeSettings, store: &Store) -> Result<Account, 
                 let builder = Account::builder_with_http(http());
                 return builder.from_credentials(creds).await.map_err(text);
             }
-            Err(e) => tracing::warn!(error = %e, "ACME: the kept account cannot be read; making a new one"),
+            Err(e) => {
+                tracing::warn!(error = %e, "ACME: the kept account cannot be read; making a new one")
+            }
         }
     }
     let contact: Vec<&str> = settings.contact.iter().map(String::as_str).collect();
@@ -76,7 +78,10 @@ async fn run(
     tokens: &mut Vec<String>,
 ) -> Result<Stored, String> {
     let ids = [Identifier::Dns(name.to_owned())];
-    let mut order = account.new_order(&NewOrder::new(&ids)).await.map_err(text)?;
+    let mut order = account
+        .new_order(&NewOrder::new(&ids))
+        .await
+        .map_err(text)?;
     let mut auths = order.authorizations();
     while let Some(auth) = auths.next().await {
         let mut auth = auth.map_err(text)?;

@@ -208,7 +208,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("a.test/key.pem")).unwrap().permissions();
+            let mode = std::fs::metadata(dir.join("a.test/key.pem"))
+                .unwrap()
+                .permissions();
             assert_eq!(mode.mode() & 0o777, 0o600);
         }
         store.save_account("https://ca.test/dir", "{}").unwrap();

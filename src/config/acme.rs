@@ -55,9 +55,14 @@ impl PartialEq for AcmeSettings {
             &self.contact,
             &self.challenges,
             &self.storage,
-        ) == (&o.directory, &o.names, &o.contact, &o.challenges, &o.storage)
-            && (self.renew_before, self.check_interval, &self.ca_file)
-                == (o.renew_before, o.check_interval, &o.ca_file)
+        ) == (
+            &o.directory,
+            &o.names,
+            &o.contact,
+            &o.challenges,
+            &o.storage,
+        ) && (self.renew_before, self.check_interval, &self.ca_file)
+            == (o.renew_before, o.check_interval, &o.ca_file)
     }
 }
 

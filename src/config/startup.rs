@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::acme::AcmeSettings;
 use super::access::{AccessField, AccessFormat, AccessLogSettings, AccessOutput};
+use super::acme::AcmeSettings;
 use super::admin::AdminSettings;
 use super::cache::CacheSettings;
 use super::policy::{RateLimitSettings, RedisSpec};

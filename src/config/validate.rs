@@ -4,7 +4,7 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `telemetry`,
+//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `acme`, `telemetry`,
 //! `upstream_tls`.
 
 mod acme;
@@ -109,7 +109,12 @@ pub(super) fn parse_with_env(
         acme: doc.acme.is_some(),
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
-    let acme = acme::acme(doc.acme.as_ref(), !doc.tls.is_empty(), &outbound.client, &mut ctx);
+    let acme = acme::acme(
+        doc.acme.as_ref(),
+        !doc.tls.is_empty(),
+        &outbound.client,
+        &mut ctx,
+    );
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let error_pages = doc
         .error_pages
@@ -176,6 +181,8 @@ pub(super) fn parse_with_env(
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_acme;
 #[cfg(test)]
 mod tests_admin;
 #[cfg(test)]

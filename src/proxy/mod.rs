@@ -115,7 +115,8 @@ async fn pipeline<'s>(
     //    mix, head within `max_header_bytes`, path normalised. First: a malformed request
     //    never reaches routing, and `/api/public/../admin` cannot dodge a route.
     let (host, path) = stages::sanity(snap, &parts, cx)?;
-    // 2. Routing: the connection's own answers first (HTTPS redirect, 421 for a host the TLS
+    // 2. Routing: the connection's own answers first (an ACME HTTP-01 token, before the
+    //    redirect that would send the CA elsewhere; HTTPS redirect; 421 for a host the TLS
     //    connection does not serve), then the route match on this snapshot (404 when none),
     //    and the route's service: a split route's chosen here (by turn or sticky key), so
     //    every later stage, the metrics and the access log see the one chosen; a route that

@@ -76,7 +76,8 @@ impl Conn {
                     subject: None,
                     max_cancelled: self.max_cancelled,
                 };
-                self.http(stream, hooks, Answers::plain(*redirect, acme.clone())).await;
+                self.http(stream, hooks, Answers::plain(*redirect, acme.clone()))
+                    .await;
             }
             // Boxed: the handshake and the TLS stream would triple the size of every plain
             // connection's task (6 KB against 2 KB).

@@ -138,7 +138,10 @@ mod tests {
     fn http01_answers_pending_tokens_only() {
         let a = AcmeCerts::default();
         a.add_token("tok", "tok.thumb");
-        assert_eq!(a.http01("/.well-known/acme-challenge/tok").as_deref(), Some("tok.thumb"));
+        assert_eq!(
+            a.http01("/.well-known/acme-challenge/tok").as_deref(),
+            Some("tok.thumb")
+        );
         assert_eq!(a.http01("/.well-known/acme-challenge/other"), None);
         assert_eq!(a.http01("/tok"), None);
         a.remove_token("tok");

@@ -69,7 +69,10 @@ listen = ["127.0.0.1:0"]
 /// Fresh listeners and their ports: plaintext, TLS.
 fn listeners() -> (Listeners, u16, u16) {
     let (plain, tls) = (ephemeral(), ephemeral());
-    let ports = (plain.local_addr().unwrap().port(), tls.local_addr().unwrap().port());
+    let ports = (
+        plain.local_addr().unwrap().port(),
+        tls.local_addr().unwrap().port(),
+    );
     let l = Listeners {
         plain: vec![plain],
         tls: vec![(0, tls)],
@@ -197,7 +200,10 @@ async fn a_failed_order_is_counted_and_retried_after_its_backoff() {
 #[tokio::test]
 async fn in_cluster_mode_one_instance_orders_and_another_serves_its_copy() {
     let redis = RedisServer::start().unwrap();
-    let cluster = format!("[cluster]\nredis = \"{}\"\nprefix = \"acme-it\"\n", redis.url());
+    let cluster = format!(
+        "[cluster]\nredis = \"{}\"\nprefix = \"acme-it\"\n",
+        redis.url()
+    );
     let (l, http, tls) = listeners();
     let pebble = Pebble::start(http, tls, None);
     let name = "shared.acme.test";
@@ -219,7 +225,10 @@ async fn in_cluster_mode_one_instance_orders_and_another_serves_its_copy() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(got, Some(leaf));
-    assert!(dir_b.0.join(name).join("cert.pem").exists(), "B keeps a copy on disk");
+    assert!(
+        dir_b.0.join(name).join("cert.pem").exists(),
+        "B keeps a copy on disk"
+    );
     assert_eq!(orders(&b.gw, "issued") + orders(&b.gw, "failed"), 0);
 }
 

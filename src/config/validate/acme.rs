@@ -149,7 +149,12 @@ fn challenges(v: &Spanned<StrList>, tls: bool, ctx: &mut Ctx<'_>) -> Option<Vec<
     }
     if out.is_empty() {
         let hint = "e.g. challenges = [\"http-01\"] or [\"tls-alpn-01\", \"http-01\"]";
-        ctx.error(v.span(), "acme.challenges", "no challenge type", Some(hint.to_owned()));
+        ctx.error(
+            v.span(),
+            "acme.challenges",
+            "no challenge type",
+            Some(hint.to_owned()),
+        );
         return None;
     }
     Some(out)

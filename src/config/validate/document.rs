@@ -13,9 +13,9 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawAcme, RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages, RawLog,
-    RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTelemetry,
-    RawTls, TOP_LEVEL_KEYS,
+    RawAcme, RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages,
+    RawLog, RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService,
+    RawTelemetry, RawTls, TOP_LEVEL_KEYS,
 };
 
 /// A deserialized table and the keys dropped because they were malformed.

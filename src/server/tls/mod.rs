@@ -117,7 +117,10 @@ impl TlsListener {
         if conn.alpn_protocol() == Some(crate::tls::acme::ALPN) {
             // TLS-ALPN-01 validation: the certificate was the answer (RFC 8737 §3).
             let msg = "ACME TLS-ALPN-01 validation handshake";
-            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, msg));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                msg,
+            ));
         }
         let h2 = conn.alpn_protocol() == Some(b"h2");
         let version = handshake::version_label(conn.protocol_version());

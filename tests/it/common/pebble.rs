@@ -100,7 +100,9 @@ impl Pebble {
     pub async fn root_pem(&self) -> String {
         let client = portcullis::tls::outbound::Outbound::with_ca_file(&self.ca_file).unwrap();
         let url = format!("https://127.0.0.1:{}/roots/0", self.mgmt);
-        let req = http::Request::get(url).body(Full::new(Bytes::new())).unwrap();
+        let req = http::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
         let resp = client
             .send(req, 1 << 20, Duration::from_secs(10))
             .await
