@@ -6,7 +6,8 @@
 # Usage: [BENCH_PATH=/path?query] bench/instructions.sh CONFIG.toml [CONFIG.toml ...]   (needs valgrind, h2load and the
 # shared harness's backend: ../shared/bench/bench.sh builds it once.)
 # PORTCULLIS_BIN: the binary (default target/release/portcullis). H2=1: HTTP/2 (h2c, prior
-# knowledge, -m 10 streams per connection) instead of HTTP/1.1.
+# knowledge, -m 10 streams per connection) instead of HTTP/1.1. KEEP=DIR: keep each callgrind
+# output there (CONFIG-N.out) for `callgrind_annotate` (docs/performance.md shows how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
@@ -17,6 +18,7 @@ n1=${N1:-2000}
 n2=${N2:-12000}
 export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
 work=$(mktemp -d)
+export RUN_DIR=${RUN_DIR:-$work}
 "$backend" >/dev/null 2>&1 &
 backend_pid=$!
 trap 'kill $backend_pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -39,6 +41,7 @@ count() { # config requests -> total Ir
   h2load "${proto[@]}" -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT${BENCH_PATH:-/api/items}" >"$work/h2load.txt"
   grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
   kill -TERM $pid; wait $pid || true
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$out" "$KEEP/$(basename "$1" .toml)-$2.out"; fi
   grep -E "^(summary|totals):" "$out" | head -1 | awk '{print $2}'
 }
 

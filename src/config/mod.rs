@@ -220,6 +220,44 @@ pub struct ServiceSpec {
     pub protocol: UpstreamProtocol,
     /// TLS to the `https://` endpoints; `None` when every endpoint is `http://`.
     pub tls: Option<UpstreamTls>,
+    /// `[services.upstream_headers]`: which optional headers the upstream receives.
+    pub upstream_headers: UpstreamHeaders,
+}
+
+/// The optional headers the gateway adds to a service's requests (X-Forwarded-For and
+/// X-Forwarded-Proto are always added). Every one is on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UpstreamHeaders {
+    /// `Via: 1.1 portcullis`.
+    pub via: bool,
+    /// `X-Request-Id` (the client's or a new one).
+    pub request_id: bool,
+    /// `X-Forwarded-Host` (the client's Host).
+    pub forwarded_host: bool,
+    /// When the gateway writes its trace context (traceparent/tracestate, B3).
+    pub trace_context: TraceContextMode,
+}
+
+impl Default for UpstreamHeaders {
+    fn default() -> Self {
+        UpstreamHeaders {
+            via: true,
+            request_id: true,
+            forwarded_host: true,
+            trace_context: TraceContextMode::Always,
+        }
+    }
+}
+
+/// `upstream_headers.trace_context`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceContextMode {
+    /// Every request carries the gateway's span as the upstream's parent.
+    Always,
+    /// Only a sampled trace's requests do; an unsampled request's trace headers pass as the
+    /// client sent them (none when it sent none).
+    Sampled,
 }
 
 /// One endpoint URL of a service, e.g. `http://127.0.0.1:9001` or `https://users.internal`.

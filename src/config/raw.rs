@@ -152,6 +152,22 @@ pub(super) struct RawService {
     pub retry: Option<RawRetry>,
     pub protocol: Option<Spanned<String>>,
     pub tls: Option<RawUpstreamTls>,
+    pub upstream_headers: Option<RawUpstreamHeaders>,
+}
+
+/// `[services.upstream_headers]`: the optional headers the upstream receives.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawUpstreamHeaders {
+    /// `Via: 1.1 portcullis`. Default true.
+    pub via: Option<Spanned<bool>>,
+    /// `X-Request-Id`. Default true.
+    pub request_id: Option<Spanned<bool>>,
+    /// `X-Forwarded-Host`. Default true.
+    pub forwarded_host: Option<Spanned<bool>>,
+    /// `"always"` (default) or `"sampled"`: when the gateway writes traceparent/tracestate
+    /// (and B3) upstream.
+    pub trace_context: Option<Spanned<String>>,
 }
 
 /// One `[[routes]]` element.

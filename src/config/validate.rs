@@ -212,4 +212,6 @@ mod tests_tls;
 #[cfg(test)]
 mod tests_traffic;
 #[cfg(test)]
+mod tests_upstream_headers;
+#[cfg(test)]
 mod tests_upstream_tls;

@@ -31,7 +31,7 @@ use super::interim::Sink;
 use crate::client::transport::{Speak, Transport};
 use crate::client::Peer;
 use crate::clock::Clock;
-use crate::config::{BalancePolicy, HashKey, HostHeader};
+use crate::config::{BalancePolicy, HashKey, HostHeader, TraceContextMode, UpstreamHeaders};
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
 use crate::observability::trace_context::TraceContext;
@@ -77,6 +77,8 @@ pub struct Client<'a> {
     pub tls: bool,
     pub request_id: &'a HeaderValue,
     pub trace: &'a TraceContext,
+    /// The service's choice of optional headers.
+    pub add: UpstreamHeaders,
 }
 
 /// Makes the client's head the upstream head, in place; returns the client's host (the
@@ -86,7 +88,9 @@ pub fn outgoing_head(parts: &mut http::request::Parts, c: &Client<'_>) -> Option
     // Room for what the gateway adds (trace context, X-Forwarded-*, Via, request id) in one
     // growth of the map rather than two.
     parts.headers.reserve(8);
-    c.trace.apply(&mut parts.headers);
+    if c.add.trace_context == TraceContextMode::Always || c.trace.sampled() {
+        c.trace.apply(&mut parts.headers);
+    }
     let client_host = match parts.uri.authority() {
         Some(a) => HeaderValue::from_str(a.as_str()).ok(),
         None => parts.headers.get(header::HOST).cloned(),
@@ -98,10 +102,13 @@ pub fn outgoing_head(parts: &mut http::request::Parts, c: &Client<'_>) -> Option
         c.trusted,
         client_host.as_ref(),
         c.tls,
+        &c.add,
     );
-    parts
-        .headers
-        .insert(headers::X_REQUEST_ID, c.request_id.clone());
+    if c.add.request_id {
+        parts
+            .headers
+            .insert(headers::X_REQUEST_ID, c.request_id.clone());
+    }
     parts.version = http::Version::HTTP_11;
     client_host
 }
@@ -280,6 +287,7 @@ mod tests {
             tls: true,
             request_id: &id,
             trace: &trace,
+            add: UpstreamHeaders::default(),
         };
         let host = outgoing_head(&mut parts, &client);
         assert_eq!(host.as_ref().unwrap(), "shop.example");

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::config::UpstreamHeaders;
+
 pub use crate::base::headers::{
     is_trusted, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID,
 };
@@ -79,15 +81,16 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Adds X-Forwarded-For/-Proto/-Host and Via. From an untrusted peer any incoming
-/// X-Forwarded-* is discarded and replaced; from a trusted proxy the chain is extended.
-/// `https`: the client connection is TLS.
+/// Adds X-Forwarded-For/-Proto/-Host and Via (the last two unless `add` turns them off). From
+/// an untrusted peer any incoming X-Forwarded-* is discarded and replaced; from a trusted proxy
+/// the chain is extended. `https`: the client connection is TLS.
 pub fn add_forwarded(
     h: &mut HeaderMap,
     peer: IpAddr,
     trusted: bool,
     host: Option<&HeaderValue>,
     https: bool,
+    add: &UpstreamHeaders,
 ) {
     let (mut v4, v6);
     let peer_s: &[u8] = match peer {
@@ -121,13 +124,20 @@ pub fn add_forwarded(
         let proto = if https { "https" } else { "http" };
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
-    if !trusted || !h.contains_key(&X_FORWARDED_HOST) {
+    if !add.forwarded_host {
+        // Off: an untrusted client's claim is still never passed on.
+        if !trusted {
+            h.remove(&X_FORWARDED_HOST);
+        }
+    } else if !trusted || !h.contains_key(&X_FORWARDED_HOST) {
         match host {
             Some(v) => h.insert(X_FORWARDED_HOST, v.clone()),
             None => h.remove(&X_FORWARDED_HOST),
         };
     }
-    h.append(header::VIA, VIA_VALUE);
+    if add.via {
+        h.append(header::VIA, VIA_VALUE);
+    }
 }
 
 /// An IPv4 address in dotted decimal, written into `buf` without the formatting machinery
@@ -256,7 +266,14 @@ mod tests {
     fn untrusted_peer_cannot_spoof_forwarded_for() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
-        add_forwarded(&mut h, "10.1.2.3".parse().unwrap(), false, None, false);
+        add_forwarded(
+            &mut h,
+            "10.1.2.3".parse().unwrap(),
+            false,
+            None,
+            false,
+            &UpstreamHeaders::default(),
+        );
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "10.1.2.3");
         assert_eq!(h.get(header::VIA).unwrap(), "1.1 portcullis");
     }
@@ -268,7 +285,7 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let peer = "10.1.2.3".parse().unwrap();
         assert!(is_trusted(peer, &trusted));
-        add_forwarded(&mut h, peer, true, None, false);
+        add_forwarded(&mut h, peer, true, None, false, &UpstreamHeaders::default());
         assert_eq!(h.get(X_FORWARDED_FOR).unwrap(), "1.2.3.4, 10.1.2.3");
     }
 

@@ -142,7 +142,7 @@ async fn pipeline<'s>(
     //    headers go), trace context, hop-by-hop removal, X-Forwarded-*, Via, request id
     //    (`exchange::outgoing_head`); compression negotiated. Before the cache, so a
     //    background refresh is built from this same sanitised head.
-    let (mut out, offer) = stages::outgoing(snap, conn, &mut routed, parts, body, cx);
+    let (mut out, offer) = stages::outgoing(snap, conn, service, &mut routed, parts, body, cx);
     // 5. The response cache (routes with a `cache` policy, never for a WebSocket offer):
     //    HIT / STALE / 304 / PURGE answered here, a stale entry refreshed in the background.
     //    After the policies (hits count against quotas; private routes stay private), before

@@ -191,6 +191,7 @@ pub(super) fn admit<'s>(
 pub(super) fn outgoing(
     snap: &Snapshot,
     conn: &ConnInfo,
+    service: &Service,
     routed: &mut Routed<'_>,
     mut parts: Parts,
     body: Incoming,
@@ -209,6 +210,7 @@ pub(super) fn outgoing(
         tls: conn.tls,
         request_id: &cx.request_id,
         trace: &cx.facts.trace,
+        add: service.upstream_headers,
     };
     let client_host = exchange::outgoing_head(&mut parts, &client);
     if let Some(spec) = &routed.route.compression {

@@ -52,12 +52,19 @@ pub(super) enum Kind {
 pub(super) struct Conn {
     pub shared: Arc<Shared>,
     pub clocks: Clocks,
-    pub builder: Arc<auto::Builder<TokioExecutor>>,
+    pub builder: Arc<Builders>,
     pub watcher: Watcher,
     /// The worker's open connections.
     pub open: Arc<Open>,
     pub peer: SocketAddr,
     pub max_cancelled: u64,
+}
+
+/// How a worker's connections are served: the auto builder (HTTP/1.1 and HTTP/2, told apart
+/// by the preface), and hyper's HTTP/1.1 connection alone when HTTP/2 is off.
+pub(super) struct Builders {
+    pub auto: auto::Builder<TokioExecutor>,
+    pub http1: Option<hyper::server::conn::http1::Builder>,
 }
 
 /// What happens around the pipeline on one connection.
@@ -134,50 +141,30 @@ impl Conn {
                 Ok::<_, Infallible>(resp)
             })
         });
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(io, svc)
-            .into_owned();
-        let mut conn = std::pin::pin!(conn);
         // Holding the watcher until the connection ends keeps the drain on shutdown waiting
         // for it; the close reasons come through `ConnState` (see `CLOSE_*`), which costs a
         // few atomics per poll, unlike a `select!` over notifications.
         let _drain = self.watcher;
         let _listed = self.open.add(&state);
         let header_read = self.clocks.header_read;
-        let mut closing = false;
-        let mut cut: Option<Pin<Box<tokio::time::Sleep>>> = None;
-        let result = std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
-                return Poll::Ready(r);
+        let result = match &self.builder.http1 {
+            Some(h1) => {
+                let conn = h1.serve_connection(io, svc).with_upgrades();
+                let shut = |c: Pin<&mut _>| {
+                    hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(c)
+                };
+                drive(conn, shut, &state, header_read, self.peer)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            if !closing {
-                let why = state.poll_close(cx);
-                if why & CLOSE_ABUSE != 0 {
-                    // A graceful GOAWAY would keep accepting streams until the client
-                    // answers a PING: drop the connection at once.
-                    tracing::warn!(peer = %self.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
-                    return Poll::Ready(Ok(()));
-                }
-                if why != 0 {
-                    // HTTP/1.1: after the request in flight; HTTP/2: GOAWAY. A connection
-                    // whose clock ran out gets `header_read_timeout` to let go.
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                    if why & CLOSE_STOP == 0 {
-                        cut = Some(Box::pin(tokio::time::sleep(header_read)));
-                    }
-                    if let Poll::Ready(r) = conn.as_mut().poll(cx) {
-                        return Poll::Ready(r);
-                    }
-                }
+            None => {
+                let conn = self.builder.auto.serve_connection_with_upgrades(io, svc);
+                let shut = |c: Pin<&mut _>| auto::UpgradeableConnection::graceful_shutdown(c);
+                drive(conn, shut, &state, header_read, self.peer)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            match cut.as_mut().map(|c| c.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Ok(())),
-                _ => Poll::Pending,
-            }
-        })
-        .await;
+        };
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
         }
@@ -185,6 +172,53 @@ impl Conn {
         // drain and in `Open` until the tunnel ends.
         state.tunnels_ended().await;
     }
+}
+
+/// Polls a connection to its end, asking it to close (`shut`: after the request in flight on
+/// HTTP/1.1, GOAWAY on HTTP/2) when `ConnState` says so; a connection whose clock ran out
+/// gets `header_read` to let go.
+async fn drive<C, E>(
+    conn: C,
+    shut: impl Fn(Pin<&mut C>),
+    state: &ConnState,
+    header_read: std::time::Duration,
+    peer: SocketAddr,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    let mut cut: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if !closing {
+            let why = state.poll_close(cx);
+            if why & CLOSE_ABUSE != 0 {
+                // A graceful GOAWAY would keep accepting streams until the client answers a
+                // PING: drop the connection at once.
+                tracing::warn!(peer = %peer, "closing a connection whose client cancels most of its requests (rapid reset)");
+                return Poll::Ready(Ok(()));
+            }
+            if why != 0 {
+                closing = true;
+                shut(conn.as_mut());
+                if why & CLOSE_STOP == 0 {
+                    cut = Some(Box::pin(tokio::time::sleep(header_read)));
+                }
+                if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                    return Poll::Ready(r);
+                }
+            }
+        }
+        match cut.as_mut().map(|c| c.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Ok(())),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// The open connections of one worker, so that stopping reaches each of them.

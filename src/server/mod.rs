@@ -212,9 +212,11 @@ fn spawn_workers(
     Ok(handles)
 }
 
-/// The connection builder: HTTP/1.1 with the gateway's own header clock, and HTTP/2 (unless
-/// turned off) with the `[server.http2]` limits.
-fn builder(w: &Worker) -> auto::Builder<TokioExecutor> {
+/// The connection builders: HTTP/1.1 with the gateway's own header clock, and HTTP/2 (unless
+/// `[server.http2] enabled = false`) by prior knowledge or ALPN, told apart by the preface; and
+/// when HTTP/2 is off, hyper's HTTP/1.1 connection alone, which skips the preface sniffing and
+/// the replaying reader it leaves on every read of the connection.
+fn builders(w: &Worker) -> conn::Builders {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if !w.http2.enabled {
         builder = builder.http1_only();
@@ -238,7 +240,17 @@ fn builder(w: &Worker) -> auto::Builder<TokioExecutor> {
         .max_local_error_reset_streams(h2.max_local_error_reset_streams)
         // WebSocket over HTTP/2 (RFC 8441 extended CONNECT, `proxy::upgrade`).
         .enable_connect_protocol();
-    builder
+    let http1 = (!w.http2.enabled).then(|| {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.header_read_timeout(None)
+            .writev(false)
+            .max_buf_size(w.max_buf);
+        b
+    });
+    conn::Builders {
+        auto: builder,
+        http1,
+    }
 }
 
 /// One worker: accept loops for every listener, a pool sweeper, and the drain at the end.
@@ -249,7 +261,7 @@ async fn worker_loop(
 ) {
     let graceful = Arc::new(GracefulShutdown::new());
     let open_conns = Arc::new(conn::Open::default());
-    let builder = Arc::new(builder(&w));
+    let builder = Arc::new(builders(&w));
     let mut accepts = Vec::new();
     for (l, kind) in listeners {
         let l = match TcpListener::from_std(l) {
@@ -308,7 +320,7 @@ async fn accept_loop(
     w: Worker,
     listener: TcpListener,
     kind: Kind,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<conn::Builders>,
     graceful: Arc<GracefulShutdown>,
     open_conns: Arc<conn::Open>,
     mut stop: watch::Receiver<bool>,

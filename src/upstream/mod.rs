@@ -26,7 +26,9 @@ use crate::base::lock;
 use crate::client::transport::{TlsTarget, Transport};
 use crate::client::Peer;
 use crate::clock::Clock;
-use crate::config::{EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec, UpstreamProtocol};
+use crate::config::{
+    EndpointSpec, HostHeader, ResilienceSpec, ServiceSpec, UpstreamHeaders, UpstreamProtocol,
+};
 use balance::Balancer;
 use breaker::Breaker;
 use outlier::Outlier;
@@ -40,6 +42,8 @@ pub struct Service {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub host_header: HostHeader,
+    /// The optional headers this service's requests carry.
+    pub upstream_headers: UpstreamHeaders,
     pub spec: Arc<ResilienceSpec>,
     pub balancer: Balancer,
     /// Requests in flight to the service (the bulkhead counts these).
@@ -157,6 +161,7 @@ impl Service {
             connect_timeout: spec.connect_timeout,
             request_timeout: spec.request_timeout,
             host_header: spec.host_header,
+            upstream_headers: spec.upstream_headers,
             spec: Arc::new(r.clone()),
             balancer,
             in_flight: previous.map_or_else(Default::default, |p| p.in_flight.clone()),

@@ -38,6 +38,7 @@ mod gateway;
 mod grafana;
 mod grpc;
 mod grpc_web;
+mod http1_only;
 mod http2;
 mod interim;
 mod layers;

@@ -233,3 +233,48 @@ async fn idle_upstream_connections_expire() {
     assert_eq!(get(&gw.url("/a")).await.0, 200);
     assert_eq!(b.connections(), 2, "an expired idle connection was reused");
 }
+
+#[tokio::test]
+async fn a_service_can_turn_the_optional_upstream_headers_off() {
+    let b = Backend::echo().await;
+    let off = "[services.upstream_headers]\nvia = false\nrequest_id = false\nforwarded_host = false\ntrace_context = \"sampled\"";
+    let gw = start_gateway(&config(&b, off, "")).await;
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let req = Request::get(gw.url("/a"))
+        .header("x-forwarded-host", "spoofed.example")
+        .header("traceparent", unsampled)
+        .body(full(""))
+        .unwrap();
+    let (st, h, body) = send(req).await;
+    assert_eq!(st, StatusCode::OK);
+    let v = json(&body);
+    let sent = &v["headers"];
+    for name in ["via", "x-request-id", "x-forwarded-host"] {
+        assert!(sent.get(name).is_none(), "{name} reached the backend: {v}");
+    }
+    // The mandatory ones stay; the client still gets its request id.
+    assert_eq!(sent["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(sent["x-forwarded-proto"], "http");
+    assert_eq!(h["x-request-id"].len(), 32);
+    // Not sampled: the client's trace context passes as it was sent.
+    assert_eq!(sent["traceparent"], unsampled);
+    // Sampled: the gateway's span becomes the upstream's parent, as by default.
+    let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = Request::get(gw.url("/a"))
+        .header("traceparent", sampled)
+        .body(full(""))
+        .unwrap();
+    let (_, _, body) = send(req).await;
+    let tp = json(&body)["headers"]["traceparent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{tp}"
+    );
+    assert!(
+        !tp.contains("00f067aa0ba902b7"),
+        "the gateway's span is the parent: {tp}"
+    );
+}

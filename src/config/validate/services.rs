@@ -13,8 +13,10 @@ use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::fields::{fields, Fields};
 use super::{hint, resilience, upstream_tls};
-use crate::config::raw::{EndpointList, RawEndpoint, RawService, ENDPOINT_KEYS};
-use crate::config::{EndpointSpec, HostHeader, ServiceSpec};
+use crate::config::raw::{
+    EndpointList, RawEndpoint, RawService, RawUpstreamHeaders, ENDPOINT_KEYS,
+};
+use crate::config::{EndpointSpec, HostHeader, ServiceSpec, TraceContextMode, UpstreamHeaders};
 
 /// The validated services, aligned with the `[[services]]` elements.
 pub(super) struct Services {
@@ -75,6 +77,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             resilience: Default::default(),
             protocol: Default::default(),
             tls: None,
+            upstream_headers: Default::default(),
         };
         let hosts = [
             ("endpoint", HostHeader::Endpoint),
@@ -86,6 +89,10 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             request_timeout: timeout;
             host_header: one_of(&hosts);
         );
+        if let Some(t) = &raw.upstream_headers {
+            f.prefix = format!("{key}.upstream_headers");
+            upstream_headers(t, &mut f, &mut out.upstream_headers);
+        }
         let ok = f.ok && name.is_some() && endpoints.is_some();
         let resilience = resilience::resilience(raw, &key, ctx);
         let transport =
@@ -102,6 +109,20 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
         specs.push(spec);
     }
     Services { specs, names }
+}
+
+/// `[services.upstream_headers]`.
+fn upstream_headers(raw: &RawUpstreamHeaders, f: &mut Fields<'_, '_>, out: &mut UpstreamHeaders) {
+    let modes = [
+        ("always", TraceContextMode::Always),
+        ("sampled", TraceContextMode::Sampled),
+    ];
+    fields!(f, raw, out;
+        via: flag;
+        request_id: flag;
+        forwarded_host: flag;
+        trace_context: one_of(&modes);
+    );
 }
 
 /// Validates `endpoints`: URLs, weights, unknown keys of `{ url, weight }` tables, duplicates.
