@@ -78,8 +78,12 @@ pub fn start(
         state: NameState::default(),
         pem: None,
     });
+    let store = Store::new(&settings.storage, redis);
+    if let Some(lookup) = store.token_lookup() {
+        certs.set_remote(lookup);
+    }
     let mut m = Manager {
-        store: Store::new(&settings.storage, redis),
+        store,
         settings: settings.clone(),
         certs,
         metrics,
@@ -188,7 +192,11 @@ impl Manager {
             self.account = Some(order::account(&self.settings, &self.store).await?);
         }
         let account = self.account.as_ref().ok_or("no account")?;
-        order::order(account, name, &self.settings.challenges, &self.certs).await
+        let setup = order::Setup {
+            certs: &self.certs,
+            store: &self.store,
+        };
+        order::order(account, name, &self.settings.challenges, setup).await
     }
 
     /// Serves `stored` for `entries[i]` from the next handshake on; its notAfter.

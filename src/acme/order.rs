@@ -54,19 +54,29 @@ pub async fn account(settings: &AcmeSettings, store: &Store) -> Result<Account, 
     Ok(account)
 }
 
+/// Where an order's challenges are set up: the listeners' `AcmeCerts`, and the store that
+/// publishes HTTP-01 tokens to the other instances in cluster mode.
+pub struct Setup<'a> {
+    pub certs: &'a AcmeCerts,
+    pub store: &'a Store,
+}
+
 /// Orders a certificate for `name`; the challenges set up for it are removed whatever the end.
 pub async fn order(
     account: &Account,
     name: &str,
     challenges: &[Challenge],
-    certs: &AcmeCerts,
+    setup: Setup<'_>,
 ) -> Result<Stored, String> {
     let mut tokens = Vec::new();
-    let result = run(account, name, challenges, certs, &mut tokens).await;
+    let result = run(account, name, challenges, &setup, &mut tokens).await;
     for t in &tokens {
-        certs.remove_token(t);
+        setup.certs.remove_token(t);
+        if let Err(e) = setup.store.unpublish_token(t).await {
+            tracing::debug!(error = %e, "ACME: cannot withdraw an HTTP-01 token from Redis");
+        }
     }
-    certs.remove_alpn(name);
+    setup.certs.remove_alpn(name);
     result
 }
 
@@ -74,9 +84,10 @@ async fn run(
     account: &Account,
     name: &str,
     challenges: &[Challenge],
-    certs: &AcmeCerts,
+    setup: &Setup<'_>,
     tokens: &mut Vec<String>,
 ) -> Result<Stored, String> {
+    let certs = setup.certs;
     let ids = [Identifier::Dns(name.to_owned())];
     let mut order = account
         .new_order(&NewOrder::new(&ids))
@@ -102,6 +113,13 @@ async fn run(
             Challenge::Http01 => {
                 certs.add_token(&ch.token, key_auth.as_str());
                 tokens.push(ch.token.clone());
+                if let Err(e) = setup
+                    .store
+                    .publish_token(&ch.token, key_auth.as_str())
+                    .await
+                {
+                    tracing::warn!(error = %e, "ACME: cannot share the HTTP-01 token through Redis; only this instance answers it");
+                }
             }
             Challenge::TlsAlpn01 => {
                 let cert = alpn_certificate(name, key_auth.digest().as_ref())?;

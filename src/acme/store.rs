@@ -2,10 +2,13 @@
 //! `NAME/key.pem` (mode 0600), `account-HASH.json` per CA directory), written to a temporary
 //! file and renamed into place; and, in cluster mode, in Redis (`PREFIX:acme:cert:NAME`, the
 //! two PEM texts as JSON) beside the lock that lets one instance order a name at a time
-//! (`PREFIX:acme:lock:NAME`, `SET NX PX` with this instance's token, released only by it).
+//! (`PREFIX:acme:lock:NAME`, `SET NX PX` with this instance's token, released only by it)
+//! and the pending HTTP-01 tokens (`PREFIX:acme:http01:TOKEN`, the key authorization, for
+//! 10 minutes), which every instance answers.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -22,11 +25,13 @@ pub struct Stored {
 
 /// Redis commands' time limit.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a published HTTP-01 token lives in Redis at most.
+const TOKEN_TTL_MS: u64 = 600_000;
 
 /// The disk directory and, in cluster mode, the shared Redis copy.
 pub struct Store {
     dir: PathBuf,
-    shared: Option<Shared>,
+    shared: Option<Arc<Shared>>,
 }
 
 struct Shared {
@@ -40,11 +45,13 @@ struct Shared {
 impl Store {
     /// A store in `dir`; `redis`: the client and key prefix of `[cluster]`.
     pub fn new(dir: &Path, redis: Option<(Client, String)>) -> Store {
-        let shared = redis.map(|(client, prefix)| Shared {
-            client,
-            prefix,
-            token: format!("{:016x}", fastrand::u64(..)),
-            conn: tokio::sync::Mutex::new(None),
+        let shared = redis.map(|(client, prefix)| {
+            Arc::new(Shared {
+                client,
+                prefix,
+                token: format!("{:016x}", fastrand::u64(..)),
+                conn: tokio::sync::Mutex::new(None),
+            })
         });
         Store {
             dir: dir.to_owned(),
@@ -113,6 +120,39 @@ impl Store {
         let key = format!("{}:acme:cert:{name}", s.prefix);
         let json = serde_json::to_string(stored).unwrap_or_default();
         s.run(redis::cmd("SET").arg(key).arg(json)).await
+    }
+
+    /// Publishes a pending HTTP-01 token for the other instances (nothing outside cluster mode).
+    pub async fn publish_token(&self, token: &str, key_auth: &str) -> redis::RedisResult<()> {
+        let Some(s) = &self.shared else {
+            return Ok(());
+        };
+        let key = format!("{}:acme:http01:{token}", s.prefix);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(key_auth).arg("PX").arg(TOKEN_TTL_MS);
+        s.run(&cmd).await
+    }
+
+    /// Withdraws a published token.
+    pub async fn unpublish_token(&self, token: &str) -> redis::RedisResult<()> {
+        let Some(s) = &self.shared else {
+            return Ok(());
+        };
+        let key = format!("{}:acme:http01:{token}", s.prefix);
+        s.run::<()>(redis::cmd("DEL").arg(key)).await
+    }
+
+    /// Cluster mode: the lookup of tokens other instances published, for
+    /// `AcmeCerts::set_remote`.
+    pub fn token_lookup(&self) -> Option<crate::tls::acme::Remote> {
+        let s = self.shared.clone()?;
+        Some(Arc::new(move |token: String| {
+            let s = s.clone();
+            Box::pin(async move {
+                let key = format!("{}:acme:http01:{token}", s.prefix);
+                s.run(redis::cmd("GET").arg(key)).await.ok().flatten()
+            })
+        }))
     }
 
     /// Takes the order lock of `name` for `ttl`: true when this instance holds it (always

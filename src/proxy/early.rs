@@ -15,6 +15,7 @@ use super::ConnInfo;
 use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::routing::bare_host;
+use crate::tls::acme::AcmeCerts;
 
 /// The connection's answer for this request, if it has one (`host`: the request's host as
 /// the pipeline read it, port included).
@@ -23,11 +24,6 @@ pub(super) fn answer(
     parts: &http::request::Parts,
     host: Option<&str>,
 ) -> Result<Option<Response<GatewayBody>>, GatewayError> {
-    if let Some(acme) = &conn.acme {
-        if let Some(key_authorization) = acme.http01(parts.uri.path()) {
-            return Ok(Some(http01(key_authorization)));
-        }
-    }
     if let Some(port) = conn.redirect {
         return redirect(parts, port).map(Some);
     }
@@ -37,6 +33,19 @@ pub(super) fn answer(
         }
     }
     Ok(None)
+}
+
+/// An ACME HTTP-01 validation request for a pending token (set up here or, in cluster mode,
+/// by another instance): its answer. Plaintext listeners with `[acme]` HTTP-01 only.
+pub(super) async fn acme(
+    acme: &AcmeCerts,
+    parts: &http::request::Parts,
+) -> Option<Response<GatewayBody>> {
+    let path = parts.uri.path();
+    if !path.starts_with(crate::tls::acme::HTTP01_PREFIX) {
+        return None;
+    }
+    acme.http01_anywhere(path).await.map(http01)
 }
 
 /// `200` with the key authorization (RFC 8555 §8.3), `application/octet-stream`.

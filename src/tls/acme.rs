@@ -5,9 +5,13 @@
 //! which the SNI resolver prefers over the `[[tls.certificates]]` files. Issued certificates
 //! sit behind an `ArcSwap`, so a renewal reaches new handshakes with no restart; the
 //! challenge maps change a few times per order and are read only by validation requests.
+//! In cluster mode a token another instance set up is looked up in Redis through the `remote`
+//! hook `crate::acme` sets, so the CA's validation request may reach any instance.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use arc_swap::ArcSwap;
 use rustls::server::ClientHello;
@@ -22,9 +26,15 @@ pub const ALPN: &[u8] = b"acme-tls/1";
 /// The path prefix of HTTP-01 validation requests (RFC 8555 §8.3).
 pub const HTTP01_PREFIX: &str = "/.well-known/acme-challenge/";
 
+/// Looks a token up where other instances publish theirs: its key authorization, if any.
+pub type Remote =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + Sync>;
+
 /// The ACME state the listeners read; one per gateway, shared with `crate::acme`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AcmeCerts {
+    /// Cluster mode: the tokens other instances set up.
+    remote: OnceLock<Remote>,
     /// HTTP-01: token -> key authorization.
     tokens: RwLock<HashMap<String, String>>,
     /// TLS-ALPN-01: name -> the challenge certificate.
@@ -41,11 +51,35 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl std::fmt::Debug for AcmeCerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcmeCerts")
+            .field("tokens", &read(&self.tokens).len())
+            .field("issued", &self.issued.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl AcmeCerts {
     /// The key authorization for an HTTP-01 request's path, when it names a pending token.
     pub fn http01(&self, path: &str) -> Option<String> {
         let token = path.strip_prefix(HTTP01_PREFIX)?;
         read(&self.tokens).get(token).cloned()
+    }
+
+    /// `http01`, then (cluster mode) the tokens other instances set up.
+    pub async fn http01_anywhere(&self, path: &str) -> Option<String> {
+        let token = path.strip_prefix(HTTP01_PREFIX)?;
+        if let Some(k) = read(&self.tokens).get(token).cloned() {
+            return Some(k);
+        }
+        let remote = self.remote.get()?;
+        remote(token.to_owned()).await
+    }
+
+    /// Looks tokens not set up here up with `remote` (set once).
+    pub fn set_remote(&self, remote: Remote) {
+        let _ = self.remote.set(remote);
     }
 
     /// Answers `token` with `key_authorization` until [`AcmeCerts::remove_token`].

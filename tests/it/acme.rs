@@ -3,8 +3,9 @@
 //! HTTP-01 and with TLS-ALPN-01, the issued certificate served for its name by a real TLS
 //! handshake that verifies it up to pebble's root, renewal through the injected clock with no
 //! restart, the certificate kept on disk and served by a new gateway without an order, a
-//! failed order retried after its backoff and counted, and cluster mode (one instance
-//! orders, another serves the copy shared through Redis; the order lock).
+//! failed order retried after its backoff and counted, and cluster mode (one instance orders
+//! while another answers its HTTP-01 token from Redis and then serves the copy shared there;
+//! the order lock).
 
 use std::time::Duration;
 
@@ -198,24 +199,46 @@ async fn a_failed_order_is_counted_and_retried_after_its_backoff() {
 }
 
 #[tokio::test]
-async fn in_cluster_mode_one_instance_orders_and_another_serves_its_copy() {
+async fn in_cluster_mode_one_instance_orders_another_answers_and_both_serve() {
     let redis = RedisServer::start().unwrap();
     let cluster = format!(
         "[cluster]\nredis = \"{}\"\nprefix = \"acme-it\"\n",
         redis.url()
     );
-    let (l, http, tls) = listeners();
-    let pebble = Pebble::start(http, tls, None);
     let name = "shared.acme.test";
+    // Pebble validates HTTP-01 at B, while A orders: B answers A's token from Redis.
+    let (la, _, tls) = listeners();
+    let (lb, http_b, _) = listeners();
+    let pebble = Pebble::start(http_b, tls, None);
     let (dir_a, dir_b) = (Dir::new(), Dir::new());
-    let a = gateway(&pebble, l, name, "\"http-01\"", &dir_a, &cluster).await;
+    let a = gateway(&pebble, la, name, "\"http-01\"", &dir_a, &cluster).await;
+    // B starts once A holds the order lock.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let lock = format!("acme-it:acme:lock:{name}");
+    let mut locked = false;
+    for _ in 0..400 {
+        let held: bool = redis::cmd("EXISTS")
+            .arg(&lock)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if held {
+            locked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(locked, "A never took the order lock");
+    let b = gateway(&pebble, lb, name, "\"http-01\"", &dir_b, &cluster).await;
     wait_orders(&a.gw, "issued", 1).await;
     let config = client(&pebble).await;
     let leaf = served(&a.gw, name, &config).await;
 
-    // B has nothing on disk: it serves A's certificate from Redis and orders nothing.
-    let (l, _, _) = listeners();
-    let b = gateway(&pebble, l, name, "\"http-01\"", &dir_b, &cluster).await;
+    // B ordered nothing, and serves A's certificate from Redis.
     let mut got = None;
     for _ in 0..200 {
         if let Ok(s) = connect(b.gw.tls[0], name, config.clone()).await {
@@ -230,6 +253,7 @@ async fn in_cluster_mode_one_instance_orders_and_another_serves_its_copy() {
         "B keeps a copy on disk"
     );
     assert_eq!(orders(&b.gw, "issued") + orders(&b.gw, "failed"), 0);
+    assert_eq!(orders(&a.gw, "failed"), 0);
 }
 
 #[tokio::test]
