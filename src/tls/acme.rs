@@ -109,9 +109,14 @@ impl AcmeCerts {
         });
     }
 
-    /// The issued certificate for `name` (lowercase, no trailing dot), if any.
+    /// The issued certificate for `name` (any case, a trailing dot ignored), if any.
     pub fn issued(&self, name: &str) -> Option<Arc<Served>> {
-        self.issued.load().get(name).cloned()
+        let name = name.trim_end_matches('.');
+        let issued = self.issued.load();
+        match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => issued.get(&name.to_ascii_lowercase()).cloned(),
+            false => issued.get(name).cloned(),
+        }
     }
 
     /// The certificate for a handshake, when ACME decides it: `Some(None)` for a TLS-ALPN-01
@@ -123,12 +128,7 @@ impl AcmeCerts {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             return Some(read(&self.alpn).get(&name).cloned());
         }
-        let issued = self.issued.load();
-        let found = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => issued.get(&name.to_ascii_lowercase()),
-            false => issued.get(name.trim_end_matches('.')),
-        };
-        found.map(|s| Some(s.key.clone()))
+        self.issued(name).map(|s| Some(s.key.clone()))
     }
 }
 

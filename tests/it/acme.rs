@@ -170,6 +170,12 @@ async fn tls_alpn01_orders_and_a_restart_serves_the_kept_certificate() {
     wait_orders(&run.gw, "issued", 1).await;
     let config = client(&pebble).await;
     let leaf = served(&run.gw, name, &config).await;
+    // The CA's validation handshakes are counted apart from failures.
+    assert!(
+        run.gw.metrics().contains("result=\"acme_validation\"} "),
+        "{}",
+        run.gw.metrics()
+    );
     drop(run);
 
     // A new gateway on the same storage serves the kept certificate without ordering.

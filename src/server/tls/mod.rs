@@ -31,6 +31,9 @@ use crate::tls::{certs, provider, subject};
 pub use handshake::failure_reason;
 pub use watch::watch;
 
+/// The error `accept` ends an ACME TLS-ALPN-01 validation handshake with.
+const ACME_VALIDATION: &str = "ACME TLS-ALPN-01 validation handshake";
+
 /// One `[[tls]]` element at run time.
 pub struct TlsListener {
     /// Rebuilt (with a fresh session cache) when the client CA file changes.
@@ -116,11 +119,8 @@ impl TlsListener {
         let conn = stream.get_ref().1;
         if conn.alpn_protocol() == Some(crate::tls::acme::ALPN) {
             // TLS-ALPN-01 validation: the certificate was the answer (RFC 8737 §3).
-            let msg = "ACME TLS-ALPN-01 validation handshake";
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                msg,
-            ));
+            let kind = std::io::ErrorKind::ConnectionAborted;
+            return Err(std::io::Error::new(kind, ACME_VALIDATION));
         }
         let h2 = conn.alpn_protocol() == Some(b"h2");
         let version = handshake::version_label(conn.protocol_version());
