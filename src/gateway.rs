@@ -201,7 +201,7 @@ fn start_acme(config: &Config, shared: &Shared) -> Result<Option<AbortOnDrop>, E
         return Ok(None);
     };
     let (metrics, clock) = (shared.metrics.clone(), shared.clock.clone());
-    let cluster = config.cluster.as_ref();
+    let cluster = (config.cluster.as_ref()).map(|c| (c, &config.outbound.client));
     crate::acme::start(settings, certs.clone(), metrics, clock, cluster)
         .map(|t| Some(AbortOnDrop(t)))
         .map_err(Error::Acme)

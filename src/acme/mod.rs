@@ -28,6 +28,7 @@ use crate::config::acme::AcmeSettings;
 use crate::config::ClusterSettings;
 use crate::observability::metrics::Metrics;
 use crate::tls::acme::AcmeCerts;
+use crate::tls::outbound::Outbound;
 use schedule::NameState;
 use store::{Store, Stored};
 
@@ -57,17 +58,18 @@ struct Manager {
 }
 
 /// Serves the certificates kept on disk at once, then starts the task that orders and
-/// renews; it runs until the handle is aborted. `cluster`: share through its Redis.
+/// renews; it runs until the handle is aborted. `cluster`: share through its Redis, reached
+/// with `outbound` (`[outbound]`'s trust, as cluster mode's own client).
 pub fn start(
     settings: &AcmeSettings,
     certs: Arc<AcmeCerts>,
     metrics: Arc<Metrics>,
     clock: Clock,
-    cluster: Option<&ClusterSettings>,
+    cluster: Option<(&ClusterSettings, &Outbound)>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let redis = match cluster {
-        Some(c) => {
-            let client = (settings.client.redis_client(&c.redis))
+        Some((c, outbound)) => {
+            let client = (outbound.redis_client(&c.redis))
                 .map_err(|e| format!("[acme] with [cluster] redis: {}", e.category()))?;
             Some((client, c.prefix.clone()))
         }

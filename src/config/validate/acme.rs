@@ -33,7 +33,13 @@ pub(super) fn acme(
     let what = "e.g. directory = \"https://acme-v02.api.letsencrypt.org/directory\"";
     let directory = ctx.required(&raw.directory, &table, "acme.directory", what, directory);
     let what = "e.g. names = [\"api.example.com\"]";
-    let names = ctx.required(&raw.names, &table, "acme.names", what, names);
+    let mut names = ctx.required(&raw.names, &table, "acme.names", what, names);
+    if let (false, Some(v), Some(_)) = (tls, &raw.names, &names) {
+        let msg = "no [[tls]] listener would serve these certificates";
+        let hint = "add a [[tls]] element (it may list no certificates of its own)";
+        ctx.error(v.span(), "acme.names", msg, Some(hint.to_owned()));
+        names = None;
+    }
     let contact = ctx.optional(&raw.contact, Vec::new(), contact);
     let default = vec![Challenge::Http01];
     let challenges = ctx.optional(&raw.challenges, default, |ctx, v| challenges(v, tls, ctx));
