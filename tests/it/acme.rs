@@ -133,7 +133,9 @@ async fn http01_orders_serves_and_renews_with_no_restart() {
     let pebble = Pebble::start(http, tls, Some(8 * 86_400));
     let storage = Dir::new();
     let name = "web.acme.test";
-    let run = gateway(&pebble, l, name, "\"http-01\"", &storage, "").await;
+    // The plaintext listener redirects to HTTPS: the token is answered before that.
+    let redirect = "redirect_http = true\n";
+    let run = gateway(&pebble, l, name, "\"http-01\"", &storage, redirect).await;
     wait_orders(&run.gw, "issued", 1).await;
     let config = client(&pebble).await;
     let first = served(&run.gw, name, &config).await;
@@ -146,9 +148,9 @@ async fn http01_orders_serves_and_renews_with_no_restart() {
         file.display()
     );
     assert!(run.gw.metrics().contains(&expiry), "{}", run.gw.metrics());
-    // A path under the challenge prefix with no pending token is routed as usual (404).
+    // A path under the challenge prefix with no pending token gets the usual answer.
     let (status, _, _) = crate::common::get(&run.gw.url("/.well-known/acme-challenge/x")).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 308);
 
     run.clock.advance(4 * DAY + Duration::from_secs(60));
     wait_orders(&run.gw, "issued", 2).await;
