@@ -258,6 +258,8 @@ pub enum TraceContextMode {
     /// Only a sampled trace's requests do; an unsampled request's trace headers pass as the
     /// client sent them (none when it sent none).
     Sampled,
+    /// None do: the client's trace headers pass as it sent them.
+    Off,
 }
 
 /// One endpoint URL of a service, e.g. `http://127.0.0.1:9001` or `https://users.internal`.

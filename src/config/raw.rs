@@ -165,8 +165,8 @@ pub(super) struct RawUpstreamHeaders {
     pub request_id: Option<Spanned<bool>>,
     /// `X-Forwarded-Host`. Default true.
     pub forwarded_host: Option<Spanned<bool>>,
-    /// `"always"` (default) or `"sampled"`: when the gateway writes traceparent/tracestate
-    /// (and B3) upstream.
+    /// `"always"` (default), `"sampled"` or `"off"`: when the gateway writes
+    /// traceparent/tracestate (and B3) upstream.
     pub trace_context: Option<Spanned<String>>,
 }
 

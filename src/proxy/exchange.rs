@@ -88,7 +88,12 @@ pub fn outgoing_head(parts: &mut http::request::Parts, c: &Client<'_>) -> Option
     // Room for what the gateway adds (trace context, X-Forwarded-*, Via, request id) in one
     // growth of the map rather than two.
     parts.headers.reserve(8);
-    if c.add.trace_context == TraceContextMode::Always || c.trace.sampled() {
+    let trace = match c.add.trace_context {
+        TraceContextMode::Always => true,
+        TraceContextMode::Sampled => c.trace.sampled(),
+        TraceContextMode::Off => false,
+    };
+    if trace {
         c.trace.apply(&mut parts.headers);
     }
     let client_host = match parts.uri.authority() {

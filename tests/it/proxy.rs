@@ -278,3 +278,21 @@ async fn a_service_can_turn_the_optional_upstream_headers_off() {
         "the gateway's span is the parent: {tp}"
     );
 }
+
+#[tokio::test]
+async fn trace_context_off_writes_no_trace_headers_upstream() {
+    let b = Backend::echo().await;
+    let off = "[services.upstream_headers]\ntrace_context = \"off\"";
+    let gw = start_gateway(&config(&b, off, "")).await;
+    let (_, _, body) = send(Request::get(gw.url("/a")).body(full("")).unwrap()).await;
+    let v = json(&body);
+    assert!(v["headers"].get("traceparent").is_none(), "{v}");
+    assert_eq!(v["headers"]["via"], "1.1 portcullis", "{v}");
+    let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = Request::get(gw.url("/a"))
+        .header("traceparent", sent)
+        .body(full(""))
+        .unwrap();
+    let (_, _, body) = send(req).await;
+    assert_eq!(json(&body)["headers"]["traceparent"], sent);
+}

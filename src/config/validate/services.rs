@@ -116,6 +116,7 @@ fn upstream_headers(raw: &RawUpstreamHeaders, f: &mut Fields<'_, '_>, out: &mut 
     let modes = [
         ("always", TraceContextMode::Always),
         ("sampled", TraceContextMode::Sampled),
+        ("off", TraceContextMode::Off),
     ];
     fields!(f, raw, out;
         via: flag;

@@ -29,6 +29,9 @@ fn each_header_turns_off_alone() {
     let h = parse(&text).unwrap().services[0].upstream_headers;
     assert!(h.via && !h.request_id && !h.forwarded_host);
     assert_eq!(h.trace_context, TraceContextMode::Sampled);
+    let text = format!("{SERVICE}[services.upstream_headers]\ntrace_context = \"off\"\n");
+    let h = parse(&text).unwrap().services[0].upstream_headers;
+    assert_eq!(h.trace_context, TraceContextMode::Off);
 }
 
 #[test]
