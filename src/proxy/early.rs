@@ -5,7 +5,7 @@
 //! it does not serve, see `tls::names`). All leave through
 //! `proxy::finish` like every other answer, so they are logged (route, service and endpoint
 //! `-`), counted in `portcullis_requests_total{route="-",service="-"}` and carry an
-//! `x-request-id`; neither reaches a backend.
+//! `x-request-id`; none reaches a backend.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
