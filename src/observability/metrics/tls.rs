@@ -82,6 +82,11 @@ impl TlsMetrics {
             "When each served certificate expires (its notAfter), seconds since the epoch",
             self.expiry.clone(),
         );
+        // Both results at 0 from the start, so a rate or an alert on them has a series to
+        // read before the first order (and on gateways without `[acme]`).
+        for result in ["issued", "failed"] {
+            self.acme_orders.get_or_create(&ResultLabels { result });
+        }
         r.register(
             "acme_orders",
             "ACME certificate orders by result (issued or failed)",
