@@ -85,7 +85,7 @@ impl TlsMetrics {
         // Both results at 0 from the start, so a rate or an alert on them has a series to
         // read before the first order (and on gateways without `[acme]`).
         for result in ["issued", "failed"] {
-            self.acme_orders.get_or_create(&ResultLabels { result });
+            let _ = self.acme_orders.get_or_create(&ResultLabels { result });
         }
         r.register(
             "acme_orders",
