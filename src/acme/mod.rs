@@ -204,20 +204,15 @@ impl Manager {
     /// Serves `stored` for `entries[i]` from the next handshake on; its notAfter.
     fn install(&mut self, i: usize, stored: &Stored) -> Result<SystemTime, String> {
         let file = self.store.cert_file(&self.entries[i].name);
-        let (served, not_after) =
+        let (served, validity) =
             crate::tls::acme::served(stored.cert_pem.as_bytes(), stored.key_pem.as_bytes(), &file)?;
-        let not_after = not_after
-            .map(|t| {
-                let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
-                let secs = days * 86_400 + i64::from(t.seconds);
-                SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
-            })
-            .ok_or("the certificate's notAfter cannot be read")?;
+        let (not_before, not_after) =
+            validity.ok_or("the certificate's validity cannot be read")?;
+        let (not_before, not_after) = (system_time(not_before), system_time(not_after));
         let e = &mut self.entries[i];
         self.certs.install(&e.name, served);
-        let now = self.clock.system_time();
         e.state
-            .installed(now, not_after, self.settings.renew_before);
+            .installed(not_before, not_after, self.settings.renew_before);
         e.pem = Some(stored.cert_pem.clone());
         let at = not_after
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -227,6 +222,13 @@ impl Manager {
         self.metrics.tls_certificates(METRIC_ELEMENT, &list);
         Ok(not_after)
     }
+}
+
+/// A certificate time as a `SystemTime`.
+fn system_time(t: crate::tls::validity::CertTime) -> SystemTime {
+    let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
+    let secs = days * 86_400 + i64::from(t.seconds);
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 fn path_label(p: PathBuf) -> String {

@@ -1,6 +1,5 @@
 //! The renewal schedule of one name, pure: when its certificate is due (ahead of expiry by
-//! `renew_before`, but never in the first half of the lifetime it had when it was installed,
-//! so a `renew_before` longer than the CA's lifetimes does not order again and again), and the
+//! `renew_before`, but never in the first half of its lifetime (notBefore to notAfter), so a `renew_before` longer than the CA's lifetimes does not order again and again), and the
 //! backoff after failed orders (1 minute doubling to at most 1 day). Times are the injectable
 //! clock's `system_time`.
 
@@ -31,10 +30,15 @@ impl NameState {
         waited && self.renew_at.is_none_or(|t| now >= t)
     }
 
-    /// A certificate valid until `not_after` is served from `now` on.
-    pub fn installed(&mut self, now: SystemTime, not_after: SystemTime, renew_before: Duration) {
-        let left = not_after.duration_since(now).unwrap_or_default();
-        let ahead = renew_before.min(left / 2);
+    /// A certificate valid from `not_before` to `not_after` is served from now on.
+    pub fn installed(
+        &mut self,
+        not_before: SystemTime,
+        not_after: SystemTime,
+        renew_before: Duration,
+    ) {
+        let lifetime = not_after.duration_since(not_before).unwrap_or_default();
+        let ahead = renew_before.min(lifetime / 2);
         self.renew_at = Some(not_after - ahead);
         self.not_after = Some(not_after);
         self.failures = 0;

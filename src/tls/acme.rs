@@ -19,6 +19,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::names::{CertNames, Served};
+use super::validity::{validity, CertTime};
 
 /// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737 §6.2).
 pub const ALPN: &[u8] = b"acme-tls/1";
@@ -150,18 +151,22 @@ pub fn alpn_certificate(name: &str, digest: &[u8]) -> Result<CertifiedKey, Strin
     Ok(CertifiedKey::new(vec![cert.der().clone()], signer))
 }
 
-/// A certificate ready to serve from its chain and key (PEM), with its notAfter.
+/// A certificate's (notBefore, notAfter).
+pub type Validity = (CertTime, CertTime);
+
+/// A certificate ready to serve from its chain and key (PEM), with its validity.
 pub fn served(
     cert_pem: &[u8],
     key_pem: &[u8],
     name: &std::path::Path,
-) -> Result<(Arc<Served>, Option<super::validity::CertTime>), String> {
+) -> Result<(Arc<Served>, Option<Validity>), String> {
     let loaded = super::certs::parse_pair(cert_pem, key_pem, name, name).map_err(|(_, e)| e)?;
+    let validity = loaded.key.cert.first().and_then(|c| validity(c));
     let served = Served {
         key: loaded.key,
         names: CertNames::new(&loaded.dns_names),
     };
-    Ok((Arc::new(served), loaded.not_after))
+    Ok((Arc::new(served), validity))
 }
 
 #[cfg(test)]
