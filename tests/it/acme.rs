@@ -265,7 +265,7 @@ async fn in_cluster_mode_one_instance_orders_another_answers_and_both_serve() {
 }
 
 #[tokio::test]
-async fn the_order_lock_is_held_by_one_instance_at_a_time() {
+async fn the_order_lock_and_the_http01_tokens_are_shared_through_redis() {
     use portcullis::acme::store::Store;
     let redis = RedisServer::start().unwrap();
     let client = || redis::Client::open(redis.url()).unwrap();
@@ -282,4 +282,13 @@ async fn the_order_lock_is_held_by_one_instance_at_a_time() {
     assert!(b.lock("x.test", ttl).await.unwrap());
     // Another name has its own lock.
     assert!(a.lock("y.test", ttl).await.unwrap());
+    // A token one instance publishes, another looks up, until it is withdrawn.
+    let lookup = b.token_lookup().unwrap();
+    assert_eq!(lookup("tok".into()).await, None);
+    a.publish_token("tok", "tok.thumb").await.unwrap();
+    assert_eq!(lookup("tok".into()).await.as_deref(), Some("tok.thumb"));
+    a.unpublish_token("tok").await.unwrap();
+    assert_eq!(lookup("tok".into()).await, None);
+    // Outside cluster mode there is nothing to look up.
+    assert!(Store::new(&dir.0, None).token_lookup().is_none());
 }
