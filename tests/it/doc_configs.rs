@@ -10,7 +10,12 @@ use std::process::Command;
 use toml::{Table, Value};
 
 /// The docs whose `toml` blocks are whole config files.
-const DOCS: [&str; 3] = ["README.md", "docs/production.md", "docs/migrating.md"];
+const DOCS: [&str; 4] = [
+    "README.md",
+    "docs/production.md",
+    "docs/migrating.md",
+    "docs/acme.md",
+];
 
 /// The fenced ```toml blocks of a Markdown text, with the line each starts on.
 fn toml_blocks(text: &str) -> Vec<(usize, String)> {
