@@ -11,6 +11,7 @@
 //! The challenges are answered by the listeners: HTTP-01 in `proxy::early`, TLS-ALPN-01 in
 //! `tls::resolver`.
 
+pub mod alpn_share;
 mod http;
 mod order;
 pub mod schedule;
@@ -55,6 +56,17 @@ struct Manager {
     account: Option<Account>,
     /// Each served certificate file with its notAfter, for the expiry metric.
     expiries: BTreeMap<String, f64>,
+    /// Cluster mode: the task following shared TLS-ALPN-01 challenges, stopped with this one.
+    _follower: Option<AbortOnDrop>,
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves the certificates kept on disk at once, then starts the task that orders and
@@ -84,6 +96,10 @@ pub fn start(
     if let Some(lookup) = store.token_lookup() {
         certs.set_remote(lookup);
     }
+    let follower = store.redis().map(|(client, prefix)| {
+        let task = alpn_share::follow(client, alpn_share::channel(&prefix), certs.clone());
+        AbortOnDrop(tokio::spawn(task))
+    });
     let mut m = Manager {
         store,
         settings: settings.clone(),
@@ -93,6 +109,7 @@ pub fn start(
         entries: entries.collect(),
         account: None,
         expiries: BTreeMap::new(),
+        _follower: follower,
     };
     for i in 0..m.entries.len() {
         if let Some(stored) = m.store.load(&m.entries[i].name) {

@@ -11,6 +11,7 @@ use instant_acme::{
     NewOrder, OrderStatus, RetryPolicy,
 };
 
+use super::alpn_share::{add_message, channel, remove_message};
 use super::http::Http;
 use super::store::{Store, Stored};
 use crate::config::acme::{AcmeSettings, Challenge};
@@ -76,8 +77,26 @@ pub async fn order(
             tracing::debug!(error = %e, "ACME: cannot withdraw an HTTP-01 token from Redis");
         }
     }
-    setup.certs.remove_alpn(name);
+    if setup.certs.has_alpn(name) {
+        setup.certs.remove_alpn(name);
+        share_alpn(setup.store, &remove_message(name)).await;
+    }
     result
+}
+
+/// Cluster mode: publishes a TLS-ALPN-01 message to every instance, and gives the others a
+/// moment to install the certificate before the CA is told to validate.
+async fn share_alpn(store: &Store, message: &str) {
+    let Some((_, prefix)) = store.redis() else {
+        return;
+    };
+    match store.publish(&channel(&prefix), message).await {
+        Ok(n) if n > 1 => tokio::time::sleep(Duration::from_millis(250)).await,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "ACME: cannot share the TLS-ALPN-01 challenge through Redis; only this instance answers it")
+        }
+    }
 }
 
 async fn run(
@@ -122,8 +141,10 @@ async fn run(
                 }
             }
             Challenge::TlsAlpn01 => {
-                let cert = alpn_certificate(name, key_auth.digest().as_ref())?;
+                let digest = key_auth.digest();
+                let cert = alpn_certificate(name, digest.as_ref())?;
                 certs.add_alpn(name, Arc::new(cert));
+                share_alpn(setup.store, &add_message(name, digest.as_ref())).await;
             }
         }
         ch.set_ready().await.map_err(text)?;

@@ -155,6 +155,21 @@ impl Store {
         }))
     }
 
+    /// Cluster mode: the Redis client and key prefix.
+    pub fn redis(&self) -> Option<(Client, String)> {
+        let s = self.shared.as_ref()?;
+        Some((s.client.clone(), s.prefix.clone()))
+    }
+
+    /// Publishes `message` on `channel`; how many instances received it (0 outside cluster
+    /// mode).
+    pub async fn publish(&self, channel: &str, message: &str) -> redis::RedisResult<u64> {
+        let Some(s) = &self.shared else {
+            return Ok(0);
+        };
+        s.run(redis::cmd("PUBLISH").arg(channel).arg(message)).await
+    }
+
     /// Takes the order lock of `name` for `ttl`: true when this instance holds it (always
     /// outside cluster mode).
     pub async fn lock(&self, name: &str, ttl: Duration) -> redis::RedisResult<bool> {

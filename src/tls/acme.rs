@@ -101,6 +101,11 @@ impl AcmeCerts {
         write(&self.alpn).remove(name);
     }
 
+    /// Whether a TLS-ALPN-01 challenge certificate for `name` is served.
+    pub fn has_alpn(&self, name: &str) -> bool {
+        read(&self.alpn).contains_key(name)
+    }
+
     /// Serves `served` for `name` from the next handshake on.
     pub fn install(&self, name: &str, served: Arc<Served>) {
         self.issued.rcu(|m| {

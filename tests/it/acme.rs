@@ -207,19 +207,49 @@ async fn a_failed_order_is_counted_and_retried_after_its_backoff() {
 }
 
 #[tokio::test]
-async fn in_cluster_mode_one_instance_orders_another_answers_and_both_serve() {
+async fn in_cluster_mode_one_instance_orders_another_answers_http01_and_both_serve() {
+    cluster_order("\"http-01\"").await;
+}
+
+#[tokio::test]
+async fn in_cluster_mode_another_instance_answers_a_tls_alpn01_challenge() {
+    let redis = RedisServer::start().unwrap();
+    let cluster = format!(
+        "[cluster]\nredis = \"{}\"\nprefix = \"acme-alpn\"\n",
+        redis.url()
+    );
+    let alpn = "\"tls-alpn-01\"";
+    // Pebble validates TLS-ALPN-01 at B only. B orders its own name first (so it is up and
+    // following the challenge channel), then A orders another: B serves A's challenge.
+    let (la, _, _) = listeners();
+    let (lb, _, tls_b) = listeners();
+    let dead = dead_port().await.port();
+    let pebble = Pebble::start(dead, tls_b, None);
+    let (dir_a, dir_b) = (Dir::new(), Dir::new());
+    let b = gateway(&pebble, lb, "b.acme.test", alpn, &dir_b, &cluster).await;
+    wait_orders(&b.gw, "issued", 1).await;
+    let a = gateway(&pebble, la, "a.acme.test", alpn, &dir_a, &cluster).await;
+    wait_orders(&a.gw, "issued", 1).await;
+    assert_eq!(orders(&a.gw, "failed"), 0);
+    let config = client(&pebble).await;
+    served(&a.gw, "a.acme.test", &config).await;
+}
+
+/// Pebble validates `challenge` at instance B while A orders (B answers A's HTTP-01 token
+/// from Redis); then B serves the certificate A ordered, shared through Redis, without
+/// ordering.
+async fn cluster_order(challenge: &str) {
     let redis = RedisServer::start().unwrap();
     let cluster = format!(
         "[cluster]\nredis = \"{}\"\nprefix = \"acme-it\"\n",
         redis.url()
     );
     let name = "shared.acme.test";
-    // Pebble validates HTTP-01 at B, while A orders: B answers A's token from Redis.
-    let (la, _, tls) = listeners();
-    let (lb, http_b, _) = listeners();
-    let pebble = Pebble::start(http_b, tls, None);
+    let (la, _, _) = listeners();
+    let (lb, http_b, tls_b) = listeners();
+    let pebble = Pebble::start(http_b, tls_b, None);
     let (dir_a, dir_b) = (Dir::new(), Dir::new());
-    let a = gateway(&pebble, la, name, "\"http-01\"", &dir_a, &cluster).await;
+    let a = gateway(&pebble, la, name, challenge, &dir_a, &cluster).await;
     // B starts once A holds the order lock.
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
@@ -241,7 +271,7 @@ async fn in_cluster_mode_one_instance_orders_another_answers_and_both_serve() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(locked, "A never took the order lock");
-    let b = gateway(&pebble, lb, name, "\"http-01\"", &dir_b, &cluster).await;
+    let b = gateway(&pebble, lb, name, challenge, &dir_b, &cluster).await;
     wait_orders(&a.gw, "issued", 1).await;
     let config = client(&pebble).await;
     let leaf = served(&a.gw, name, &config).await;
