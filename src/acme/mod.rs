@@ -7,7 +7,8 @@
 //! next handshake gets it, with no restart.
 //!
 //! Parts: `schedule` (pure: due, backoff), `order` (instant-acme: account, challenges, CSR),
-//! `store` (disk files, Redis copy and lock), `http` (instant-acme over `tls::outbound`).
+//! `store` (disk files, Redis copy, lock and HTTP-01 tokens), `alpn_share` (cluster mode's
+//! TLS-ALPN-01 challenges), `http` (instant-acme over `tls::outbound`).
 //! The challenges are answered by the listeners: HTTP-01 in `proxy::early`, TLS-ALPN-01 in
 //! `tls::resolver`.
 

@@ -5,7 +5,7 @@
 //! restart, the certificate kept on disk and served by a new gateway without an order, a
 //! failed order retried after its backoff and counted, and cluster mode (one instance orders
 //! while another answers its HTTP-01 token from Redis and then serves the copy shared there;
-//! the order lock).
+//! another instance answers a TLS-ALPN-01 challenge; the order lock).
 
 use std::time::Duration;
 
