@@ -28,7 +28,7 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Why a gateway could not start or stopped serving; `Display` is the message `main` prints.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A `server.listen` or `[[tls]]` address could not be bound.
+    /// A `server.listen`, `[[tls]]` or `[[tcp]]` address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -83,6 +83,8 @@ pub struct GatewayBuilder {
     probes: Option<std::net::TcpListener>,
     registry: Option<(Registry, Option<PathBuf>)>,
     watch: Option<Duration>,
+    /// The `[[tcp]]` sockets when the caller bound them (one per element, in order).
+    tcp: Option<Vec<std::net::TcpListener>>,
 }
 
 impl GatewayBuilder {
@@ -110,6 +112,13 @@ impl GatewayBuilder {
     /// addresses.
     pub fn listeners(mut self, listeners: Listeners) -> Self {
         self.listeners = Some(listeners);
+        self
+    }
+
+    /// Serves the `[[tcp]]` listeners on sockets already bound (one per element, in order)
+    /// instead of their `listen` addresses.
+    pub fn tcp_listeners(mut self, sockets: Vec<std::net::TcpListener>) -> Self {
+        self.tcp = Some(sockets);
         self
     }
 
@@ -158,7 +167,15 @@ impl GatewayBuilder {
                 Listeners::bind(&config).map_err(|(addr, source)| Error::Listen { addr, source })?
             }
         };
+        let tcp = match self.tcp {
+            Some(t) => t,
+            None => (config.tcp.iter())
+                .map(|t| server::bind(t.listen).map_err(|source| (t.listen, source)))
+                .collect::<Result<_, _>>()
+                .map_err(|(addr, source)| Error::Listen { addr, source })?,
+        };
         let shared = Shared::from_config(&config, self.clock).map_err(Error::Build)?;
+        shared.discover_now().await;
         let reloader = Reloader::new(shared.clone(), &config, shared.metrics.clone());
         if let Some((registry, state_file)) = self.registry {
             if let (false, Some(file)) = (registry.is_empty(), &state_file) {
@@ -186,6 +203,7 @@ impl GatewayBuilder {
             shared,
             reloader,
             listeners,
+            tcp,
             admin,
             probes,
             cluster,
@@ -258,6 +276,8 @@ pub struct Gateway {
     shared: Arc<Shared>,
     reloader: Arc<Reloader>,
     listeners: Listeners,
+    /// The `[[tcp]]` sockets, one per element.
+    tcp: Vec<std::net::TcpListener>,
     admin: Option<tokio::net::TcpListener>,
     probes: Option<tokio::net::TcpListener>,
     /// Cluster mode's sync task, stopped when the gateway stops (or is dropped unrun).
@@ -287,6 +307,7 @@ impl Gateway {
             probes: None,
             registry: None,
             watch: Some(WATCH_EVERY),
+            tcp: None,
         }
     }
 
@@ -316,6 +337,14 @@ impl Gateway {
             .collect()
     }
 
+    /// The bound `[[tcp]]` addresses, in element order.
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
     /// The bound admin address, when the admin API is served.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
@@ -337,17 +366,23 @@ impl Gateway {
     }
 
     /// Serves until `shutdown` resolves: the admin API and the file watch beside the
-    /// listeners; then stops accepting (admin included), drains in-flight requests for up to
-    /// `server.shutdown_grace`, stops cluster mode and returns.
+    /// listeners (and the `[[tcp]]` ones); then stops accepting (admin included), drains
+    /// in-flight requests and open `[[tcp]]` connections for up to `server.shutdown_grace`,
+    /// stops cluster mode and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let (listen, tls) = (self.addrs(), self.tls_addrs());
+        let (listen, tls, tcp_addrs) = (self.addrs(), self.tls_addrs(), self.tcp_addrs());
         let admin_url = self.admin_addr().map(|a| format!("http://{a}"));
         let probes = self.probe_addr();
         if let Some(l) = self.probes {
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), None);
             tokio::spawn(serve_probes(l, state, stop_rx.clone()));
         }
+        let c = &self.config;
+        let grace = c.server.shutdown_grace;
+        let (shared, stop) = (self.shared.clone(), stop_rx.clone());
+        let tcp = crate::stream::serve(shared, &c.tcp, self.tcp, stop, grace, c.server.threads)
+            .map_err(Error::Serve)?;
         if let Some(l) = self.admin {
             let token = self.config.admin.token.clone();
             let state = AdminState::new(self.shared.clone(), self.reloader.clone(), token);
@@ -355,14 +390,15 @@ impl Gateway {
         }
         let watcher =
             (self.watch).map(|every| AbortOnDrop(tokio::spawn(self.reloader.clone().watch(every))));
-        let c = &self.config;
-        tracing::info!(?listen, ?tls, admin = ?admin_url, ?probes, routes = c.routes.len(), services = c.services.len(), "portcullis started");
+        tracing::info!(?listen, ?tls, tcp = ?tcp_addrs, admin = ?admin_url, ?probes, routes = c.routes.len(), services = c.services.len(), "portcullis started");
         let shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
         let access = self.shared.access_writer.get().cloned();
         let served = server::serve(self.shared, c, self.listeners, shutdown).await;
+        // The [[tcp]] connections drained beside the HTTP ones (the same grace period).
+        let _ = tcp.await;
         drop((watcher, self.cluster, self.acme));
         if let Some(w) = access {
             // The lines of the drained requests are written before `run` returns.

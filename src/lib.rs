@@ -56,6 +56,7 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod tls;
 pub mod upstream;
 

@@ -12,6 +12,11 @@ use portcullis::Gateway;
 #[cfg(unix)]
 use tokio::signal::unix::{signal, SignalKind};
 
+/// The binary's allocator with `--features mimalloc` (off by default; docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "portcullis",
@@ -153,8 +158,12 @@ async fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match portcullis::registry::load_config(path) {
         Ok((c, registry, state)) => {
+            let tcp = match c.tcp.len() {
+                0 => String::new(),
+                n => format!(", {n} tcp listeners"),
+            };
             let mut line = format!(
-                "{}: ok ({} services, {} routes)",
+                "{}: ok ({} services, {} routes{tcp})",
                 path.display(),
                 c.services.len(),
                 c.routes.len()

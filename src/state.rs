@@ -1,7 +1,9 @@
 //! The immutable `Snapshot` of routes and services compiled from one config, swapped
 //! atomically as a whole; requests in flight keep the snapshot they started with. `Shared`
-//! also owns what runs beside the snapshots: the clock and the health-check tasks.
+//! also owns what runs beside the snapshots: the clock, the health-check tasks and the DNS
+//! refreshers (`state/discovery.rs`).
 
+mod discovery;
 mod traffic;
 
 use std::sync::Arc;
@@ -22,6 +24,8 @@ use crate::middleware::rate_limit::Stores;
 use crate::observability::access_log::writer::AccessWriter;
 use crate::observability::status::ServiceStatus;
 use crate::routing::{NormalizeOptions, RouteDef, Router};
+use crate::upstream::discovery::tasks::Refreshers;
+use crate::upstream::discovery::Table;
 use crate::upstream::health::Checkers;
 use crate::upstream::Service;
 pub use traffic::{Mirror, Split};
@@ -75,6 +79,9 @@ pub struct Snapshot {
     pub websocket_idle_timeout: Duration,
     /// `[error_pages]`, when any (a route's own are on its plan).
     pub error_pages: Option<Arc<ErrorPages>>,
+    /// `[[tcp]]`: the layer-4 listeners' services (indexes into `services`), read by each
+    /// new connection, so a reload changes them with the rest of the snapshot.
+    pub tcp: Vec<crate::config::stream::TcpSpec>,
 }
 
 impl Snapshot {
@@ -86,6 +93,7 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         clock: &Clock,
         stores: &Arc<Stores>,
+        found: &Table,
     ) -> Result<Snapshot, String> {
         let defs: Vec<RouteDef> = config.routes.iter().map(|r| r.def.clone()).collect();
         let router = Router::new(&defs).map_err(|errs| {
@@ -99,7 +107,7 @@ impl Snapshot {
             .iter()
             .map(|s| {
                 let old = previous.and_then(|p| p.services.iter().find(|o| *o.name == s.name));
-                Arc::new(Service::new(s, old.map(|o| &**o), clock))
+                Arc::new(Service::new(s, old.map(|o| &**o), clock, found))
             })
             .collect();
         let shared = chain::Shared::new(config, stores.clone());
@@ -147,6 +155,7 @@ impl Snapshot {
             websocket_idle_timeout: config.server.websocket_idle_timeout,
             error_pages: (!config.error_pages.is_empty())
                 .then(|| Arc::new(config.error_pages.clone())),
+            tcp: config.tcp.clone(),
         })
     }
 }
@@ -232,6 +241,11 @@ pub struct Shared {
     pub acme: std::sync::OnceLock<Arc<crate::tls::acme::AcmeCerts>>,
     checkers: Checkers,
     jwks: JwksTasks,
+    /// The DNS refreshers and the sets they found (read by every snapshot build).
+    discovery: Refreshers,
+    /// The config the current snapshot was built from; held while a snapshot is built and
+    /// swapped, so reloads and DNS rebuilds never interleave.
+    built: std::sync::Mutex<Arc<Config>>,
 }
 
 impl Shared {
@@ -240,9 +254,10 @@ impl Shared {
     /// included.
     pub(crate) fn from_config(config: &Config, clock: Clock) -> Result<Arc<Shared>, String> {
         let stores = Arc::new(Stores::new(&config.rate_limit, &config.outbound.client));
-        let snapshot = Snapshot::build(config, None, &clock, &stores)?;
+        let discovery = Refreshers::default();
+        let snapshot = Snapshot::build(config, None, &clock, &stores, discovery.table())?;
         let cache = Arc::new(crate::cache::CacheState::new(&config.cache));
-        let shared = Shared::new(snapshot, clock, stores, cache, config.telemetry.propagation);
+        let shared = Shared::new(snapshot, clock, stores, cache, config, discovery);
         if let Some(otlp) = &config.telemetry.otlp {
             let m = shared.metrics.clone();
             let exporter = crate::observability::otlp::Exporter::new(
@@ -274,8 +289,11 @@ impl Shared {
         clock: Clock,
         stores: Arc<Stores>,
         cache: Arc<crate::cache::CacheState>,
-        propagation: crate::config::telemetry::Propagation,
+        config: &Config,
+        discovery: Refreshers,
     ) -> Arc<Shared> {
+        let propagation = config.telemetry.propagation;
+        let built = std::sync::Mutex::new(Arc::new(config.clone()));
         Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
@@ -289,12 +307,15 @@ impl Shared {
             acme: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
+            discovery,
+            built,
         })
     }
 
     fn sync_background(&self) {
         let snap = self.snapshot.load();
         self.checkers.sync(&snap.services);
+        self.discovery.sync(&snap.services);
         let verifiers: Vec<_> = snap.verifiers.iter().map(|(_, v)| v.clone()).collect();
         self.jwks.sync(&verifiers);
     }
@@ -307,10 +328,18 @@ impl Shared {
         self.sync_background();
     }
 
-    /// Starts the background tasks (health checks, JWKS refreshes, span export) on the
-    /// current tokio runtime.
-    pub fn start_background(&self) {
+    /// Starts the background tasks (health checks, DNS refreshers, JWKS refreshes, span
+    /// export) on the current tokio runtime.
+    pub fn start_background(self: &Arc<Self>) {
         self.checkers.start(tokio::runtime::Handle::current());
+        let me = Arc::downgrade(self);
+        let rebuild = Arc::new(move || {
+            if let Some(shared) = me.upgrade() {
+                shared.rediscover();
+            }
+        });
+        let metrics = self.metrics.clone();
+        (self.discovery).start(tokio::runtime::Handle::current(), metrics, rebuild);
         self.jwks.start(tokio::runtime::Handle::current());
         if let Some(t) = self.telemetry.get() {
             t.start(&tokio::runtime::Handle::current());
@@ -321,6 +350,7 @@ impl Shared {
     /// Stops every background task.
     pub fn stop_background(&self) {
         self.checkers.stop();
+        self.discovery.stop();
         self.jwks.stop();
     }
 
@@ -338,9 +368,12 @@ impl Shared {
 
     /// Compiles `config` against the current snapshot (carrying state over) and swaps it in.
     pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let mut built = crate::base::lock(&self.built);
         let old = self.snapshot.load_full();
-        let snap = Snapshot::build(config, Some(&old), &self.clock, &self.stores)?;
+        let found = self.discovery.table();
+        let snap = Snapshot::build(config, Some(&old), &self.clock, &self.stores, found)?;
         self.swap(snap);
+        *built = Arc::new(config.clone());
         Ok(())
     }
 

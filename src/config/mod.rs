@@ -13,11 +13,13 @@ pub mod acme;
 pub mod admin;
 pub mod cache;
 pub mod compression;
+pub mod discovery;
 mod env;
 pub mod policy;
 mod raw;
 pub mod show;
 pub mod startup;
+pub mod stream;
 pub mod telemetry;
 pub mod tls;
 pub mod traffic;
@@ -74,6 +76,8 @@ pub struct Config {
     pub tls: Vec<tls::TlsSpec>,
     /// `[acme]`: certificates ordered from an ACME CA and served by the `[[tls]]` listeners.
     pub acme: Option<acme::AcmeSettings>,
+    /// `[[tcp]]`: layer-4 listeners (plain TCP, TLS passthrough by SNI).
+    pub tcp: Vec<stream::TcpSpec>,
     /// `[telemetry]`.
     pub telemetry: telemetry::TelemetrySettings,
     /// `[error_pages]`: custom bodies for the gateway's own errors, by status (routes may
@@ -220,6 +224,9 @@ pub struct ServiceSpec {
     pub protocol: UpstreamProtocol,
     /// TLS to the `https://` endpoints; `None` when every endpoint is `http://`.
     pub tls: Option<UpstreamTls>,
+    /// `[services.discovery]`: `Some` (with defaults) when an endpoint is `dns+` or `srv+`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<discovery::DiscoverySpec>,
     /// `[services.upstream_headers]`: which optional headers the upstream receives.
     pub upstream_headers: UpstreamHeaders,
 }
@@ -281,6 +288,9 @@ pub struct EndpointSpec {
     pub base_path: String,
     /// Relative share of traffic, 1 to 1000. Default 1.
     pub weight: u32,
+    /// Whether the host is a DNS name whose records are the endpoints (`dns+`, `srv+`).
+    #[serde(skip)]
+    pub resolve: discovery::Resolve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -15,11 +15,13 @@ use serde::Deserialize;
 
 mod acme;
 mod compression;
+mod discovery;
 mod policy;
 mod resilience;
 mod schema;
 mod schema_docs;
 mod spanned;
+mod stream;
 mod telemetry;
 mod tls;
 mod traffic;
@@ -27,6 +29,7 @@ mod upstream_tls;
 
 pub(super) use acme::RawAcme;
 pub(super) use compression::{RawCompression, RawLevel};
+pub(super) use discovery::RawDiscovery;
 pub(super) use policy::{
     RawApiKey, RawAuth, RawBasicAuth, RawCache, RawCacheSettings, RawConsumer, RawConsumerBasic,
     RawCors, RawDefaults, RawForwardAuth, RawHeaderOps, RawIpRules, RawJwt, RawJwtKey, RawPolicy,
@@ -36,6 +39,7 @@ pub(super) use resilience::{RawBreaker, RawHealthCheck, RawOutlier, RawRetry};
 pub(super) use resilience::{StatusItem, StatusList};
 pub use schema::json_schema;
 pub(super) use spanned::Spanned;
+pub(super) use stream::RawTcp;
 pub(super) use telemetry::{RawOtlp, RawTelemetry};
 pub(super) use tls::{RawCertificate, RawHsts, RawHttp2, RawTls};
 pub(super) use traffic::{
@@ -55,6 +59,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "outbound",
     "tls",
     "acme",
+    "tcp",
     "telemetry",
     "error_pages",
     "services",
@@ -152,6 +157,7 @@ pub(super) struct RawService {
     pub retry: Option<RawRetry>,
     pub protocol: Option<Spanned<String>>,
     pub tls: Option<RawUpstreamTls>,
+    pub discovery: Option<RawDiscovery>,
     pub upstream_headers: Option<RawUpstreamHeaders>,
 }
 

@@ -24,6 +24,7 @@ use super::acme::AcmeSettings;
 use super::admin::AdminSettings;
 use super::cache::CacheSettings;
 use super::policy::{RateLimitSettings, RedisSpec};
+use super::stream::TcpSpec;
 use super::telemetry::TelemetrySettings;
 use super::tls::{Http2Settings, TlsSpec};
 use super::{
@@ -66,6 +67,8 @@ view! {
         pub tls: &'a [TlsSpec],
         /// The ACME certificates' names, CA and storage.
         pub acme: &'a Option<AcmeSettings>,
+        /// The `[[tcp]]` listeners' sockets and limits (their services are live).
+        pub tcp: Vec<TcpStartup<'a>>,
         pub admin: &'a AdminSettings,
         pub cluster: &'a Option<ClusterSettings>,
         /// JWKS verifiers, the OTLP exporter and the Redis clients keep the client they
@@ -97,6 +100,15 @@ view! {
 }
 
 view! {
+    /// `[[tcp]]` keys read when its listener starts.
+    pub struct TcpStartup<'a> {
+        pub name: &'a str,
+        pub listen: SocketAddr,
+        pub max_connections: usize,
+    }
+}
+
+view! {
     /// `[log]` keys read when logging is set up.
     pub struct LogStartup<'a> {
         pub format: &'a LogFormat,
@@ -124,8 +136,9 @@ view! {
 
 /// The sections split between startup and live keys, with their startup keys; every other
 /// section of [`Startup`] is read only at start as a whole.
-const PARTS: [(&str, &[&str]); 4] = [
+const PARTS: [(&str, &[&str]); 5] = [
     ("server", ServerStartup::KEYS),
+    ("tcp", TcpStartup::KEYS),
     ("log", LogStartup::KEYS),
     ("rate_limit", RateLimitStartup::KEYS),
     ("cache", CacheStartup::KEYS),
@@ -136,7 +149,7 @@ impl Config {
     pub fn startup(&self) -> Startup<'_> {
         #[rustfmt::skip]
         let Config {
-            server, log, rate_limit, tls, acme, admin, cluster, outbound, cache, telemetry,
+            server, log, rate_limit, tls, acme, tcp, admin, cluster, outbound, cache, telemetry,
             // Live: read by every snapshot.
             services: _, routes: _, consumers: _, policies: _, error_pages: _,
             // Not settings.
@@ -148,6 +161,7 @@ impl Config {
             rate_limit: rate_limit.startup(),
             tls,
             acme,
+            tcp: tcp.iter().map(TcpSpec::startup).collect(),
             admin,
             cluster,
             outbound,
@@ -177,6 +191,24 @@ impl ServerSettings {
             upstream_idle_timeout: *upstream_idle_timeout,
             shutdown_grace: *shutdown_grace,
             http2,
+        }
+    }
+}
+
+impl TcpSpec {
+    /// The `[[tcp]]` settings read only when its listener starts.
+    pub fn startup(&self) -> TcpStartup<'_> {
+        #[rustfmt::skip]
+        let TcpSpec {
+            name, listen, max_connections,
+            // Live: each connection reads its listener's element in the current snapshot.
+            mode: _, service: _, routes: _, default: _, idle_timeout: _, hello_timeout: _,
+            proxy_protocol: _,
+        } = self;
+        TcpStartup {
+            name,
+            listen: *listen,
+            max_connections: *max_connections,
         }
     }
 }

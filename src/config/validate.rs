@@ -4,8 +4,8 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `acme`, `telemetry`,
-//! `upstream_tls`.
+//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `acme`,
+//! `telemetry`, `upstream_tls`.
 
 mod acme;
 mod admin;
@@ -17,6 +17,7 @@ mod compression;
 mod consumers;
 mod cors;
 mod ctx;
+mod discovery;
 mod document;
 mod fields;
 mod forward_auth;
@@ -34,6 +35,7 @@ mod routes;
 mod server;
 mod services;
 mod statuses;
+mod stream;
 mod telemetry;
 mod tls;
 mod traffic;
@@ -75,12 +77,18 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 /// every problem (file:line:column) and their count.
 pub fn check_file(path: &Path) -> Result<String, String> {
     match load_file(path) {
-        Ok(c) => Ok(format!(
-            "{}: ok ({} services, {} routes)",
-            path.display(),
-            c.services.len(),
-            c.routes.len()
-        )),
+        Ok(c) => {
+            let tcp = match c.tcp.len() {
+                0 => String::new(),
+                n => format!(", {n} tcp listeners"),
+            };
+            Ok(format!(
+                "{}: ok ({} services, {} routes{tcp})",
+                path.display(),
+                c.services.len(),
+                c.routes.len()
+            ))
+        }
         Err(errs) => Err(format!("{errs}\n{} problem(s) found", errs.0.len())),
     }
 }
@@ -126,6 +134,8 @@ pub(super) fn parse_with_env(
     let policies = policy::policies(&doc.policies, defaults, redis, store, &mut ctx);
     let services = services::services(&doc.services, &mut ctx);
     let routes = routes::routes(&doc.routes, &services, &policies, &mut ctx);
+    let taken = stream_taken(&server, &admin, &tls);
+    let tcp = stream::tcp(&doc.tcp, taken, &services, &mut ctx);
     // Route names as validated, or as written for routes with problems (already reported).
     let route_names: Vec<String> = routes
         .iter()
@@ -144,8 +154,9 @@ pub(super) fn parse_with_env(
     let policies: Option<Vec<_>> = policies.specs.into_iter().collect();
     let consumers: Option<Vec<_>> = consumers.into_iter().collect();
     let tls: Option<Vec<_>> = tls.into_iter().collect();
-    let (Some(services), Some(routes), Some(policies), Some(consumers), Some(tls)) =
-        (services, routes, policies, consumers, tls)
+    let tcp: Option<Vec<_>> = tcp.into_iter().collect();
+    let (Some(services), Some(routes), Some(policies), Some(consumers), Some(tls), Some(tcp)) =
+        (services, routes, policies, consumers, tls, tcp)
     else {
         return Err(ConfigErrors(vec![ConfigError {
             file: file.to_owned(),
@@ -172,9 +183,34 @@ pub(super) fn parse_with_env(
         outbound,
         tls,
         acme,
+        tcp,
         telemetry,
         error_pages: error_pages.unwrap_or_default(),
     })
+}
+
+/// The addresses of the HTTP, TLS and admin listeners, which `[[tcp]]` may not take.
+fn stream_taken(
+    server: &super::ServerSettings,
+    admin: &super::admin::AdminSettings,
+    tls: &[Option<super::tls::TlsSpec>],
+) -> stream::Taken {
+    let mut taken: stream::Taken = Vec::new();
+    for a in &server.listen {
+        taken.push((*a, "[server] listen".to_owned()));
+    }
+    if admin.enabled {
+        taken.push((admin.listen, "[admin] listen".to_owned()));
+    }
+    if let Some(a) = admin.probe_listen {
+        taken.push((a, "[admin] probe_listen".to_owned()));
+    }
+    for t in tls.iter().flatten() {
+        for a in &t.listen {
+            taken.push((*a, "[[tls]] listen".to_owned()));
+        }
+    }
+    taken
 }
 
 #[cfg(test)]
@@ -192,6 +228,8 @@ mod tests_cache_field;
 #[cfg(test)]
 mod tests_compression;
 #[cfg(test)]
+mod tests_discovery;
+#[cfg(test)]
 mod tests_forward_auth;
 #[cfg(test)]
 mod tests_golden;
@@ -203,6 +241,8 @@ mod tests_outbound;
 mod tests_policy;
 #[cfg(test)]
 mod tests_resilience;
+#[cfg(test)]
+mod tests_stream;
 #[cfg(test)]
 mod tests_telemetry;
 #[cfg(test)]

@@ -45,4 +45,7 @@ pub struct EndpointStatus {
     pub in_flight: u32,
     /// Whether the balancer may pick it now (healthy, not ejected, breaker not open).
     pub in_rotation: bool,
+    /// The `dns+` / `srv+` endpoint it was resolved from; absent for a configured endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered_from: Option<String>,
 }

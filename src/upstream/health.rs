@@ -6,7 +6,8 @@
 //! starts. A task is kept across reloads while its service's check settings, endpoint URLs
 //! and transports are unchanged, otherwise it is aborted and a new one starts on the
 //! carried-over state. Checks speak to an endpoint as requests do: over TLS for https, and
-//! HTTP/2 where the service's protocol (or ALPN) says so.
+//! HTTP/2 where the service's protocol (or ALPN) says so; a `tcp://` endpoint (of a service
+//! `[[tcp]]` listeners forward to) is checked by opening a TCP connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -177,8 +178,16 @@ fn run_service(s: &Service, spec: HealthCheckSpec) -> impl std::future::Future<O
 async fn check_loop(t: Target, spec: Arc<HealthCheckSpec>) {
     loop {
         tokio::time::sleep(spec.interval + jitter(spec.jitter)).await;
-        let result = probe(&t, &spec).await;
-        let passed = matches!(result, Ok(s) if status_in(&spec.expected_statuses, s));
+        // A `tcp://` endpoint ([[tcp]] listeners) passes when it accepts a connection.
+        let tcp = t.url.starts_with("tcp://");
+        let result = match tcp {
+            true => connect(&t, &spec).await.map(|()| 0),
+            false => probe(&t, &spec).await,
+        };
+        let passed = match tcp {
+            true => result.is_ok(),
+            false => matches!(result, Ok(s) if status_in(&spec.expected_statuses, s)),
+        };
         let healthy = t.state.healthy.load(Ordering::Relaxed);
         let change = lock(&t.state.checks).record(healthy, passed, &spec);
         match change {
@@ -217,6 +226,15 @@ fn jitter(max: Duration) -> Duration {
         return Duration::ZERO;
     }
     max.mul_f64(fastrand::f64())
+}
+
+/// The check of a `tcp://` endpoint: a TCP connection within `spec.timeout`, closed at once.
+async fn connect(t: &Target, spec: &HealthCheckSpec) -> Result<(), String> {
+    match tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(&*t.key)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err("connect: timed out".to_owned()),
+    }
 }
 
 /// One check: a fresh connection, `GET path`, the response status. The whole exchange is

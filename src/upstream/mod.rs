@@ -11,6 +11,7 @@
 pub mod admit;
 pub mod balance;
 pub mod breaker;
+pub mod discovery;
 pub mod health;
 pub mod outlier;
 pub mod retry;
@@ -53,6 +54,8 @@ pub struct Service {
     /// Passive outlier ejection over this service's endpoints (indexed like `endpoints`).
     pub outlier: Arc<Mutex<Outlier>>,
     pub budget: Arc<Mutex<RetryBudget>>,
+    /// The `dns+` / `srv+` names its endpoints are resolved from, with their settings.
+    pub discovery: Option<Arc<discovery::Sources>>,
 }
 
 /// One endpoint of a service.
@@ -69,6 +72,8 @@ pub struct Endpoint {
     pub state: Arc<EndpointState>,
     /// Plain HTTP/1.1, h2c or TLS.
     pub transport: Transport,
+    /// The `dns+` / `srv+` URL it was resolved from; `None` for a configured endpoint.
+    pub origin: Option<Arc<str>>,
 }
 
 /// Per-endpoint state that survives reloads.
@@ -98,28 +103,17 @@ impl EndpointState {
 impl Service {
     /// Builds the run-time service from its validated spec; `previous` is the same-named
     /// service of the snapshot being replaced, whose state is carried over where the
-    /// settings that shape it are unchanged.
-    pub fn new(spec: &ServiceSpec, previous: Option<&Service>, clock: &Clock) -> Service {
+    /// settings that shape it are unchanged. Its `dns+` / `srv+` endpoints are what `found`
+    /// knows they resolve to (none before the first answer).
+    pub fn new(
+        spec: &ServiceSpec,
+        previous: Option<&Service>,
+        clock: &Clock,
+        found: &discovery::Table,
+    ) -> Service {
         let now = clock.now();
         let r = &spec.resilience;
-        let prev_spec = previous.map(|p| &*p.spec);
-        let endpoints: Vec<Endpoint> = spec
-            .endpoints
-            .iter()
-            .map(|e| {
-                let old = previous.and_then(|p| p.endpoints.iter().find(|o| *o.url == e.url));
-                let state = match old {
-                    Some(o) if prev_spec.map(|s| &s.breaker) == Some(&r.breaker) => {
-                        if !r.health_check.enabled {
-                            o.state.healthy.store(true, Ordering::Relaxed);
-                        }
-                        o.state.clone()
-                    }
-                    _ => Arc::new(EndpointState::new(r, now)),
-                };
-                Endpoint::new(e, state, transport(spec, e))
-            })
-            .collect();
+        let endpoints = endpoints(spec, previous, found, now);
         let same_endpoints = previous.is_some_and(|p| {
             p.endpoints.len() == endpoints.len()
                 && p.endpoints
@@ -169,19 +163,59 @@ impl Service {
             outlier,
             budget,
             endpoints,
+            discovery: discovery::Sources::of(spec),
         }
     }
 }
 
+/// The endpoints of `spec` (its names expanded to what `found` knows), each with the state of
+/// the same-URL endpoint of `previous` when the breaker settings are unchanged, else fresh.
+fn endpoints(
+    spec: &ServiceSpec,
+    previous: Option<&Service>,
+    found: &discovery::Table,
+    now: tokio::time::Instant,
+) -> Vec<Endpoint> {
+    let r = &spec.resilience;
+    let prev_spec = previous.map(|p| &*p.spec);
+    discovery::expand(spec, found)
+        .into_iter()
+        .map(|c| {
+            let e = &*c.spec;
+            let old = previous.and_then(|p| p.endpoints.iter().find(|o| *o.url == e.url));
+            let state = match old {
+                Some(o) if prev_spec.map(|s| &s.breaker) == Some(&r.breaker) => {
+                    if !r.health_check.enabled {
+                        o.state.healthy.store(true, Ordering::Relaxed);
+                    }
+                    o.state.clone()
+                }
+                _ => Arc::new(EndpointState::new(r, now)),
+            };
+            let transport = transport(spec, e, c.server_name.as_deref());
+            Endpoint {
+                origin: c.origin,
+                ..Endpoint::new(e, state, transport)
+            }
+        })
+        .collect()
+}
+
 /// How `e` of service `spec` is reached. The TLS settings come with every service that has an
-/// https endpoint, and its server names were checked, both by validation.
-fn transport(spec: &ServiceSpec, e: &EndpointSpec) -> Transport {
+/// https endpoint, and its server names were checked, both by validation. `resolved_name` is
+/// the DNS name a resolved endpoint was found under (its server name unless the service
+/// sets one).
+fn transport(spec: &ServiceSpec, e: &EndpointSpec, resolved_name: Option<&str>) -> Transport {
     let tls = match &spec.tls {
         Some(tls) if e.scheme == http::uri::Scheme::HTTPS => tls,
         _ if spec.protocol == UpstreamProtocol::H2c => return Transport::H2c,
         _ => return Transport::Http1,
     };
-    let name = tls.server_name.as_deref().unwrap_or(e.authority.host());
+    let name = tls
+        .server_name
+        .as_deref()
+        .or(resolved_name)
+        .unwrap_or(e.authority.host());
     let name = crate::tls::client::server_name(name).unwrap_or(
         rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from([0, 0, 0, 0]).into()),
     );
@@ -211,6 +245,7 @@ impl Endpoint {
             weight: spec.weight,
             state,
             transport,
+            origin: None,
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn service_status(s: &Service, now: Instant) -> ServiceStatus {
                 breaker: breaker.as_ref().map(|b| breaker_status(b, now)),
                 in_flight: st.in_flight.load(Ordering::Relaxed),
                 in_rotation: healthy && !ejected && admits,
+                discovered_from: e.origin.as_deref().map(str::to_owned),
             }
         })
         .collect();

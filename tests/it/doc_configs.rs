@@ -1,5 +1,5 @@
 //! Every Portcullis config in the operator docs (the README, the production quick start, the
-//! migration guide) is checked as an operator would: each fenced `toml` block is written to a
+//! migration guide, the layer-4 page) is checked as an operator would: each fenced `toml` block is written to a
 //! directory of its own with the files it names (a certificate and key for each
 //! `cert_file` / `key_file` pair, the admin token file, a CA file), then `portcullis check`
 //! must accept it, and so must the config's JSON Schema.
@@ -10,11 +10,12 @@ use std::process::Command;
 use toml::{Table, Value};
 
 /// The docs whose `toml` blocks are whole config files.
-const DOCS: [&str; 4] = [
+const DOCS: [&str; 5] = [
     "README.md",
     "docs/production.md",
     "docs/migrating.md",
     "docs/acme.md",
+    "docs/tcp.md",
 ];
 
 /// The fenced ```toml blocks of a Markdown text, with the line each starts on.

@@ -156,7 +156,7 @@
       });
       const ejected = e.ejected ? `ejected (${Math.ceil((e.ejected_for_ms || 0) / 1000)} s)` : `in (${e.ejections} so far)`;
       row.append(
-        cell(e.url, "url"),
+        cell(e.discovered_from ? `${e.url} (from ${e.discovered_from})` : e.url, "url"),
         cell(e.healthy ? "healthy" : "unhealthy", e.healthy ? "good" : "bad"),
         cell(ejected, e.ejected ? "bad" : ""),
         cell(e.breaker ? ebText : "–", e.breaker ? ebCls : "muted"),

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::{
     DurationStr, EndpointList, HeaderMatch, RawAdmin, RawCacheSettings, RawCluster, RawConsumer,
     RawDefaults, RawEndpoint, RawLevel, RawLog, RawOutbound, RawPolicy, RawRateLimitSettings,
-    RawRoute, RawServer, RawService, RawTelemetry, RawTls, StatusItem, StatusList, StrList, Tables,
-    Toggle,
+    RawRoute, RawServer, RawService, RawTcp, RawTelemetry, RawTls, StatusItem, StatusList, StrList,
+    Tables, Toggle,
 };
 
 /// A Portcullis config file (portcullis.toml). Every key is described in docs/config.md;
@@ -35,6 +35,8 @@ pub(in crate::config) struct RawFile {
     tls: Option<Vec<RawTls>>,
     /// `[acme]`: certificates ordered from an ACME CA.
     acme: Option<super::RawAcme>,
+    /// `[[tcp]]`: layer-4 listeners (plain TCP, or TLS passthrough routed by SNI).
+    tcp: Option<Vec<RawTcp>>,
     telemetry: Option<RawTelemetry>,
     /// `[error_pages]`: custom bodies for the gateway's own errors, by status.
     error_pages: Option<super::RawErrorPages>,

@@ -14,7 +14,7 @@ use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
     RawAcme, RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages,
-    RawLog, RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService,
+    RawLog, RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTcp,
     RawTelemetry, RawTls, TOP_LEVEL_KEYS,
 };
 
@@ -58,6 +58,7 @@ pub(super) struct RawDocument {
     pub services: Vec<Item<RawService>>,
     pub routes: Vec<Item<RawRoute>>,
     pub tls: Vec<Item<RawTls>>,
+    pub tcp: Vec<Item<RawTcp>>,
     pub consumers: Vec<Named<RawConsumer>>,
     pub policies: Vec<Named<RawPolicy>>,
 }
@@ -82,6 +83,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "services" => out.services = items(value, "services", ctx),
             "routes" => out.routes = items(value, "routes", ctx),
             "tls" => out.tls = items(value, "tls", ctx),
+            "tcp" => out.tcp = items(value, "tcp", ctx),
             "defaults" => out.defaults = section(value, "defaults", ctx),
             "rate_limit" => out.rate_limit = section(value, "rate_limit", ctx),
             "cache" => out.cache = section(value, "cache", ctx),

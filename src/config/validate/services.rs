@@ -12,7 +12,8 @@ use http::{HeaderValue, Uri};
 use super::ctx::{Ctx, Table};
 use super::document::Item;
 use super::fields::{fields, Fields};
-use super::{hint, resilience, upstream_tls};
+use super::{discovery, hint, resilience, upstream_tls};
+use crate::config::discovery::Resolve;
 use crate::config::raw::{
     EndpointList, RawEndpoint, RawService, RawUpstreamHeaders, ENDPOINT_KEYS,
 };
@@ -77,6 +78,7 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
             resilience: Default::default(),
             protocol: Default::default(),
             tls: None,
+            discovery: None,
             upstream_headers: Default::default(),
         };
         let hosts = [
@@ -97,11 +99,13 @@ pub(super) fn services(items: &[Item<RawService>], ctx: &mut Ctx<'_>) -> Service
         let resilience = resilience::resilience(raw, &key, ctx);
         let transport =
             upstream_tls::transport(raw, name.as_deref(), endpoints.as_deref(), &key, ctx);
-        let spec = match (resilience, transport) {
-            (Some(resilience), Some((protocol, tls))) if ok => Some(ServiceSpec {
+        let found = discovery::discovery(raw, endpoints.as_deref(), &key, ctx);
+        let spec = match (resilience, transport, found) {
+            (Some(resilience), Some((protocol, tls)), Ok(discovery)) if ok => Some(ServiceSpec {
                 resilience,
                 protocol,
                 tls,
+                discovery,
                 ..out
             }),
             _ => None,
@@ -147,6 +151,7 @@ fn endpoints(
             EndpointList::One(_) => format!("{key}.endpoints"),
             EndpointList::Many(_) => format!("{key}.endpoints[{i}]"),
         };
+        let mut weighted = false;
         let (url, url_span, url_key, weight) = match item {
             RawEndpoint::Url(url) => (url, span.clone(), k, Some(1)),
             RawEndpoint::Table(t) => {
@@ -161,6 +166,7 @@ fn endpoints(
                     );
                     ok = false;
                 }
+                weighted = t.weight.is_some();
                 let weight = match &t.weight {
                     Some(w) => {
                         let hint = "a relative share of the traffic, 1 to 1000; default 1";
@@ -190,6 +196,13 @@ fn endpoints(
                 continue;
             }
         };
+        if weighted && e.resolve == Resolve::Srv {
+            let msg = format!("\"{url}\" takes its weights from the SRV records");
+            let hint = "remove weight, or weight the SRV records themselves".to_owned();
+            ctx.error(url_span, url_key, msg, Some(hint));
+            ok = false;
+            continue;
+        }
         let same = |(o, _): &&(EndpointSpec, usize)| {
             o.authority == e.authority && o.base_path == e.base_path
         };
@@ -213,38 +226,54 @@ fn endpoints(
 }
 
 /// Parses one endpoint URL: `http://host[:port][/base/path]`.
-pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String>)> {
+pub(super) fn endpoint(written: &str) -> Result<EndpointSpec, (String, Option<String>)> {
+    let (resolve, url) = discovery::scheme(written);
     let example =
         || Some("write e.g. \"http://127.0.0.1:9001\" or \"http://10.0.0.5:8080/v1\"".into());
     if url.contains(['?', '#']) {
-        let msg = format!("endpoint URL \"{url}\" must not have a query or fragment");
+        let msg = format!("endpoint URL \"{written}\" must not have a query or fragment");
         return Err((msg, example()));
     }
-    let uri = Uri::from_str(url)
-        .map_err(|e| (format!("invalid endpoint URL \"{url}\": {e}"), example()))?;
+    let uri = Uri::from_str(url).map_err(|e| {
+        (
+            format!("invalid endpoint URL \"{written}\": {e}"),
+            example(),
+        )
+    })?;
     let (Some(scheme), Some(auth)) = (uri.scheme(), uri.authority()) else {
         let hint = Some(format!(
             "add the scheme and host: \"http://{}\"",
-            url.trim_start_matches('/')
+            written.trim_start_matches('/')
         ));
         return Err((
-            format!("endpoint URL \"{url}\" needs a scheme and a host"),
+            format!("endpoint URL \"{written}\" needs a scheme and a host"),
             hint,
         ));
     };
     let tls = *scheme == Scheme::HTTPS;
-    if !tls && *scheme != Scheme::HTTP {
-        let msg = format!("unsupported scheme \"{scheme}\" in \"{url}\"");
-        return Err((msg, Some("endpoints use http:// or https://".into())));
+    let tcp = scheme.as_str() == "tcp";
+    if !tls && !tcp && *scheme != Scheme::HTTP {
+        let msg = format!("unsupported scheme \"{scheme}\" in \"{written}\"");
+        let hint = "endpoints use http:// or https:// (tcp://host:port for [[tcp]] listeners), \
+                    or dns+http(s):// and srv+http(s):// for DNS names whose records are the \
+                    endpoints";
+        return Err((msg, Some(hint.into())));
+    }
+    if tcp && resolve != Resolve::Fixed {
+        let msg = format!("DNS discovery does not apply to tcp:// endpoints: \"{written}\"");
+        return Err((msg, Some("write e.g. \"tcp://10.0.0.5:5432\"".into())));
+    }
+    if tcp {
+        return tcp_endpoint(url, auth);
     }
     let default_port = if tls { 443 } else { 80 };
     if auth.as_str().contains('@') {
-        let msg = format!("endpoint URL \"{url}\" must not contain credentials");
+        let msg = format!("endpoint URL \"{written}\" must not contain credentials");
         return Err((msg, example()));
     }
     let host = auth.host();
     if host.is_empty() {
-        return Err((format!("endpoint URL \"{url}\" has no host"), example()));
+        return Err((format!("endpoint URL \"{written}\" has no host"), example()));
     }
     let port = match auth
         .as_str()
@@ -252,14 +281,24 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
         .and_then(|r| r.strip_prefix(':'))
     {
         None => default_port,
+        Some(_) if resolve == Resolve::Srv => {
+            let msg = format!("\"{written}\" takes its ports from the SRV records");
+            let hint = "write srv+http://_SERVICE._tcp.NAME without a port";
+            return Err((msg, Some(hint.into())));
+        }
         Some(p) => match p.parse::<u16>() {
             Ok(p) if p > 0 => p,
-            _ => return Err((format!("invalid port in endpoint URL \"{url}\""), example())),
+            _ => {
+                return Err((
+                    format!("invalid port in endpoint URL \"{written}\""),
+                    example(),
+                ))
+            }
         },
     };
     let bad = |what: &str| {
         (
-            format!("invalid {what} in endpoint URL \"{url}\""),
+            format!("invalid {what} in endpoint URL \"{written}\""),
             example(),
         )
     };
@@ -272,12 +311,38 @@ pub(super) fn endpoint(url: &str) -> Result<EndpointSpec, (String, Option<String
     let host_header = HeaderValue::from_str(&host_header).map_err(|_| bad("host"))?;
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok(EndpointSpec {
-        url: url.to_owned(),
+        url: written.to_owned(),
         scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
         authority,
         host_header,
         base_path,
         weight: 1,
+        resolve,
+    })
+}
+
+/// `tcp://host:port`: an endpoint of a service that only `[[tcp]]` listeners forward to
+/// (its health checks are TCP connects); the port is required and there is no path.
+fn tcp_endpoint(url: &str, auth: &Authority) -> Result<EndpointSpec, (String, Option<String>)> {
+    let hint = || Some("write e.g. \"tcp://10.0.0.5:5432\"".into());
+    let host = auth.host();
+    let port = auth.port_u16().filter(|p| *p > 0);
+    let rest = url.strip_prefix("tcp://").unwrap_or(url);
+    let (Some(port), false, false) = (port, host.is_empty(), rest.contains(['/', '@'])) else {
+        return Err((format!("invalid TCP endpoint \"{url}\""), hint()));
+    };
+    let authority = Authority::from_str(&format!("{host}:{port}"))
+        .map_err(|_| (format!("invalid host in \"{url}\""), hint()))?;
+    let host_header = HeaderValue::from_str(authority.as_str())
+        .map_err(|_| (format!("invalid host in \"{url}\""), hint()))?;
+    Ok(EndpointSpec {
+        url: url.to_owned(),
+        scheme: Scheme::from_str("tcp").map_err(|_| (url.to_owned(), None))?,
+        authority,
+        host_header,
+        base_path: String::new(),
+        weight: 1,
+        resolve: Resolve::Fixed,
     })
 }
 
@@ -304,7 +369,13 @@ mod tests {
         assert_eq!(e.host_header, "api.example.com");
         let e = endpoint("https://10.0.0.5:8443").unwrap();
         assert_eq!(e.host_header, "10.0.0.5:8443");
+        let e = endpoint("tcp://10.0.0.5:5432").unwrap();
+        assert_eq!(e.authority.as_str(), "10.0.0.5:5432");
+        assert_eq!(e.scheme.as_str(), "tcp");
         for bad in [
+            "tcp://x",
+            "tcp://x:0",
+            "tcp://x:1/path",
             "ftp://x",
             "127.0.0.1:9001",
             "http://",

@@ -25,6 +25,7 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+        self.discovery.set(snap.services);
         self.breaker_state.clear();
         self.endpoint_healthy.clear();
         self.endpoint_ejected.clear();

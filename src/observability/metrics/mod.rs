@@ -18,6 +18,7 @@ use labels::{
     RouteServiceLabels, ServiceLabels, StoreLabels, UpstreamErrorLabels,
 };
 
+mod discovery;
 mod gauges;
 mod grpc;
 mod handles;
@@ -26,6 +27,7 @@ mod mirror;
 mod process;
 mod read;
 mod record;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -96,6 +98,8 @@ pub struct Metrics {
     endpoint_ejected: Family<EndpointLabels, Gauge>,
     websocket: websocket::WebSocketMetrics,
     mirror: mirror::MirrorMetrics,
+    stream: stream::StreamMetrics,
+    discovery: discovery::DiscoveryMetrics,
     tls: tls::TlsMetrics,
     /// The unprefixed families: `process_*` and the build info (`process.rs`).
     process: Registry,
@@ -150,6 +154,8 @@ impl Metrics {
             endpoint_ejected: Family::default(),
             websocket: websocket::WebSocketMetrics::default(),
             mirror: mirror::MirrorMetrics::default(),
+            stream: stream::StreamMetrics::default(),
+            discovery: discovery::DiscoveryMetrics::default(),
             tls: tls::TlsMetrics::default(),
             process: Registry::default(),
             scrape: Mutex::new(()),
@@ -221,6 +227,8 @@ impl Metrics {
         }
         m.websocket.register(&mut m.registry);
         m.mirror.register(&mut m.registry);
+        m.stream.register(&mut m.registry);
+        m.discovery.register(&mut m.registry);
         m.tls.register(&mut m.registry);
         m.process
             .register_collector(Box::new(process::ProcessCollector));

@@ -79,6 +79,7 @@ fn endpoint(
         breaker: breaker.map(breaker_status),
         in_flight: 0,
         in_rotation: healthy && !ejected,
+        discovered_from: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod curl;
+pub mod dnsmasq;
 mod gateway;
 pub mod grpc_echo;
 pub mod h2raw;
@@ -15,6 +16,7 @@ pub mod pebble;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
+pub mod tcp;
 pub mod tls;
 pub mod webdriver;
 pub mod ws;
@@ -122,6 +124,15 @@ impl Backend {
         Fut: Future<Output = Response<BoxBody>> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Arc::new(move |r| Box::pin(f(r)))).await
+    }
+
+    /// Starts a backend answering with `f` on `listener` (a chosen address, e.g. 127.0.0.3).
+    pub async fn start_on<F, Fut>(listener: TcpListener, f: F) -> Backend
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<BoxBody>> + Send + 'static,
+    {
         Self::serve(listener, Arc::new(move |r| Box::pin(f(r)))).await
     }
 

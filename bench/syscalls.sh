@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# System calls per request of one Portcullis config, counted by `strace -f -c` over two runs
+# of N1 and N2 requests (h2load --h1, 8 connections; (count2 - count1) / (N2 - N1) per call, so
+# start-up and shutdown cancel). Exact counts, whatever else the machine does.
+# Usage: [BENCH_PATH=/path?query] bench/syscalls.sh CONFIG.toml   (needs strace, h2load and the
+# harness's backend, as bench/instructions.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
+bin=${PORTCULLIS_BIN:-target/release/portcullis}
+n1=${N1:-2000} n2=${N2:-12000}
+export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
+work=$(mktemp -d)
+export RUN_DIR=$work
+"$backend" >/dev/null 2>&1 &
+backend_pid=$!
+trap 'kill $backend_pid 2>/dev/null; rm -rf "$work"' EXIT
+
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "proxy did not start" >&2; return 1
+}
+
+count() { # config requests -> "name calls" lines
+  local out="$work/st.$2"
+  strace -f -c -o "$out" "$bin" run --config "$1" --threads 1 >/dev/null 2>&1 &
+  local pid=$!
+  wait_port
+  h2load --h1 -n "$2" -c 8 "http://127.0.0.1:$PROXY_PORT${BENCH_PATH:-/api/items}" >"$work/h2load.txt"
+  grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
+  # The traced gateway (strace's child) is stopped; strace then writes its table and ends.
+  pkill -TERM -P $pid; wait $pid || true
+  awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $NF, $4 }' "$out" | sort
+}
+
+count "$1" "$n1" >"$work/a"
+count "$1" "$n2" >"$work/b"
+printf '| system call | per request |\n|---|---:|\n'
+join -a2 -e0 -o 0,1.2,2.2 "$work/a" "$work/b" | awk -v d=$((n2 - n1)) '
+  { per = ($3 - $2) / d; if (per >= 0.01) { printf "| %s | %.2f |\n", $1, per; total += per } }
+  END { printf "| **total** | **%.2f** |\n", total }'
