@@ -39,34 +39,53 @@ pub struct Record {
     pub user_agent: Option<HeaderValue>,
 }
 
-/// A field's value: text or a number/boolean written bare.
+/// A field's value: text (quoted by the format) or a number/boolean written bare. Borrowed
+/// from the record or from the caller's scratch string: a line allocates nothing per field.
 enum Value<'a> {
-    Text(std::borrow::Cow<'a, str>),
-    Bare(String),
+    Text(&'a str),
+    Bare(&'a str),
 }
 
 impl Record {
-    fn value(&self, f: AccessField) -> Value<'_> {
-        let name = |n: &'_ Option<Arc<str>>| -> String { n.as_deref().unwrap_or("-").to_owned() };
-        let text = |s: String| Value::Text(s.into());
+    /// The value of `f`; numbers, times and addresses are formatted into `buf` (cleared).
+    fn value<'s>(&'s self, f: AccessField, buf: &'s mut String) -> Value<'s> {
+        buf.clear();
+        let name = |n: &'s Option<Arc<str>>| n.as_deref().unwrap_or("-");
+        let int = |n: u64, buf: &'s mut String| {
+            buf.push_str(itoa::Buffer::new().format(n));
+            Value::Bare(buf)
+        };
         match f {
-            AccessField::Timestamp => text(rfc3339(self.time)),
-            AccessField::Method => Value::Text(self.method.as_str().into()),
-            AccessField::Path => Value::Text(self.path.as_str().into()),
-            AccessField::Route => text(name(&self.route)),
-            AccessField::Service => text(name(&self.service)),
-            AccessField::Endpoint => text(name(&self.endpoint)),
-            AccessField::Status => Value::Bare(self.status.to_string()),
-            AccessField::DurationMs => {
-                Value::Bare(format!("{}", (self.duration_ms * 1000.0).round() / 1000.0))
+            AccessField::Timestamp => {
+                rfc3339_into(self.time, buf);
+                Value::Text(buf)
             }
-            AccessField::BytesIn => Value::Bare(self.bytes_in.to_string()),
-            AccessField::BytesOut => Value::Bare(self.bytes_out.to_string()),
-            AccessField::RequestId => Value::Text(self.request_id.to_str().unwrap_or("-").into()),
-            AccessField::TraceId => text(Hex::<32>::new(&self.trace_id).as_str().to_owned()),
-            AccessField::SpanId => text(Hex::<16>::new(&self.span_id).as_str().to_owned()),
-            AccessField::Client => text(self.client.to_string()),
-            AccessField::Complete => Value::Bare(self.complete.to_string()),
+            AccessField::Method => Value::Text(self.method.as_str()),
+            AccessField::Path => Value::Text(&self.path),
+            AccessField::Route => Value::Text(name(&self.route)),
+            AccessField::Service => Value::Text(name(&self.service)),
+            AccessField::Endpoint => Value::Text(name(&self.endpoint)),
+            AccessField::Status => int(u64::from(self.status), buf),
+            AccessField::DurationMs => {
+                let _ = write!(buf, "{}", (self.duration_ms * 1000.0).round() / 1000.0);
+                Value::Bare(buf)
+            }
+            AccessField::BytesIn => int(self.bytes_in, buf),
+            AccessField::BytesOut => int(self.bytes_out, buf),
+            AccessField::RequestId => Value::Text(self.request_id.to_str().unwrap_or("-")),
+            AccessField::TraceId => {
+                buf.push_str(Hex::<32>::new(&self.trace_id).as_str());
+                Value::Text(buf)
+            }
+            AccessField::SpanId => {
+                buf.push_str(Hex::<16>::new(&self.span_id).as_str());
+                Value::Text(buf)
+            }
+            AccessField::Client => {
+                let _ = write!(buf, "{}", self.client);
+                Value::Text(buf)
+            }
+            AccessField::Complete => Value::Bare(if self.complete { "true" } else { "false" }),
         }
     }
 }
@@ -82,6 +101,7 @@ pub fn line(r: &Record, format: AccessFormat, fields: &[AccessField], out: &mut 
 }
 
 fn json(r: &Record, fields: &[AccessField], out: &mut String) {
+    let mut buf = String::new();
     out.push('{');
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
@@ -89,28 +109,37 @@ fn json(r: &Record, fields: &[AccessField], out: &mut String) {
         }
         json_string(f.name(), out);
         out.push(':');
-        match r.value(*f) {
-            Value::Text(t) => json_string(&t, out),
-            Value::Bare(b) => out.push_str(&b),
+        match r.value(*f, &mut buf) {
+            Value::Text(t) => json_string(t, out),
+            Value::Bare(b) => out.push_str(b),
         }
     }
     out.push('}');
 }
 
+/// `s` as a JSON string: written as it is when nothing in it needs escaping (the usual case),
+/// else escaped by serde_json.
 fn json_string(s: &str, out: &mut String) {
-    out.push_str(&serde_json::to_string(s).expect("a str serialises"));
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a str serialises"));
+    }
 }
 
 fn logfmt(r: &Record, fields: &[AccessField], out: &mut String) {
+    let mut buf = String::new();
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         out.push_str(f.name());
         out.push('=');
-        match r.value(*f) {
-            Value::Text(t) => logfmt_value(&t, out),
-            Value::Bare(b) => out.push_str(&b),
+        match r.value(*f, &mut buf) {
+            Value::Text(t) => logfmt_value(t, out),
+            Value::Bare(b) => out.push_str(b),
         }
     }
 }
@@ -196,11 +225,19 @@ fn quoted_inner(s: &str) -> String {
 
 /// RFC 3339 in UTC with microseconds: `2025-06-01T12:00:00.123456Z`.
 pub fn rfc3339(t: SystemTime) -> String {
+    let mut s = String::with_capacity(27);
+    rfc3339_into(t, &mut s);
+    s
+}
+
+/// `rfc3339`, appended to `out`.
+fn rfc3339_into(t: SystemTime, out: &mut String) {
     let u = Utc::of(t);
-    format!(
+    let _ = write!(
+        out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
         u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
-    )
+    );
 }
 
 #[cfg(test)]
@@ -247,6 +284,22 @@ mod tests {
         assert_eq!(v["trace_id"], "ab".repeat(16));
         assert_eq!(v["complete"], true);
         assert_eq!(v.as_object().unwrap().len(), AccessField::ALL.len());
+    }
+
+    #[test]
+    fn json_strings_round_trip_with_and_without_escapes() {
+        for text in [
+            "plain /api/x",
+            "a\"b\\c",
+            "tab\there\u{1}",
+            "é ✓ \u{7f}",
+            "",
+        ] {
+            let mut out = String::new();
+            json_string(text, &mut out);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, text, "{out}");
+        }
     }
 
     #[test]
