@@ -48,7 +48,10 @@ def main():
     ir = instructions(d)
     print(f"# Performance, {os.path.basename(d)} (commit {commit})\n")
     print("`bench/run` on this machine. Ratios are medians of per-round paired ratios to nginx")
-    print("in the same run; absolute figures drift with the host, ratios much less.\n")
+    print("in the same run; absolute figures drift with the host, ratios much less. Every row")
+    print("requests the same path, `/api/items?access_token=<RS256 JWT>` (the realistic route")
+    print("reads the token from the query; the harness sends no headers), and so do the")
+    print("instruction counts beside them.\n")
     print("## One worker each, proxy pinned to CPU 1\n")
     print("| target | proxy CPU µs/req | CPU/req vs nginx | rps | p99 ms | fixed-rate p99 ms "
           "| RSS idle MiB | KiB per idle conn | backend µs/req | instructions/req |")
@@ -75,7 +78,7 @@ def main():
     if os.path.exists(h2):
         print("\n## HTTP/2 (`bench/h2load.sh`, h2c, 8 connections x 10 streams)\n")
         text = open(h2).read()
-        print(text[text.find("| target |"):].strip())
+        print(text[text.find("| target | proxy CPU"):].strip())
         if "portcullis-h2.toml" in ir:
             print(f"\nInstructions per HTTP/2 request: {ir['portcullis-h2.toml']:,}")
     print("\n## Against the goals of issue 15\n")
