@@ -3,7 +3,8 @@
 //! the Redis store uses Redis's own clock), the breakers, outlier ejection and retry budgets of each
 //! service (`upstream`, through `proxy::attempt` and WebSocket admission in `proxy::upgrade`),
 //! the admin API's view of them (`state::Shared::upstream_status`), and the response cache's
-//! freshness and `stale-*` windows (`system_time`, in `proxy::cache`). Socket timeouts, health
+//! freshness and `stale-*` windows (`system_time`, in `proxy::cache`), and the ACME renewal
+//! schedule (`system_time`, in `acme`). Socket timeouts, health
 //! check intervals, JWKS refreshes and JWT expiry keep real time.
 //!
 //! One clock per gateway: it is given to `gateway::GatewayBuilder::clock` (the system clock

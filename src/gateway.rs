@@ -52,6 +52,9 @@ pub enum Error {
     /// Cluster mode could not start (the message names `[cluster]`).
     #[error("{0}")]
     Cluster(String),
+    /// The ACME task could not start (the message names `[acme]`).
+    #[error("{0}")]
+    Acme(String),
     /// The demo services could not be started (`portcullis demo`).
     #[error("cannot start demo services: {0}")]
     Demo(std::io::Error),
@@ -194,6 +197,7 @@ impl GatewayBuilder {
             )),
             None => None,
         };
+        let acme = start_acme(&config, &shared)?;
         Ok(Gateway {
             config,
             shared,
@@ -203,9 +207,22 @@ impl GatewayBuilder {
             admin,
             probes,
             cluster,
+            acme,
             watch: self.watch,
         })
     }
+}
+
+/// `[acme]`'s task: the certificates kept on disk are served from now on, and orders start.
+fn start_acme(config: &Config, shared: &Shared) -> Result<Option<AbortOnDrop>, Error> {
+    let (Some(settings), Some(certs)) = (&config.acme, shared.acme.get()) else {
+        return Ok(None);
+    };
+    let (metrics, clock) = (shared.metrics.clone(), shared.clock.clone());
+    let cluster = (config.cluster.as_ref()).map(|c| (c, &config.outbound.client));
+    crate::acme::start(settings, certs.clone(), metrics, clock, cluster)
+        .map(|t| Some(AbortOnDrop(t)))
+        .map_err(Error::Acme)
 }
 
 /// The admin listener `bind` asks for, registered with the current runtime.
@@ -265,6 +282,8 @@ pub struct Gateway {
     probes: Option<tokio::net::TcpListener>,
     /// Cluster mode's sync task, stopped when the gateway stops (or is dropped unrun).
     cluster: Option<AbortOnDrop>,
+    /// `[acme]`'s ordering task, stopped with the gateway.
+    acme: Option<AbortOnDrop>,
     watch: Option<Duration>,
 }
 
@@ -380,7 +399,7 @@ impl Gateway {
         let served = server::serve(self.shared, c, self.listeners, shutdown).await;
         // The [[tcp]] connections drained beside the HTTP ones (the same grace period).
         let _ = tcp.await;
-        drop((watcher, self.cluster));
+        drop((watcher, self.cluster, self.acme));
         if let Some(w) = access {
             // The lines of the drained requests are written before `run` returns.
             let close = move || w.close(Duration::from_secs(2));

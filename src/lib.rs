@@ -37,6 +37,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod admin;
 pub mod base;
 pub mod cache;

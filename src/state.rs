@@ -236,6 +236,9 @@ pub struct Shared {
     pub propagation: crate::config::telemetry::Propagation,
     /// The access log's own writer, when `[log] access_output` is not `log` (set once, at start).
     pub access_writer: std::sync::OnceLock<Arc<AccessWriter>>,
+    /// With `[acme]`: its challenges and issued certificates, which the listeners serve and
+    /// `crate::acme` fills (set once, at start).
+    pub acme: std::sync::OnceLock<Arc<crate::tls::acme::AcmeCerts>>,
     checkers: Checkers,
     jwks: JwksTasks,
     /// The DNS refreshers and the sets they found (read by every snapshot build).
@@ -263,6 +266,9 @@ impl Shared {
                 |reason| m.otlp_spans_dropped(reason),
             );
             let _ = shared.telemetry.set(exporter);
+        }
+        if config.acme.is_some() {
+            let _ = shared.acme.set(Arc::default());
         }
         let m = shared.metrics.clone();
         if let Some(w) = AccessWriter::start(&config.log.access, move || m.access_log_dropped())? {
@@ -298,6 +304,7 @@ impl Shared {
             telemetry: Default::default(),
             propagation,
             access_writer: Default::default(),
+            acme: Default::default(),
             checkers: Checkers::default(),
             jwks: JwksTasks::default(),
             discovery,

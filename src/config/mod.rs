@@ -9,6 +9,7 @@
 //! from that split.
 
 pub mod access;
+pub mod acme;
 pub mod admin;
 pub mod cache;
 pub mod compression;
@@ -73,6 +74,8 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// `[[tls]]`: TLS listeners.
     pub tls: Vec<tls::TlsSpec>,
+    /// `[acme]`: certificates ordered from an ACME CA and served by the `[[tls]]` listeners.
+    pub acme: Option<acme::AcmeSettings>,
     /// `[[tcp]]`: layer-4 listeners (plain TCP, TLS passthrough by SNI).
     pub tcp: Vec<stream::TcpSpec>,
     /// `[telemetry]`.

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+mod acme;
 mod compression;
 mod discovery;
 mod policy;
@@ -26,6 +27,7 @@ mod tls;
 mod traffic;
 mod upstream_tls;
 
+pub(super) use acme::RawAcme;
 pub(super) use compression::{RawCompression, RawLevel};
 pub(super) use discovery::RawDiscovery;
 pub(super) use policy::{
@@ -56,6 +58,7 @@ pub(super) const TOP_LEVEL_KEYS: &[&str] = &[
     "cluster",
     "outbound",
     "tls",
+    "acme",
     "tcp",
     "telemetry",
     "error_pages",

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::access::{AccessField, AccessFormat, AccessLogSettings, AccessOutput};
+use super::acme::AcmeSettings;
 use super::admin::AdminSettings;
 use super::cache::CacheSettings;
 use super::policy::{RateLimitSettings, RedisSpec};
@@ -64,6 +65,8 @@ view! {
         pub rate_limit: RateLimitStartup<'a>,
         /// The TLS listeners (certificate, key and client CA *files* reload on their own).
         pub tls: &'a [TlsSpec],
+        /// The ACME certificates' names, CA and storage.
+        pub acme: &'a Option<AcmeSettings>,
         /// The `[[tcp]]` listeners' sockets and limits (their services are live).
         pub tcp: Vec<TcpStartup<'a>>,
         pub admin: &'a AdminSettings,
@@ -146,7 +149,7 @@ impl Config {
     pub fn startup(&self) -> Startup<'_> {
         #[rustfmt::skip]
         let Config {
-            server, log, rate_limit, tls, tcp, admin, cluster, outbound, cache, telemetry,
+            server, log, rate_limit, tls, acme, tcp, admin, cluster, outbound, cache, telemetry,
             // Live: read by every snapshot.
             services: _, routes: _, consumers: _, policies: _, error_pages: _,
             // Not settings.
@@ -157,6 +160,7 @@ impl Config {
             log: log.startup(),
             rate_limit: rate_limit.startup(),
             tls,
+            acme,
             tcp: tcp.iter().map(TcpSpec::startup).collect(),
             admin,
             cluster,

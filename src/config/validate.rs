@@ -4,9 +4,10 @@
 //! Submodules: `document` (parse + per-section serde), `ctx` (error collection, spans,
 //! durations), `hint` (did-you-mean), `server`, `admin`, `services` (with `resilience` and
 //! `statuses`), `routes`, `policy` (with `auth`, `jwt`, `jwt_keys`, `limits`, `headers`,
-//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `telemetry`,
-//! `upstream_tls`.
+//! `cors`, `cache` and `compression`), `consumers`, `tls` (`[[tls]]` listeners), `acme`,
+//! `telemetry`, `upstream_tls`.
 
+mod acme;
 mod admin;
 mod answers;
 mod auth;
@@ -113,8 +114,15 @@ pub(super) fn parse_with_env(
         server: &server.listen,
         admin: admin.enabled.then_some(admin.listen),
         probes: admin.probe_listen,
+        acme: doc.acme.is_some(),
     };
     let tls = tls::tls(&doc.tls, taken, &mut ctx);
+    let acme = acme::acme(
+        doc.acme.as_ref(),
+        !doc.tls.is_empty(),
+        &outbound.client,
+        &mut ctx,
+    );
     let telemetry = telemetry::telemetry(doc.telemetry.as_ref(), &mut ctx);
     let error_pages = doc
         .error_pages
@@ -174,6 +182,7 @@ pub(super) fn parse_with_env(
         cluster,
         outbound,
         tls,
+        acme,
         tcp,
         telemetry,
         error_pages: error_pages.unwrap_or_default(),
@@ -208,6 +217,8 @@ fn stream_taken(
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_acme;
 #[cfg(test)]
 mod tests_admin;
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! Answers the pipeline gives before routing, for what the connection itself decides: the
-//! plaintext-to-HTTPS redirect (`redirect_http`) and 421 Misdirected Request (a TLS
-//! connection asked for a host it does not serve, see `tls::names`). Both leave through
+//! Answers the pipeline gives before routing, for what the connection itself decides: an
+//! ACME HTTP-01 validation request for a pending token (plaintext listeners with `[acme]`
+//! only, before the redirect, which would send the CA elsewhere), the plaintext-to-HTTPS
+//! redirect (`redirect_http`) and 421 Misdirected Request (a TLS connection asked for a host
+//! it does not serve, see `tls::names`). All leave through
 //! `proxy::finish` like every other answer, so they are logged (route, service and endpoint
 //! `-`), counted in `portcullis_requests_total{route="-",service="-"}` and carry an
-//! `x-request-id`; neither reaches a backend.
+//! `x-request-id`; none reaches a backend.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -13,6 +15,7 @@ use super::ConnInfo;
 use crate::base::body::GatewayBody;
 use crate::error::GatewayError;
 use crate::routing::bare_host;
+use crate::tls::acme::AcmeCerts;
 
 /// The connection's answer for this request, if it has one (`host`: the request's host as
 /// the pipeline read it, port included).
@@ -30,6 +33,27 @@ pub(super) fn answer(
         }
     }
     Ok(None)
+}
+
+/// An ACME HTTP-01 validation request for a pending token (set up here or, in cluster mode,
+/// by another instance): its answer. Plaintext listeners with `[acme]` HTTP-01 only.
+pub(super) async fn acme(
+    acme: &AcmeCerts,
+    parts: &http::request::Parts,
+) -> Option<Response<GatewayBody>> {
+    let path = parts.uri.path();
+    if !path.starts_with(crate::tls::acme::HTTP01_PREFIX) {
+        return None;
+    }
+    acme.http01_anywhere(path).await.map(http01)
+}
+
+/// `200` with the key authorization (RFC 8555 §8.3), `application/octet-stream`.
+fn http01(key_authorization: String) -> Response<GatewayBody> {
+    let mut resp = Response::new(GatewayBody::full(Bytes::from(key_authorization)));
+    let octets = HeaderValue::from_static("application/octet-stream");
+    resp.headers_mut().insert(header::CONTENT_TYPE, octets);
+    resp
 }
 
 /// `308 Permanent Redirect` to the same host and target over HTTPS on `port` (308 keeps the

@@ -55,6 +55,8 @@ pub struct ConnInfo {
     pub names: Option<crate::tls::names::ConnNames>,
     /// TLS listener with `[tls.hsts]`: the `Strict-Transport-Security` of every response.
     pub hsts: Option<HeaderValue>,
+    /// Plaintext listener with `[acme]` HTTP-01: its pending tokens are answered first.
+    pub acme: Option<Arc<crate::tls::acme::AcmeCerts>>,
 }
 
 /// Runs the whole pipeline for one request. Never fails: every error is a response.
@@ -113,13 +115,19 @@ async fn pipeline<'s>(
     //    mix, head within `max_header_bytes`, path normalised. First: a malformed request
     //    never reaches routing, and `/api/public/../admin` cannot dodge a route.
     let (host, path) = stages::sanity(snap, &parts, cx)?;
-    // 2. Routing: the connection's own answers first (HTTPS redirect, 421 for a host the TLS
-    //    connection does not serve), then the route match on this snapshot (404 when none),
-    //    and the route's service: a split route's chosen here (by turn or sticky key), so
-    //    every later stage, the metrics and the access log see the one chosen; a route that
-    //    answers by itself makes its redirect or static answer here (its templates need the
-    //    match) and gives it after its policies. Before the policies, which belong to the
-    //    route.
+    // 2. Routing: the connection's own answers first (an ACME HTTP-01 token on a plaintext
+    //    listener with `[acme]`, before the redirect that would send the CA elsewhere; the
+    //    HTTPS redirect; 421 for a host the TLS connection does not serve), then the route
+    //    match on this snapshot (404 when none), and the route's service: a split route's
+    //    chosen here (by turn or sticky key), so every later stage, the metrics and the
+    //    access log see the one chosen; a route that answers by itself makes its redirect or
+    //    static answer here (its templates need the match) and gives it after its policies.
+    //    Before the policies, which belong to the route.
+    if let Some(acme) = &conn.acme {
+        if let Some(resp) = early::acme(acme, &parts).await {
+            return Ok(resp);
+        }
+    }
     let mut routed = next!(stages::route(snap, conn, &parts, host, &path, cx)?);
     // 3. The route's policies (IP rules, CORS preflight, auth, rate limits, request header
     //    transforms; their own order is `middleware::run`'s), then the checks that need no

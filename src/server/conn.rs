@@ -32,13 +32,18 @@ use crate::base::lock;
 use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::{self, ConnInfo};
 use crate::state::Shared;
+use crate::tls::acme::AcmeCerts;
 use crate::tls::names::ConnNames;
 
 /// What a listening socket serves.
 #[derive(Clone)]
 pub(super) enum Kind {
     /// HTTP/1.1 and h2c; with `redirect`, every request gets a 308 to HTTPS on that port.
-    Plain { redirect: Option<u16> },
+    Plain {
+        redirect: Option<u16>,
+        /// `[acme]` with HTTP-01: its pending tokens are answered before routing.
+        acme: Option<Arc<AcmeCerts>>,
+    },
     /// With the listening address, the `listener` label of the handshake metrics.
     Tls(Arc<TlsListener>, Arc<str>),
 }
@@ -73,12 +78,13 @@ impl Conn {
     /// Serves the connection until it closes (or is drained on shutdown).
     pub(super) async fn serve(self, stream: TcpStream, kind: &Kind) {
         match kind {
-            Kind::Plain { redirect } => {
+            Kind::Plain { redirect, acme } => {
                 let hooks = Hooks {
                     subject: None,
                     max_cancelled: self.max_cancelled,
                 };
-                self.http(stream, hooks, Answers::plain(*redirect)).await;
+                self.http(stream, hooks, Answers::plain(*redirect, acme.clone()))
+                    .await;
             }
             // Boxed: the handshake and the TLS stream would triple the size of every plain
             // connection's task (6 KB against 2 KB).
@@ -116,6 +122,7 @@ impl Conn {
             redirect: answers.redirect,
             names: answers.names,
             hsts: answers.hsts,
+            acme: answers.acme,
         });
         let hooks = Arc::new(hooks);
         let shared = self.shared;
@@ -288,15 +295,17 @@ struct Answers {
     redirect: Option<u16>,
     names: Option<ConnNames>,
     hsts: Option<HeaderValue>,
+    acme: Option<Arc<AcmeCerts>>,
 }
 
 impl Answers {
-    fn plain(redirect: Option<u16>) -> Answers {
+    fn plain(redirect: Option<u16>, acme: Option<Arc<AcmeCerts>>) -> Answers {
         Answers {
             tls: false,
             redirect,
             names: None,
             hsts: None,
+            acme,
         }
     }
 
@@ -306,6 +315,7 @@ impl Answers {
             redirect: None,
             names,
             hsts,
+            acme: None,
         }
     }
 }

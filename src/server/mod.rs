@@ -93,10 +93,10 @@ pub(crate) async fn serve(
     let tls = config
         .tls
         .iter()
-        .map(|t| TlsListener::build(t, s.http2.enabled))
+        .map(|t| TlsListener::build(t, s.http2.enabled, shared.acme.get().cloned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(std::io::Error::other)?;
-    let socks = sockets(config, listeners, &tls);
+    let socks = sockets(config, listeners, &tls, &shared);
     shared.start_background();
     for (i, t) in tls.iter().enumerate() {
         shared.metrics.tls_certificates(i, &t.expiries());
@@ -149,7 +149,14 @@ fn sockets(
     config: &Config,
     listeners: Listeners,
     tls: &[Arc<TlsListener>],
+    shared: &Shared,
 ) -> Vec<(std::net::TcpListener, Kind)> {
+    // `[acme]` with HTTP-01: the plaintext listeners answer its tokens.
+    let http01 = config
+        .acme
+        .as_ref()
+        .is_some_and(|a| a.answers(crate::config::acme::Challenge::Http01));
+    let acme = shared.acme.get().filter(|_| http01).cloned();
     // Plaintext listeners redirect to the first address of the element that asks for it.
     let redirect = config
         .tls
@@ -161,7 +168,8 @@ fn sockets(
         });
     let mut socks: Vec<(std::net::TcpListener, Kind)> = Vec::new();
     for l in listeners.plain {
-        socks.push((l, Kind::Plain { redirect }));
+        let acme = acme.clone();
+        socks.push((l, Kind::Plain { redirect, acme }));
     }
     for (i, l) in listeners.tls {
         let addr = l

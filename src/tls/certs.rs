@@ -32,7 +32,18 @@ pub struct Loaded {
 pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<Loaded, (Which, String)> {
     let cert_pem = read(cert_file, "certificate file").map_err(|e| (Which::Cert, e))?;
     let key_pem = read(key_file, "key file").map_err(|e| (Which::Key, e))?;
-    let chain = certificates(&cert_pem, cert_file).map_err(|e| (Which::Cert, e))?;
+    parse_pair(&cert_pem, &key_pem, cert_file, key_file)
+}
+
+/// `load_pair` for PEM texts already read (an ACME certificate from Redis); the paths only
+/// name them in messages.
+pub fn parse_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Loaded, (Which, String)> {
+    let chain = certificates(cert_pem, cert_file).map_err(|e| (Which::Cert, e))?;
     let dns_names = {
         let leaf = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| {
             let msg = format!(
@@ -45,7 +56,7 @@ pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<Loaded, (Which, St
             .map(|n| n.to_ascii_lowercase())
             .collect()
     };
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
         let msg = match e {
             pem::Error::NoItemsFound => format!(
                 "no private key in \"{}\" (expected PEM: BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",

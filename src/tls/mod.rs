@@ -2,10 +2,12 @@
 //! can load what it names and report a bad PEM file with file and line: `certs` (PEM files),
 //! `resolver` (the SNI certificate table), `names` (the hosts a connection answers for:
 //! 421), `subject` (a client certificate's subject as RFC 4514 text), `client` (the
-//! rustls client config towards upstreams), `validity` (a certificate's notAfter) and `outbound` (the gateway's own calls out: JWKS,
-//! OTLP, Redis, over the same verified TLS). TLS termination itself, the listeners built
+//! rustls client config towards upstreams), `validity` (a certificate's notAfter), `outbound` (the gateway's own calls out: JWKS,
+//! OTLP, Redis, over the same verified TLS) and `acme` (ACME's challenges and issued
+//! certificates, as the listeners serve them). TLS termination itself, the listeners built
 //! from `[[tls]]` with their handshake and live reload, is `server::tls`.
 
+pub mod acme;
 pub mod certs;
 pub mod client;
 pub mod names;

@@ -1,7 +1,8 @@
 //! Choosing the certificate by SNI: exact names first, then a `*.example.com` wildcard for one
 //! label, then the default (the first certificate), unless SNI is strict. The table sits
 //! behind an `ArcSwap` so a certificate reload swaps it without touching handshakes in
-//! progress.
+//! progress. With `[acme]`, the ACME certificates (`acme::AcmeCerts`) come first: an issued
+//! certificate for the exact name, or the TLS-ALPN-01 challenge certificate.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -90,6 +91,7 @@ pub fn duplicate_name(names: &[&[String]]) -> Option<(String, usize, usize)> {
 pub struct SniResolver {
     table: ArcSwap<CertTable>,
     strict: bool,
+    acme: Option<Arc<super::acme::AcmeCerts>>,
 }
 
 impl SniResolver {
@@ -97,7 +99,27 @@ impl SniResolver {
         SniResolver {
             table: ArcSwap::from_pointee(table),
             strict,
+            acme: None,
         }
+    }
+
+    /// Serves the ACME certificates of `acme` before the table's.
+    pub fn with_acme(mut self, acme: Option<Arc<super::acme::AcmeCerts>>) -> SniResolver {
+        self.acme = acme;
+        self
+    }
+
+    /// Whether ACME certificates are served.
+    pub fn has_acme(&self) -> bool {
+        self.acme.is_some()
+    }
+
+    /// The certificate a client asking for `sni` is served (ACME's first), with its names.
+    pub fn served(&self, sni: &str) -> Option<Arc<Served>> {
+        if let Some(s) = self.acme.as_ref().and_then(|a| a.issued(sni)) {
+            return Some(s);
+        }
+        self.table.load().find(Some(sni), self.strict).cloned()
     }
 
     /// The table in use now.
@@ -113,6 +135,9 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(decided) = self.acme.as_ref().and_then(|a| a.resolve(&hello)) {
+            return decided;
+        }
         let table = self.table.load();
         let found = table
             .find(hello.server_name(), self.strict)

@@ -18,6 +18,11 @@ pub struct CertTime {
 
 /// The end of the certificate's validity, or `None` when the DER is not a certificate.
 pub fn not_after(cert_der: &[u8]) -> Option<CertTime> {
+    validity(cert_der).map(|(_, after)| after)
+}
+
+/// The certificate's validity: (notBefore, notAfter).
+pub fn validity(cert_der: &[u8]) -> Option<(CertTime, CertTime)> {
     let (tag, cert, _) = tlv(cert_der)?;
     let (tag2, tbs, _) = tlv(cert)?;
     if tag != 0x30 || tag2 != 0x30 {
@@ -36,9 +41,10 @@ pub fn not_after(cert_der: &[u8]) -> Option<CertTime> {
     if tag != 0x30 {
         return None;
     }
-    let after = tlv(validity)?.2;
+    let (tag, before, after) = tlv(validity)?;
+    let before = parse_time(tag, before)?;
     let (tag, time, _) = tlv(after)?;
-    parse_time(tag, time)
+    Some((before, parse_time(tag, time)?))
 }
 
 /// UTCTime (`YYMMDDHHMMSSZ`, years 50-99 are 19xx) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
@@ -89,6 +95,10 @@ mod tests {
         let cert = params.self_signed(&key).unwrap();
         let t = not_after(cert.der()).unwrap();
         assert_eq!((t.year, t.month, t.day, t.seconds), (2031, 5, 17, 0));
+        params.not_before = rcgen::date_time_ymd(2030, 2, 3);
+        let cert = params.self_signed(&key).unwrap();
+        let (b, a) = validity(cert.der()).unwrap();
+        assert_eq!((b.year, b.month, b.day, a.year), (2030, 2, 3, 2031));
         // GeneralizedTime after 2049.
         params.not_after = rcgen::date_time_ymd(2051, 1, 2);
         let cert = params.self_signed(&key).unwrap();

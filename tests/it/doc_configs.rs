@@ -10,10 +10,11 @@ use std::process::Command;
 use toml::{Table, Value};
 
 /// The docs whose `toml` blocks are whole config files.
-const DOCS: [&str; 4] = [
+const DOCS: [&str; 5] = [
     "README.md",
     "docs/production.md",
     "docs/migrating.md",
+    "docs/acme.md",
     "docs/tcp.md",
 ];
 

@@ -6,6 +6,7 @@ mod common;
 
 mod access_log;
 mod access_output;
+mod acme;
 mod admin;
 mod answers;
 mod b3_propagation;

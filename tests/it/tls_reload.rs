@@ -72,7 +72,7 @@ async fn listener(dir: &Dir, leaf: &Leaf) -> (Arc<TlsListener>, std::net::Socket
 async fn serve(toml: &str) -> (Arc<TlsListener>, std::net::SocketAddr) {
     use tokio::io::AsyncWriteExt;
     let config = portcullis::config::parse_str(toml, "test.toml").unwrap();
-    let tls = TlsListener::build(&config.tls[0], false).unwrap();
+    let tls = TlsListener::build(&config.tls[0], false, None).unwrap();
     let metrics = Arc::new(portcullis::observability::metrics::Metrics::new());
     tokio::spawn(portcullis::server::tls::watch(tls.clone(), 0, metrics));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,7 +207,7 @@ async fn certificate_expiry_is_exported_and_follows_a_reload() {
     let (ca, dir) = (Ca::new(), Dir::new());
     let (c, k) = dir.leaf("a", &ca.server(&["a.test"]));
     let config = portcullis::config::parse_str(&tls_table(&c, &k), "test.toml").unwrap();
-    let tls = TlsListener::build(&config.tls[0], false).unwrap();
+    let tls = TlsListener::build(&config.tls[0], false, None).unwrap();
     let expiries = tls.expiries();
     assert_eq!(expiries.len(), 1);
     assert_eq!(expiries[0].0, c.clone());

@@ -33,6 +33,8 @@ pub(in crate::config) struct RawFile {
     outbound: Option<RawOutbound>,
     /// `[[tls]]`: TLS listeners.
     tls: Option<Vec<RawTls>>,
+    /// `[acme]`: certificates ordered from an ACME CA.
+    acme: Option<super::RawAcme>,
     /// `[[tcp]]`: layer-4 listeners (plain TCP, or TLS passthrough routed by SNI).
     tcp: Option<Vec<RawTcp>>,
     telemetry: Option<RawTelemetry>,

@@ -28,7 +28,7 @@ pub(in crate::config) struct RawHttp2 {
 pub(in crate::config) struct RawTls {
     #[schemars(required)]
     pub listen: Option<Spanned<StrList>>,
-    #[schemars(required)]
+    /// Required unless `[acme]` is written (the schema cannot say so: `check` does).
     pub certificates: Option<Spanned<Vec<Spanned<RawCertificate>>>>,
     pub strict_sni: Option<Spanned<bool>>,
     pub min_version: Option<Spanned<String>>,

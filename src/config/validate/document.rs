@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::ctx::Ctx;
 use super::hint;
 use crate::config::raw::{
-    RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages, RawLog,
-    RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTcp,
+    RawAcme, RawAdmin, RawCacheSettings, RawCluster, RawConsumer, RawDefaults, RawErrorPages,
+    RawLog, RawOutbound, RawPolicy, RawRateLimitSettings, RawRoute, RawServer, RawService, RawTcp,
     RawTelemetry, RawTls, TOP_LEVEL_KEYS,
 };
 
@@ -52,6 +52,7 @@ pub(super) struct RawDocument {
     pub admin: Option<Section<RawAdmin>>,
     pub cluster: Option<Section<RawCluster>>,
     pub outbound: Option<Section<RawOutbound>>,
+    pub acme: Option<Section<RawAcme>>,
     pub telemetry: Option<Section<RawTelemetry>>,
     pub error_pages: Option<Section<RawErrorPages>>,
     pub services: Vec<Item<RawService>>,
@@ -89,6 +90,7 @@ pub(super) fn split(text: &str, ctx: &mut Ctx<'_>) -> Option<RawDocument> {
             "admin" => out.admin = section(value, "admin", ctx),
             "cluster" => out.cluster = section(value, "cluster", ctx),
             "outbound" => out.outbound = section(value, "outbound", ctx),
+            "acme" => out.acme = section(value, "acme", ctx),
             "telemetry" => out.telemetry = section(value, "telemetry", ctx),
             "error_pages" => out.error_pages = section(value, "error_pages", ctx),
             "consumers" => out.consumers = named(value, "consumers", ctx),

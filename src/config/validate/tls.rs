@@ -23,6 +23,8 @@ pub(super) struct Taken<'a> {
     pub server: &'a [SocketAddr],
     pub admin: Option<SocketAddr>,
     pub probes: Option<SocketAddr>,
+    /// `[acme]` is written: its certificates may be an element's only ones.
+    pub acme: bool,
 }
 
 /// Validates every `[[tls]]` element; `None` for an element with problems (reported).
@@ -56,9 +58,12 @@ pub(super) fn tls(
         );
         let what = "add a [[tls.certificates]] table with cert_file and key_file";
         let k = format!("{key}.certificates");
-        let certificates = ctx.required(&raw.certificates, &table, &k, what, |ctx, v| {
-            certificates(v, &key, ctx)
-        });
+        let certificates = match (&raw.certificates, taken.acme) {
+            (None, true) => Some(Vec::new()),
+            _ => ctx.required(&raw.certificates, &table, &k, what, |ctx, v| {
+                certificates(v, &key, ctx)
+            }),
+        };
         let versions = [("1.2", TlsVersion::Tls12), ("1.3", TlsVersion::Tls13)];
         let min_version = ctx.optional(&raw.min_version, TlsVersion::Tls12, |ctx, v| {
             ctx.one_of(v, &format!("{key}.min_version"), &versions)

@@ -3,7 +3,9 @@
 //! `portcullis_tls_handshake_duration_seconds{listener}` of the successful ones. `listener` is
 //! a `[[tls]] listen` address, so every label is bounded by the config. And
 //! `portcullis_tls_certificate_expiry_timestamp_seconds{certificate}`: each served
-//! certificate file's notAfter, set at start and at each live reload.
+//! certificate file's notAfter, set at start and at each live reload (ACME certificates:
+//! their file under `[acme] storage`, set when installed). And
+//! `portcullis_acme_orders_total{result}` (`issued` / `failed`).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -32,6 +34,11 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CertificateLabels {
     certificate: String,
 }
@@ -41,6 +48,7 @@ pub(super) struct TlsMetrics {
     handshakes: Family<HandshakeLabels, Counter>,
     duration: HistogramFamily<ListenerLabels>,
     expiry: Family<CertificateLabels, Gauge<f64, AtomicU64>>,
+    acme_orders: Family<ResultLabels, Counter>,
     /// The certificate files of each `[[tls]]` element, to drop replaced ones.
     files: Mutex<HashMap<usize, Vec<String>>>,
 }
@@ -51,6 +59,7 @@ impl Default for TlsMetrics {
             handshakes: Family::default(),
             duration: Family::new_with_constructor(histogram),
             expiry: Family::default(),
+            acme_orders: Family::default(),
             files: Mutex::new(HashMap::new()),
         }
     }
@@ -72,6 +81,16 @@ impl TlsMetrics {
             "tls_certificate_expiry_timestamp_seconds",
             "When each served certificate expires (its notAfter), seconds since the epoch",
             self.expiry.clone(),
+        );
+        // Both results at 0 from the start, so a rate or an alert on them has a series to
+        // read before the first order (and on gateways without `[acme]`).
+        for result in ["issued", "failed"] {
+            let _ = self.acme_orders.get_or_create(&ResultLabels { result });
+        }
+        r.register(
+            "acme_orders",
+            "ACME certificate orders by result (issued or failed)",
+            self.acme_orders.clone(),
         );
     }
 }
@@ -98,6 +117,12 @@ impl Metrics {
             };
             t.expiry.get_or_create(&labels).set(*at);
         }
+    }
+
+    /// An ACME order ended: `issued` or `failed`.
+    pub fn acme_order(&self, result: &'static str) {
+        let labels = ResultLabels { result };
+        self.tls.acme_orders.get_or_create(&labels).inc();
     }
 
     /// A successful handshake on `listener` with the negotiated `version` ("1.2", "1.3").

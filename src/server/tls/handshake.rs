@@ -1,6 +1,7 @@
 //! The outcome of a handshake as bounded metric labels: the negotiated version, or why it
 //! failed (`timeout`, `unknown_sni`, `no_client_cert`, `bad_client_cert`, `client_alert`,
-//! `protocol`, `io`), and `TlsListener::accept_counted`, which counts each handshake.
+//! `protocol`, `io`, or `acme_validation`: an ACME TLS-ALPN-01 check, ended once its
+//! certificate was sent), and `TlsListener::accept_counted`, which counts each handshake.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use rustls::ProtocolVersion;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Accepted, TlsListener};
+use super::{Accepted, TlsListener, ACME_VALIDATION};
 use crate::observability::metrics::Metrics;
 
 /// rustls's error when the certificate resolver found no certificate (no SNI or an unknown
@@ -48,6 +49,9 @@ pub fn failure_reason(e: &std::io::Error) -> &'static str {
     if e.kind() == std::io::ErrorKind::TimedOut {
         return "timeout";
     }
+    if e.kind() == std::io::ErrorKind::ConnectionAborted && e.to_string() == ACME_VALIDATION {
+        return "acme_validation";
+    }
     let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
         return "io";
     };
@@ -74,6 +78,8 @@ mod tests {
         use rustls::{AlertDescription, CertificateError};
         assert_eq!(failure_reason(&Error::from(ErrorKind::TimedOut)), "timeout");
         assert_eq!(failure_reason(&Error::from(ErrorKind::UnexpectedEof)), "io");
+        let acme = Error::new(ErrorKind::ConnectionAborted, ACME_VALIDATION);
+        assert_eq!(failure_reason(&acme), "acme_validation");
         let cases = [
             (rustls::Error::NoCertificatesPresented, "no_client_cert"),
             (

@@ -23,12 +23,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::tls::{TlsSpec, TlsVersion};
+use crate::tls::acme::AcmeCerts;
 use crate::tls::names::{CertNames, ConnNames, Served};
 use crate::tls::resolver::{CertTable, SniResolver};
 use crate::tls::{certs, provider, subject};
 
 pub use handshake::failure_reason;
 pub use watch::watch;
+
+/// The error `accept` ends an ACME TLS-ALPN-01 validation handshake with.
+const ACME_VALIDATION: &str = "ACME TLS-ALPN-01 validation handshake";
 
 /// One `[[tls]]` element at run time.
 pub struct TlsListener {
@@ -70,10 +74,16 @@ pub struct Accepted {
 }
 
 impl TlsListener {
-    /// Loads the certificates and builds the rustls config; `http2` offers `h2` in ALPN.
-    pub fn build(spec: &TlsSpec, http2: bool) -> Result<Arc<TlsListener>, String> {
+    /// Loads the certificates and builds the rustls config; `http2` offers `h2` in ALPN;
+    /// `acme`: the ACME certificates, served first (and ALPN `acme-tls/1` accepted).
+    pub fn build(
+        spec: &TlsSpec,
+        http2: bool,
+        acme: Option<Arc<AcmeCerts>>,
+    ) -> Result<Arc<TlsListener>, String> {
         let (table, expiries) = load_table(spec)?;
-        let resolver = Arc::new(SniResolver::new(table, spec.strict_sni));
+        let resolver = SniResolver::new(table, spec.strict_sni).with_acme(acme);
+        let resolver = Arc::new(resolver);
         let config = server_config(spec, http2, &resolver, client_verifier(spec)?)?;
         let hsts = spec
             .hsts
@@ -107,6 +117,11 @@ impl TlsListener {
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
         let conn = stream.get_ref().1;
+        if conn.alpn_protocol() == Some(crate::tls::acme::ALPN) {
+            // TLS-ALPN-01 validation: the certificate was the answer (RFC 8737 §3).
+            let kind = std::io::ErrorKind::ConnectionAborted;
+            return Err(std::io::Error::new(kind, ACME_VALIDATION));
+        }
         let h2 = conn.alpn_protocol() == Some(b"h2");
         let version = handshake::version_label(conn.protocol_version());
         let client_subject = conn
@@ -115,11 +130,9 @@ impl TlsListener {
             .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
             .and_then(|ee| subject::format_subject(ee.subject()))
             .and_then(|s| HeaderValue::from_str(&s).ok());
-        let names = conn.server_name().and_then(|sni| {
-            let table = self.resolver.table();
-            let served = table.find(Some(sni), self.spec.strict_sni)?;
-            Some(ConnNames::new(sni, served.clone()))
-        });
+        let names = conn
+            .server_name()
+            .and_then(|sni| Some(ConnNames::new(sni, self.resolver.served(sni)?)));
         Ok(Accepted {
             stream,
             h2,
@@ -188,6 +201,9 @@ fn server_config(
         true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         false => vec![b"http/1.1".to_vec()],
     };
+    if resolver.has_acme() {
+        config.alpn_protocols.push(crate::tls::acme::ALPN.to_vec());
+    }
     Ok(config)
 }
 

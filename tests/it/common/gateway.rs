@@ -105,6 +105,15 @@ pub async fn start_gateway_with(
         plain: vec![ephemeral()],
         tls: (0..config.tls.len()).map(|i| (i, ephemeral())).collect(),
     };
+    start_gateway_on(config, listeners, setup).await
+}
+
+/// `start_gateway_with` on listeners the caller bound (their ports known before the start).
+pub async fn start_gateway_on(
+    config: portcullis::Config,
+    listeners: portcullis::server::Listeners,
+    setup: impl FnOnce(portcullis::GatewayBuilder) -> portcullis::GatewayBuilder,
+) -> Gateway {
     let builder = portcullis::Gateway::builder(config)
         .listeners(listeners)
         .without_admin()

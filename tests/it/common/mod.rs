@@ -12,6 +12,7 @@ pub mod h2raw;
 pub mod h2script;
 pub mod https;
 pub mod log_buf;
+pub mod pebble;
 pub mod policy;
 pub mod redis;
 pub mod scripted;
