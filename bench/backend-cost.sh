@@ -7,22 +7,7 @@
 # Usage: bench/backend-cost.sh [CONFIG.toml ...]   (default: the upstream_headers variants)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
-bin=${PORTCULLIS_BIN:-target/release/portcullis}
-n1=${N1:-2000} n2=${N2:-12000}
-export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
-work=$(mktemp -d)
-export RUN_DIR=$work
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "port $1 did not open" >&2; return 1
-}
+. bench/lib.sh
 
 count() { # config-or-direct requests -> the backend's total Ir
   local out="$work/cg.$RANDOM" port=$PROXY_PORT proxy=""

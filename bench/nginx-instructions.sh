@@ -6,13 +6,8 @@
 # STRACE=1: system calls per request instead (strace -f -c), as bench/syscalls.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
-n1=${N1:-2000} n2=${N2:-12000}
-export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
-work=$(mktemp -d)
-"$backend" >/dev/null 2>&1 &
-backend_pid=$!
-trap 'kill $backend_pid 2>/dev/null; rm -rf "$work"' EXIT
+. bench/lib.sh
+start_backend
 mkdir -p "$work/tmp"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -49,13 +44,6 @@ http {
 }
 CONF
 
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nginx did not start" >&2; return 1
-}
 
 count() { # requests -> total Ir
   local out="$work/cg.$1"

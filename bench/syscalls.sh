@@ -6,23 +6,8 @@
 # harness's backend, as bench/instructions.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend="${BENCH_BACKEND_BIN:-$HOME/.cache/peer-bench/backend-target/release/bench-backend}"
-bin=${PORTCULLIS_BIN:-target/release/portcullis}
-n1=${N1:-2000} n2=${N2:-12000}
-export BACKEND_PORT=${BACKEND_PORT:-18480} PROXY_PORT=${PROXY_PORT:-18481}
-work=$(mktemp -d)
-export RUN_DIR=$work
-"$backend" >/dev/null 2>&1 &
-backend_pid=$!
-trap 'kill $backend_pid 2>/dev/null; rm -rf "$work"' EXIT
-
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "proxy did not start" >&2; return 1
-}
+. bench/lib.sh
+start_backend
 
 count() { # config requests -> "name calls" lines
   local out="$work/st.$2"

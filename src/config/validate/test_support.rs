@@ -1,6 +1,7 @@
 //! Helpers shared by the config validation tests: find an error by key and check its line.
 
-use crate::config::ConfigError;
+use super::parse_with_env;
+use crate::config::{Config, ConfigError};
 
 /// The error reported for `key`, checked to be on the line of the first `needle`.
 pub(super) fn error_at<'a>(
@@ -29,4 +30,19 @@ pub(super) fn render(errs: &[ConfigError]) -> String {
 /// The hint of an error ("" when none).
 pub(super) fn hint(e: &ConfigError) -> &str {
     e.hint.as_deref().unwrap_or("")
+}
+
+/// `head` then `extra` parsed as one file, which must validate.
+pub(super) fn parse_after(head: &str, extra: &str) -> Config {
+    let text = format!("{head}{extra}");
+    parse_with_env(&text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `head` then `extra` parsed as one file, which must not validate: its errors and the text.
+pub(super) fn errors_after(head: &str, extra: &str) -> (Vec<ConfigError>, String) {
+    let text = format!("{head}{extra}");
+    match parse_with_env(&text, "t.toml", &|_| None) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => (e.0, text),
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::parse_with_env;
-use super::test_support::{error_at, hint, render};
+use super::test_support::{error_at, errors_after, hint, parse_after, render};
 use crate::config::startup::restart_required;
 use crate::config::stream::{ProxyProtocol, SniPattern, TcpMode};
 use crate::config::{Config, ConfigError};
@@ -20,16 +20,11 @@ endpoints = "https://10.0.0.7:8443"
 "#;
 
 fn parse(extra: &str) -> Config {
-    let text = format!("{SERVICES}{extra}");
-    parse_with_env(&text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    parse_after(SERVICES, extra)
 }
 
 fn errors(extra: &str) -> (Vec<ConfigError>, String) {
-    let text = format!("{SERVICES}{extra}");
-    match parse_with_env(&text, "t.toml", &|_| None) {
-        Ok(_) => panic!("expected errors for:\n{text}"),
-        Err(e) => (e.0, text),
-    }
+    errors_after(SERVICES, extra)
 }
 
 #[test]

@@ -4,8 +4,7 @@
 
 use http::StatusCode;
 
-use super::parse_with_env;
-use super::test_support::{error_at, hint, render};
+use super::test_support::{error_at, errors_after, hint, parse_after, render};
 use crate::config::traffic::AnswerSpec;
 use crate::config::{Config, ConfigError, HashKey};
 
@@ -20,16 +19,11 @@ endpoints = "http://127.0.0.1:9002"
 "#;
 
 fn parse(extra: &str) -> Config {
-    let text = format!("{SERVICES}{extra}");
-    parse_with_env(&text, "t.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    parse_after(SERVICES, extra)
 }
 
 fn errors(extra: &str) -> (Vec<ConfigError>, String) {
-    let text = format!("{SERVICES}{extra}");
-    match parse_with_env(&text, "t.toml", &|_| None) {
-        Ok(_) => panic!("expected errors for:\n{text}"),
-        Err(e) => (e.0, text),
-    }
+    errors_after(SERVICES, extra)
 }
 
 #[test]
