@@ -123,8 +123,16 @@ async fn pipeline<'s>(
     //    access log see the one chosen; a route that answers by itself makes its redirect or
     //    static answer here (its templates need the match) and gives it after its policies.
     //    Before the policies, which belong to the route.
-    if let Some(acme) = &conn.acme {
-        if let Some(resp) = early::acme(acme, &parts).await {
+    //    (Boxed, and only for the token path: inline, its future would size every request's
+    //    pipeline future.)
+    let http01 = |_: &_| {
+        parts
+            .uri
+            .path()
+            .starts_with(crate::tls::acme::HTTP01_PREFIX)
+    };
+    if let Some(acme) = conn.acme.as_ref().filter(http01) {
+        if let Some(resp) = Box::pin(early::acme(acme, &parts)).await {
             return Ok(resp);
         }
     }
