@@ -27,3 +27,16 @@ wait_port() {
   done
   echo "nothing listens on port $port" >&2; return 1
 }
+
+# `strace -c` output file -> "syscall calls" lines, sorted (for syscall_table).
+strace_counts() {
+  awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $NF, $4 }' "$1" | sort
+}
+
+# Two strace_counts outputs (N1 and N2 requests) -> a markdown table of calls per request.
+syscall_table() {
+  printf '| system call | %s |\n|---|---:|\n' "$3"
+  join -a2 -e0 -o 0,1.2,2.2 "$1" "$2" | awk -v d=$((n2 - n1)) '
+    { per = ($3 - $2) / d; if (per >= 0.01) { printf "| %s | %.2f |\n", $1, per; t += per } }
+    END { printf "| **total** | **%.2f** |\n", t }'
+}

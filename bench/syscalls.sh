@@ -18,12 +18,9 @@ count() { # config requests -> "name calls" lines
   grep -q "$2 succeeded" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
   # The traced gateway (strace's child) is stopped; strace then writes its table and ends.
   pkill -TERM -P $pid; wait $pid || true
-  awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $NF, $4 }' "$out" | sort
+  strace_counts "$out"
 }
 
 count "$1" "$n1" >"$work/a"
 count "$1" "$n2" >"$work/b"
-printf '| system call | per request |\n|---|---:|\n'
-join -a2 -e0 -o 0,1.2,2.2 "$work/a" "$work/b" | awk -v d=$((n2 - n1)) '
-  { per = ($3 - $2) / d; if (per >= 0.01) { printf "| %s | %.2f |\n", $1, per; total += per } }
-  END { printf "| **total** | **%.2f** |\n", total }'
+syscall_table "$work/a" "$work/b" "per request"

@@ -96,11 +96,11 @@ fn feed(acceptor: &mut Acceptor, mut new: &[u8]) -> Result<Option<Option<String>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// A real ClientHello, as rustls's client writes it for `name`.
-    fn client_hello(name: &str) -> Vec<u8> {
+    /// A real ClientHello, as rustls's client writes it for `name` (also the fuzz seed).
+    pub(in crate::stream) fn client_hello(name: &str) -> Vec<u8> {
         let roots = rustls::RootCertStore::empty();
         let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
             .with_safe_default_protocol_versions()

@@ -8,23 +8,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tokio::io::AsyncWriteExt;
 
+use super::sni::tests::client_hello;
 use super::sni::{read_hello, Hello, HelloError, MAX_HELLO};
-
-/// A real ClientHello, as rustls's client writes it for `name`.
-fn client_hello(name: &str) -> Vec<u8> {
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
-    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).unwrap();
-    }
-    out
-}
 
 /// Writes `input` cut at `cuts` (then closes) and reads a hello from the other end.
 fn read_cut(input: &[u8], cuts: &[usize]) -> Result<Hello, HelloError> {
