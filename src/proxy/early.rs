@@ -36,16 +36,13 @@ pub(super) fn answer(
 }
 
 /// An ACME HTTP-01 validation request for a pending token (set up here or, in cluster mode,
-/// by another instance): its answer. Plaintext listeners with `[acme]` HTTP-01 only.
+/// by another instance): its answer. Plaintext listeners with `[acme]` HTTP-01 only, and
+/// only for paths under `HTTP01_PREFIX` (the pipeline checks before it boxes this).
 pub(super) async fn acme(
     acme: &AcmeCerts,
     parts: &http::request::Parts,
 ) -> Option<Response<GatewayBody>> {
-    let path = parts.uri.path();
-    if !path.starts_with(crate::tls::acme::HTTP01_PREFIX) {
-        return None;
-    }
-    acme.http01_anywhere(path).await.map(http01)
+    acme.http01_anywhere(parts.uri.path()).await.map(http01)
 }
 
 /// `200` with the key authorization (RFC 8555 §8.3), `application/octet-stream`.

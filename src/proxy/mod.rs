@@ -125,13 +125,11 @@ async fn pipeline<'s>(
     //    Before the policies, which belong to the route.
     //    (Boxed, and only for the token path: inline, its future would size every request's
     //    pipeline future.)
-    let http01 = |_: &_| {
-        parts
-            .uri
-            .path()
-            .starts_with(crate::tls::acme::HTTP01_PREFIX)
-    };
-    if let Some(acme) = conn.acme.as_ref().filter(http01) {
+    let token_path = parts
+        .uri
+        .path()
+        .starts_with(crate::tls::acme::HTTP01_PREFIX);
+    if let Some(acme) = conn.acme.as_ref().filter(|_| token_path) {
         if let Some(resp) = Box::pin(early::acme(acme, &parts)).await {
             return Ok(resp);
         }
