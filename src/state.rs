@@ -124,8 +124,7 @@ impl Snapshot {
             )
             .map_err(|e| format!("route {}: {e}", r.def.name))?;
             let old = previous.and_then(|p| p.routes.iter().find(|o| *o.name == r.def.name));
-            let old_mirror = old.and_then(|o| o.mirror.as_deref());
-            routes.push(plan(r, &policies, chain, &services, config, old_mirror));
+            routes.push(plan(r, &policies, chain, &services, config, old));
         }
         // Keep only the verifiers some chain uses.
         verifiers.retain(|(_, v)| {
@@ -168,8 +167,10 @@ fn plan(
     chain: Option<Arc<Chain>>,
     services: &[Arc<Service>],
     config: &Config,
-    old_mirror: Option<&Mirror>,
+    old: Option<&Route>,
 ) -> Route {
+    let old_mirror = old.and_then(|o| o.mirror.as_deref());
+    let old_split = old.and_then(|o| o.split.as_deref());
     let last = |f: fn(&PolicySpec) -> bool| policies.iter().rev().find(|p| f(p)).copied();
     // `[cache] targeted_field` is given to every route's spec.
     let targeted_field = &config.cache.targeted_field;
@@ -203,7 +204,7 @@ fn plan(
     Route {
         name: Arc::from(r.def.name.as_str()),
         service: r.service,
-        split: r.split.as_ref().map(|s| Box::new(Split::new(s))),
+        split: r.split.as_ref().map(|s| Box::new(Split::new(s, old_split))),
         answer: r.answer.clone().map(Arc::new),
         mirror,
         error_pages,

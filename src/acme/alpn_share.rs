@@ -28,32 +28,39 @@ pub fn remove_message(name: &str) -> String {
     format!("remove {name}")
 }
 
-/// Follows the channel until the task is aborted.
-pub async fn follow(client: Client, channel: String, certs: Arc<AcmeCerts>) {
+/// Follows the channel until the task is aborted. Only challenges for `names` (the
+/// `[acme] names`) are installed, so the table stays bounded by the config even when a
+/// `remove` is lost.
+pub async fn follow(client: Client, channel: String, certs: Arc<AcmeCerts>, names: Arc<[String]>) {
     loop {
-        if let Err(e) = session(&client, &channel, &certs).await {
+        if let Err(e) = session(&client, &channel, &certs, &names).await {
             tracing::debug!(error = %e, "ACME: following shared TLS-ALPN-01 challenges failed; retrying");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn session(client: &Client, channel: &str, certs: &AcmeCerts) -> redis::RedisResult<()> {
+async fn session(
+    client: &Client,
+    channel: &str,
+    certs: &AcmeCerts,
+    names: &[String],
+) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
     let mut messages = pubsub.on_message();
     while let Some(msg) = messages.next().await {
         let text: String = msg.get_payload().unwrap_or_default();
-        apply(&text, certs);
+        apply(&text, certs, names);
     }
     Ok(())
 }
 
-/// Applies one message; malformed ones are ignored.
-pub fn apply(text: &str, certs: &AcmeCerts) {
+/// Applies one message; malformed ones, and challenges for names not in `names`, are ignored.
+pub fn apply(text: &str, certs: &AcmeCerts, names: &[String]) {
     let mut words = text.split(' ');
     match (words.next(), words.next(), words.next()) {
-        (Some("add"), Some(name), Some(hex)) => {
+        (Some("add"), Some(name), Some(hex)) if names.iter().any(|n| n == name) => {
             let Some(digest) = unhex(hex) else { return };
             match alpn_certificate(name, &digest) {
                 Ok(cert) => certs.add_alpn(name, Arc::new(cert)),
@@ -84,11 +91,14 @@ mod tests {
     #[test]
     fn messages_install_and_withdraw_the_challenge() {
         let certs = AcmeCerts::default();
-        apply(&add_message("a.test", &[9; 32]), &certs);
+        let names = ["a.test".to_owned(), "b.test".to_owned()];
+        apply(&add_message("a.test", &[9; 32]), &certs, &names);
         assert!(certs.has_alpn("a.test"));
-        apply("add b.test 12", &certs); // not a SHA-256 digest
+        apply("add b.test 12", &certs, &names); // not a SHA-256 digest
         assert!(!certs.has_alpn("b.test"));
-        apply(&remove_message("a.test"), &certs);
+        apply(&add_message("other.test", &[9; 32]), &certs, &names); // not configured
+        assert!(!certs.has_alpn("other.test"));
+        apply(&remove_message("a.test"), &certs, &names);
         assert!(!certs.has_alpn("a.test"));
     }
 }

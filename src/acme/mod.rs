@@ -19,7 +19,6 @@ pub mod schedule;
 pub mod store;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -98,7 +97,9 @@ pub fn start(
         certs.set_remote(lookup);
     }
     let follower = store.redis().map(|(client, prefix)| {
-        let task = alpn_share::follow(client, alpn_share::channel(&prefix), certs.clone());
+        let names: Arc<[String]> = settings.names.clone().into();
+        let channel = alpn_share::channel(&prefix);
+        let task = alpn_share::follow(client, channel, certs.clone(), names);
         AbortOnDrop(tokio::spawn(task))
     });
     let mut m = Manager {
@@ -150,16 +151,25 @@ impl Manager {
         if self.entries[i].pem.as_ref() == Some(&stored.cert_pem) {
             return;
         }
-        let before = self.entries[i].state.not_after;
-        match self.install(i, &stored) {
-            Ok(after) if before.is_none_or(|b| after > b) => {
-                tracing::info!(%name, "ACME: serving the certificate another instance ordered");
-                if let Err(e) = self.store.save(&name, &stored) {
-                    tracing::warn!(%name, error = %e, "ACME: cannot write the certificate to disk");
-                }
+        let parsed = match self.parse(i, &stored) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(%name, error = %e, "ACME: the shared certificate is unusable");
+                return;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%name, error = %e, "ACME: the shared certificate is unusable"),
+        };
+        // Only a newer copy replaces the one served (and its schedule and expiry metric).
+        if self.entries[i]
+            .state
+            .not_after
+            .is_some_and(|b| parsed.2 <= b)
+        {
+            return;
+        }
+        self.apply(i, parsed, &stored);
+        tracing::info!(%name, "ACME: serving the certificate another instance ordered");
+        if let Err(e) = self.store.save(&name, &stored) {
+            tracing::warn!(%name, error = %e, "ACME: cannot write the certificate to disk");
         }
     }
 
@@ -221,12 +231,26 @@ impl Manager {
 
     /// Serves `stored` for `entries[i]` from the next handshake on; its notAfter.
     fn install(&mut self, i: usize, stored: &Stored) -> Result<SystemTime, String> {
+        let parsed = self.parse(i, stored)?;
+        let not_after = parsed.2;
+        self.apply(i, parsed, stored);
+        Ok(not_after)
+    }
+
+    /// `stored` made servable, with its notBefore and notAfter.
+    fn parse(&self, i: usize, stored: &Stored) -> Result<Parsed, String> {
         let file = self.store.cert_file(&self.entries[i].name);
         let (served, validity) =
             crate::tls::acme::served(stored.cert_pem.as_bytes(), stored.key_pem.as_bytes(), &file)?;
         let (not_before, not_after) =
             validity.ok_or("the certificate's validity cannot be read")?;
-        let (not_before, not_after) = (system_time(not_before), system_time(not_after));
+        Ok((served, system_time(not_before), system_time(not_after)))
+    }
+
+    /// Serves a parsed certificate for `entries[i]`: the SNI table, its renewal schedule and
+    /// the expiry metric.
+    fn apply(&mut self, i: usize, (served, not_before, not_after): Parsed, stored: &Stored) {
+        let file = self.store.cert_file(&self.entries[i].name);
         let e = &mut self.entries[i];
         self.certs.install(&e.name, served);
         e.state
@@ -235,20 +259,18 @@ impl Manager {
         let at = not_after
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        self.expiries.insert(path_label(file), at);
-        let list: Vec<(String, f64)> = self.expiries.clone().into_iter().collect();
+        self.expiries.insert(file.display().to_string(), at);
+        let list: Vec<(String, f64)> = self.expiries.iter().map(|(k, v)| (k.clone(), *v)).collect();
         self.metrics.tls_certificates(METRIC_ELEMENT, &list);
-        Ok(not_after)
     }
 }
+
+/// A certificate ready to serve, with its notBefore and notAfter.
+type Parsed = (Arc<crate::tls::names::Served>, SystemTime, SystemTime);
 
 /// A certificate time as a `SystemTime`.
 fn system_time(t: crate::tls::validity::CertTime) -> SystemTime {
     let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
     let secs = days * 86_400 + i64::from(t.seconds);
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
-}
-
-fn path_label(p: PathBuf) -> String {
-    p.display().to_string()
 }

@@ -25,7 +25,10 @@ pub struct Split {
 }
 
 impl Split {
-    pub fn new(spec: &SplitSpec) -> Split {
+    /// The split of `spec`; with the same weights as `old` (the route's split in the snapshot
+    /// before) it goes on from `old`'s turn, so a rebuild (a reload, a DNS change) does not
+    /// start the schedule over and starve a small share on a quiet route.
+    pub fn new(spec: &SplitSpec, old: Option<&Split>) -> Split {
         let weights: Vec<u64> = spec.targets.iter().map(|t| u64::from(t.weight)).collect();
         let divisor = weights.iter().copied().fold(0, gcd).max(1);
         let reduced: Vec<u64> = weights.iter().map(|w| w / divisor).collect();
@@ -35,12 +38,16 @@ impl Split {
             sum += w;
             cumulative.push(sum);
         }
+        let schedule = schedule(&reduced);
+        let turn = old
+            .filter(|o| o.schedule == schedule)
+            .map_or(0, |o| o.turn.load(Ordering::Relaxed));
         Split {
             services: spec.targets.iter().map(|t| t.index).collect(),
-            schedule: schedule(&reduced),
+            schedule,
             cumulative: cumulative.into(),
             sticky: spec.sticky.clone(),
-            turn: AtomicUsize::new(0),
+            turn: AtomicUsize::new(turn),
         }
     }
 
@@ -130,14 +137,14 @@ mod tests {
 
     #[test]
     fn turns_follow_the_weights_exactly_per_cycle() {
-        let split = Split::new(&spec(&[90, 10, 0]));
+        let split = Split::new(&spec(&[90, 10, 0]), None);
         assert_eq!(split.schedule.len(), 10, "90/10 reduces to 9/1");
         let mut counts = [0; 3];
         for _ in 0..1000 {
             counts[split.next() - 10] += 1;
         }
         assert_eq!(counts, [900, 100, 0]);
-        let split = Split::new(&spec(&[2, 1]));
+        let split = Split::new(&spec(&[2, 1]), None);
         let order: Vec<usize> = (0..6).map(|_| split.next()).collect();
         assert_eq!(
             order,
@@ -147,8 +154,27 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuild_with_the_same_weights_goes_on_from_the_old_turn() {
+        let old = Split::new(&spec(&[90, 10]), None);
+        assert_eq!(
+            old.schedule[0], 0,
+            "a fresh schedule starts with the big share"
+        );
+        // Up to the small share's turn.
+        while old.schedule[old.turn.load(Ordering::Relaxed) % old.schedule.len()] != 1 {
+            assert_eq!(old.next(), 10);
+        }
+        // Rebuilt (a reload, a DNS change) before the small share's turn: it still comes next.
+        let rebuilt = Split::new(&spec(&[90, 10]), Some(&old));
+        assert_eq!(rebuilt.next(), 11);
+        // New weights start a new schedule.
+        let changed = Split::new(&spec(&[50, 50]), Some(&rebuilt));
+        assert_eq!(changed.turn.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn sticky_buckets_follow_the_weights() {
-        let split = Split::new(&spec(&[75, 0, 25]));
+        let split = Split::new(&spec(&[75, 0, 25]), None);
         let mut counts = [0; 3];
         for h in 0..100u64 {
             counts[split.by_hash(h) - 10] += 1;
