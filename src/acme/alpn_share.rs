@@ -28,39 +28,39 @@ pub fn remove_message(name: &str) -> String {
     format!("remove {name}")
 }
 
-/// Follows the channel until the task is aborted. Only challenges for `names` (the
-/// `[acme] names`) are installed, so the table stays bounded by the config even when a
-/// `remove` is lost.
-pub async fn follow(client: Client, channel: String, certs: Arc<AcmeCerts>, names: Arc<[String]>) {
+/// At most this many followed challenges are installed at once (instances of a cluster may
+/// order different names, so any name is followed); beyond it, new ones are ignored until
+/// `remove`s come. A lost `remove` can thus never grow the table without bound.
+pub const MAX_FOLLOWED: usize = 1024;
+
+/// Follows the channel until the task is aborted.
+pub async fn follow(client: Client, channel: String, certs: Arc<AcmeCerts>) {
     loop {
-        if let Err(e) = session(&client, &channel, &certs, &names).await {
+        if let Err(e) = session(&client, &channel, &certs).await {
             tracing::debug!(error = %e, "ACME: following shared TLS-ALPN-01 challenges failed; retrying");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn session(
-    client: &Client,
-    channel: &str,
-    certs: &AcmeCerts,
-    names: &[String],
-) -> redis::RedisResult<()> {
+async fn session(client: &Client, channel: &str, certs: &AcmeCerts) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
     let mut messages = pubsub.on_message();
     while let Some(msg) = messages.next().await {
         let text: String = msg.get_payload().unwrap_or_default();
-        apply(&text, certs, names);
+        apply(&text, certs);
     }
     Ok(())
 }
 
-/// Applies one message; malformed ones, and challenges for names not in `names`, are ignored.
-pub fn apply(text: &str, certs: &AcmeCerts, names: &[String]) {
+/// Applies one message; malformed ones, and new challenges beyond `MAX_FOLLOWED`, are ignored.
+pub fn apply(text: &str, certs: &AcmeCerts) {
     let mut words = text.split(' ');
     match (words.next(), words.next(), words.next()) {
-        (Some("add"), Some(name), Some(hex)) if names.iter().any(|n| n == name) => {
+        (Some("add"), Some(name), Some(hex))
+            if certs.has_alpn(name) || certs.alpn_count() < MAX_FOLLOWED =>
+        {
             let Some(digest) = unhex(hex) else { return };
             match alpn_certificate(name, &digest) {
                 Ok(cert) => certs.add_alpn(name, Arc::new(cert)),
@@ -91,14 +91,29 @@ mod tests {
     #[test]
     fn messages_install_and_withdraw_the_challenge() {
         let certs = AcmeCerts::default();
-        let names = ["a.test".to_owned(), "b.test".to_owned()];
-        apply(&add_message("a.test", &[9; 32]), &certs, &names);
+        apply(&add_message("a.test", &[9; 32]), &certs);
         assert!(certs.has_alpn("a.test"));
-        apply("add b.test 12", &certs, &names); // not a SHA-256 digest
+        apply("add b.test 12", &certs); // not a SHA-256 digest
         assert!(!certs.has_alpn("b.test"));
-        apply(&add_message("other.test", &[9; 32]), &certs, &names); // not configured
-        assert!(!certs.has_alpn("other.test"));
-        apply(&remove_message("a.test"), &certs, &names);
+        apply(&remove_message("a.test"), &certs);
         assert!(!certs.has_alpn("a.test"));
+    }
+
+    #[test]
+    fn followed_challenges_are_bounded() {
+        let certs = AcmeCerts::default();
+        for i in 0..MAX_FOLLOWED {
+            certs.add_alpn(&format!("n{i}.test"), Arc::new(placeholder()));
+        }
+        apply(&add_message("over.test", &[9; 32]), &certs);
+        assert!(!certs.has_alpn("over.test"));
+        assert_eq!(certs.alpn_count(), MAX_FOLLOWED);
+        // A name already followed is still replaced.
+        apply(&add_message("n0.test", &[9; 32]), &certs);
+        assert!(certs.has_alpn("n0.test"));
+    }
+
+    fn placeholder() -> rustls::sign::CertifiedKey {
+        alpn_certificate("p.test", &[1; 32]).unwrap()
     }
 }

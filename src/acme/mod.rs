@@ -97,9 +97,7 @@ pub fn start(
         certs.set_remote(lookup);
     }
     let follower = store.redis().map(|(client, prefix)| {
-        let names: Arc<[String]> = settings.names.clone().into();
-        let channel = alpn_share::channel(&prefix);
-        let task = alpn_share::follow(client, channel, certs.clone(), names);
+        let task = alpn_share::follow(client, alpn_share::channel(&prefix), certs.clone());
         AbortOnDrop(tokio::spawn(task))
     });
     let mut m = Manager {

@@ -97,6 +97,11 @@ impl AcmeCerts {
         write(&self.alpn).insert(name.to_owned(), cert);
     }
 
+    /// How many TLS-ALPN-01 challenge certificates are installed.
+    pub fn alpn_count(&self) -> usize {
+        read(&self.alpn).len()
+    }
+
     pub fn remove_alpn(&self, name: &str) {
         write(&self.alpn).remove(name);
     }
