@@ -97,11 +97,6 @@ impl Store {
         self.dir.join(format!("account-{hex}.json"))
     }
 
-    /// Whether certificates are shared through Redis.
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// The shared copy (`Ok(None)`: none, or not in cluster mode).
     pub async fn load_shared(&self, name: &str) -> redis::RedisResult<Option<Stored>> {
         let Some(s) = &self.shared else {

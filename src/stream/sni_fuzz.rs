@@ -35,7 +35,7 @@ fn read_cut(input: &[u8], cuts: &[usize]) -> Result<Hello, HelloError> {
 proptest! {
     #[test]
     fn fuzz_hello_arbitrary_bytes(
-        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        bytes in proptest::collection::vec(any::<u8>(), 0..2 * MAX_HELLO),
         cuts in proptest::collection::vec(any::<usize>(), 0..6),
     ) {
         if let Ok(h) = read_cut(&bytes, &cuts) {
@@ -77,12 +77,17 @@ proptest! {
     fn fuzz_hello_endless_handshake_records_stop_at_the_bound(
         cuts in proptest::collection::vec(any::<usize>(), 0..4),
     ) {
-        // Handshake record headers announcing more and more bytes: never a whole hello.
-        let mut bytes = Vec::new();
-        while bytes.len() < MAX_HELLO + 100 {
-            bytes.extend_from_slice(&[0x16, 0x03, 0x01, 0x40, 0x00]);
-            bytes.extend(std::iter::repeat_n(0u8, 0x4000));
-        }
-        prop_assert!(read_cut(&bytes, &cuts).is_err());
+        // A ClientHello announcing 32 KiB (rustls would wait for all of it), sent in records
+        // up to 20 KiB, then the client closes: only the bound ends the read as `Invalid`
+        // (without it the read would end `Closed`).
+        let mut first = vec![0x01, 0x00, 0x80, 0x00];
+        first.resize(0x4000, 0);
+        let mut bytes = vec![0x16, 0x03, 0x01, 0x40, 0x00];
+        bytes.extend_from_slice(&first);
+        bytes.extend_from_slice(&[0x16, 0x03, 0x01, 0x10, 0x00]);
+        bytes.extend(std::iter::repeat_n(0u8, 0x1000));
+        prop_assert!(bytes.len() > MAX_HELLO);
+        let got = read_cut(&bytes, &cuts);
+        prop_assert!(matches!(got, Err(HelloError::Invalid)), "{:?}", got.err());
     }
 }

@@ -62,15 +62,16 @@ impl std::fmt::Debug for AcmeCerts {
 }
 
 impl AcmeCerts {
-    /// The key authorization for an HTTP-01 request's path, when it names a pending token.
-    pub fn http01(&self, path: &str) -> Option<String> {
-        let token = path.strip_prefix(HTTP01_PREFIX)?;
-        read(&self.tokens).get(token).cloned()
-    }
-
-    /// `http01`, then (cluster mode) the tokens other instances set up.
+    /// The key authorization of a pending HTTP-01 token (`path` is the request path), set up
+    /// here or (cluster mode) by another instance.
     pub async fn http01_anywhere(&self, path: &str) -> Option<String> {
         let token = path.strip_prefix(HTTP01_PREFIX)?;
+        // An RFC 8555 token is base64url; anything else (any client can ask) is not looked up,
+        // in Redis least of all.
+        let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if token.is_empty() || token.len() > 256 || !token.bytes().all(base64url) {
+            return None;
+        }
         if let Some(k) = read(&self.tokens).get(token).cloned() {
             return Some(k);
         }
@@ -183,18 +184,21 @@ pub fn served(
 mod tests {
     use super::*;
 
-    #[test]
-    fn http01_answers_pending_tokens_only() {
+    #[tokio::test]
+    async fn http01_answers_pending_tokens_only() {
         let a = AcmeCerts::default();
         a.add_token("tok", "tok.thumb");
+        let ask = |p: &'static str| a.http01_anywhere(p);
         assert_eq!(
-            a.http01("/.well-known/acme-challenge/tok").as_deref(),
+            ask("/.well-known/acme-challenge/tok").await.as_deref(),
             Some("tok.thumb")
         );
-        assert_eq!(a.http01("/.well-known/acme-challenge/other"), None);
-        assert_eq!(a.http01("/tok"), None);
+        assert_eq!(ask("/.well-known/acme-challenge/other").await, None);
+        assert_eq!(ask("/tok").await, None);
+        a.add_token("t.k", "not base64url");
+        assert_eq!(ask("/.well-known/acme-challenge/t.k").await, None);
         a.remove_token("tok");
-        assert_eq!(a.http01("/.well-known/acme-challenge/tok"), None);
+        assert_eq!(ask("/.well-known/acme-challenge/tok").await, None);
     }
 
     #[test]

@@ -100,8 +100,17 @@ pub fn line(r: &Record, format: AccessFormat, fields: &[AccessField], out: &mut 
     out.push('\n');
 }
 
+thread_local! {
+    /// The writer thread's scratch string for formatted values, kept across lines so that a
+    /// line allocates nothing.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 fn json(r: &Record, fields: &[AccessField], out: &mut String) {
-    let mut buf = String::new();
+    SCRATCH.with_borrow_mut(|buf| json_with(r, fields, out, buf));
+}
+
+fn json_with(r: &Record, fields: &[AccessField], out: &mut String, buf: &mut String) {
     out.push('{');
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
@@ -109,7 +118,7 @@ fn json(r: &Record, fields: &[AccessField], out: &mut String) {
         }
         json_string(f.name(), out);
         out.push(':');
-        match r.value(*f, &mut buf) {
+        match r.value(*f, buf) {
             Value::Text(t) => json_string(t, out),
             Value::Bare(b) => out.push_str(b),
         }
@@ -130,14 +139,17 @@ fn json_string(s: &str, out: &mut String) {
 }
 
 fn logfmt(r: &Record, fields: &[AccessField], out: &mut String) {
-    let mut buf = String::new();
+    SCRATCH.with_borrow_mut(|buf| logfmt_with(r, fields, out, buf));
+}
+
+fn logfmt_with(r: &Record, fields: &[AccessField], out: &mut String, buf: &mut String) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         out.push_str(f.name());
         out.push('=');
-        match r.value(*f, &mut buf) {
+        match r.value(*f, buf) {
             Value::Text(t) => logfmt_value(t, out),
             Value::Bare(b) => out.push_str(b),
         }
@@ -223,8 +235,10 @@ fn quoted_inner(s: &str) -> String {
     out
 }
 
-/// RFC 3339 in UTC with microseconds: `2025-06-01T12:00:00.123456Z`.
-pub fn rfc3339(t: SystemTime) -> String {
+/// RFC 3339 in UTC with microseconds: `2025-06-01T12:00:00.123456Z` (the tests' view of
+/// `rfc3339_into`).
+#[cfg(test)]
+fn rfc3339(t: SystemTime) -> String {
     let mut s = String::with_capacity(27);
     rfc3339_into(t, &mut s);
     s

@@ -117,8 +117,15 @@ pub struct Concrete<'a> {
 /// one endpoint per URL (an address listed twice, or resolved from two names, once: the first).
 pub fn expand<'a>(spec: &'a ServiceSpec, table: &Table) -> Vec<Concrete<'a>> {
     let mut out: Vec<Concrete<'a>> = Vec::with_capacity(spec.endpoints.len());
+    // The same endpoint is the same scheme, host:port and base path, however it is written.
+    let same = |a: &EndpointSpec, b: &EndpointSpec| {
+        (&a.scheme, &a.authority, &a.base_path) == (&b.scheme, &b.authority, &b.base_path)
+    };
     for e in &spec.endpoints {
         if e.resolve == Resolve::Fixed {
+            if out.iter().any(|c| same(&c.spec, e)) {
+                continue;
+            }
             out.push(Concrete {
                 spec: Cow::Borrowed(e),
                 origin: None,
@@ -133,7 +140,7 @@ pub fn expand<'a>(spec: &'a ServiceSpec, table: &Table) -> Vec<Concrete<'a>> {
             .flat_map(|t| t.iter())
         {
             let Some(r) = resolved(e, t) else { continue };
-            if out.iter().any(|c| c.spec.url == r.url) {
+            if out.iter().any(|c| same(&c.spec, &r)) {
                 continue;
             }
             out.push(Concrete {
