@@ -77,9 +77,9 @@ proptest! {
     fn fuzz_hello_endless_handshake_records_stop_at_the_bound(
         cuts in proptest::collection::vec(any::<usize>(), 0..4),
     ) {
-        // A ClientHello announcing 32 KiB (rustls would wait for all of it), sent in records
-        // up to 20 KiB, then the client closes: only the bound ends the read as `Invalid`
-        // (without it the read would end `Closed`).
+        // A ClientHello announcing 32 KiB, sent in records up to 20 KiB, then the client
+        // closes: refused as `Invalid` (rustls refuses this zero-filled hello itself, so this
+        // does not prove the bound is needed; `sni::tests` checks the bytes kept).
         let mut first = vec![0x01, 0x00, 0x80, 0x00];
         first.resize(0x4000, 0);
         let mut bytes = vec![0x16, 0x03, 0x01, 0x40, 0x00];
