@@ -299,7 +299,9 @@ pub fn revalidated(
             fresh_at: now,
             age_at_store: std::time::Duration::ZERO,
             has_vary: false,
+            vary_upstream: false,
             targeted_field: entry.targeted_field.clone(),
+            reply: HeaderMap::new(),
         }
         .with_fast_path(),
     )

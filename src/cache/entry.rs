@@ -5,12 +5,13 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{AGE, CACHE_CONTROL, CONNECTION, DATE, VARY};
+use http::header::{AGE, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_cache_semantics::CachePolicy;
 
 use super::fields::policy_headers;
 use super::httpdate;
+use crate::base::headers::set_upstream;
 use crate::config::cache::CacheSpec;
 
 /// Fixed bytes counted per entry besides its key, headers and body: the policy's own maps and
@@ -67,9 +68,18 @@ pub struct Entry {
     pub age_at_store: Duration,
     /// Whether the stored response has a `Vary` header.
     pub has_vary: bool,
+    /// Whether its `Vary` names a field the gateway's upstream head sets
+    /// (`base::headers::set_upstream`): only a lookup made with the upstream head may then
+    /// select it (see `fast_fresh_raw`).
+    pub vary_upstream: bool,
     /// The gateway's own targeted cache-control field (kept in `headers` for the decisions
     /// after a 304, never replayed).
     pub targeted_field: http::HeaderName,
+    /// The head a fresh hit replays, made once (`with_fast_path`): `headers` without the
+    /// targeted field, with the body's `Content-Length`, with room for what a reply adds.
+    /// Its values are `headers`' own (shared bytes): it costs the map's two arrays, a few
+    /// hundred bytes, within `ENTRY_OVERHEAD`.
+    pub reply: HeaderMap,
 }
 
 impl Entry {
@@ -105,7 +115,9 @@ impl Entry {
             fresh_at: now,
             age_at_store: Duration::ZERO,
             has_vary: false,
+            vary_upstream: false,
             targeted_field: spec.targeted_field.clone(),
+            reply: HeaderMap::new(),
         }
         .with_fast_path()
     }
@@ -115,6 +127,22 @@ impl Entry {
         self.fresh_at = self.fresh_until();
         self.age_at_store = self.policy.age(self.stored).min(MAX_DELTA);
         self.has_vary = self.headers.contains_key(http::header::VARY);
+        self.vary_upstream = self.has_vary
+            && vary_names(&self.headers)
+                .iter()
+                .any(|n| n == "*" || set_upstream(n));
+        // Room for what a reply adds (Age, X-Cache, Cache-Status, request id, ...): the
+        // map's index is cloned with its size, so no insert has to rehash.
+        let mut reply = HeaderMap::with_capacity(self.headers.len() + 8);
+        for (k, v) in &self.headers {
+            if *k != self.targeted_field && k != TRANSFER_ENCODING {
+                reply.append(k.clone(), v.clone());
+            }
+        }
+        reply.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        // Kept as a copy: a copy keeps the index's size but holds only the fields, not the
+        // room `with_capacity` made for more.
+        self.reply = reply.clone();
         self
     }
 
@@ -130,19 +158,26 @@ impl Entry {
             && (!self.has_vary || variant_id(&self.headers, &req.headers) == self.variant)
     }
 
-    /// The reply head for the fast path: stored status and headers with the current `Age`.
+    /// `fast_fresh` for a request the caller found without `Cache-Control` and `Pragma`,
+    /// looked up with the client's own head rather than the upstream head (the pipeline's
+    /// fresh hits, before the upstream head is made): `None` for an entry whose `Vary` names
+    /// a field the upstream head sets, which only that head can select.
+    pub fn fast_fresh_raw(&self, req: &http::request::Parts, now: SystemTime) -> Option<bool> {
+        match self.vary_upstream {
+            true => None,
+            false => Some(
+                now < self.fresh_at
+                    && (!self.has_vary || variant_id(&self.headers, &req.headers) == self.variant),
+            ),
+        }
+    }
+
+    /// The reply head for the fast path: stored status and headers with the current `Age`,
+    /// and the body's `Content-Length` (`reply`, copied without hashing a name again).
     pub fn fast_parts(&self, now: SystemTime) -> http::response::Parts {
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = self.status;
-        // Room for what the reply adds (Age, X-Cache, Cache-Status, Content-Length, request
-        // id, ...) so no insert has to grow the map.
-        let mut headers = HeaderMap::with_capacity(self.headers.len() + 8);
-        for (k, v) in &self.headers {
-            if *k != self.targeted_field {
-                headers.append(k.clone(), v.clone());
-            }
-        }
-        parts.headers = headers;
+        parts.headers = self.reply.clone();
         let age = self.age_at_store
             + now
                 .duration_since(self.stored)

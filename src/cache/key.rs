@@ -30,10 +30,36 @@ pub fn primary_key(
     headers: &HeaderMap,
     consumer: Option<&str>,
 ) -> String {
+    let (mut key, _) = target_key(scheme, host, path, query, spec);
+    push_key_fields(&mut key, spec, headers, consumer);
+    key
+}
+
+/// The part of `primary_key` the request target makes (`scheme://host/path?query`), and the
+/// length of the `path_prefix` it begins with; `push_key_fields` completes it. Made once the
+/// target is known, before policies may change the head.
+pub fn target_key(
+    scheme: &str,
+    host: &str,
+    path: &str,
+    query: Option<&str>,
+    spec: &CacheSpec,
+) -> (String, usize) {
     let mut key = path_prefix(scheme, host, path);
+    let prefix_len = key.len();
     if let Some(q) = query {
         push_query(&mut key, q, &spec.key_query);
     }
+    (key, prefix_len)
+}
+
+/// Completes a `target_key` into the `primary_key`: the key headers' values and the consumer.
+pub fn push_key_fields(
+    key: &mut String,
+    spec: &CacheSpec,
+    headers: &HeaderMap,
+    consumer: Option<&str>,
+) {
     for name in &spec.key_headers {
         key.push('\n');
         key.push_str(name.as_str());
@@ -51,7 +77,6 @@ pub fn primary_key(
             key.push_str(c);
         }
     }
-    key
 }
 
 /// The invalidation prefix of a path: `scheme://host/path` (host normalised as in
@@ -62,15 +87,13 @@ pub fn primary_key(
 /// variants of its path, because a POST to `/items?x=1` usually changes what `/items` returns
 /// for any query, and because the stored keys keep only the selected parameters anyway.
 pub fn path_prefix(scheme: &str, host: &str, path: &str) -> String {
-    let mut key = String::with_capacity(scheme.len() + host.len() + path.len() + 3);
-    for b in scheme.chars() {
-        key.push(b.to_ascii_lowercase());
-    }
+    // Room for a query too (`target_key`).
+    let mut key = String::with_capacity(scheme.len() + host.len() + path.len() + 40);
+    key.push_str(scheme);
     key.push_str("://");
     let start = key.len();
-    for b in host.chars() {
-        key.push(b.to_ascii_lowercase());
-    }
+    key.push_str(host);
+    key.make_ascii_lowercase();
     let default_port = match &key[..start - 3] {
         "http" => Some(":80"),
         "https" => Some(":443"),
@@ -101,6 +124,19 @@ pub fn matches_prefix(key: &str, prefix: &str) -> bool {
 }
 
 fn push_query(key: &mut String, query: &str, sel: &KeyQuery) {
+    // One parameter (the usual query): nothing to sort, no list to make.
+    if !query.contains('&') {
+        let name = query.split_once('=').map_or(query, |(name, _)| name);
+        let kept = match sel {
+            KeyQuery::All => true,
+            KeyQuery::Only(list) => list.iter().any(|k| k == name),
+        };
+        if kept && !query.is_empty() {
+            key.push('?');
+            key.push_str(query);
+        }
+        return;
+    }
     let mut params: Vec<(&str, &str)> = query
         .split('&')
         .filter(|p| !p.is_empty())

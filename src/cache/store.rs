@@ -84,7 +84,9 @@ impl Variants {
 /// moka evicts (TinyLFU admission, LRU) is its business; an entry heavier than the whole store
 /// is refused by `insert`. Stale entries stay until replaced, removed or evicted.
 pub struct Store {
-    cache: Cache<String, Arc<Variants>>,
+    /// Keyed through foldhash (seeded at random per store, its `quality` variant for moka's
+    /// frequency sketch) rather than SipHash: a key is hashed on every lookup.
+    cache: Cache<String, Arc<Variants>, foldhash::quality::RandomState>,
     max_bytes: u64,
 }
 
@@ -94,7 +96,7 @@ impl Store {
         let cache = Cache::builder()
             .max_capacity(settings.max_bytes)
             .weigher(|_key: &String, v: &Arc<Variants>| v.weight())
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         Store {
             cache,
             max_bytes: settings.max_bytes,

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::UpstreamHeaders;
 
+use crate::base::headers::ipv4_text;
 pub use crate::base::headers::{
     is_trusted, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID,
 };
@@ -25,6 +26,33 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
+
+/// Whether `remove_hop_by_hop` would remove nothing from `h` but `Connection` and
+/// `Keep-Alive` themselves: no other hop-by-hop field, no `TE`, and a `Connection` (if any)
+/// naming no field the request carries besides those two (`keep-alive`, `close`). Then the
+/// upstream head differs from the client's only in the fields of
+/// `base::headers::SET_UPSTREAM` and the request id.
+pub fn only_connection_options(h: &HeaderMap) -> bool {
+    let mut connection = false;
+    for name in h.keys() {
+        if name == header::CONNECTION {
+            connection = true;
+        } else if name == header::TE || (name != KEEP_ALIVE && HOP_BY_HOP.contains(name)) {
+            return false;
+        }
+    }
+    !connection
+        || h.get_all(header::CONNECTION).iter().all(|v| {
+            v.to_str().is_ok_and(|list| {
+                list.split(',').all(|t| {
+                    let t = t.trim();
+                    t.eq_ignore_ascii_case("connection")
+                        || t.eq_ignore_ascii_case("keep-alive")
+                        || !h.contains_key(t)
+                })
+            })
+        })
+}
 
 /// Removes hop-by-hop headers: those named by `Connection`, the fixed list, and `TE` but for
 /// its `trailers` member: a TE that lists `trailers` becomes exactly `te: trailers` (the one
@@ -140,23 +168,6 @@ pub fn add_forwarded(
     }
 }
 
-/// An IPv4 address in dotted decimal, written into `buf` without the formatting machinery
-/// (it runs on every request).
-fn ipv4_text(ip: std::net::Ipv4Addr, buf: &mut [u8; 15]) -> &[u8] {
-    let mut n = 0;
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        let mut b = itoa::Buffer::new();
-        let s = b.format(octet).as_bytes();
-        buf[n..n + s.len()].copy_from_slice(s);
-        n += s.len();
-    }
-    &buf[..n]
-}
-
 /// The client's request id when it is 1 to 128 visible ASCII characters, else a new one.
 pub fn request_id(h: &HeaderMap) -> HeaderValue {
     if let Some(v) = h.get(&X_REQUEST_ID) {
@@ -221,6 +232,39 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn only_connection_options_means_nothing_else_would_be_removed() {
+        let head = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (n, v) in pairs {
+                h.append(*n, HeaderValue::from_static(v));
+            }
+            h
+        };
+        for ok in [
+            head(&[("x-a", "1")]),
+            head(&[("connection", "keep-alive"), ("keep-alive", "timeout=5")]),
+            head(&[("connection", "Keep-Alive, close")]),
+            head(&[("connection", "x-absent"), ("x-a", "1")]),
+        ] {
+            assert!(only_connection_options(&ok), "{ok:?}");
+        }
+        for not in [
+            head(&[("connection", "x-a"), ("x-a", "1")]),
+            head(&[
+                ("connection", "keep-alive"),
+                ("connection", "X-A"),
+                ("x-a", "1"),
+            ]),
+            head(&[("te", "trailers")]),
+            head(&[("upgrade", "websocket"), ("connection", "upgrade")]),
+            head(&[("transfer-encoding", "chunked")]),
+            head(&[("proxy-authorization", "Basic x")]),
+        ] {
+            assert!(!only_connection_options(&not), "{not:?}");
+        }
     }
 
     #[test]
@@ -300,21 +344,5 @@ mod tests {
         assert_eq!(request_id(&h), "abc-123");
         h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
         assert_ne!(request_id(&h), "has space");
-    }
-}
-
-#[cfg(test)]
-#[test]
-fn ipv4_text_matches_display() {
-    for ip in [
-        "0.0.0.0",
-        "127.0.0.1",
-        "10.20.30.40",
-        "255.255.255.255",
-        "192.168.0.9",
-    ] {
-        let ip: std::net::Ipv4Addr = ip.parse().unwrap();
-        let mut buf = [0u8; 15];
-        assert_eq!(ipv4_text(ip, &mut buf), ip.to_string().as_bytes());
     }
 }

@@ -149,17 +149,29 @@ async fn pipeline<'s>(
     //    A route that answers by itself answers here (`admit`): after its policies (IP rules,
     //    auth and rate limits apply to a redirect too), before anything upstream.
     let service = next!(stages::admit(&mut routed, &parts, cx)?);
+    // 3a. Fresh cache hits (routes with a `cache` policy): answered from the client's own
+    //    head, which a hit needs no more of, when it agrees with the upstream head in all
+    //    the lookup reads (`stages::cache_fresh`); else the key is kept for stage 5. After
+    //    the policies, like the whole cache stage; before the upstream head, which costs a
+    //    hit nothing then.
+    let key = match routed.cache_target.is_some() {
+        true => next!(stages::cache_fresh(shared, &mut routed, &parts, cx)),
+        false => None,
+    };
     // 4. The upstream head, made once: the WebSocket offer taken out (before its hop-by-hop
     //    headers go), trace context, hop-by-hop removal, X-Forwarded-*, Via, request id
-    //    (`exchange::outgoing_head`); compression negotiated. Before the cache, so a
-    //    background refresh is built from this same sanitised head.
+    //    (`exchange::outgoing_head`); compression negotiated. Before the rest of the cache
+    //    stage, so a background refresh is built from this same sanitised head.
     let (mut out, offer) = stages::outgoing(snap, conn, service, &mut routed, parts, body, cx);
     // 5. The response cache (routes with a `cache` policy, never for a WebSocket offer):
     //    HIT / STALE / 304 / PURGE answered here, a stale entry refreshed in the background.
     //    After the policies (hits count against quotas; private routes stay private), before
     //    anything goes upstream.
     let pending = match routed.cache_target.is_some() && offer.is_none() {
-        true => next!(stages::cache(shared, snap, conn, &routed, &mut out, client_ip, cx).await),
+        true => {
+            let cached = stages::cache(shared, snap, &routed, &mut out, client_ip, key, cx);
+            next!(cached.await)
+        }
         false => None,
     };
     // 6. The upstream exchange: a WebSocket upgrade (one try, then a tunnel), or the tries

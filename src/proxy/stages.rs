@@ -6,13 +6,11 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::Response;
 use hyper::body::Incoming;
-use tokio::time::Instant;
 
 use super::exchange::{self, Outgoing, Upstream};
 use super::finish::Ctx;
@@ -27,6 +25,9 @@ use crate::middleware::run::{self, Step};
 use crate::routing::normalize_path;
 use crate::state::{Route, Shared, Snapshot};
 use crate::upstream::Service;
+
+mod cached;
+pub(super) use cached::{cache, cache_fresh, CacheTarget};
 
 /// A stage's outcome: go on with `T`, or answer the client now. Not boxed: it is matched
 /// at once by the pipeline, and a box would cost every answer an allocation.
@@ -52,13 +53,6 @@ pub(super) struct Routed<'s> {
     /// What the cache key needs of the target (routes with a cache), taken before the
     /// policies may change the head.
     pub cache_target: Option<CacheTarget>,
-}
-
-/// The request target as the cache key sees it.
-pub(super) struct CacheTarget {
-    host: String,
-    path: String,
-    query: Option<String>,
 }
 
 /// Request sanity (see `sanity.rs`) and path normalisation: the request's host and its
@@ -111,10 +105,12 @@ pub(super) fn route<'s>(
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
-    let cache_target = route.cache.as_ref().map(|_| CacheTarget {
-        host: host.unwrap_or("").to_owned(),
-        path: path.to_owned(),
-        query: parts.uri.query().map(str::to_owned),
+    let cache_target = route.cache.as_ref().map(|spec| {
+        // HTTPS and plain HTTP answers are kept apart (they may differ, e.g. a redirect).
+        let scheme = if conn.tls { "https" } else { "http" };
+        let (host, query) = (host.unwrap_or(""), parts.uri.query());
+        let (key, prefix_len) = crate::cache::key::target_key(scheme, host, path, query, spec);
+        CacheTarget { key, prefix_len }
     });
     Ok(Flow::Continue(Routed {
         index: m.index,
@@ -228,58 +224,6 @@ pub(super) fn outgoing(
         interim,
     };
     (out, offer)
-}
-
-/// The cache stage (`cache::before`) on a route with a cache: an answer from the store (a
-/// stale one starts the background refresh, from this request's outgoing head), or the
-/// request goes upstream with what the cache needs of its response.
-pub(super) async fn cache(
-    shared: &Arc<Shared>,
-    snap: &Arc<Snapshot>,
-    conn: &ConnInfo,
-    routed: &Routed<'_>,
-    out: &mut Outgoing,
-    client_ip: IpAddr,
-    cx: &Ctx<'_>,
-) -> Flow<Option<Box<cache::Pending>>> {
-    let (Some(spec), Some(t)) = (&routed.route.cache, &routed.cache_target) else {
-        return Flow::Continue(None);
-    };
-    let consumer = cx.passed.as_ref().and_then(|p| p.consumer.as_ref());
-    let consumer = consumer.map(|c| &*c.name);
-    // HTTPS and plain HTTP answers are kept apart (they may differ, e.g. a redirect).
-    let scheme = if conn.tls { "https" } else { "http" };
-    let headers = &out.parts.headers;
-    let query = t.query.as_deref();
-    let key = crate::cache::primary_key(scheme, &t.host, &t.path, query, spec, headers, consumer);
-    // The path prefix is only needed to purge and to invalidate (not for GET and HEAD).
-    let method = &out.parts.method;
-    let read = method == http::Method::GET || method == http::Method::HEAD;
-    let prefix = match read {
-        true => String::new(),
-        false => crate::cache::path_prefix(scheme, &t.host, &t.path),
-    };
-    let deadline = cx.facts.start + routed.route.deadline;
-    let wait = deadline.saturating_duration_since(Instant::now());
-    let now = || shared.clock.system_time();
-    match cache::before(&shared.cache, spec, &mut out.parts, key, prefix, now, wait).await {
-        cache::Before::Answer { resp, refresh } => {
-            if let Some((reval, entry, guard)) = refresh {
-                let again = out.refresh(&reval);
-                cache::background_refresh(
-                    shared,
-                    snap,
-                    routed.index,
-                    again,
-                    entry,
-                    guard,
-                    client_ip,
-                );
-            }
-            Flow::Answer(resp)
-        }
-        cache::Before::Forward(p) => Flow::Continue(Some(Box::new(p))),
-    }
 }
 
 /// What the upstream exchange (the tries, or an upgrade) needs of the route; the request

@@ -14,6 +14,7 @@ mod balancing;
 mod breaker;
 mod cache;
 mod cache_fields;
+mod cache_fresh;
 mod cache_revalidate;
 mod chaos;
 mod chaos_disk;

@@ -17,6 +17,7 @@ use crate::cache::{
     TeeBody,
 };
 use crate::config::cache::CacheSpec;
+pub use reply::fresh;
 use reply::{from_entry, hit, mark};
 
 mod refresh;

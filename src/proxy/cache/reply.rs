@@ -1,10 +1,11 @@
 //! Replies made from stored entries: HIT, STALE, REVALIDATED, and 304 for a client's
-//! matching conditional, with `X-Cache` and `Cache-Status`.
+//! matching conditional, with `X-Cache` and `Cache-Status`; `fresh`, the fresh hits the
+//! pipeline answers before it makes the upstream head.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::{CACHE_STATUS, X_CACHE};
@@ -65,8 +66,38 @@ fn with_body(
     Response::from_parts(head, GatewayBody::full(body))
 }
 
+/// The fast path of `before` alone, made with the client's own head before the upstream head
+/// exists (`proxy::stages::cache_fresh`, which checked that the two heads agree in every field
+/// the key reads): the answer of the entry `before`'s fast path would serve, or `None` when
+/// `before` must decide (no fresh entry, or an entry whose `Vary` needs the upstream head
+/// comes first).
+pub fn fresh(
+    st: &crate::cache::CacheState,
+    key: &str,
+    parts: &http::request::Parts,
+    t: SystemTime,
+) -> Option<Response<GatewayBody>> {
+    // One look at the names: a range request, or one with cache directives of its own,
+    // is `before`'s to decide.
+    let plain =
+        |n: &HeaderName| n != header::RANGE && n != header::CACHE_CONTROL && n != header::PRAGMA;
+    if (parts.method != Method::GET && parts.method != Method::HEAD)
+        || !parts.headers.keys().all(plain)
+    {
+        return None;
+    }
+    let variants = st.store.get(key)?;
+    for e in variants.entries() {
+        if e.fast_fresh_raw(parts, t)? {
+            return Some(hit(e, e.fast_parts(t), parts, e.fast_ttl(t), t));
+        }
+    }
+    None
+}
+
 /// A fresh hit (the fast path): like `from_entry` with `Status::Hit`, with the Cache-Status
-/// value assembled without the formatting machinery.
+/// value assembled without the formatting machinery. `head` is `Entry::fast_parts`'s, which
+/// has the stored status and the body's Content-Length already.
 pub(super) fn hit(
     entry: &Entry,
     mut head: http::response::Parts,
@@ -84,7 +115,11 @@ pub(super) fn hit(
     if let Ok(v) = HeaderValue::try_from(cs) {
         head.headers.insert(CACHE_STATUS, v);
     }
-    with_body(entry, head, req)
+    let body = match req.method == Method::HEAD {
+        true => Bytes::new(),
+        false => entry.body.clone(),
+    };
+    Response::from_parts(head, GatewayBody::full(body))
 }
 
 pub(super) fn mark(h: &mut HeaderMap, status: Status, ttl: Option<i64>, detail: Option<&str>) {
