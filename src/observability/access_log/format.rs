@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use http::{HeaderValue, Method, Version};
 
 use crate::base::civil::Utc;
+use crate::base::headers::ipv4_text;
 use crate::config::access::{AccessField, AccessFormat};
 use crate::observability::trace_context::Hex;
 
@@ -39,10 +40,12 @@ pub struct Record {
     pub user_agent: Option<HeaderValue>,
 }
 
-/// A field's value: text (quoted by the format) or a number/boolean written bare. Borrowed
-/// from the record or from the caller's scratch string: a line allocates nothing per field.
+/// A field's value: text (quoted by the format), text that never needs quoting or escaping
+/// (times, ids in hex, addresses, methods), or a number/boolean written bare. Borrowed from
+/// the record or from the caller's scratch string: a line allocates nothing per field.
 enum Value<'a> {
     Text(&'a str),
+    Plain(&'a str),
     Bare(&'a str),
 }
 
@@ -58,16 +61,17 @@ impl Record {
         match f {
             AccessField::Timestamp => {
                 rfc3339_into(self.time, buf);
-                Value::Text(buf)
+                Value::Plain(buf)
             }
-            AccessField::Method => Value::Text(self.method.as_str()),
+            // A method is a token: no space, quote, `=` or control character.
+            AccessField::Method => Value::Plain(self.method.as_str()),
             AccessField::Path => Value::Text(&self.path),
             AccessField::Route => Value::Text(name(&self.route)),
             AccessField::Service => Value::Text(name(&self.service)),
             AccessField::Endpoint => Value::Text(name(&self.endpoint)),
             AccessField::Status => int(u64::from(self.status), buf),
             AccessField::DurationMs => {
-                let _ = write!(buf, "{}", (self.duration_ms * 1000.0).round() / 1000.0);
+                millis_into(self.duration_ms, buf);
                 Value::Bare(buf)
             }
             AccessField::BytesIn => int(self.bytes_in, buf),
@@ -75,17 +79,57 @@ impl Record {
             AccessField::RequestId => Value::Text(self.request_id.to_str().unwrap_or("-")),
             AccessField::TraceId => {
                 buf.push_str(Hex::<32>::new(&self.trace_id).as_str());
-                Value::Text(buf)
+                Value::Plain(buf)
             }
             AccessField::SpanId => {
                 buf.push_str(Hex::<16>::new(&self.span_id).as_str());
-                Value::Text(buf)
+                Value::Plain(buf)
             }
             AccessField::Client => {
-                let _ = write!(buf, "{}", self.client);
-                Value::Text(buf)
+                ip_into(self.client, buf);
+                Value::Plain(buf)
             }
             AccessField::Complete => Value::Bare(if self.complete { "true" } else { "false" }),
+        }
+    }
+}
+
+/// `ms` rounded to three decimals, exactly as `Display` writes
+/// `(ms * 1000.0).round() / 1000.0` (the line's bytes are the contract), without the float
+/// formatting machinery: the rounded value is `m` thousandths for an integer `m`, and below
+/// 2^50 the nearest double to `m / 1000` is closer to it than half a thousandth, so its
+/// shortest decimal is `m / 1000` itself, with trailing zeros (and a bare `.`) left out.
+fn millis_into(ms: f64, out: &mut String) {
+    let m = (ms * 1000.0).round();
+    if !(m.is_sign_positive() && m < (1u64 << 50) as f64) {
+        let _ = write!(out, "{}", m / 1000.0);
+        return;
+    }
+    let m = m as u64;
+    out.push_str(itoa::Buffer::new().format(m / 1000));
+    let mut frac = (m % 1000) as u32;
+    if frac == 0 {
+        return;
+    }
+    let mut b = *b".000";
+    digits(&mut b[1..], frac);
+    let mut len = 4;
+    while frac % 10 == 0 {
+        frac /= 10;
+        len -= 1;
+    }
+    out.push_str(std::str::from_utf8(&b[..len]).unwrap_or("-"));
+}
+
+/// The client address as `Display` writes it; IPv4 without the formatting machinery.
+fn ip_into(ip: IpAddr, out: &mut String) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 15];
+            out.push_str(std::str::from_utf8(ipv4_text(v4, &mut b)).unwrap_or("-"));
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
         }
     }
 }
@@ -116,20 +160,50 @@ fn json_with(r: &Record, fields: &[AccessField], out: &mut String, buf: &mut Str
         if i > 0 {
             out.push(',');
         }
-        json_string(f.name(), out);
-        out.push(':');
+        out.push_str(json_key(*f));
         match r.value(*f, buf) {
             Value::Text(t) => json_string(t, out),
+            Value::Plain(t) => {
+                out.push('"');
+                out.push_str(t);
+                out.push('"');
+            }
             Value::Bare(b) => out.push_str(b),
         }
     }
     out.push('}');
 }
 
+/// A field's name as a JSON object key with its colon, written out once here (a test holds
+/// it to `AccessField::name`): one copy per field instead of four pushes.
+fn json_key(f: AccessField) -> &'static str {
+    match f {
+        AccessField::Timestamp => "\"timestamp\":",
+        AccessField::Method => "\"method\":",
+        AccessField::Path => "\"path\":",
+        AccessField::Route => "\"route\":",
+        AccessField::Service => "\"service\":",
+        AccessField::Endpoint => "\"endpoint\":",
+        AccessField::Status => "\"status\":",
+        AccessField::DurationMs => "\"duration_ms\":",
+        AccessField::BytesIn => "\"bytes_in\":",
+        AccessField::BytesOut => "\"bytes_out\":",
+        AccessField::RequestId => "\"request_id\":",
+        AccessField::TraceId => "\"trace_id\":",
+        AccessField::SpanId => "\"span_id\":",
+        AccessField::Client => "\"client\":",
+        AccessField::Complete => "\"complete\":",
+    }
+}
+
 /// `s` as a JSON string: written as it is when nothing in it needs escaping (the usual case),
-/// else escaped by serde_json.
+/// else escaped by serde_json. (The check looks at every byte without stopping early, which
+/// the compiler turns into a few wide compares.)
 fn json_string(s: &str, out: &mut String) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    let escape = s
+        .bytes()
+        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if !escape {
         out.push('"');
         out.push_str(s);
         out.push('"');
@@ -151,7 +225,7 @@ fn logfmt_with(r: &Record, fields: &[AccessField], out: &mut String, buf: &mut S
         out.push('=');
         match r.value(*f, buf) {
             Value::Text(t) => logfmt_value(t, out),
-            Value::Bare(b) => out.push_str(b),
+            Value::Plain(b) | Value::Bare(b) => out.push_str(b),
         }
     }
 }
@@ -277,104 +351,4 @@ fn digits(dst: &mut [u8], mut v: u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn record() -> Record {
-        Record {
-            time: UNIX_EPOCH + Duration::from_micros(971_186_136_123_456),
-            method: Method::GET,
-            version: Version::HTTP_11,
-            path: "/api/a b\"c".into(),
-            route: Some("api".into()),
-            service: None,
-            endpoint: None,
-            status: 200,
-            duration_ms: 1.23456,
-            bytes_in: 0,
-            bytes_out: 2326,
-            request_id: HeaderValue::from_static("rid-1"),
-            trace_id: [0xab; 16],
-            span_id: [0x01; 8],
-            client: "192.0.2.7".parse().unwrap(),
-            complete: true,
-            user_agent: Some(HeaderValue::from_static("curl/8.0 \"x\"")),
-        }
-    }
-
-    #[test]
-    fn json_lines_have_the_chosen_fields_in_order_and_parse() {
-        let mut s = String::new();
-        let fields = [AccessField::Status, AccessField::Path, AccessField::Service];
-        line(&record(), AccessFormat::Json, &fields, &mut s);
-        assert_eq!(
-            s,
-            "{\"status\":200,\"path\":\"/api/a b\\\"c\",\"service\":\"-\"}\n"
-        );
-        let mut all = String::new();
-        line(&record(), AccessFormat::Json, &AccessField::ALL, &mut all);
-        let v: serde_json::Value = serde_json::from_str(&all).unwrap();
-        assert_eq!(v["timestamp"], "2000-10-10T13:55:36.123456Z");
-        assert_eq!(v["duration_ms"], 1.235);
-        assert_eq!(v["trace_id"], "ab".repeat(16));
-        assert_eq!(v["complete"], true);
-        assert_eq!(v.as_object().unwrap().len(), AccessField::ALL.len());
-    }
-
-    #[test]
-    fn json_strings_round_trip_with_and_without_escapes() {
-        for text in [
-            "plain /api/x",
-            "a\"b\\c",
-            "tab\there\u{1}",
-            "é ✓ \u{7f}",
-            "",
-        ] {
-            let mut out = String::new();
-            json_string(text, &mut out);
-            let back: String = serde_json::from_str(&out).unwrap();
-            assert_eq!(back, text, "{out}");
-        }
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_with_microseconds() {
-        let cases = [
-            (0, "1970-01-01T00:00:00.000000Z"),
-            (971_186_136_123_456, "2000-10-10T13:55:36.123456Z"),
-            (4_102_444_799_999_999, "2099-12-31T23:59:59.999999Z"),
-        ];
-        for (micros, want) in cases {
-            assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_micros(micros)), want);
-        }
-    }
-
-    #[test]
-    fn logfmt_quotes_what_needs_it() {
-        let mut s = String::new();
-        let fields = [AccessField::Method, AccessField::Path, AccessField::Status];
-        line(&record(), AccessFormat::Logfmt, &fields, &mut s);
-        assert_eq!(s, "method=GET path=\"/api/a b\\\"c\" status=200\n");
-        let mut e = String::new();
-        logfmt_value("", &mut e);
-        logfmt_value("a=b", &mut e);
-        logfmt_value("x\ny", &mut e);
-        assert_eq!(e, "\"\"\"a=b\"\"x\\ny\"");
-    }
-
-    #[test]
-    fn combined_matches_nginx() {
-        let mut s = String::new();
-        line(&record(), AccessFormat::Combined, &[], &mut s);
-        assert_eq!(
-            s,
-            "192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] \"GET /api/a b\\\"c HTTP/1.1\" 200 2326 \"-\" \"curl/8.0 \\\"x\\\"\"\n"
-        );
-        let mut r = record();
-        (r.bytes_out, r.user_agent, r.version) = (0, None, Version::HTTP_2);
-        let mut s = String::new();
-        line(&r, AccessFormat::Combined, &[], &mut s);
-        assert!(s.ends_with("HTTP/2.0\" 200 - \"-\" \"-\"\n"), "{s}");
-    }
-}
+mod tests;
