@@ -198,3 +198,44 @@ async fn dot_segments_with_parameters_are_400_and_never_forwarded() {
         "/users/1;v=2"
     );
 }
+
+/// The upstream target is the client's own path and query when nothing changed it (issue 15
+/// reuses the client's parsed copy then), and the changed one otherwise: an endpoint's base
+/// path, a normalised path.
+#[tokio::test]
+async fn the_target_is_the_clients_unless_a_base_path_or_normalisation_changed_it() {
+    let b = Backend::echo().await;
+    let toml = format!(
+        r#"
+[[services]]
+name = "plain"
+endpoints = ["http://{a}"]
+
+[[services]]
+name = "based"
+endpoints = ["http://{a}/base/"]
+
+[[routes]]
+name = "based"
+path = "/b/*"
+service = "based"
+
+[[routes]]
+name = "plain"
+path = "/*"
+service = "plain"
+"#,
+        a = b.addr
+    );
+    let gw = start_gateway(&toml).await;
+    let q = "/a/x?token=a.b-c_d&x=%20&y";
+    assert_eq!(upstream_uri(&gw, "GET", q, &[]).await, q);
+    assert_eq!(
+        upstream_uri(&gw, "GET", "/a/./y/../x?q=1", &[]).await,
+        "/a/x?q=1"
+    );
+    assert_eq!(
+        upstream_uri(&gw, "GET", "/b/x?q=1", &[]).await,
+        "/base/b/x?q=1"
+    );
+}
