@@ -29,7 +29,8 @@ pub struct AccessEntry {
     pub trace_id: [u8; 16],
     /// The gateway's span id: the parent-id the upstream received.
     pub span_id: [u8; 8],
-    /// The normalised path ("-" until normalisation succeeded).
+    /// The normalised path; empty until normalisation succeeded, written "-" (no string
+    /// is made for the placeholder on every request).
     pub path: String,
     pub route: Option<Arc<str>>,
     pub service: Option<Arc<str>>,
@@ -59,7 +60,7 @@ impl AccessEntry {
             request_id,
             trace_id: trace.trace_id,
             span_id: trace.span_id,
-            path: String::from("-"),
+            path: String::new(),
             route: None,
             service: None,
             endpoint: None,
@@ -72,7 +73,10 @@ impl AccessEntry {
     }
 
     /// Writes the line. `bytes_out` is the response body bytes sent.
-    pub fn emit(self, bytes_out: u64, complete: bool) {
+    pub fn emit(mut self, bytes_out: u64, complete: bool) {
+        if self.path.is_empty() {
+            self.path.push('-');
+        }
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let bytes_in = self
             .bytes_in
