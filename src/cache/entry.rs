@@ -11,6 +11,7 @@ use http_cache_semantics::CachePolicy;
 
 use super::fields::policy_headers;
 use super::httpdate;
+use super::status::{x_cache, Status, CACHE_STATUS, X_CACHE};
 use crate::base::headers::set_upstream;
 use crate::config::cache::CacheSpec;
 
@@ -76,7 +77,8 @@ pub struct Entry {
     /// after a 304, never replayed).
     pub targeted_field: http::HeaderName,
     /// The head a fresh hit replays, made once (`with_fast_path`): `headers` without the
-    /// targeted field, with the body's `Content-Length`, with room for what a reply adds.
+    /// targeted field, with the body's `Content-Length`, `X-Cache: HIT`, and `Age` and
+    /// `Cache-Status` for the hit to fill in; its index with room for what a reply adds.
     /// Its values are `headers`' own (shared bytes): it costs the map's two arrays, a few
     /// hundred bytes, within `ENTRY_OVERHEAD`.
     pub reply: HeaderMap,
@@ -140,6 +142,11 @@ impl Entry {
             }
         }
         reply.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        // The fields a hit sets, in place already: a hit replaces values (or keeps X-Cache)
+        // rather than growing the copy it made.
+        reply.insert(AGE, HeaderValue::from_static("0"));
+        reply.insert(X_CACHE, x_cache(Status::Hit));
+        reply.insert(CACHE_STATUS, HeaderValue::from_static("portcullis; hit"));
         // Kept as a copy: a copy keeps the index's size but holds only the fields, not the
         // room `with_capacity` made for more.
         self.reply = reply.clone();
@@ -172,8 +179,9 @@ impl Entry {
         }
     }
 
-    /// The reply head for the fast path: stored status and headers with the current `Age`,
-    /// and the body's `Content-Length` (`reply`, copied without hashing a name again).
+    /// The reply head for the fast path (`reply`, copied without hashing a name again): stored
+    /// status and headers with the current `Age`, the body's `Content-Length`, `X-Cache: HIT`
+    /// and a `Cache-Status` the caller replaces.
     pub fn fast_parts(&self, now: SystemTime) -> http::response::Parts {
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = self.status;

@@ -16,10 +16,13 @@
 //! body) are written with `CacheStatus` directly.
 
 use crate::base::sf::push_sf_string;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// Our cache's name in Cache-Status.
 pub const CACHE_NAME: &str = "portcullis";
+
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// How a response relates to the cache (the X-Cache value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,8 +26,7 @@ mod reply;
 use crate::cache::CacheState;
 pub use refresh::background_refresh;
 
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+pub use crate::cache::status::{CACHE_STATUS, X_CACHE};
 
 /// A background refresh to start: the stored validators as a request, the stale entry,
 /// and the guard that makes it the only refresh of its key.
@@ -148,7 +147,8 @@ fn stored(st: &CacheState, key: &str, parts: &http::request::Parts, t: SystemTim
     if let Some(v) = &variants {
         if let Some(e) = v.entries().iter().find(|e| e.fast_fresh(parts, t)) {
             let head = e.fast_parts(t);
-            return Stored::Answer(answer(hit(e, head, parts, e.fast_ttl(t), t), None));
+            let resp = hit(e, head, parts, (e.fast_ttl(t), true), t);
+            return Stored::Answer(answer(resp, None));
         }
     }
     let (entry, lookup) = match variants.map(|v| v.find(parts, t)) {

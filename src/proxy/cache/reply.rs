@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::{CACHE_STATUS, X_CACHE};
@@ -77,19 +77,28 @@ pub fn fresh(
     parts: &http::request::Parts,
     t: SystemTime,
 ) -> Option<Response<GatewayBody>> {
-    // One look at the names: a range request, or one with cache directives of its own,
-    // is `before`'s to decide.
-    let plain =
-        |n: &HeaderName| n != header::RANGE && n != header::CACHE_CONTROL && n != header::PRAGMA;
-    if (parts.method != Method::GET && parts.method != Method::HEAD)
-        || !parts.headers.keys().all(plain)
-    {
+    if parts.method != Method::GET && parts.method != Method::HEAD {
         return None;
+    }
+    // One look at the names: a range request, or one with cache directives of its own, is
+    // `before`'s to decide; a request without validators needs no conditional check.
+    let mut validates = false;
+    for n in parts.headers.keys() {
+        if n == header::RANGE || n == header::CACHE_CONTROL || n == header::PRAGMA {
+            return None;
+        }
+        validates |= n == header::IF_NONE_MATCH || n == header::IF_MODIFIED_SINCE;
     }
     let variants = st.store.get(key)?;
     for e in variants.entries() {
         if e.fast_fresh_raw(parts, t)? {
-            return Some(hit(e, e.fast_parts(t), parts, e.fast_ttl(t), t));
+            return Some(hit(
+                e,
+                e.fast_parts(t),
+                parts,
+                (e.fast_ttl(t), validates),
+                t,
+            ));
         }
     }
     None
@@ -97,21 +106,22 @@ pub fn fresh(
 
 /// A fresh hit (the fast path): like `from_entry` with `Status::Hit`, with the Cache-Status
 /// value assembled without the formatting machinery. `head` is `Entry::fast_parts`'s, which
-/// has the stored status and the body's Content-Length already.
+/// has the stored status, the body's Content-Length and X-Cache already. `validates`: the
+/// request may carry `If-None-Match` / `If-Modified-Since` (false only when the caller saw
+/// it does not).
 pub(super) fn hit(
     entry: &Entry,
     mut head: http::response::Parts,
     req: &http::request::Parts,
-    ttl: i64,
+    (ttl, validates): (i64, bool),
     now: SystemTime,
 ) -> Response<GatewayBody> {
-    if cache::client_conditional_matches(&req.headers, &entry.headers) {
+    if validates && cache::client_conditional_matches(&req.headers, &entry.headers) {
         return from_entry(entry, head, req, Status::Hit, now);
     }
     let mut cs = String::with_capacity(32);
     cs.push_str("portcullis; hit; ttl=");
     cs.push_str(itoa::Buffer::new().format(ttl.max(0)));
-    head.headers.insert(X_CACHE, x_cache(Status::Hit));
     if let Ok(v) = HeaderValue::try_from(cs) {
         head.headers.insert(CACHE_STATUS, v);
     }
