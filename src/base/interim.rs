@@ -128,7 +128,8 @@ impl Interim {
     }
 
     /// The HTTP/2 heads counted since the last call (`None`: none). A request takes them
-    /// when it ends, so each count reaches the metrics by its own request at the latest.
+    /// when it ends, and the connection when it closes (a head dropped after its request's
+    /// final response, from a try given up on, may come after its request ended).
     pub fn take_h2(&self) -> Option<Closed> {
         if self.h2_sent.load(Ordering::Relaxed) == 0 && self.h2_dropped.load(Ordering::Relaxed) == 0
         {

@@ -6,9 +6,9 @@
 //! first reads the body (a second one from upstream would be noise). The cache never sees a
 //! 1xx: it stores and replays final responses only.
 //!
-//! The upstream client's 1xx callback (`hyper::ext::on_informational`, on the upstream
-//! connection's task; hyper's HTTP/2 client calls it through our patch, `vendor/hyper`)
-//! takes the head, hop-by-hop fields removed, to the client:
+//! The upstream client's 1xx callback (`hyper::ext::on_informational`: on the upstream
+//! connection's task over HTTP/1.1, on the try's response task over HTTP/2, through our
+//! hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the client:
 //! - HTTP/1.1: serialised into the client connection's queue (`base::interim`), which the
 //!   connection's socket wrapper writes between hyper's messages; `handle` closes the queue
 //!   and waits for it to drain before the final head goes out;
@@ -107,13 +107,16 @@ impl Sink {
 
 impl Stream {
     /// Sends one head on the stream, within the bounds an HTTP/1.1 request has: at most
-    /// `MAX_HEADS`, each at most `MAX_BYTES` (counted as HPACK counts a field list).
+    /// `MAX_HEADS`, each at most `MAX_BYTES` (counted as HPACK counts a field list,
+    /// `:status` included).
     fn send(&self, status: StatusCode, fields: &HeaderMap) {
         let fields = h2_fields(fields);
-        let size: usize = fields
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 32)
-            .sum();
+        let status_field = ":status".len() + 3 + 32;
+        let size: usize = status_field
+            + fields
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                .sum::<usize>();
         let within = size <= MAX_BYTES && self.sent.fetch_add(1, Ordering::SeqCst) < MAX_HEADS;
         let mut res = Response::new(());
         *res.status_mut() = status;

@@ -85,6 +85,24 @@ async fn an_http2_client_gets_the_early_hint_before_the_final_response() {
 }
 
 #[tokio::test]
+async fn connection_specific_fields_of_a_hint_stay_behind_on_http2() {
+    // HTTP/2 forbids them in any HEADERS frame; a hint that kept one would be refused (or
+    // worse, the stream reset), so it arrives without them, its Link intact.
+    let hint = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\
+                Connection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n";
+    let raw = Raw::start(hint.to_string(), false).await;
+    let gw = start_gateway(&config(&raw, false)).await;
+    let tx = h2_client(gw.addr).await;
+    let mut resp = get(&tx, gw.addr).await;
+    let hint = interim(&mut resp).await.expect("a 103 first");
+    assert_eq!(hint.headers()["link"], LINK);
+    for gone in ["connection", "x-hop", "keep-alive"] {
+        assert!(!hint.headers().contains_key(gone), "{:?}", hint.headers());
+    }
+    assert_eq!(finish(resp).await, (200, "done".to_string()));
+}
+
+#[tokio::test]
 async fn a_flood_of_interim_responses_is_bounded_on_http2_too() {
     let raw = Raw::start(HINT.repeat(12), false).await;
     let gw = start_gateway(&config(&raw, false)).await;
@@ -97,6 +115,8 @@ async fn a_flood_of_interim_responses_is_bounded_on_http2_too() {
     }
     assert_eq!(finish(resp).await, (200, "done".to_string()));
     assert_eq!(hints, 8, "at most 8 interim heads per request");
+    gw.metric_line("portcullis_interim_responses_total{result=\"forwarded\"} 8")
+        .await;
     gw.metric_line("portcullis_interim_responses_total{result=\"dropped\"} 4")
         .await;
 }

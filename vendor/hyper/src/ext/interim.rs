@@ -78,7 +78,11 @@ impl InformationalReceiver {
         if next.is_none() {
             if let Some(cx) = cx {
                 // The stream's task polls again and again: its waker is kept, not recloned.
-                if !queue.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !queue
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     queue.waker = Some(cx.waker().clone());
                 }
             }
@@ -86,14 +90,15 @@ impl InformationalReceiver {
         next
     }
 
-    /// No more responses are taken.
-    pub(crate) fn close(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// No more responses are taken; those still queued are handed back.
+    pub(crate) fn close(&self) -> VecDeque<http::Response<()>> {
+        let queue = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        queue.map(|q| q.responses).unwrap_or_default()
     }
 }
 
 impl Drop for InformationalReceiver {
     fn drop(&mut self) {
-        self.close();
+        drop(self.close());
     }
 }

@@ -620,7 +620,8 @@ where
 
         // Portcullis patch: 1xx responses go to the request's callback, in order.
         if let Some(callback) = this.on_informational.as_ref() {
-            while let Poll::Ready(Some(Ok(res))) = this.fut.as_mut().get_mut().poll_informational(cx)
+            while let Poll::Ready(Some(Ok(res))) =
+                this.fut.as_mut().get_mut().poll_informational(cx)
             {
                 callback.call(res);
             }

@@ -430,18 +430,19 @@ where
     }
 }
 
-/// Portcullis patch: writes the queued 1xx responses on the stream; with `cx`, the next
-/// `send` wakes the stream's task.
+/// Portcullis patch: writes one 1xx response on the stream, without the fields HTTP/2
+/// forbids; not when the client has reset the stream (a frame on a closed stream).
 fn send_interim<D: bytes::Buf>(
-    interim: Option<&crate::ext::InformationalReceiver>,
     reply: &mut SendResponse<SendBuf<D>>,
-    mut cx: Option<&mut Context<'_>>,
+    mut res: ::http::Response<()>,
+    cx: &mut Context<'_>,
 ) {
-    let Some(interim) = interim else { return };
-    while let Some(res) = interim.next(cx.as_deref_mut()) {
-        if let Err(_e) = reply.send_informational(res) {
-            debug!("send informational response error: {}", _e);
-        }
+    if reply.poll_reset(cx).is_ready() {
+        return;
+    }
+    super::strip_connection_headers(res.headers_mut(), super::MessageKind::Response);
+    if let Err(_e) = reply.send_informational(res) {
+        debug!("send informational response error: {}", _e);
     }
 }
 
@@ -476,12 +477,17 @@ where
                     connect_parts,
                 } => {
                     // Portcullis patch: 1xx responses queued so far go out first.
-                    send_interim(me.interim.as_ref(), me.reply, Some(cx));
+                    if let Some(interim) = me.interim.as_ref() {
+                        while let Some(res) = interim.next(Some(cx)) {
+                            send_interim(me.reply, res, cx);
+                        }
+                    }
                     let res = match h.poll(cx) {
                         Poll::Ready(Ok(r)) => {
-                            send_interim(me.interim.as_ref(), me.reply, None);
-                            if let Some(interim) = me.interim.take() {
-                                interim.close();
+                            // Closed at once, with what was queued until then (no `send`
+                            // can slip between the last look and the close).
+                            for res in me.interim.take().map(|i| i.close()).unwrap_or_default() {
+                                send_interim(me.reply, res, cx);
                             }
                             r
                         }
