@@ -13,9 +13,12 @@
 //!
 //! Bounded: at most `MAX_HEADS` heads per request and `MAX_BYTES` queued; heads beyond are
 //! dropped and counted. A request that gets no 1xx costs an atomic store and load here.
+//!
+//! HTTP/2 streams send their heads themselves (`proxy::interim`); they only count here
+//! (`count_h2`), and each request takes the connection's counts when it ends (`take_h2`).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
@@ -40,6 +43,9 @@ pub struct Interim {
     writer: AtomicWaker,
     /// The request waiting for the queue to drain.
     drained: AtomicWaker,
+    /// HTTP/2: heads sent and dropped on the connection's streams, not yet in the metrics.
+    h2_sent: AtomicU32,
+    h2_dropped: AtomicU32,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +117,28 @@ impl Interim {
             dropped: std::mem::take(&mut q.dropped),
         };
         Some(closed)
+    }
+
+    /// Counts a head an HTTP/2 stream sent (or dropped).
+    pub fn count_h2(&self, sent: bool) {
+        match sent {
+            true => self.h2_sent.fetch_add(1, Ordering::SeqCst),
+            false => self.h2_dropped.fetch_add(1, Ordering::SeqCst),
+        };
+    }
+
+    /// The HTTP/2 heads counted since the last call (`None`: none). A request takes them
+    /// when it ends, and the connection when it closes (a head dropped after its request's
+    /// final response, from a try given up on, may come after its request ended).
+    pub fn take_h2(&self) -> Option<Closed> {
+        if self.h2_sent.load(Ordering::Relaxed) == 0 && self.h2_dropped.load(Ordering::Relaxed) == 0
+        {
+            return None;
+        }
+        Some(Closed {
+            forwarded: self.h2_sent.swap(0, Ordering::SeqCst),
+            dropped: self.h2_dropped.swap(0, Ordering::SeqCst),
+        })
     }
 
     /// Whether queued heads wait to be written.

@@ -144,7 +144,7 @@ fn request(
         Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
     };
     let mut req = Request::from_parts(head_for(ep, s.host_header, out, last)?, req_body);
-    attach_interim(ep, out, &mut req);
+    attach_interim(out, &mut req);
     Ok(req)
 }
 

@@ -28,8 +28,6 @@ use tokio::time::Instant;
 
 use super::headers;
 use super::interim::Sink;
-use crate::client::transport::{Speak, Transport};
-use crate::client::Peer;
 use crate::clock::Clock;
 use crate::config::{BalancePolicy, HashKey, HostHeader, TraceContextMode, UpstreamHeaders};
 use crate::error::GatewayError;
@@ -182,16 +180,10 @@ fn target(ep: &Endpoint, client: &Uri, path_and_query: &str) -> Result<Uri, Gate
 }
 
 /// Lets one try's interim (1xx) responses reach the client (`interim::Sink`), when the
-/// request has a sink and `ep` may answer over HTTP/1.1: hyper's HTTP/2 client does not
-/// surface 1xx, so an HTTP/2 endpoint's request pays nothing for them.
-pub fn attach_interim<B>(ep: &Endpoint, out: &Outgoing, req: &mut Request<B>) {
-    let Some(sink) = &out.interim else { return };
-    let h1 = match ep.transport() {
-        Transport::Http1 => true,
-        Transport::H2c => false,
-        Transport::Tls(tls) => tls.speak() != Speak::Http2,
-    };
-    if h1 {
+/// request has a sink; over HTTP/1.1 and HTTP/2 alike (our hyper patch surfaces an HTTP/2
+/// upstream's 1xx).
+pub fn attach_interim<B>(out: &Outgoing, req: &mut Request<B>) {
+    if let Some(sink) = &out.interim {
         sink.attach(req);
     }
 }

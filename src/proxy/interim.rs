@@ -1,66 +1,144 @@
 //! Interim responses (RFC 9110 §15.2): a `103 Early Hints`, `102 Processing` or other 1xx the
 //! upstream sends before its final response goes on to the client, in order, before the
-//! final head. Only for an HTTP/1.1 client (never HTTP/1.0, which cannot parse them) and an
-//! HTTP/1.1 upstream exchange (hyper's HTTP/2 client and server do not surface or send
-//! 1xx); never `101` (upgrades have their own path) and never `100 Continue`, since the
-//! gateway answers a client's `Expect: 100-continue` itself when it first reads the body
-//! (a second one from upstream would be noise). The cache never sees a 1xx: it stores
-//! and replays final responses only.
+//! final head. To HTTP/1.1 and HTTP/2 clients (never HTTP/1.0, which cannot parse them), from
+//! HTTP/1.1 and HTTP/2 upstreams; never `101` (upgrades have their own path) and never
+//! `100 Continue`, since the gateway answers a client's `Expect: 100-continue` itself when it
+//! first reads the body (a second one from upstream would be noise). The cache never sees a
+//! 1xx: it stores and replays final responses only.
 //!
-//! The upstream client's 1xx callback (`hyper::ext::on_informational`, on the upstream
-//! connection's task) writes the head, hop-by-hop fields removed, into the client
-//! connection's queue (`base::interim`), which the connection's socket wrapper writes
-//! between hyper's messages; `handle` closes the queue and waits for it to drain before the
-//! final head goes out.
+//! The upstream client's 1xx callback (`hyper::ext::on_informational`: on the upstream
+//! connection's task over HTTP/1.1, on the try's response task over HTTP/2, through our
+//! hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the client:
+//! - HTTP/1.1: serialised into the client connection's queue (`base::interim`), which the
+//!   connection's socket wrapper writes between hyper's messages; `handle` closes the queue
+//!   and waits for it to drain before the final head goes out;
+//! - HTTP/2: through the stream's `hyper::ext::InformationalSender` (our hyper patch), which
+//!   writes it on the stream before the final response, so the order holds by itself.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use http::{HeaderMap, Request, StatusCode, Version};
+use http::request::Parts;
+use http::{header, HeaderMap, Request, Response, StatusCode, Version};
+use hyper::ext::InformationalSender;
 
 use super::headers;
 use crate::base::conn::ConnState;
-use crate::base::interim::Pushed;
+use crate::base::interim::{Pushed, MAX_BYTES, MAX_HEADS};
 
-/// The way from one request's upstream tries to its client connection.
-pub struct Sink {
+/// The way from one request's upstream tries to its client.
+pub struct Sink(Way);
+
+enum Way {
+    /// The request numbered `seq` on its HTTP/1.1 connection (`state`).
+    Http1 {
+        state: Arc<ConnState>,
+        seq: u64,
+    },
+    Http2(Arc<Stream>),
+}
+
+/// An HTTP/2 request's stream.
+struct Stream {
+    tx: InformationalSender,
+    /// Heads sent so far (at most `MAX_HEADS`).
+    sent: AtomicU32,
+    /// Where the counts go (the metrics, when the request ends).
     state: Arc<ConnState>,
-    /// The request's number on its connection.
-    seq: u64,
 }
 
 impl Sink {
-    /// The sink of the request numbered `seq` on `state`'s connection, when its client
-    /// (speaking `version`) can receive interim heads: HTTP/1.1 only.
-    pub fn open(state: &Arc<ConnState>, seq: u64, version: Version) -> Option<Sink> {
-        if version != Version::HTTP_11 {
-            return None;
+    /// The sink of the request numbered `seq` on `state`'s connection, when its client can
+    /// receive interim heads: HTTP/1.1, and HTTP/2 (whose request carries its stream's
+    /// sender, taken out of `parts`).
+    pub fn open(state: &Arc<ConnState>, seq: u64, parts: &mut Parts) -> Option<Sink> {
+        match parts.version {
+            Version::HTTP_11 => {
+                state.interim.open(seq);
+                Some(Sink(Way::Http1 {
+                    state: state.clone(),
+                    seq,
+                }))
+            }
+            Version::HTTP_2 => {
+                let tx = parts.extensions.remove::<InformationalSender>()?;
+                Some(Sink(Way::Http2(Arc::new(Stream {
+                    tx,
+                    sent: AtomicU32::new(0),
+                    state: state.clone(),
+                }))))
+            }
+            _ => None,
         }
-        state.interim.open(seq);
-        Some(Sink {
-            state: state.clone(),
-            seq,
-        })
     }
 
-    /// Asks the upstream client to hand one try's 1xx heads to the client connection.
+    /// Asks the upstream client to hand one try's 1xx heads to the client.
     pub fn attach<B>(&self, req: &mut Request<B>) {
-        let (state, seq) = (self.state.clone(), self.seq);
-        hyper::ext::on_informational(req, move |res| {
-            let status = res.status();
-            if !forwarded(status) {
-                return;
+        match &self.0 {
+            Way::Http1 { state, seq } => {
+                let (state, seq) = (state.clone(), *seq);
+                hyper::ext::on_informational(req, move |res| {
+                    let status = res.status();
+                    if !forwarded(status) {
+                        return;
+                    }
+                    let pushed = state
+                        .interim
+                        .push(seq, |buf| write_head(buf, status, res.headers()));
+                    if pushed == Pushed::Dropped {
+                        tracing::debug!(
+                            status = status.as_u16(),
+                            "interim response dropped (over the bound)"
+                        );
+                    }
+                });
             }
-            let pushed = state
-                .interim
-                .push(seq, |buf| write_head(buf, status, res.headers()));
-            if pushed == Pushed::Dropped {
-                tracing::debug!(
-                    status = status.as_u16(),
-                    "interim response dropped (over the bound)"
-                );
+            Way::Http2(stream) => {
+                let stream = stream.clone();
+                hyper::ext::on_informational(req, move |res| {
+                    if forwarded(res.status()) {
+                        stream.send(res.status(), res.headers());
+                    }
+                });
             }
-        });
+        }
     }
+}
+
+impl Stream {
+    /// Sends one head on the stream, within the bounds an HTTP/1.1 request has: at most
+    /// `MAX_HEADS`, each at most `MAX_BYTES` (counted as HPACK counts a field list,
+    /// `:status` included).
+    fn send(&self, status: StatusCode, fields: &HeaderMap) {
+        let fields = h2_fields(fields);
+        let status_field = ":status".len() + 3 + 32;
+        let size: usize = status_field
+            + fields
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                .sum::<usize>();
+        let within = size <= MAX_BYTES && self.sent.fetch_add(1, Ordering::SeqCst) < MAX_HEADS;
+        let mut res = Response::new(());
+        *res.status_mut() = status;
+        *res.headers_mut() = fields;
+        let sent = within && self.tx.send(res);
+        self.state.interim.count_h2(sent);
+        if !sent {
+            tracing::debug!(
+                status = status.as_u16(),
+                "interim response dropped (over the bound, or after the final response)"
+            );
+        }
+    }
+}
+
+/// An interim head's fields for HTTP/2: without hop-by-hop fields, and without TE (HTTP/2
+/// allows only `te: trailers`, and only in requests).
+fn h2_fields(fields: &HeaderMap) -> HeaderMap {
+    let mut fields = fields.clone();
+    headers::remove_hop_by_hop(&mut fields);
+    fields.remove(header::TE);
+    fields
 }
 
 /// Whether a 1xx from upstream goes on to the client (see the module docs).
@@ -131,13 +209,33 @@ mod tests {
     }
 
     #[test]
-    fn only_http11_clients_get_a_sink() {
+    fn http11_and_http2_clients_get_a_sink() {
+        let parts = |version| {
+            let mut p = Request::new(()).into_parts().0;
+            p.version = version;
+            p
+        };
         let state = Arc::new(ConnState::default());
-        assert!(Sink::open(&state, 1, Version::HTTP_10).is_none());
-        assert!(Sink::open(&state, 1, Version::HTTP_2).is_none());
+        assert!(Sink::open(&state, 1, &mut parts(Version::HTTP_10)).is_none());
+        assert!(
+            Sink::open(&state, 1, &mut parts(Version::HTTP_2)).is_none(),
+            "an HTTP/2 request without its stream's sender (a CONNECT) has none"
+        );
         assert!(state.interim.close(1).is_none(), "nothing was opened");
-        let sink = Sink::open(&state, 2, Version::HTTP_11).unwrap();
-        assert_eq!(sink.seq, 2);
+        let sink = Sink::open(&state, 2, &mut parts(Version::HTTP_11)).unwrap();
+        assert!(matches!(sink.0, Way::Http1 { seq: 2, .. }));
         assert!(state.interim.close(2).is_some());
+    }
+
+    #[test]
+    fn http2_heads_lose_hop_by_hop_fields_and_te() {
+        let mut h = HeaderMap::new();
+        h.append("link", HeaderValue::from_static("</a.css>; rel=preload"));
+        h.insert("connection", HeaderValue::from_static("x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        let out = h2_fields(&h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out.contains_key("link"));
     }
 }

@@ -75,7 +75,7 @@ pub async fn handle(
     let answer = pipeline(shared, &snap, conn, req, &mut cx).await;
     let resp = finish::finish(shared, conn, cx, answer);
     // An HTTP/1.1 request's interim heads: none taken from now on, and the ones queued
-    // written before the final head (`interim`).
+    // written before the final head (`interim`); an HTTP/2 one's were sent on its stream.
     if let Some(closed) = conn.state.interim.close(seq) {
         if closed.forwarded + closed.dropped > 0 {
             shared.metrics.interim(closed.forwarded, closed.dropped);
@@ -84,6 +84,9 @@ pub async fn handle(
             let interim = &conn.state.interim;
             Box::pin(std::future::poll_fn(|cx| interim.poll_drained(cx))).await;
         }
+    } else if let Some(h2) = conn.state.interim.take_h2() {
+        // HTTP/2 streams sent theirs themselves; only the counts are left.
+        shared.metrics.interim(h2.forwarded, h2.dropped);
     }
     resp
 }

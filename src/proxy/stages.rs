@@ -196,7 +196,7 @@ pub(super) fn outgoing(
     let offer = upgrade::websocket_offer(&mut parts);
     // Before `outgoing_head` makes the head HTTP/1.1: the client's own version decides.
     let interim = match offer {
-        None => Sink::open(&conn.state, conn.state.started(), parts.version),
+        None => Sink::open(&conn.state, conn.state.started(), &mut parts),
         Some(_) => None,
     };
     let peer = conn.peer.ip();

@@ -125,6 +125,7 @@ impl Conn {
             acme: answers.acme,
         });
         let hooks = Arc::new(hooks);
+        let metrics = self.shared.metrics.clone();
         let shared = self.shared;
         // One async block around the pipeline, as without TLS: each extra async layer would
         // keep its own copy of the request. Boxed: hyper keeps room for the service's future
@@ -167,6 +168,10 @@ impl Conn {
         };
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
+        }
+        // HTTP/2 interim heads counted after their request ended (`base::interim`).
+        if let Some(late) = state.interim.take_h2() {
+            metrics.interim(late.forwarded, late.dropped);
         }
         // An upgraded connection lives on in its tunnel: it keeps its slot, its place in the
         // drain and in `Open` until the tunnel ends.

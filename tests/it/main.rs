@@ -43,6 +43,7 @@ mod grpc_web;
 mod http1_only;
 mod http2;
 mod interim;
+mod interim_h2;
 mod layers;
 mod log_fields;
 mod log_secrets;
