@@ -74,7 +74,10 @@ cooldown = "5s"
     // breaker has probed and closed.
     let t = std::time::Instant::now();
     while buf.lines("circuit breaker closed").is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(20), "breaker never closed");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "breaker never closed"
+        );
         get(&gw.url("/x")).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -91,7 +94,10 @@ cooldown = "5s"
 async fn wait_for_line(buf: &Buf, text: &str) {
     let t = std::time::Instant::now();
     while buf.lines(text).is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(20), "no line with {text:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no line with {text:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
