@@ -58,9 +58,11 @@ cooldown = "5s"
     wait_for_line(&buf, "back in rotation").await;
     assert_eq!(buf.lines("back in rotation").len(), 1);
 
-    // b now fails too: the service breaker opens once, however many requests it rejects.
-    b.set(Mode::Fail);
-    a.set(Mode::Fail);
+    // Both now fail their requests (their health checks still pass, so that the real-time
+    // checks cannot take them out of rotation before the requests run on a loaded machine):
+    // the service breaker opens once, however many requests it rejects.
+    b.set(Mode::Unavailable);
+    a.set(Mode::Unavailable);
     for _ in 0..20 {
         get(&gw.url("/x")).await;
     }
