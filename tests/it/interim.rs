@@ -17,7 +17,8 @@ use tokio::sync::Notify;
 use crate::common::*;
 
 pub const HINT: &str = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
-const FINAL: &str = "HTTP/1.1 200 OK\r\ncontent-length: 4\r\ncache-control: max-age=60\r\n\r\ndone";
+pub const FINAL: &str =
+    "HTTP/1.1 200 OK\r\ncontent-length: 4\r\ncache-control: max-age=60\r\n\r\ndone";
 
 /// A raw HTTP/1.1 backend: for each request (head, then a `content-length` body) it writes
 /// `interim`, waits for `go` when `wait` is set, then writes `FINAL`.
@@ -86,7 +87,7 @@ pub struct Wire {
 }
 
 impl Wire {
-    fn new(s: TcpStream) -> Wire {
+    pub fn new(s: TcpStream) -> Wire {
         Wire { s, buf: Vec::new() }
     }
 

@@ -7,6 +7,7 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,4 +210,64 @@ async fn curl_sees_the_early_hint_over_http2() {
     let fin = trace.find("< HTTP/2 200").expect("then the final response");
     assert!(hint < link && link < fin, "{trace}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "done");
+}
+
+/// A raw HTTP/1.1 backend whose first request waits for `go`, then gets a 103 and nothing
+/// more (its try is given up on by then); every later request gets `FINAL` at once.
+async fn late_hinting_upstream(go: Arc<Notify>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let n = Arc::new(AtomicU64::new(0));
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (go, n) = (go.clone(), n.clone());
+            tokio::spawn(async move {
+                let mut w = Wire::new(s);
+                while w.head().await.is_some() {
+                    if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                        go.notified().await;
+                        w.send(HINT).await;
+                        std::future::pending::<()>().await;
+                    }
+                    w.send(super::interim::FINAL).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_given_up_trys_late_hint_never_reaches_the_client_on_http2() {
+    // The first try times out and the retry answers; the first try's 103, sent after the
+    // client has its final response, reaches no stream (hyper's client lets go of a
+    // connection whose request was given up on, so the gateway does not even read it).
+    let go = Arc::new(Notify::new());
+    let (addr, task) = late_hinting_upstream(go.clone()).await;
+    let toml = service_config(addr, "http1", false).replace(
+        "protocol = \"http1\"",
+        "protocol = \"http1\"\nretries = 1\n[services.retry]\nper_try_timeout = \"200ms\"",
+    );
+    let gw = start_gateway(&toml).await;
+    let tx = h2_client(gw.addr).await;
+    let mut resp = get(&tx, gw.addr).await;
+    assert!(
+        interim(&mut resp).await.is_none(),
+        "no 103 before the final"
+    );
+    assert_eq!(finish(resp).await, (200, "done".to_string()));
+    assert!(
+        gw.metrics().contains("kind=\"timeout\"} 1"),
+        "the first try timed out"
+    );
+    go.notify_one();
+    // The connection stays sound and no later stream gets the stray 103.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut resp = get(&tx, gw.addr).await;
+        assert!(interim(&mut resp).await.is_none());
+        assert_eq!(finish(resp).await, (200, "done".to_string()));
+    }
+    assert!(!gw.metrics().contains("portcullis_interim_responses_total{"));
+    task.abort();
 }
