@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{self, AdminState};
+use crate::base::AbortOnDrop;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -285,15 +286,6 @@ pub struct Gateway {
     /// `[acme]`'s ordering task, stopped with the gateway.
     acme: Option<AbortOnDrop>,
     watch: Option<Duration>,
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Gateway {

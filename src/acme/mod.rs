@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use instant_acme::Account;
 
+use crate::base::AbortOnDrop;
 use crate::clock::Clock;
 use crate::config::acme::AcmeSettings;
 use crate::config::ClusterSettings;
@@ -58,15 +59,6 @@ struct Manager {
     expiries: BTreeMap<String, f64>,
     /// Cluster mode: the task following shared TLS-ALPN-01 challenges, stopped with this one.
     _follower: Option<AbortOnDrop>,
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Serves the certificates kept on disk at once, then starts the task that orders and

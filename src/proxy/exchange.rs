@@ -35,7 +35,7 @@ use crate::observability::metrics::Metrics;
 use crate::observability::trace_context::TraceContext;
 use crate::state::{Route, Shared};
 use crate::upstream::admit::{self, Refused};
-use crate::upstream::balance::hash_key;
+use crate::upstream::balance::{hash_ip, hash_key};
 use crate::upstream::{Endpoint, Service};
 
 /// A request ready to be sent, minus what depends on the endpoint (base path, Host).
@@ -265,10 +265,7 @@ pub(super) fn request_hash(key: &HashKey, headers: &HeaderMap, ip: IpAddr) -> u6
         }
         HashKey::ClientIp => {}
     }
-    match ip {
-        IpAddr::V4(v4) => hash_key(&v4.octets()),
-        IpAddr::V6(v6) => hash_key(&v6.octets()),
-    }
+    hash_ip(ip)
 }
 
 #[cfg(test)]

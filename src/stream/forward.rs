@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::upstream::admit::{self, EndpointLoad};
-use crate::upstream::balance::hash_key;
+use crate::upstream::balance::hash_ip;
 use crate::upstream::Service;
 
 /// The copy buffer of each direction.
@@ -73,10 +73,7 @@ pub async fn connect(
     client: IpAddr,
     clock: &Clock,
 ) -> Result<(TcpStream, Option<EndpointLoad>), NoUpstream> {
-    let hash = Some(match client {
-        IpAddr::V4(ip) => hash_key(&ip.octets()),
-        IpAddr::V6(ip) => hash_key(&ip.octets()),
-    });
+    let hash = Some(hash_ip(client));
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let Some(mut pick) = admit::pick(s, &tried, hash, clock.now()) else {

@@ -206,6 +206,15 @@ pub fn hash_key(bytes: &[u8]) -> u64 {
     xxh3_64(bytes)
 }
 
+/// The consistent-hash key of a client address (its octets), for HTTP routes hashed by
+/// client IP and for TCP listeners alike.
+pub fn hash_ip(ip: std::net::IpAddr) -> u64 {
+    match ip {
+        std::net::IpAddr::V4(v4) => hash_key(&v4.octets()),
+        std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
+    }
+}
+
 /// The ketama ring: `160 * weight` points per endpoint (scaled down to keep the ring near
 /// 160k points), point `n` of an endpoint at `hash_key("{id}#{n}")`.
 fn build_ring(weights: &[u32], ids: &[&str]) -> Vec<(u64, u16)> {
