@@ -18,6 +18,9 @@ use crate::config::cache::CacheSpec;
 /// Fixed bytes counted per entry besides its key, headers and body: the policy's own maps and
 /// fields, the `Arc`s and the store's bookkeeping.
 pub const ENTRY_OVERHEAD: u64 = 1024;
+/// What one field of a reply head's capacity holds in its map: the entry (name, value,
+/// links, hash: about 104 bytes) and its slot in the index.
+pub const REPLY_SLOT: u64 = 112;
 
 /// The longest freshness lifetime or age the fast path counts with: RFC 9111 §1.2.2 has a
 /// cache treat a larger delta-seconds as 2^31, and a `max-age` near `u64::MAX` would
@@ -79,8 +82,8 @@ pub struct Entry {
     /// The head a fresh hit replays, made once (`with_fast_path`): `headers` without the
     /// targeted field, with the body's `Content-Length`, `X-Cache: HIT`, and `Age` and
     /// `Cache-Status` for the hit to fill in; its index with room for what a reply adds.
-    /// Its values are `headers`' own (shared bytes): it costs the map's two arrays, a few
-    /// hundred bytes, within `ENTRY_OVERHEAD`.
+    /// Its values are `headers`' own (shared bytes): it costs the map's two arrays,
+    /// `REPLY_SLOT` bytes a field of its capacity, counted in `weight`.
     pub reply: HeaderMap,
 }
 
@@ -203,11 +206,13 @@ impl Entry {
     }
 
     /// Bytes this entry holds, for the store's bound: body + key + header bytes (counted twice:
-    /// the policy keeps its own copy) + `ENTRY_OVERHEAD`; saturates at `u32::MAX`.
+    /// the policy keeps its own copy) + the reply head's map + `ENTRY_OVERHEAD`; saturates
+    /// at `u32::MAX`.
     pub fn weight(&self) -> u32 {
         let total = self.body.len() as u64
             + self.key.len() as u64
             + 2 * header_bytes(&self.headers)
+            + self.reply.capacity() as u64 * REPLY_SLOT
             + ENTRY_OVERHEAD;
         u32::try_from(total).unwrap_or(u32::MAX)
     }

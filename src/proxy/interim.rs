@@ -110,14 +110,20 @@ impl Stream {
     /// `MAX_HEADS`, each at most `MAX_BYTES` (counted as HPACK counts a field list,
     /// `:status` included).
     fn send(&self, status: StatusCode, fields: &HeaderMap) {
-        let fields = h2_fields(fields);
+        // Over the count already (a flood): dropped before any copy of its fields.
+        let fields = match self.sent.load(Ordering::SeqCst) < MAX_HEADS {
+            true => h2_fields(fields),
+            false => HeaderMap::new(),
+        };
         let status_field = ":status".len() + 3 + 32;
         let size: usize = status_field
             + fields
                 .iter()
                 .map(|(n, v)| n.as_str().len() + v.len() + 32)
                 .sum::<usize>();
-        let within = size <= MAX_BYTES && self.sent.fetch_add(1, Ordering::SeqCst) < MAX_HEADS;
+        let within = self.sent.load(Ordering::SeqCst) < MAX_HEADS
+            && size <= MAX_BYTES
+            && self.sent.fetch_add(1, Ordering::SeqCst) < MAX_HEADS;
         let mut res = Response::new(());
         *res.status_mut() = status;
         *res.headers_mut() = fields;

@@ -55,7 +55,10 @@ fn weight_counts_body_key_headers_and_overhead() {
         .iter()
         .map(|(n, v)| (n.as_str().len() + v.len() + 32) as u64)
         .sum();
-    let want = 4 + e.key.len() as u64 + 2 * headers + ENTRY_OVERHEAD;
+    // The fast path's reply head is counted too: its map is the entry's own memory.
+    assert!(e.reply.capacity() > 0, "a stored entry has its reply head");
+    let reply = e.reply.capacity() as u64 * REPLY_SLOT;
+    let want = 4 + e.key.len() as u64 + 2 * headers + reply + ENTRY_OVERHEAD;
     assert_eq!(u64::from(e.weight()), want);
 }
 

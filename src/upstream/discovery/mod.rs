@@ -167,8 +167,12 @@ fn resolved(e: &EndpointSpec, t: &Target) -> Option<EndpointSpec> {
         authority: Authority::from_str(&t.addr.to_string()).ok()?,
         host_header: HeaderValue::from_str(&host).ok()?,
         base_path: e.base_path.clone(),
-        // The endpoint's own weight for A/AAAA (`resolve` gave it), the record's for SRV.
-        weight: t.weight,
+        // The element's own weight for A/AAAA, read from the config in force (a reload
+        // that changes it keeps the name's refresher), the record's for SRV.
+        weight: match e.resolve {
+            Resolve::Srv => t.weight,
+            _ => e.weight,
+        },
         resolve: Resolve::Fixed,
     })
 }
