@@ -16,6 +16,9 @@ use redis::{AsyncConnectionConfig, Client};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+/// The most HTTP-01 token lookups in Redis at once (`token_lookup`).
+const MAX_REMOTE_LOOKUPS: usize = 4;
+
 /// A certificate chain and its private key, PEM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
@@ -139,11 +142,15 @@ impl Store {
 
     /// Cluster mode: the lookup of tokens other instances published, for
     /// `AcmeCerts::set_remote`.
+    /// Any client can ask for a token path, so at most `MAX_REMOTE_LOOKUPS` lookups run at
+    /// once; one beyond is answered as unknown (404) without reaching Redis.
     pub fn token_lookup(&self) -> Option<crate::tls::acme::Remote> {
         let s = self.shared.clone()?;
+        let gate = Arc::new(tokio::sync::Semaphore::new(MAX_REMOTE_LOOKUPS));
         Some(Arc::new(move |token: String| {
-            let s = s.clone();
+            let (s, permit) = (s.clone(), gate.clone().try_acquire_owned());
             Box::pin(async move {
+                let _permit = permit.ok()?;
                 let key = format!("{}:acme:http01:{token}", s.prefix);
                 s.run(redis::cmd("GET").arg(key)).await.ok().flatten()
             })
