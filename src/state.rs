@@ -325,8 +325,25 @@ impl Shared {
     /// tasks follow: kept for unchanged services, restarted for changed ones, stopped for
     /// removed ones.
     pub fn swap(&self, snapshot: Snapshot) {
-        self.snapshot.store(Arc::new(snapshot));
+        let old = self.snapshot.swap(Arc::new(snapshot));
+        self.forget_gone_endpoints(&old);
         self.sync_background();
+    }
+
+    /// The metrics of endpoints the new snapshot no longer has are forgotten (their label
+    /// values would otherwise pile up: a discovered endpoint's is its address).
+    fn forget_gone_endpoints(&self, old: &Snapshot) {
+        let new = self.snapshot.load();
+        let kept: std::collections::HashSet<(&str, &str)> = (new.services.iter())
+            .flat_map(|s| s.endpoints.iter().map(|e| (&*s.name, &*e.url)))
+            .collect();
+        for s in &old.services {
+            for e in &s.endpoints {
+                if !kept.contains(&(&*s.name, &*e.url)) {
+                    self.metrics.forget_endpoint(&s.name, &e.url);
+                }
+            }
+        }
     }
 
     /// Starts the background tasks (health checks, DNS refreshers, JWKS refreshes, span

@@ -203,6 +203,12 @@ async fn addresses_appear_and_vanish_and_a_kept_one_keeps_its_breaker() {
         assert_eq!((status, &body[..]), (StatusCode::OK, &b"b4"[..]));
     }
     assert_eq!((b3.hits(), b4.hits()), (h3, h4 + 5));
+    // The vanished addresses' metric series go with them (they served requests), so the
+    // label values do not pile up with every address the name ever had.
+    let series = |u: String| format!("endpoint=\"{u}\"");
+    let text = gw.metrics();
+    assert!(text.contains(&series(url("127.0.0.4"))), "{text}");
+    assert!(!text.contains(&series(url("127.0.0.3"))), "{text}");
 
     // The name is gone (NXDOMAIN) and empty_grace is 0: no endpoints, 503.
     dns.set_hosts("");

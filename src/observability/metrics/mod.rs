@@ -2,7 +2,9 @@
 //! auth, cache, reload and TLS handshake counters and histograms counted as things happen, plus
 //! gauges (health, ejection, breakers, in-flight, cache size, connections) set from a
 //! [`Scrape`] at scrape time.
-//! Label values are bounded: names from the config, fixed strings, never raw paths.
+//! Label values are bounded: names from the config, fixed strings, never raw paths; the
+//! per-endpoint series of an endpoint that is gone (a DNS answer, a reload) are removed
+//! with it (`forget_endpoint`, from `Shared::swap`).
 
 use std::sync::{Mutex, PoisonError};
 

@@ -14,6 +14,9 @@ use super::labels::{
 };
 use super::{handles, Metrics};
 
+/// The `kind` label values of `upstream_errors` (`client::ClientError::kind`'s).
+const UPSTREAM_ERROR_KINDS: [&str; 5] = ["connect", "connect_timeout", "tls", "reset", "timeout"];
+
 impl Metrics {
     /// A finished request: counts it and observes its duration (seconds) by route and service
     /// ("-" when no route matched).
@@ -108,6 +111,24 @@ impl Metrics {
         self.upstream_duration
             .get_or_create(&labels)
             .observe(duration.as_secs_f64());
+    }
+
+    /// Forgets the per-endpoint series of an endpoint that no longer exists (DNS discovery,
+    /// reloads and registrations remove endpoints, and a discovered endpoint's label is its
+    /// address: kept, they would pile up with every address a name ever had).
+    pub fn forget_endpoint(&self, service: &str, endpoint: &str) {
+        let labels = EndpointLabels {
+            service: service.to_owned(),
+            endpoint: endpoint.to_owned(),
+        };
+        self.upstream_duration.remove(&labels);
+        for kind in UPSTREAM_ERROR_KINDS {
+            self.upstream_errors.remove(&UpstreamErrorLabels {
+                service: labels.service.clone(),
+                endpoint: labels.endpoint.clone(),
+                kind,
+            });
+        }
     }
 
     /// An upstream error by service, endpoint and kind ("connect", "connect_timeout", "tls",
