@@ -56,6 +56,9 @@ pub struct Route {
     pub chain: Option<Arc<Chain>>,
     /// Response caching (the last policy with a `cache` section), when enabled.
     pub cache: Option<Arc<CacheSpec>>,
+    /// A fresh hit may be looked up with the client's own head (`stages::cache_fresh`):
+    /// the cache keys on no header the gateway sets upstream. Decided here, once.
+    pub cache_fresh: bool,
     /// Response compression (the last policy with a `compression` section), when enabled.
     pub compression: Option<Arc<CompressionSpec>>,
     /// The request body limit: the last policy's `max_body_bytes`, else the server's
@@ -183,6 +186,10 @@ fn plan(
                 ..c
             })
         });
+    let gateway_sets = |n: &http::HeaderName| crate::base::headers::set_upstream(n.as_str());
+    let cache_fresh = cache
+        .as_ref()
+        .is_some_and(|c| !c.key_headers.iter().any(gateway_sets));
     let compression = last(|p| p.compression.is_some())
         .and_then(|p| p.compression.clone())
         .filter(|c| c.enabled)
@@ -213,6 +220,7 @@ fn plan(
         retry_non_idempotent: r.retry_non_idempotent,
         chain,
         cache,
+        cache_fresh,
         compression,
         max_body_bytes,
     }

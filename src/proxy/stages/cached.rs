@@ -35,10 +35,7 @@ pub(in crate::proxy) fn cache_fresh(
     let (Some(spec), Some(t)) = (&routed.route.cache, &mut routed.cache_target) else {
         return Flow::Continue(None);
     };
-    let gateway_sets = |n: &http::HeaderName| crate::base::headers::set_upstream(n.as_str());
-    if !headers::only_connection_options(&parts.headers)
-        || spec.key_headers.iter().any(gateway_sets)
-    {
+    if !routed.route.cache_fresh || !headers::only_connection_options(&parts.headers) {
         return Flow::Continue(None);
     }
     let key = cache_key(std::mem::take(&mut t.key), spec, &parts.headers, cx);
