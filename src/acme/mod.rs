@@ -177,6 +177,12 @@ impl Manager {
                 return;
             }
         }
+        // Another instance may have finished its order between our look and our lock.
+        self.adopt_shared(i).await;
+        if !self.entries[i].state.due(self.clock.system_time()) {
+            self.release(&name).await;
+            return;
+        }
         tracing::info!(%name, "ACME: ordering a certificate");
         let result = self.order(&name).await;
         let result = match result {
@@ -202,7 +208,12 @@ impl Manager {
                 tracing::warn!(%name, error = %e, ?retry_in, "ACME: order failed");
             }
         }
-        if let Err(e) = self.store.unlock(&name).await {
+        self.release(&name).await;
+    }
+
+    /// Releases the order lock of `name`.
+    async fn release(&self, name: &str) {
+        if let Err(e) = self.store.unlock(name).await {
             tracing::warn!(%name, error = %e, "ACME: cannot release the order lock in Redis");
         }
     }
