@@ -6,7 +6,6 @@
 //! and the pending HTTP-01 tokens (`PREFIX:acme:http01:TOKEN`, the key authorization, for
 //! 10 minutes), which every instance answers.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
+
+use crate::base::fs::write_atomic;
 
 /// The most HTTP-01 token lookups in Redis at once (`token_lookup`).
 const MAX_REMOTE_LOOKUPS: usize = 4;
@@ -228,22 +229,6 @@ impl Shared {
         self.keep(conn, out.is_ok()).await;
         out
     }
-}
-
-/// Writes `path` through a temporary file renamed into place; `secret`: mode 0600.
-fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! of the crate themselves (the layer rule in `docs/architecture.md`). The bodies (`body`),
 //! where a pooled connection returns (`pool`), what a connection shares with its requests
 //! (`conn`), the interim (1xx) heads waiting for an HTTP/1.1 client (`interim`), calendar
-//! dates (`civil`), header names (`headers`), structured-field values (`sf`), `lock`,
+//! dates (`civil`), writing a file atomically (`fs`), header names (`headers`), structured-field values (`sf`), `lock`,
 //! `AbortOnDrop`, and the `write_through!` macro of I/O wrappers that only watch reads.
 
 pub mod body;
 pub mod civil;
 pub mod conn;
+pub mod fs;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
