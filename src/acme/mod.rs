@@ -271,7 +271,6 @@ type Parsed = (Arc<crate::tls::names::Served>, SystemTime, SystemTime);
 
 /// A certificate time as a `SystemTime`.
 fn system_time(t: crate::tls::validity::CertTime) -> SystemTime {
-    let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
-    let secs = days * 86_400 + i64::from(t.seconds);
+    let secs = crate::base::civil::unix_seconds(i64::from(t.year), t.month, t.day, t.seconds);
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }

@@ -14,6 +14,12 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Seconds since the epoch of a date and the seconds since its midnight (a certificate's
+/// validity end, for ACME's schedule and the TLS expiry metrics).
+pub fn unix_seconds(y: i64, m: u32, d: u32, seconds: u32) -> i64 {
+    days_from_civil(y, m, d) * 86_400 + i64::from(seconds)
+}
+
 /// The inverse of `days_from_civil`: (year, month 1-12, day 1-31).
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

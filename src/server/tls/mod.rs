@@ -217,8 +217,9 @@ fn load_table(spec: &TlsSpec) -> Result<(CertTable, Expiries), String> {
     for c in &spec.certificates {
         let loaded = certs::load_pair(&c.cert_file, &c.key_file).map_err(|(_, e)| e)?;
         if let Some(t) = loaded.not_after {
-            let days = crate::base::civil::days_from_civil(i64::from(t.year), t.month, t.day);
-            let secs = days as f64 * 86_400.0 + f64::from(t.seconds);
+            let secs =
+                crate::base::civil::unix_seconds(i64::from(t.year), t.month, t.day, t.seconds)
+                    as f64;
             expiries.push((c.cert_file.display().to_string(), secs));
         }
         let served = Arc::new(Served {
