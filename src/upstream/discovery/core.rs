@@ -149,7 +149,8 @@ pub struct Srv {
 
 /// The records that count (RFC 2782): those of the lowest priority, without the "service not
 /// available" target `.`; their weights clamped to the balancer's `1..=1000` (a weight-0
-/// record gets the smallest share rather than none). Returns (weight, port, target).
+/// record gets the smallest share rather than none); at most [`MAX_TARGETS`] of them, since
+/// each is looked up in turn. Returns (weight, port, target).
 pub fn srv_choice(records: &[Srv]) -> Vec<(u32, u16, String)> {
     let usable = || {
         records
@@ -161,6 +162,8 @@ pub fn srv_choice(records: &[Srv]) -> Vec<(u32, u16, String)> {
     };
     usable()
         .filter(|r| r.priority == lowest)
+        // Each target is looked up next: no more of them than the endpoints a name may give.
+        .take(MAX_TARGETS)
         .map(|r| {
             let weight = u32::from(r.weight).clamp(1, 1000);
             (weight, r.port, r.target.trim_end_matches('.').to_owned())

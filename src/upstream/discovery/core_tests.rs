@@ -151,3 +151,16 @@ fn srv_keeps_the_lowest_priority_and_clamps_weights() {
     );
     assert!(srv_choice(&[r(1, 1, 1, ".")]).is_empty());
 }
+
+#[test]
+fn srv_targets_to_look_up_are_bounded() {
+    let many: Vec<Srv> = (0..1000)
+        .map(|i| Srv {
+            priority: 0,
+            weight: 1,
+            port: 80,
+            target: format!("t{i}.example."),
+        })
+        .collect();
+    assert_eq!(srv_choice(&many).len(), MAX_TARGETS);
+}
