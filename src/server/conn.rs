@@ -13,7 +13,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use http::header::HeaderValue;
 use http::Request;
@@ -149,22 +149,29 @@ impl Conn {
         let _listed = self.open.add(&state);
         let header_read = self.clocks.header_read;
         let result = match &self.builder.http1 {
-            Some(h1) => {
-                let conn = h1.serve_connection(io, svc).with_upgrades();
-                let shut = |c: Pin<&mut _>| {
+            // The connection is made inside `Drive::new`'s call, never bound to a local: an
+            // `async fn` keeps room for a moved-from local too, and this task is what every
+            // idle connection costs.
+            Some(h1) => Drive::new(
+                h1.serve_connection(io, svc).with_upgrades(),
+                |c: Pin<&mut _>| {
                     hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(c)
-                };
-                drive(conn, shut, &state, header_read, self.peer)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            None => {
-                let conn = self.builder.auto.serve_connection_with_upgrades(io, svc);
-                let shut = |c: Pin<&mut _>| auto::UpgradeableConnection::graceful_shutdown(c);
-                drive(conn, shut, &state, header_read, self.peer)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+                },
+                &state,
+                header_read,
+                self.peer,
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            None => Drive::new(
+                self.builder.auto.serve_connection_with_upgrades(io, svc),
+                |c: Pin<&mut _>| auto::UpgradeableConnection::graceful_shutdown(c),
+                &state,
+                header_read,
+                self.peer,
+            )
+            .await
+            .map_err(|e| e.to_string()),
         };
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
@@ -179,51 +186,79 @@ impl Conn {
     }
 }
 
-/// Polls a connection to its end, asking it to close (`shut`: after the request in flight on
-/// HTTP/1.1, GOAWAY on HTTP/2) when `ConnState` says so; a connection whose clock ran out
-/// gets `header_read` to let go.
-async fn drive<C, E>(
-    conn: C,
-    shut: impl Fn(Pin<&mut C>),
-    state: &ConnState,
-    header_read: std::time::Duration,
-    peer: SocketAddr,
-) -> Result<(), E>
+pin_project_lite::pin_project! {
+    /// Polls a connection to its end, asking it to close (`shut`: after the request in flight
+    /// on HTTP/1.1, GOAWAY on HTTP/2) when `ConnState` says so; a connection whose clock ran
+    /// out gets `header_read` to let go. A future by hand rather than an `async fn`: the
+    /// latter kept two copies of the connection (the argument and the pinned local).
+    struct Drive<'a, C, S> {
+        #[pin]
+        conn: C,
+        shut: S,
+        state: &'a ConnState,
+        header_read: std::time::Duration,
+        peer: SocketAddr,
+        closing: bool,
+        cut: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<'a, C, S> Drive<'a, C, S> {
+    fn new(
+        conn: C,
+        shut: S,
+        state: &'a ConnState,
+        header_read: std::time::Duration,
+        peer: SocketAddr,
+    ) -> Self {
+        Drive {
+            conn,
+            shut,
+            state,
+            header_read,
+            peer,
+            closing: false,
+            cut: None,
+        }
+    }
+}
+
+impl<C, S, E> Future for Drive<'_, C, S>
 where
     C: Future<Output = Result<(), E>>,
+    S: Fn(Pin<&mut C>),
 {
-    let mut conn = std::pin::pin!(conn);
-    let mut closing = false;
-    let mut cut: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut me = self.project();
+        if let Poll::Ready(r) = me.conn.as_mut().poll(cx) {
             return Poll::Ready(r);
         }
-        if !closing {
-            let why = state.poll_close(cx);
+        if !*me.closing {
+            let why = me.state.poll_close(cx);
             if why & CLOSE_ABUSE != 0 {
                 // A graceful GOAWAY would keep accepting streams until the client answers a
                 // PING: drop the connection at once.
-                tracing::warn!(peer = %peer, "closing a connection whose client cancels most of its requests (rapid reset)");
+                tracing::warn!(peer = %me.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
                 return Poll::Ready(Ok(()));
             }
             if why != 0 {
-                closing = true;
-                shut(conn.as_mut());
+                *me.closing = true;
+                (me.shut)(me.conn.as_mut());
                 if why & CLOSE_STOP == 0 {
-                    cut = Some(Box::pin(tokio::time::sleep(header_read)));
+                    *me.cut = Some(Box::pin(tokio::time::sleep(*me.header_read)));
                 }
-                if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                if let Poll::Ready(r) = me.conn.as_mut().poll(cx) {
                     return Poll::Ready(r);
                 }
             }
         }
-        match cut.as_mut().map(|c| c.as_mut().poll(cx)) {
+        match me.cut.as_mut().map(|c| c.as_mut().poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(Ok(())),
             _ => Poll::Pending,
         }
-    })
-    .await
+    }
 }
 
 /// The open connections of one worker, so that stopping reaches each of them.

@@ -15,6 +15,8 @@ use crate::common::buf::BufList;
 pub(crate) const INIT_BUFFER_SIZE: usize = 8192;
 
 /// The minimum value that can be set to max buffer size.
+/// Portcullis: reads into an empty buffer of at most this many bytes go to the stack.
+const STACK_READ: usize = INIT_BUFFER_SIZE;
 pub(crate) const MINIMUM_MAX_BUFFER_SIZE: usize = INIT_BUFFER_SIZE;
 
 /// The default maximum read buffer size. If the buffer gets this big and
@@ -238,6 +240,12 @@ where
                 .max()
                 .saturating_sub(self.read_buf.len()),
         );
+        // Portcullis: an empty read buffer is given back and the read goes to the stack; the
+        // bytes that arrive are copied into a buffer of their own size. An idle keep-alive
+        // connection then holds no read buffer while it waits (see PORTCULLIS.md).
+        if self.read_buf.is_empty() && next <= STACK_READ {
+            return self.poll_read_from_io_unbuffered(cx, next);
+        }
         if self.read_buf_remaining_mut() < next {
             self.read_buf.reserve(next);
         }
@@ -256,6 +264,33 @@ where
                 unsafe {
                     self.read_buf.advance_mut(n);
                 }
+                self.read_buf_strategy.record(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Portcullis: a read while the read buffer is empty, into the stack (see above).
+    fn poll_read_from_io_unbuffered(
+        &mut self,
+        cx: &mut Context<'_>,
+        next: usize,
+    ) -> Poll<io::Result<usize>> {
+        if self.read_buf.capacity() != 0 {
+            self.read_buf = BytesMut::new();
+        }
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
+        let mut buf = ReadBuf::uninit(&mut stack[..next.max(1)]);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                trace!("received {} bytes", n);
+                self.read_buf.extend_from_slice(buf.filled());
                 self.read_buf_strategy.record(n);
                 Poll::Ready(Ok(n))
             }
@@ -321,7 +356,7 @@ where
             debug!("flushed {} bytes", n);
             self.write_buf.headers.advance(n);
             if self.write_buf.headers.remaining() == 0 {
-                self.write_buf.headers.reset();
+                self.write_buf.headers.release();
                 break;
             } else if n == 0 {
                 trace!(
@@ -489,9 +524,47 @@ impl Cursor<Vec<u8>> {
         self.pos = 0;
     }
 
-    fn reset(&mut self) {
+}
+
+impl Cursor<Vec<u8>> {
+    /// Portcullis: everything was written; the buffer goes back to this thread's pool, so an
+    /// idle connection holds no write buffer (see PORTCULLIS.md).
+    fn release(&mut self) {
         self.pos = 0;
-        self.bytes.clear();
+        write_pool::give(std::mem::take(&mut self.bytes));
+    }
+}
+
+/// Portcullis: write buffers lent per thread: taken when a message is encoded, given back
+/// when it has all been written. At most `KEEP` buffers of at most `MAX_CAPACITY` each wait.
+mod write_pool {
+    use std::cell::RefCell;
+
+    const KEEP: usize = 32;
+    const MAX_CAPACITY: usize = 64 * 1024;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Vec<u8> {
+        FREE.try_with(|f| f.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(super::INIT_BUFFER_SIZE))
+    }
+
+    pub(super) fn give(mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > MAX_CAPACITY {
+            return;
+        }
+        buf.clear();
+        let _ = FREE.try_with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(buf);
+            }
+        });
     }
 }
 
@@ -535,7 +608,7 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -594,6 +667,9 @@ impl<B: Buf> WriteBuf<B> {
 
     fn headers_mut(&mut self) -> &mut Cursor<Vec<u8>> {
         debug_assert!(!self.queue.has_remaining());
+        if self.headers.bytes.capacity() == 0 {
+            self.headers.bytes = write_pool::take();
+        }
         &mut self.headers
     }
 }
@@ -628,11 +704,11 @@ impl<B: Buf> Buf for WriteBuf<B> {
         let hrem = self.headers.remaining();
 
         match hrem.cmp(&cnt) {
-            cmp::Ordering::Equal => self.headers.reset(),
+            cmp::Ordering::Equal => self.headers.release(),
             cmp::Ordering::Greater => self.headers.advance(cnt),
             cmp::Ordering::Less => {
                 let qcnt = cnt - hrem;
-                self.headers.reset();
+                self.headers.release();
                 self.queue.advance(qcnt);
             }
         }
