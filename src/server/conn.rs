@@ -19,12 +19,12 @@ use http::header::HeaderValue;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::auto::{Builders, Serve};
 use super::io::{Clocks, TimedIo};
 use super::tls::TlsListener;
 use crate::base::conn::{ConnState, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
@@ -58,13 +58,6 @@ pub(super) struct Conn {
     pub open: Arc<Open>,
     pub peer: SocketAddr,
     pub max_cancelled: u64,
-}
-
-/// How a worker's connections are served: the auto builder (HTTP/1.1 and HTTP/2, told apart
-/// by the preface), and hyper's HTTP/1.1 connection alone when HTTP/2 is off.
-pub(super) struct Builders {
-    pub auto: auto::Builder<TokioExecutor>,
-    pub http1: Option<hyper::server::conn::http1::Builder>,
 }
 
 /// What happens around the pipeline on one connection.
@@ -148,31 +141,18 @@ impl Conn {
         let _drain = self.watcher;
         let _listed = self.open.add(&state);
         let header_read = self.clocks.header_read;
-        let result = match &self.builder.http1 {
-            // The connection is made inside `Drive::new`'s call, never bound to a local: an
-            // `async fn` keeps room for a moved-from local too, and this task is what every
-            // idle connection costs.
-            Some(h1) => Drive::new(
-                h1.serve_connection(io, svc).with_upgrades(),
-                |c: Pin<&mut _>| {
-                    hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(c)
-                },
-                &state,
-                header_read,
-                self.peer,
-            )
-            .await
-            .map_err(|e| e.to_string()),
-            None => Drive::new(
-                self.builder.auto.serve_connection_with_upgrades(io, svc),
-                |c: Pin<&mut _>| auto::UpgradeableConnection::graceful_shutdown(c),
-                &state,
-                header_read,
-                self.peer,
-            )
-            .await
-            .map_err(|e| e.to_string()),
-        };
+        // The connection is made inside `Drive::new`'s call, never bound to a local: an
+        // `async fn` keeps room for a moved-from local too, and this task is what every idle
+        // keep-alive connection costs.
+        let result = Drive::new(
+            Serve::new(&self.builder, io, svc),
+            Serve::graceful_shutdown,
+            &state,
+            header_read,
+            self.peer,
+        )
+        .await
+        .map_err(|e| e.to_string());
         if let Err(e) = result {
             tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
         }

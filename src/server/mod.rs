@@ -8,6 +8,7 @@
 //! a clone of the same listening socket. A current-thread runtime per core avoids work-stealing
 //! overhead and lets the upstream pool be per thread and lock-free.
 
+mod auto;
 mod conn;
 pub mod io;
 pub mod tls;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -216,41 +216,29 @@ fn spawn_workers(
 /// `[server.http2] enabled = false`) by prior knowledge or ALPN, told apart by the preface; and
 /// when HTTP/2 is off, hyper's HTTP/1.1 connection alone, which skips the preface sniffing and
 /// the replaying reader it leaves on every read of the connection.
-fn builders(w: &Worker) -> conn::Builders {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    if !w.http2.enabled {
-        builder = builder.http1_only();
-    }
-    builder
-        .http1()
+fn builders(w: &Worker) -> auto::Builders {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         .header_read_timeout(None)
         .writev(false)
         .max_buf_size(w.max_buf);
     let h2 = &w.http2;
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(h2.max_concurrent_streams)
-        .max_header_list_size(h2.max_header_list_size)
-        .initial_stream_window_size(h2.initial_stream_window_size)
-        .initial_connection_window_size(h2.initial_connection_window_size)
-        .keep_alive_interval(h2.keepalive_interval)
-        .keep_alive_timeout(h2.keepalive_timeout)
-        .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(h2.max_local_error_reset_streams)
-        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT, `proxy::upgrade`).
-        .enable_connect_protocol();
-    let http1 = (!w.http2.enabled).then(|| {
-        let mut b = hyper::server::conn::http1::Builder::new();
-        b.header_read_timeout(None)
-            .writev(false)
-            .max_buf_size(w.max_buf);
+    let http2 = h2.enabled.then(|| {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(h2.max_concurrent_streams)
+            .max_header_list_size(h2.max_header_list_size)
+            .initial_stream_window_size(h2.initial_stream_window_size)
+            .initial_connection_window_size(h2.initial_connection_window_size)
+            .keep_alive_interval(h2.keepalive_interval)
+            .keep_alive_timeout(h2.keepalive_timeout)
+            .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(h2.max_local_error_reset_streams)
+            // WebSocket over HTTP/2 (RFC 8441 extended CONNECT, `proxy::upgrade`).
+            .enable_connect_protocol();
         b
     });
-    conn::Builders {
-        auto: builder,
-        http1,
-    }
+    auto::Builders { http1, http2 }
 }
 
 /// One worker: accept loops for every listener, a pool sweeper, and the drain at the end.
@@ -320,7 +308,7 @@ async fn accept_loop(
     w: Worker,
     listener: TcpListener,
     kind: Kind,
-    builder: Arc<conn::Builders>,
+    builder: Arc<auto::Builders>,
     graceful: Arc<GracefulShutdown>,
     open_conns: Arc<conn::Open>,
     mut stop: watch::Receiver<bool>,

@@ -650,7 +650,8 @@ where
             Ok(encoder) => {
                 debug_assert!(self.state.cached_headers.is_none());
                 debug_assert!(head.headers.is_empty());
-                self.state.cached_headers = Some(head.headers);
+                // Portcullis: to this thread's pool, not kept by an idle connection.
+                super::pool::give_headers(head.headers);
 
                 #[cfg(feature = "client")]
                 {

@@ -531,42 +531,10 @@ impl Cursor<Vec<u8>> {
     /// idle connection holds no write buffer (see PORTCULLIS.md).
     fn release(&mut self) {
         self.pos = 0;
-        write_pool::give(std::mem::take(&mut self.bytes));
+        super::pool::give_write_buf(std::mem::take(&mut self.bytes));
     }
 }
 
-/// Portcullis: write buffers lent per thread: taken when a message is encoded, given back
-/// when it has all been written. At most `KEEP` buffers of at most `MAX_CAPACITY` each wait.
-mod write_pool {
-    use std::cell::RefCell;
-
-    const KEEP: usize = 32;
-    const MAX_CAPACITY: usize = 64 * 1024;
-
-    thread_local! {
-        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(super) fn take() -> Vec<u8> {
-        FREE.try_with(|f| f.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(super::INIT_BUFFER_SIZE))
-    }
-
-    pub(super) fn give(mut buf: Vec<u8>) {
-        if buf.capacity() == 0 || buf.capacity() > MAX_CAPACITY {
-            return;
-        }
-        buf.clear();
-        let _ = FREE.try_with(|f| {
-            let mut f = f.borrow_mut();
-            if f.len() < KEEP {
-                f.push(buf);
-            }
-        });
-    }
-}
 
 impl<T: AsRef<[u8]>> fmt::Debug for Cursor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -668,7 +636,7 @@ impl<B: Buf> WriteBuf<B> {
     fn headers_mut(&mut self) -> &mut Cursor<Vec<u8>> {
         debug_assert!(!self.queue.has_remaining());
         if self.headers.bytes.capacity() == 0 {
-            self.headers.bytes = write_pool::take();
+            self.headers.bytes = super::pool::take_write_buf();
         }
         &mut self.headers
     }

@@ -260,7 +260,12 @@ impl Http1Transaction for Server {
             None
         };
 
-        let mut headers = ctx.cached_headers.take().unwrap_or_default();
+        // Portcullis: a map from this thread's pool (`pool.rs`).
+        let mut headers = ctx
+            .cached_headers
+            .take()
+            .or_else(super::pool::take_headers)
+            .unwrap_or_default();
         let mut saw_connection_close = false;
 
         headers.reserve(headers_len);
@@ -1112,7 +1117,12 @@ impl Http1Transaction for Client {
 
             let slice = slice.freeze();
 
-            let mut headers = ctx.cached_headers.take().unwrap_or_default();
+            // Portcullis: a map from this thread's pool (`pool.rs`).
+            let mut headers = ctx
+                .cached_headers
+                .take()
+                .or_else(super::pool::take_headers)
+                .unwrap_or_default();
 
             let mut keep_alive = version == Version::HTTP_11;
             let mut saw_connection_close = false;
