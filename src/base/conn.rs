@@ -67,6 +67,11 @@ impl ConnState {
         TunnelHold(self.clone())
     }
 
+    /// Whether a tunnel is open on the connection.
+    pub fn has_tunnels(&self) -> bool {
+        self.tunnels.load(Ordering::SeqCst) != 0
+    }
+
     /// Resolves once no tunnel is open on the connection.
     pub async fn tunnels_ended(&self) {
         loop {

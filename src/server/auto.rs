@@ -7,6 +7,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -31,7 +32,7 @@ pub(super) struct Builders {
 pin_project_lite::pin_project! {
     /// One client connection, through its protocol's hyper connection.
     #[project = ServeProj]
-    pub(super) enum Serve<'a, I, S>
+    pub(super) enum Serve<I, S>
     where
         S: HttpService<Incoming>,
     {
@@ -39,7 +40,7 @@ pin_project_lite::pin_project! {
         Sniff {
             io: Option<I>,
             svc: Option<S>,
-            builders: &'a Builders,
+            builders: Arc<Builders>,
             first: [u8; 24],
             seen: usize,
         },
@@ -53,7 +54,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'a, I, S> Serve<'a, I, S>
+impl<I, S> Serve<I, S>
 where
     I: Read + Write + Unpin + Send + 'static,
     S: HttpService<Incoming>,
@@ -64,7 +65,7 @@ where
     S::Future: Send + 'static,
     TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
 {
-    pub(super) fn new(builders: &'a Builders, io: I, svc: S) -> Self {
+    pub(super) fn new(builders: Arc<Builders>, io: I, svc: S) -> Self {
         if builders.http2.is_none() {
             let conn = builders
                 .http1
@@ -92,7 +93,7 @@ where
     }
 }
 
-impl<I, S> Future for Serve<'_, I, S>
+impl<I, S> Future for Serve<I, S>
 where
     I: Read + Write + Unpin + Send + 'static,
     S: HttpService<Incoming>,
@@ -230,7 +231,7 @@ mod tests {
     }
 
     /// Serves one end of a pipe with a service answering "VERSION METHOD".
-    fn serve(builders: &'static Builders, io: DuplexStream) {
+    fn serve(builders: Arc<Builders>, io: DuplexStream) {
         let svc = hyper::service::service_fn(|req: http::Request<Incoming>| async move {
             let said = format!("{:?} {}", req.version(), req.method());
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(said))))
@@ -270,9 +271,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_preface_arriving_a_byte_at_a_time_is_served_over_http2() {
-        let builders = Box::leak(Box::new(builders()));
+        let builders = Arc::new(builders());
         let (client, server) = tokio::io::duplex(64 * 1024);
-        serve(builders, server);
+        serve(builders.clone(), server);
         let (mut h2, conn) = h2::client::handshake(ByteAtATime(client)).await.unwrap();
         tokio::spawn(conn);
         let req = http::Request::get("http://gw/x").body(()).unwrap();
@@ -287,12 +288,12 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_that_leave_the_preface_go_to_http1_intact() {
-        let builders = Box::leak(Box::new(builders()));
+        let builders = Arc::new(builders());
         // "PRI " is where the HTTP/2 preface starts too; the sniffing reads into the line and
         // hands every byte it read to HTTP/1.1.
         for first in ["PRI /x HTTP/1.1\r\n", "GET /x HTTP/1.1\r\n", "P"] {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
-            serve(builders, server);
+            serve(builders.clone(), server);
             let rest = if first == "P" {
                 "RI /x HTTP/1.1\r\n"
             } else {
@@ -318,12 +319,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_shut_down_or_closed_before_its_first_byte_ends_cleanly() {
-        let builders = Box::leak(Box::new(builders()));
+        let builders = Arc::new(builders());
         let svc = hyper::service::service_fn(|_req: http::Request<Incoming>| async move {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
         });
         let (_client, server) = tokio::io::duplex(1024);
-        let mut serve = Box::pin(Serve::new(builders, TokioIo::new(server), svc));
+        let mut serve = Box::pin(Serve::new(builders.clone(), TokioIo::new(server), svc));
         let waker = std::task::Waker::noop();
         assert!(serve
             .as_mut()
@@ -337,7 +338,7 @@ mod tests {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
         });
         drop(client);
-        assert!(Serve::new(builders, TokioIo::new(server), svc)
+        assert!(Serve::new(builders.clone(), TokioIo::new(server), svc)
             .await
             .is_ok());
     }

@@ -1,7 +1,7 @@
 //! One client connection: for TLS listeners the handshake first (within
-//! `header_read_timeout`; ALPN offers `h2` and `http/1.1`), then `TimedIo` and the hyper-util
-//! auto builder, which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior
-//! knowledge works on the same plaintext port. Around the pipeline: the client certificate
+//! `header_read_timeout`; ALPN offers `h2` and `http/1.1`), then `TimedIo` and `auto::Serve`,
+//! which tells HTTP/1.1 from HTTP/2 by the connection preface, so h2c with prior knowledge
+//! works on the same plaintext port. Around the pipeline: the client certificate
 //! subject header (a client-sent one is always removed); what the connection decides for the
 //! pipeline (the plaintext-to-HTTPS redirect, 421 for a host the TLS connection does not
 //! serve, the HSTS header of TLS responses) rides in `ConnInfo` to `proxy::early` and
@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 
 use http::header::HeaderValue;
 use http::Request;
@@ -25,9 +23,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::auto::{Builders, Serve};
+use super::drive::{Connection, Drive};
 use super::io::{Clocks, TimedIo};
 use super::tls::TlsListener;
-use crate::base::conn::{ConnState, CLOSE_ABUSE, CLOSE_STOP, CLOSE_TUNNELS};
+use crate::base::conn::{ConnState, CLOSE_STOP, CLOSE_TUNNELS};
 use crate::base::lock;
 use crate::config::tls::CLIENT_CERT_SUBJECT;
 use crate::proxy::{self, ConnInfo};
@@ -68,26 +67,38 @@ struct Hooks {
 }
 
 impl Conn {
-    /// Serves the connection until it closes (or is drained on shutdown).
-    pub(super) async fn serve(self, stream: TcpStream, kind: &Kind) {
-        match kind {
-            Kind::Plain { redirect, acme } => {
-                let hooks = Hooks {
-                    subject: None,
-                    max_cancelled: self.max_cancelled,
-                };
-                self.http(stream, hooks, Answers::plain(*redirect, acme.clone()))
-                    .await;
-            }
-            // Boxed: the handshake and the TLS stream would triple the size of every plain
-            // connection's task (6 KB against 2 KB).
-            Kind::Tls(tls, listener) => Box::pin(self.serve_tls(stream, tls, listener)).await,
-        }
+    /// A plaintext connection, served until it closes (or is drained on shutdown); `guard`
+    /// is dropped when it ends. A future by hand (`drive::Connection`), not an `async fn`:
+    /// this is what every idle keep-alive connection's task holds, and an `async fn` kept
+    /// room for each argument it had already moved on.
+    pub(super) fn plain<G: Send + 'static>(
+        self,
+        stream: TcpStream,
+        redirect: Option<u16>,
+        acme: Option<Arc<AcmeCerts>>,
+        guard: G,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let hooks = Hooks {
+            subject: None,
+            max_cancelled: self.max_cancelled,
+        };
+        self.connection(stream, hooks, Answers::plain(redirect, acme), guard)
     }
 
-    async fn serve_tls(self, stream: TcpStream, tls: &TlsListener, listener: &str) {
+    /// A TLS connection: the handshake (within `header_read_timeout`), then as `plain`. Its
+    /// own task type, so the handshake's state does not size plaintext connections' tasks.
+    pub(super) async fn tls<G: Send + 'static>(
+        self,
+        stream: TcpStream,
+        tls: Arc<TlsListener>,
+        listener: Arc<str>,
+        guard: G,
+    ) {
         let (timeout, metrics) = (self.clocks.header_read, &self.shared.metrics);
-        let accepted = match tls.accept_counted(stream, timeout, metrics, listener).await {
+        let accepted = match tls
+            .accept_counted(stream, timeout, metrics, &listener)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
@@ -99,12 +110,20 @@ impl Conn {
             max_cancelled: self.max_cancelled,
         };
         let answers = Answers::tls(accepted.names, tls.hsts.clone());
-        self.http(accepted.stream, hooks, answers).await;
+        self.connection(accepted.stream, hooks, answers, guard)
+            .await;
     }
 
-    async fn http<T>(self, stream: T, hooks: Hooks, answers: Answers)
+    fn connection<T, G>(
+        self,
+        stream: T,
+        hooks: Hooks,
+        answers: Answers,
+        guard: G,
+    ) -> impl Future<Output = ()> + Send + 'static
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        G: Send + 'static,
     {
         let state = Arc::new(ConnState::default());
         let io = TokioIo::new(TimedIo::new(stream, state.clone(), self.clocks));
@@ -138,106 +157,15 @@ impl Conn {
         // Holding the watcher until the connection ends keeps the drain on shutdown waiting
         // for it; the close reasons come through `ConnState` (see `CLOSE_*`), which costs a
         // few atomics per poll, unlike a `select!` over notifications.
-        let _drain = self.watcher;
-        let _listed = self.open.add(&state);
-        let header_read = self.clocks.header_read;
-        // The connection is made inside `Drive::new`'s call, never bound to a local: an
-        // `async fn` keeps room for a moved-from local too, and this task is what every idle
-        // keep-alive connection costs.
-        let result = Drive::new(
-            Serve::new(&self.builder, io, svc),
+        let kept = (Open::add(&self.open, &state), self.watcher, guard);
+        let drive = Drive::new(
+            Serve::new(self.builder, io, svc),
             Serve::graceful_shutdown,
-            &state,
-            header_read,
+            state.clone(),
+            self.clocks.header_read,
             self.peer,
-        )
-        .await
-        .map_err(|e| e.to_string());
-        if let Err(e) = result {
-            tracing::debug!(peer = %self.peer, error = %e, "client connection ended with an error");
-        }
-        // HTTP/2 interim heads counted after their request ended (`base::interim`).
-        if let Some(late) = state.interim.take_h2() {
-            metrics.interim(late.forwarded, late.dropped);
-        }
-        // An upgraded connection lives on in its tunnel: it keeps its slot, its place in the
-        // drain and in `Open` until the tunnel ends.
-        state.tunnels_ended().await;
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls a connection to its end, asking it to close (`shut`: after the request in flight
-    /// on HTTP/1.1, GOAWAY on HTTP/2) when `ConnState` says so; a connection whose clock ran
-    /// out gets `header_read` to let go. A future by hand rather than an `async fn`: the
-    /// latter kept two copies of the connection (the argument and the pinned local).
-    struct Drive<'a, C, S> {
-        #[pin]
-        conn: C,
-        shut: S,
-        state: &'a ConnState,
-        header_read: std::time::Duration,
-        peer: SocketAddr,
-        closing: bool,
-        cut: Option<Pin<Box<tokio::time::Sleep>>>,
-    }
-}
-
-impl<'a, C, S> Drive<'a, C, S> {
-    fn new(
-        conn: C,
-        shut: S,
-        state: &'a ConnState,
-        header_read: std::time::Duration,
-        peer: SocketAddr,
-    ) -> Self {
-        Drive {
-            conn,
-            shut,
-            state,
-            header_read,
-            peer,
-            closing: false,
-            cut: None,
-        }
-    }
-}
-
-impl<C, S, E> Future for Drive<'_, C, S>
-where
-    C: Future<Output = Result<(), E>>,
-    S: Fn(Pin<&mut C>),
-{
-    type Output = Result<(), E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut me = self.project();
-        if let Poll::Ready(r) = me.conn.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        if !*me.closing {
-            let why = me.state.poll_close(cx);
-            if why & CLOSE_ABUSE != 0 {
-                // A graceful GOAWAY would keep accepting streams until the client answers a
-                // PING: drop the connection at once.
-                tracing::warn!(peer = %me.peer, "closing a connection whose client cancels most of its requests (rapid reset)");
-                return Poll::Ready(Ok(()));
-            }
-            if why != 0 {
-                *me.closing = true;
-                (me.shut)(me.conn.as_mut());
-                if why & CLOSE_STOP == 0 {
-                    *me.cut = Some(Box::pin(tokio::time::sleep(*me.header_read)));
-                }
-                if let Poll::Ready(r) = me.conn.as_mut().poll(cx) {
-                    return Poll::Ready(r);
-                }
-            }
-        }
-        match me.cut.as_mut().map(|c| c.as_mut().poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Ok(())),
-            _ => Poll::Pending,
-        }
+        );
+        Connection::new(drive, state, metrics, self.peer, kept)
     }
 }
 
@@ -257,15 +185,15 @@ struct OpenInner {
 impl Open {
     /// Lists a connection until the returned guard drops; one listed after `stop_all` is
     /// asked to close at once.
-    fn add<'a>(&'a self, state: &Arc<ConnState>) -> Listed<'a> {
-        let mut inner = lock(&self.inner);
+    fn add(open: &Arc<Open>, state: &Arc<ConnState>) -> Listed {
+        let mut inner = lock(&open.inner);
         if inner.stopped {
             state.ask_close(CLOSE_STOP);
         }
         inner.next += 1;
         let id = inner.next;
         inner.conns.insert(id, Arc::downgrade(state));
-        Listed(self, id)
+        Listed(open.clone(), id)
     }
 
     /// Asks every open connection to shut down gracefully.
@@ -290,9 +218,9 @@ impl Open {
 }
 
 /// Removes a connection from `Open` when it ends.
-struct Listed<'a>(&'a Open, u64);
+struct Listed(Arc<Open>, u64);
 
-impl Drop for Listed<'_> {
+impl Drop for Listed {
     fn drop(&mut self) {
         lock(&self.0.inner).conns.remove(&self.1);
     }

@@ -10,6 +10,7 @@
 
 mod auto;
 mod conn;
+mod drive;
 pub mod io;
 pub mod tls;
 
@@ -344,12 +345,16 @@ async fn accept_loop(
             peer,
             max_cancelled: w.http2.max_cancelled_streams,
         };
-        let kind = kind.clone();
-        tokio::spawn(async move {
-            c.serve(stream, &kind).await;
-            drop(permit);
-            drop(open);
-        });
+        // Dropped when the connection ends: its slot and its count.
+        let guard = (permit, open);
+        match &kind {
+            Kind::Plain { redirect, acme } => {
+                tokio::spawn(c.plain(stream, *redirect, acme.clone(), guard));
+            }
+            Kind::Tls(tls, listener) => {
+                tokio::spawn(c.tls(stream, tls.clone(), listener.clone(), guard));
+            }
+        }
     }
 }
 

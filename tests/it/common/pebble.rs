@@ -112,9 +112,10 @@ impl Pebble {
     }
 }
 
-/// Waits until something accepts connections on the loopback `port` (10 s at most).
+/// Waits until something accepts connections on the loopback `port` (30 s at most: pebble
+/// took over 10 s to start once while a release build shared the machine's two cores).
 fn wait_for(port: u16) {
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < until, "pebble did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
