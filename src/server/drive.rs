@@ -171,3 +171,64 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Waker;
+
+    use super::*;
+
+    /// Sets its flag when dropped: stands for what the connection keeps (`Open`, the drain).
+    struct Kept(Arc<AtomicBool>);
+
+    impl Drop for Kept {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn connection(
+        state: &Arc<ConnState>,
+        dropped: &Arc<AtomicBool>,
+    ) -> Pin<Box<impl Future<Output = ()>>> {
+        let drive = std::future::ready(Ok::<(), std::io::Error>(()));
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let metrics = Arc::new(Metrics::new());
+        Box::pin(Connection::new(
+            drive,
+            state.clone(),
+            metrics,
+            peer,
+            Kept(dropped.clone()),
+        ))
+    }
+
+    #[test]
+    fn an_upgraded_connection_keeps_what_it_holds_until_its_tunnel_ends() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = Arc::new(ConnState::default());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let hold = state.open_tunnel();
+        let mut conn = connection(&state, &dropped);
+        assert!(conn.as_mut().poll(&mut cx).is_pending());
+        assert!(conn.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            !dropped.load(Ordering::SeqCst),
+            "let go while its tunnel is open"
+        );
+        drop(hold);
+        assert!(conn.as_mut().poll(&mut cx).is_ready());
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_connection_without_tunnels_lets_go_when_it_ends() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = Arc::new(ConnState::default());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let mut conn = connection(&state, &dropped);
+        assert!(conn.as_mut().poll(&mut cx).is_ready());
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+}
