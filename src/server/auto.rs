@@ -174,13 +174,6 @@ impl<I: Read + Unpin> Read for Rewind<I> {
             let n = self.first.len().min(buf.remaining());
             buf.put_slice(&self.first[..n]);
             self.first.advance(n);
-            // What else the client sent, in the same read: hyper's first read then holds the
-            // whole head in a buffer of its size, where the sniffed bytes alone made it read
-            // the rest into a fresh 8 KiB one. Waiting or an error: the bytes put back are
-            // this read's, and the socket says it again on the next.
-            if self.first.is_empty() && buf.remaining() > 0 {
-                let _ = Pin::new(&mut self.inner).poll_read(cx, buf);
-            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)

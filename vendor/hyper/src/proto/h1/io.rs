@@ -281,10 +281,9 @@ where
         cx: &mut Context<'_>,
         next: usize,
     ) -> Poll<io::Result<usize>> {
-        // Replaced even when it has no room left: an empty `BytesMut` split from a buffer
-        // still holds that buffer's storage, which would stay alive while the connection
-        // waits.
-        self.read_buf = BytesMut::new();
+        if self.read_buf.capacity() != 0 {
+            self.read_buf = BytesMut::new();
+        }
         let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
         let mut buf = ReadBuf::uninit(&mut stack[..next.max(1)]);
         match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
