@@ -214,9 +214,8 @@ fn spawn_workers(
 }
 
 /// The connection builders: HTTP/1.1 with the gateway's own header clock, and HTTP/2 (unless
-/// `[server.http2] enabled = false`) by prior knowledge or ALPN, told apart by the preface; and
-/// when HTTP/2 is off, hyper's HTTP/1.1 connection alone, which skips the preface sniffing and
-/// the replaying reader it leaves on every read of the connection.
+/// `[server.http2] enabled = false`) by prior knowledge or ALPN, told apart by the preface
+/// (`auto::Serve`); with HTTP/2 off nothing is sniffed.
 fn builders(w: &Worker) -> auto::Builders {
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1

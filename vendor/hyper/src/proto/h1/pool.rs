@@ -4,6 +4,7 @@
 //! and taken when one is parsed. At most `KEEP` of each wait per thread.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use http::HeaderMap;
 
@@ -18,12 +19,23 @@ thread_local! {
     static HEADER_MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
 }
 
+/// One item back from `pool`, if any waits.
+fn take<T: 'static>(pool: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
+    pool.try_with(|f| f.borrow_mut().pop()).ok().flatten()
+}
+
+/// Keeps `item` in `pool` unless `KEEP` wait already (then it is dropped).
+fn give<T: 'static>(pool: &'static LocalKey<RefCell<Vec<T>>>, item: T) {
+    let _ = pool.try_with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEEP {
+            f.push(item);
+        }
+    });
+}
+
 pub(crate) fn take_write_buf() -> Vec<u8> {
-    WRITE_BUFS
-        .try_with(|f| f.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Vec::with_capacity(super::io::INIT_BUFFER_SIZE))
+    take(&WRITE_BUFS).unwrap_or_else(|| Vec::with_capacity(super::io::INIT_BUFFER_SIZE))
 }
 
 pub(crate) fn give_write_buf(mut buf: Vec<u8>) {
@@ -31,16 +43,11 @@ pub(crate) fn give_write_buf(mut buf: Vec<u8>) {
         return;
     }
     buf.clear();
-    let _ = WRITE_BUFS.try_with(|f| {
-        let mut f = f.borrow_mut();
-        if f.len() < KEEP {
-            f.push(buf);
-        }
-    });
+    give(&WRITE_BUFS, buf);
 }
 
 pub(crate) fn take_headers() -> Option<HeaderMap> {
-    HEADER_MAPS.try_with(|f| f.borrow_mut().pop()).ok().flatten()
+    take(&HEADER_MAPS)
 }
 
 pub(crate) fn give_headers(mut map: HeaderMap) {
@@ -51,10 +58,5 @@ pub(crate) fn give_headers(mut map: HeaderMap) {
     if !map.is_empty() {
         map.clear();
     }
-    let _ = HEADER_MAPS.try_with(|f| {
-        let mut f = f.borrow_mut();
-        if f.len() < KEEP {
-            f.push(map);
-        }
-    });
+    give(&HEADER_MAPS, map);
 }
