@@ -19,8 +19,10 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+
+use http::{HeaderMap, StatusCode};
 
 use futures_util::task::AtomicWaker;
 
@@ -30,6 +32,15 @@ use super::lock;
 pub const MAX_HEADS: u32 = 8;
 /// The most bytes of interim heads waiting to be written on one connection.
 pub const MAX_BYTES: usize = 4096;
+
+/// A request extension: where the upstream client hands each interim (1xx) head of one try
+/// (status and fields). Set by `proxy::interim`; `client::h1` calls it as it reads the
+/// heads, and hyper's clients through `hyper::ext::on_informational`.
+#[derive(Clone)]
+pub struct OnInterim(pub Arc<InterimFn>);
+
+/// What `OnInterim` calls: the status and fields of one interim head.
+pub type InterimFn = dyn Fn(StatusCode, &HeaderMap) + Send + Sync;
 
 /// See the module docs; one per client connection (in `ConnState`).
 #[derive(Debug, Default)]

@@ -1,6 +1,8 @@
 //! Where a finished upstream response gives its connection back: `PoolReturn`, held by a
 //! `PooledBody`, and this thread's idle HTTP/1.1 connections by endpoint `host:port`, which
-//! the client (`crate::client`) takes from first. Each worker thread runs its own
+//! the client (`crate::client`) takes from first: hyper's (a sender, its connection driven by
+//! a task of its own) or bare sockets (`Pooled::Raw`, which `client::h1` speaks on directly
+//! and `WireBody` gives back, `release_raw`). Each worker thread runs its own
 //! single-threaded runtime, so the list needs no lock; a connection returns only after its
 //! response body has ended. The idle timeout is the one the last `sweep` was given.
 
@@ -9,9 +11,11 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper::client::conn::http1;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -23,8 +27,36 @@ pub const POOL_MAX_IDLE_PER_ENDPOINT: usize = 256;
 /// The sending half of an HTTP/1.1 upstream connection.
 pub type Sender = http1::SendRequest<RequestBody>;
 
+/// An idle HTTP/1.1 upstream connection.
+pub enum Pooled {
+    /// hyper's, driven by its own task.
+    Hyper(Sender),
+    /// A bare socket between exchanges (nothing unread in it when it was given back).
+    Raw(TcpStream),
+}
+
+impl Pooled {
+    /// Whether the upstream closed it (or, for a bare socket, sent bytes nobody asked for).
+    /// A bare socket costs no system call here unless the runtime saw it become readable.
+    pub fn is_closed(&self) -> bool {
+        let io = match self {
+            Pooled::Hyper(tx) => return tx.is_closed(),
+            Pooled::Raw(io) => io,
+        };
+        match io.poll_read_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Pending => false,
+            Poll::Ready(Err(_)) => true,
+            Poll::Ready(Ok(())) => {
+                let mut byte = [0u8; 1];
+                let r = io.try_read(&mut byte);
+                !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+}
+
 struct Idle {
-    tx: Sender,
+    conn: Pooled,
     since: Instant,
 }
 
@@ -84,27 +116,36 @@ impl PoolReturn {
         let PoolReturn::H1 { key, tx } = self else {
             return;
         };
-        if tx.is_closed() {
-            return;
-        }
-        POOL.with(|p| {
-            let mut pool = p.borrow_mut();
-            let list = match pool.idle.entry(key) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let list = List::new(e.key());
-                    e.insert(list)
-                }
-            };
-            if list.idle.len() < POOL_MAX_IDLE_PER_ENDPOINT {
-                list.idle.push(Idle {
-                    tx,
-                    since: Instant::now(),
-                });
-                list.count.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        put(key, Pooled::Hyper(tx));
     }
+}
+
+/// Gives a bare socket back after its exchange ended on a clean message boundary.
+pub fn release_raw(key: Arc<str>, io: TcpStream) {
+    put(key, Pooled::Raw(io));
+}
+
+fn put(key: Arc<str>, conn: Pooled) {
+    if conn.is_closed() {
+        return;
+    }
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = match pool.idle.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let list = List::new(e.key());
+                e.insert(list)
+            }
+        };
+        if list.idle.len() < POOL_MAX_IDLE_PER_ENDPOINT {
+            list.idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+            list.count.fetch_add(1, Ordering::Relaxed);
+        }
+    });
 }
 
 /// One stream in flight on an HTTP/2 connection (its count of active streams); dropping it
@@ -125,7 +166,7 @@ impl Drop for StreamSlot {
 }
 
 /// Takes the newest idle connection to `key` that is open and not expired.
-pub fn take_idle(key: &str) -> Option<Sender> {
+pub fn take_idle(key: &str) -> Option<Pooled> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let max_idle = pool.max_idle;
@@ -133,10 +174,10 @@ pub fn take_idle(key: &str) -> Option<Sender> {
         let now = Instant::now();
         while let Some(idle) = list.idle.pop() {
             list.count.fetch_sub(1, Ordering::Relaxed);
-            if idle.tx.is_closed() || now.duration_since(idle.since) > max_idle {
+            if idle.conn.is_closed() || now.duration_since(idle.since) > max_idle {
                 continue;
             }
-            return Some(idle.tx);
+            return Some(idle.conn);
         }
         None
     })
@@ -152,7 +193,7 @@ pub fn sweep(max_idle: Duration) {
         pool.idle.retain(|_, list| {
             let before = list.idle.len();
             list.idle
-                .retain(|i| !i.tx.is_closed() && now.duration_since(i.since) <= max_idle);
+                .retain(|i| !i.conn.is_closed() && now.duration_since(i.since) <= max_idle);
             list.sync(before);
             !list.idle.is_empty()
         });

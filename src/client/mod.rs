@@ -5,12 +5,17 @@
 //! thread runs its own single-threaded runtime, so its pools need no lock; an HTTP/1.1
 //! connection returns to the pool only after its response body has ended.
 //!
-//! Parts: `transport` (the wire of an endpoint and `dial`: TCP, TLS, ALPN), `h2` (the HTTP/2
-//! pool), `h2_settings` (follows the server's SETTINGS frames). Narrow interface, so the pool
+//! A request without a body to a plain HTTP/1.1 endpoint skips hyper: `h1` speaks on a bare
+//! pooled socket from the request's own task (`base::pool::Pooled::Raw`); a request with a
+//! body that finds such a socket hands it to hyper.
+//!
+//! Parts: `h1` (the bodyless exchange), `transport` (the wire of an endpoint and `dial`: TCP,
+//! TLS, ALPN), `h2` (the HTTP/2 pool), `h2_settings` (follows the server's SETTINGS frames). Narrow interface, so the pool
 //! can be replaced: `send(peer, request, timeouts)` and `sweep_idle(max_idle)`.
 
 #[cfg(test)]
 mod fuzz;
+mod h1;
 pub mod h2;
 mod h2_settings;
 pub mod transport;
@@ -26,7 +31,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::base::body::{BodyLimitExceeded, PooledBody, RequestBody};
-use crate::base::pool::{self, PoolReturn, Sender};
+use crate::base::interim::OnInterim;
+use crate::base::pool::{self, PoolReturn, Pooled, Sender};
 use crate::error::GatewayError;
 use transport::{DialError, Dialed, Speak, Transport};
 
@@ -49,6 +55,10 @@ pub enum ClientError {
     Send(hyper::Error),
     /// No response head within the request timeout.
     Timeout,
+    /// The exchange spoken without hyper (`h1`) failed on the socket.
+    Io(std::io::Error),
+    /// The upstream's response could not be read (`h1`): why.
+    Invalid(&'static str),
 }
 
 impl ClientError {
@@ -59,7 +69,10 @@ impl ClientError {
             ClientError::ConnectTimeout => "connect_timeout",
             ClientError::Tls(_) => "tls",
             ClientError::Timeout => "timeout",
-            ClientError::Handshake(_) | ClientError::Send(_) => "reset",
+            ClientError::Handshake(_)
+            | ClientError::Send(_)
+            | ClientError::Io(_)
+            | ClientError::Invalid(_) => "reset",
         }
     }
 
@@ -90,6 +103,11 @@ pub async fn send<P: Peer>(
     mut req: Request<RequestBody>,
     t: Timeouts,
 ) -> Result<Response<PooledBody>, ClientError> {
+    let plain = matches!(ep.transport(), Transport::Http1);
+    let own = plain && h1::suits(&req);
+    if !own {
+        hyper_interim(&mut req);
+    }
     // Other wires leave through boxed futures, so the plain path's future stays as it was.
     match ep.transport() {
         Transport::Http1 => {}
@@ -101,7 +119,15 @@ pub async fn send<P: Peer>(
         },
     }
     let deadline = Instant::now() + t.request;
-    while let Some(mut tx) = checkout(ep.key()).await {
+    while let Some(conn) = pool::take_idle(ep.key()) {
+        let mut tx = match conn {
+            Pooled::Raw(io) if own => return h1::exchange(io, ep.key(), req, deadline).await,
+            Pooled::Raw(io) => handshake_h1(io).await?,
+            Pooled::Hyper(tx) => match ready(tx).await {
+                Some(tx) => tx,
+                None => continue,
+            },
+        };
         match tokio::time::timeout_at(deadline, tx.try_send_request(req)).await {
             Err(_) => return Err(ClientError::Timeout),
             Ok(Ok(resp)) => return Ok(wrap(resp, ep.key(), tx)),
@@ -111,14 +137,25 @@ pub async fn send<P: Peer>(
             },
         }
     }
-    if !matches!(ep.transport(), Transport::Http1) {
+    if !plain {
         return Box::pin(send_new(ep, req, t)).await;
     }
-    let mut tx = connect(ep, t.connect).await?;
+    let stream = connect(ep, t.connect).await?;
+    if own {
+        return h1::exchange(stream, ep.key(), req, deadline).await;
+    }
+    let mut tx = handshake_h1(stream).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
         Ok(Ok(resp)) => Ok(wrap(resp, ep.key(), tx)),
         Ok(Err(e)) => Err(ClientError::Send(e)),
+    }
+}
+
+/// Hands the request's interim hook (`OnInterim`) to hyper's client.
+fn hyper_interim<B>(req: &mut Request<B>) {
+    if let Some(OnInterim(f)) = req.extensions_mut().remove::<OnInterim>() {
+        hyper::ext::on_informational(req, move |res| f(res.status(), res.headers()));
     }
 }
 
@@ -192,11 +229,10 @@ fn wrap(resp: Response<hyper::body::Incoming>, key: &Arc<str>, tx: Sender) -> Re
     resp.map(|b| PooledBody::new(b, ret))
 }
 
-/// Takes a ready idle connection for `key`, dropping closed or expired ones. A connection
-/// whose previous exchange is still settling (its dispatcher has not run since the response
-/// body ended) gets one scheduler turn to become ready before it is given up.
-async fn checkout(key: &str) -> Option<Sender> {
-    let mut tx = pool::take_idle(key)?;
+/// An idle hyper connection once it is ready; `None` if it closed. One whose previous
+/// exchange is still settling (its dispatcher has not run since the response body ended)
+/// gets one scheduler turn to become ready before it is given up.
+async fn ready(mut tx: Sender) -> Option<Sender> {
     for _ in 0..2 {
         let ready = tx.poll_ready(&mut Context::from_waker(Waker::noop()));
         match ready {
@@ -208,14 +244,14 @@ async fn checkout(key: &str) -> Option<Sender> {
     None
 }
 
-async fn connect<P: Peer>(ep: &P, timeout: Duration) -> Result<Sender, ClientError> {
+async fn connect<P: Peer>(ep: &P, timeout: Duration) -> Result<TcpStream, ClientError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&**ep.key())).await {
         Err(_) => return Err(ClientError::ConnectTimeout),
         Ok(Err(e)) => return Err(ClientError::Connect(e)),
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    handshake_h1(stream).await
+    Ok(stream)
 }
 
 /// Drops this thread's idle connections that closed or stayed unused longer than
@@ -246,6 +282,14 @@ pub(crate) fn upstream_error(e: ClientError, service: &str, limit: u64) -> Gatew
             detail: e.to_string(),
         },
         ClientError::Timeout => GatewayError::UpstreamTimeout { service },
+        ClientError::Io(e) => GatewayError::UpstreamReset {
+            service,
+            detail: e.to_string(),
+        },
+        ClientError::Invalid(why) => GatewayError::UpstreamReset {
+            service,
+            detail: why.to_string(),
+        },
         ClientError::Send(e) => {
             let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
             while let Some(s) = src {

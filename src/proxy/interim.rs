@@ -6,9 +6,11 @@
 //! first reads the body (a second one from upstream would be noise). The cache never sees a
 //! 1xx: it stores and replays final responses only.
 //!
-//! The upstream client's 1xx callback (`hyper::ext::on_informational`: on the upstream
-//! connection's task over HTTP/1.1, on the try's response task over HTTP/2, through our
-//! hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the client:
+//! The upstream client's 1xx callback (`base::interim::OnInterim`, a request extension: called
+//! by `client::h1` as it reads the heads, or through `hyper::ext::on_informational` on
+//! hyper's upstream connection's task over HTTP/1.1, on the try's response task over HTTP/2,
+//! through our hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the
+//! client:
 //! - HTTP/1.1: serialised into the client connection's queue (`base::interim`), which the
 //!   connection's socket wrapper writes between hyper's messages; `handle` closes the queue
 //!   and waits for it to drain before the final head goes out;
@@ -24,7 +26,7 @@ use hyper::ext::InformationalSender;
 
 use super::headers;
 use crate::base::conn::ConnState;
-use crate::base::interim::{Pushed, MAX_BYTES, MAX_HEADS};
+use crate::base::interim::{OnInterim, Pushed, MAX_BYTES, MAX_HEADS};
 
 /// The way from one request's upstream tries to its client.
 pub struct Sink(Way);
@@ -77,14 +79,13 @@ impl Sink {
         match &self.0 {
             Way::Http1 { state, seq } => {
                 let (state, seq) = (state.clone(), *seq);
-                hyper::ext::on_informational(req, move |res| {
-                    let status = res.status();
+                on_interim(req, move |status, fields| {
                     if !forwarded(status) {
                         return;
                     }
                     let pushed = state
                         .interim
-                        .push(seq, |buf| write_head(buf, status, res.headers()));
+                        .push(seq, |buf| write_head(buf, status, fields));
                     if pushed == Pushed::Dropped {
                         tracing::debug!(
                             status = status.as_u16(),
@@ -95,14 +96,18 @@ impl Sink {
             }
             Way::Http2(stream) => {
                 let stream = stream.clone();
-                hyper::ext::on_informational(req, move |res| {
-                    if forwarded(res.status()) {
-                        stream.send(res.status(), res.headers());
+                on_interim(req, move |status, fields| {
+                    if forwarded(status) {
+                        stream.send(status, fields);
                     }
                 });
             }
         }
     }
+}
+
+fn on_interim<B>(req: &mut Request<B>, f: impl Fn(StatusCode, &HeaderMap) + Send + Sync + 'static) {
+    req.extensions_mut().insert(OnInterim(Arc::new(f)));
 }
 
 impl Stream {

@@ -18,14 +18,17 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
 pub mod base64;
+pub mod chunked;
 mod gateway;
 mod pooled;
 pub mod tee;
+pub mod wire;
 
 pub use base64::TextBody;
 pub use gateway::{GatewayBody, OnDone};
 pub use pooled::{PooledBody, TrailerWatch};
 pub use tee::TeeBody;
+pub use wire::{Framing, WireBody};
 
 /// Boxed error type of the bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
