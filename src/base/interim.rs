@@ -33,14 +33,16 @@ pub const MAX_HEADS: u32 = 8;
 /// The most bytes of interim heads waiting to be written on one connection.
 pub const MAX_BYTES: usize = 4096;
 
-/// A request extension: where the upstream client hands each interim (1xx) head of one try
-/// (status and fields). Set by `proxy::interim`; `client::h1` calls it as it reads the
-/// heads, and hyper's clients through `hyper::ext::on_informational`.
-#[derive(Clone)]
-pub struct OnInterim(pub Arc<InterimFn>);
-
-/// What `OnInterim` calls: the status and fields of one interim head.
-pub type InterimFn = dyn Fn(StatusCode, &HeaderMap) + Send + Sync;
+/// Where the upstream client hands each interim (1xx) head of one try (`proxy::interim::Sink`
+/// is one). `client::h1` calls it by reference as it reads the heads, so a request pays
+/// nothing for it until a head comes; hyper's clients keep a `shared` handle in their
+/// callback (`hyper::ext::on_informational`).
+pub trait InterimHook: Send + Sync {
+    /// One interim head: its status and fields.
+    fn head(&self, status: StatusCode, fields: &HeaderMap);
+    /// An owned handle on the same hook.
+    fn shared(&self) -> Arc<dyn InterimHook>;
+}
 
 /// See the module docs; one per client connection (in `ConnState`).
 #[derive(Debug, Default)]

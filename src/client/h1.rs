@@ -4,7 +4,7 @@
 //! (`WireBody`) read from the socket by whoever polls it. No connection task, no channel, no
 //! oneshot: hyper's client costs ~3,000 instructions a request in those
 //! (`docs/performance.md`). The rules are hyper's client's (RFC 9112): interim heads go to
-//! the request's `OnInterim` and are skipped, the body's framing per section 6.3, a
+//! the request's `InterimHook` and are skipped, the body's framing per section 6.3, a
 //! connection reused only after a clean end of an HTTP/1.1 keep-alive exchange.
 
 use std::future::poll_fn;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::ClientError;
 use crate::base::body::{wire, Framing, PooledBody, RequestBody, WireBody};
-use crate::base::interim::OnInterim;
+use crate::base::interim::InterimHook;
 
 /// The most fields in a response head (hyper's default too).
 const MAX_FIELDS: usize = 100;
@@ -38,15 +38,15 @@ pub(super) async fn exchange(
     key: &Arc<str>,
     req: Request<RequestBody>,
     deadline: Instant,
+    interim: Option<&dyn InterimHook>,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let (mut parts, _) = req.into_parts();
-    let interim = parts.extensions.remove::<OnInterim>();
+    let (parts, _) = req.into_parts();
     let head = encode(&parts);
     let reuse = !asks_close(&parts.headers);
     let is_head = parts.method == Method::HEAD;
     let exchange = async {
         io.write_all(&head).await.map_err(ClientError::Io)?;
-        read_head(&mut io, interim.as_ref(), is_head).await
+        read_head(&mut io, interim, is_head).await
     };
     let (res, buf, framing, keep) = match tokio::time::timeout_at(deadline, exchange).await {
         Err(_) => return Err(ClientError::Timeout),
@@ -98,7 +98,7 @@ type Head = (Response<()>, BytesMut, Framing, bool);
 /// upstream keeps the connection open.
 async fn read_head(
     io: &mut TcpStream,
-    interim: Option<&OnInterim>,
+    interim: Option<&dyn InterimHook>,
     is_head: bool,
 ) -> Result<Head, ClientError> {
     let mut buf = BytesMut::new();
@@ -107,8 +107,8 @@ async fn read_head(
             if let Some((res, keep)) = parse(&mut buf)? {
                 let status = res.status();
                 if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-                    if let Some(cb) = interim {
-                        (cb.0)(status, res.headers());
+                    if let Some(hook) = interim {
+                        hook.head(status, res.headers());
                     }
                     continue;
                 }
@@ -175,7 +175,8 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, ClientError
         );
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for the fields the gateway adds on the way back (Via, the request id...).
+    let mut headers = HeaderMap::with_capacity(count + 8);
     let mut keep = version == Version::HTTP_11;
     let mut closed = false;
     for &(n, nl, v, vl) in &spans[..count] {

@@ -50,6 +50,21 @@ async fn upstream(
     (addr, rx)
 }
 
+/// An interim hook that keeps what it is shown: status and Link field.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(u16, Option<String>)>>);
+
+impl InterimHook for Seen {
+    fn head(&self, status: StatusCode, fields: &HeaderMap) {
+        let link = fields.get("link").map(|v| v.to_str().unwrap().to_string());
+        self.0.lock().unwrap().push((status.as_u16(), link));
+    }
+
+    fn shared(&self) -> Arc<dyn InterimHook> {
+        unreachable!("h1 calls its hook by reference")
+    }
+}
+
 fn get(path: &str) -> Request<RequestBody> {
     Request::builder()
         .uri(path)
@@ -72,7 +87,7 @@ async fn send(
         Some(pool::Pooled::Hyper(_)) => panic!("a hyper connection in a test pool"),
         None => TcpStream::connect(addr).await.unwrap(),
     };
-    exchange(io, key, req, deadline()).await
+    exchange(io, key, req, deadline(), None).await
 }
 
 fn key(addr: SocketAddr) -> Arc<str> {
@@ -175,23 +190,19 @@ async fn interim_heads_go_to_the_hook_and_are_skipped() {
         false,
     )
     .await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut req = get("/");
-    let s = seen.clone();
-    req.extensions_mut()
-        .insert(OnInterim(Arc::new(move |st, h: &HeaderMap| {
-            let link = h.get("link").map(|v| v.to_str().unwrap().to_string());
-            s.lock().unwrap().push((st.as_u16(), link));
-        })));
+    let seen = Seen::default();
     let k = key(addr);
-    let res = send(addr, &k, req).await.unwrap();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let res = exchange(io, &k, get("/"), deadline(), Some(&seen))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     assert!(
         res.body().is_end_stream(),
         "a 204 has no body whatever its length says"
     );
     assert_eq!(
-        *seen.lock().unwrap(),
+        *seen.0.lock().unwrap(),
         vec![(103, Some("</a.css>".to_string())), (102, None)]
     );
     assert!(pooled(&k).await);
@@ -363,7 +374,7 @@ async fn no_head_by_the_deadline_is_a_timeout() {
     let (addr, _h) = upstream(vec![vec![]], false).await;
     let io = TcpStream::connect(addr).await.unwrap();
     let soon = Instant::now() + Duration::from_millis(50);
-    let r = exchange(io, &key(addr), get("/"), soon).await;
+    let r = exchange(io, &key(addr), get("/"), soon, None).await;
     assert!(matches!(r, Err(ClientError::Timeout)));
 }
 

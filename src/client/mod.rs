@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::base::body::{BodyLimitExceeded, PooledBody, RequestBody};
-use crate::base::interim::OnInterim;
+use crate::base::interim::InterimHook;
 use crate::base::pool::{self, PoolReturn, Pooled, Sender};
 use crate::error::GatewayError;
 use transport::{DialError, Dialed, Speak, Transport};
@@ -102,11 +102,13 @@ pub async fn send<P: Peer>(
     ep: &P,
     mut req: Request<RequestBody>,
     t: Timeouts,
+    interim: Option<&dyn InterimHook>,
 ) -> Result<Response<PooledBody>, ClientError> {
     let plain = matches!(ep.transport(), Transport::Http1);
     let own = plain && h1::suits(&req);
-    if !own {
-        hyper_interim(&mut req);
+    if let Some(hook) = interim.filter(|_| !own) {
+        let hook = hook.shared();
+        hyper::ext::on_informational(&mut req, move |res| hook.head(res.status(), res.headers()));
     }
     // Other wires leave through boxed futures, so the plain path's future stays as it was.
     match ep.transport() {
@@ -121,7 +123,9 @@ pub async fn send<P: Peer>(
     let deadline = Instant::now() + t.request;
     while let Some(conn) = pool::take_idle(ep.key()) {
         let mut tx = match conn {
-            Pooled::Raw(io) if own => return h1::exchange(io, ep.key(), req, deadline).await,
+            Pooled::Raw(io) if own => {
+                return h1::exchange(io, ep.key(), req, deadline, interim).await
+            }
             Pooled::Raw(io) => handshake_h1(io).await?,
             Pooled::Hyper(tx) => match ready(tx).await {
                 Some(tx) => tx,
@@ -142,20 +146,13 @@ pub async fn send<P: Peer>(
     }
     let stream = connect(ep, t.connect).await?;
     if own {
-        return h1::exchange(stream, ep.key(), req, deadline).await;
+        return h1::exchange(stream, ep.key(), req, deadline, interim).await;
     }
     let mut tx = handshake_h1(stream).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
         Ok(Ok(resp)) => Ok(wrap(resp, ep.key(), tx)),
         Ok(Err(e)) => Err(ClientError::Send(e)),
-    }
-}
-
-/// Hands the request's interim hook (`OnInterim`) to hyper's client.
-fn hyper_interim<B>(req: &mut Request<B>) {
-    if let Some(OnInterim(f)) = req.extensions_mut().remove::<OnInterim>() {
-        hyper::ext::on_informational(req, move |res| f(res.status(), res.headers()));
     }
 }
 

@@ -16,7 +16,7 @@ use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::exchange::{attach_interim, head_for, Outgoing, Upstream};
+use super::exchange::{head_for, interim_hook, Outgoing, Upstream};
 use crate::base::body::{PooledBody, RequestBody};
 use crate::base::lock;
 use crate::client::{self, Timeouts};
@@ -99,7 +99,7 @@ pub async fn run(plan: Upstream<'_>, mut out: Outgoing) -> Result<Answer, Gatewa
         let last = n > retries as usize;
         let req = request(ep, s, &mut out, &mut body, last)?;
         let sent_at = real;
-        let result = client::send(ep, req, timeouts).await;
+        let result = client::send(ep, req, timeouts, interim_hook(&out)).await;
         real = Instant::now();
         let t = Try {
             took: real.saturating_duration_since(sent_at),
@@ -143,9 +143,10 @@ fn request(
         Prepared::Buffered(b, t) => RequestBody::buffered(b.clone(), t.clone()),
         Prepared::Stream(b) => b.take().ok_or(GatewayError::ClientBody)?,
     };
-    let mut req = Request::from_parts(head_for(ep, s.host_header, out, last)?, req_body);
-    attach_interim(out, &mut req);
-    Ok(req)
+    Ok(Request::from_parts(
+        head_for(ep, s.host_header, out, last)?,
+        req_body,
+    ))
 }
 
 /// What one try's outcome is judged with.

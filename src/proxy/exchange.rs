@@ -22,12 +22,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, Uri};
+use http::Uri;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::headers;
 use super::interim::Sink;
+use crate::base::interim::InterimHook;
 use crate::clock::Clock;
 use crate::config::{BalancePolicy, HashKey, HostHeader, TraceContextMode, UpstreamHeaders};
 use crate::error::GatewayError;
@@ -179,13 +180,11 @@ fn target(ep: &Endpoint, client: &Uri, path_and_query: &str) -> Result<Uri, Gate
     Uri::try_from(target).map_err(|_| GatewayError::BadTarget)
 }
 
-/// Lets one try's interim (1xx) responses reach the client (`interim::Sink`), when the
-/// request has a sink; over HTTP/1.1 and HTTP/2 alike (our hyper patch surfaces an HTTP/2
-/// upstream's 1xx).
-pub fn attach_interim<B>(out: &Outgoing, req: &mut Request<B>) {
-    if let Some(sink) = &out.interim {
-        sink.attach(req);
-    }
+/// Where one try's interim (1xx) responses go on their way to the client (`interim::Sink`),
+/// when the request has a sink; over HTTP/1.1 and HTTP/2 alike (our hyper patch surfaces an
+/// HTTP/2 upstream's 1xx).
+pub fn interim_hook(out: &Outgoing) -> Option<&dyn InterimHook> {
+    out.interim.as_ref().map(|s| s as &dyn InterimHook)
 }
 
 /// What the tries need to know of the route and the client.

@@ -6,8 +6,9 @@
 //! first reads the body (a second one from upstream would be noise). The cache never sees a
 //! 1xx: it stores and replays final responses only.
 //!
-//! The upstream client's 1xx callback (`base::interim::OnInterim`, a request extension: called
-//! by `client::h1` as it reads the heads, or through `hyper::ext::on_informational` on
+//! The upstream client's 1xx hook (`Sink`, a `base::interim::InterimHook` handed to
+//! `client::send`: called by `client::h1` as it reads the heads, or through
+//! `hyper::ext::on_informational` on
 //! hyper's upstream connection's task over HTTP/1.1, on the try's response task over HTTP/2,
 //! through our hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the
 //! client:
@@ -21,16 +22,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{header, HeaderMap, Request, Response, StatusCode, Version};
+use http::{header, HeaderMap, Response, StatusCode, Version};
 use hyper::ext::InformationalSender;
 
 use super::headers;
 use crate::base::conn::ConnState;
-use crate::base::interim::{OnInterim, Pushed, MAX_BYTES, MAX_HEADS};
+use crate::base::interim::{InterimHook, Pushed, MAX_BYTES, MAX_HEADS};
 
-/// The way from one request's upstream tries to its client.
+/// The way from one request's upstream tries to its client: the upstream client's
+/// `InterimHook`.
+#[derive(Clone)]
 pub struct Sink(Way);
 
+#[derive(Clone)]
 enum Way {
     /// The request numbered `seq` on its HTTP/1.1 connection (`state`).
     Http1 {
@@ -73,41 +77,33 @@ impl Sink {
             _ => None,
         }
     }
-
-    /// Asks the upstream client to hand one try's 1xx heads to the client.
-    pub fn attach<B>(&self, req: &mut Request<B>) {
-        match &self.0 {
-            Way::Http1 { state, seq } => {
-                let (state, seq) = (state.clone(), *seq);
-                on_interim(req, move |status, fields| {
-                    if !forwarded(status) {
-                        return;
-                    }
-                    let pushed = state
-                        .interim
-                        .push(seq, |buf| write_head(buf, status, fields));
-                    if pushed == Pushed::Dropped {
-                        tracing::debug!(
-                            status = status.as_u16(),
-                            "interim response dropped (over the bound)"
-                        );
-                    }
-                });
-            }
-            Way::Http2(stream) => {
-                let stream = stream.clone();
-                on_interim(req, move |status, fields| {
-                    if forwarded(status) {
-                        stream.send(status, fields);
-                    }
-                });
-            }
-        }
-    }
 }
 
-fn on_interim<B>(req: &mut Request<B>, f: impl Fn(StatusCode, &HeaderMap) + Send + Sync + 'static) {
-    req.extensions_mut().insert(OnInterim(Arc::new(f)));
+impl InterimHook for Sink {
+    /// Hands one of a try's 1xx heads to the client.
+    fn head(&self, status: StatusCode, fields: &HeaderMap) {
+        if !forwarded(status) {
+            return;
+        }
+        match &self.0 {
+            Way::Http1 { state, seq } => {
+                let pushed = state
+                    .interim
+                    .push(*seq, |buf| write_head(buf, status, fields));
+                if pushed == Pushed::Dropped {
+                    tracing::debug!(
+                        status = status.as_u16(),
+                        "interim response dropped (over the bound)"
+                    );
+                }
+            }
+            Way::Http2(stream) => stream.send(status, fields),
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn InterimHook> {
+        Arc::new(self.clone())
+    }
 }
 
 impl Stream {
@@ -222,7 +218,7 @@ mod tests {
     #[test]
     fn http11_and_http2_clients_get_a_sink() {
         let parts = |version| {
-            let mut p = Request::new(()).into_parts().0;
+            let mut p = http::Request::new(()).into_parts().0;
             p.version = version;
             p
         };

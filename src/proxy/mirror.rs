@@ -113,7 +113,7 @@ async fn send(
         request: s.request_timeout,
     };
     let until = Instant::now() + s.request_timeout;
-    let Ok(resp) = client::send(ep, Request::from_parts(head, body), t).await else {
+    let Ok(resp) = client::send(ep, Request::from_parts(head, body), t, None).await else {
         return "failed";
     };
     let drain = http_body_util::BodyExt::collect(resp.into_body());
