@@ -165,14 +165,21 @@ impl Drop for StreamSlot {
     }
 }
 
-/// Takes the newest idle connection to `key` that is open and not expired.
-pub fn take_idle(key: &str) -> Option<Pooled> {
+/// Takes the newest idle connection to `key` that is open and not expired; with `raw`, the
+/// newest bare socket (hyper's connections stay for requests that need hyper).
+pub fn take_idle(key: &str, raw: bool) -> Option<Pooled> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let max_idle = pool.max_idle;
         let list = pool.idle.get_mut(key)?;
         let now = Instant::now();
-        while let Some(idle) = list.idle.pop() {
+        let mut at = list.idle.len();
+        while at > 0 {
+            at -= 1;
+            if raw && matches!(list.idle[at].conn, Pooled::Hyper(_)) {
+                continue;
+            }
+            let idle = list.idle.remove(at);
             list.count.fetch_sub(1, Ordering::Relaxed);
             if idle.conn.is_closed() || now.duration_since(idle.since) > max_idle {
                 continue;

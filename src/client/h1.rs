@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::ClientError;
 use crate::base::body::{wire, Framing, PooledBody, RequestBody, WireBody};
 use crate::base::interim::InterimHook;
+use crate::base::pool::Pooled;
 
 /// The most fields in a response head (hyper's default too).
 const MAX_FIELDS: usize = 100;
@@ -32,21 +33,65 @@ pub(super) fn suits(req: &Request<RequestBody>) -> bool {
     http_body::Body::is_end_stream(req.body()) && req.method() != Method::CONNECT
 }
 
-/// Sends `req` (which `suits`) on `io` and reads the response head by `deadline`.
+/// A request (which `suits`) made ready to go, before anything waits: its head in wire form,
+/// and what its answer is read with.
+pub(super) struct Prepared {
+    head: Vec<u8>,
+    /// The request's map, emptied: it holds the response's fields (no map made per answer).
+    map: HeaderMap,
+    is_head: bool,
+    /// The request did not ask to close the connection.
+    reuse: bool,
+}
+
+impl Prepared {
+    pub(super) fn new(req: Request<RequestBody>) -> Prepared {
+        let (parts, _) = req.into_parts();
+        let head = encode(&parts);
+        let (reuse, is_head) = (!asks_close(&parts.headers), parts.method == Method::HEAD);
+        let mut map = parts.headers;
+        map.clear();
+        Prepared {
+            head,
+            map,
+            is_head,
+            reuse,
+        }
+    }
+}
+
+/// Sends `req` on an idle bare socket to `key`, or a new one.
+pub(super) async fn send(
+    key: &Arc<str>,
+    req: Prepared,
+    t: super::Timeouts,
+    interim: Option<&dyn InterimHook>,
+) -> Result<Response<PooledBody>, ClientError> {
+    let deadline = Instant::now() + t.request;
+    let io = match crate::base::pool::take_idle(key, true) {
+        Some(Pooled::Raw(io)) => io,
+        _ => super::connect(key, t.connect).await?,
+    };
+    exchange(io, key, req, deadline, interim).await
+}
+
+/// Sends `req` on `io` and reads the response head by `deadline`.
 pub(super) async fn exchange(
     mut io: TcpStream,
     key: &Arc<str>,
-    req: Request<RequestBody>,
+    req: Prepared,
     deadline: Instant,
     interim: Option<&dyn InterimHook>,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let (parts, _) = req.into_parts();
-    let head = encode(&parts);
-    let reuse = !asks_close(&parts.headers);
-    let is_head = parts.method == Method::HEAD;
+    let Prepared {
+        head,
+        map,
+        is_head,
+        reuse,
+    } = req;
     let exchange = async {
         io.write_all(&head).await.map_err(ClientError::Io)?;
-        read_head(&mut io, interim, is_head).await
+        read_head(&mut io, interim, is_head, map).await
     };
     let (res, buf, framing, keep) = match tokio::time::timeout_at(deadline, exchange).await {
         Err(_) => return Err(ClientError::Timeout),
@@ -100,11 +145,13 @@ async fn read_head(
     io: &mut TcpStream,
     interim: Option<&dyn InterimHook>,
     is_head: bool,
+    map: HeaderMap,
 ) -> Result<Head, ClientError> {
     let mut buf = BytesMut::new();
+    let mut map = Some(map);
     loop {
         if !buf.is_empty() {
-            if let Some((res, keep)) = parse(&mut buf)? {
+            if let Some((res, keep)) = parse(&mut buf, &mut map)? {
                 let status = res.status();
                 if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(hook) = interim {
@@ -137,8 +184,12 @@ fn invalid(why: &'static str) -> ClientError {
 }
 
 /// Parses one response head off the front of `buf`: `None` until it is whole. The fields
-/// share the head's bytes (one allocation for all of them).
-fn parse(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, ClientError> {
+/// share the head's bytes (one allocation for all of them) and go into `map` (taken; a new
+/// one when it was taken already).
+fn parse(
+    buf: &mut BytesMut,
+    map: &mut Option<HeaderMap>,
+) -> Result<Option<(Response<()>, bool)>, ClientError> {
     let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_FIELDS];
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
     let mut res = httparse::Response::new(&mut []);
@@ -175,8 +226,9 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, ClientError
         );
     }
     let head = buf.split_to(len).freeze();
+    let mut headers = map.take().unwrap_or_default();
     // Room for the fields the gateway adds on the way back (Via, the request id...).
-    let mut headers = HeaderMap::with_capacity(count + 8);
+    headers.reserve(count + 8);
     let mut keep = version == Version::HTTP_11;
     let mut closed = false;
     for &(n, nl, v, vl) in &spans[..count] {

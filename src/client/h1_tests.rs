@@ -82,12 +82,12 @@ async fn send(
     key: &Arc<str>,
     req: Request<RequestBody>,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let io = match pool::take_idle(key) {
+    let io = match pool::take_idle(key, true) {
         Some(pool::Pooled::Raw(io)) => io,
         Some(pool::Pooled::Hyper(_)) => panic!("a hyper connection in a test pool"),
         None => TcpStream::connect(addr).await.unwrap(),
     };
-    exchange(io, key, req, deadline(), None).await
+    exchange(io, key, Prepared::new(req), deadline(), None).await
 }
 
 fn key(addr: SocketAddr) -> Arc<str> {
@@ -97,7 +97,7 @@ fn key(addr: SocketAddr) -> Arc<str> {
 async fn pooled(key: &Arc<str>) -> bool {
     // The upstream's close reaches the runtime's readiness after a turn.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    match pool::take_idle(key) {
+    match pool::take_idle(key, true) {
         Some(conn) => {
             pool::release_raw(key.clone(), into_raw(conn));
             true
@@ -193,7 +193,7 @@ async fn interim_heads_go_to_the_hook_and_are_skipped() {
     let seen = Seen::default();
     let k = key(addr);
     let io = TcpStream::connect(addr).await.unwrap();
-    let res = exchange(io, &k, get("/"), deadline(), Some(&seen))
+    let res = exchange(io, &k, Prepared::new(get("/")), deadline(), Some(&seen))
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
@@ -374,7 +374,7 @@ async fn no_head_by_the_deadline_is_a_timeout() {
     let (addr, _h) = upstream(vec![vec![]], false).await;
     let io = TcpStream::connect(addr).await.unwrap();
     let soon = Instant::now() + Duration::from_millis(50);
-    let r = exchange(io, &key(addr), get("/"), soon, None).await;
+    let r = exchange(io, &key(addr), Prepared::new(get("/")), soon, None).await;
     assert!(matches!(r, Err(ClientError::Timeout)));
 }
 
@@ -388,4 +388,27 @@ fn only_bodyless_requests_other_than_connect_suit() {
     let mut connect = get("/");
     *connect.method_mut() = Method::CONNECT;
     assert!(!suits(&connect));
+}
+
+#[tokio::test]
+async fn the_bodyless_path_takes_bare_sockets_and_leaves_hyper_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let k = key(addr);
+    let accept = tokio::spawn(async move {
+        let a = listener.accept().await.unwrap().0;
+        let b = listener.accept().await.unwrap().0;
+        (a, b)
+    });
+    let tx = super::super::handshake_h1(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let raw = TcpStream::connect(addr).await.unwrap();
+    let _held = accept.await.unwrap();
+    pool::release_raw(k.clone(), raw);
+    pool::PoolReturn::H1 { key: k.clone(), tx }.release();
+    // The newest is hyper's; the bodyless path reaches past it for the bare socket.
+    assert!(matches!(pool::take_idle(&k, true), Some(pool::Pooled::Raw(_))));
+    assert!(pool::take_idle(&k, true).is_none());
+    assert!(matches!(pool::take_idle(&k, false), Some(pool::Pooled::Hyper(_))));
 }

@@ -20,10 +20,12 @@ pub mod h2;
 mod h2_settings;
 pub mod transport;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use http::{Request, Response};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -95,18 +97,33 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-/// Sends `req` (origin-form URI) to `ep`, reusing a pooled connection when one is ready.
-/// A pooled connection that turns out closed before the request was written is replaced by
-/// a fresh one transparently: that is not a retry, nothing reached the upstream.
-pub async fn send<P: Peer>(
+/// Sends `req` (origin-form URI) to `ep`, reusing a pooled connection when one is ready: a
+/// request without a body to a plain HTTP/1.1 endpoint through `h1`, the rest through hyper
+/// (boxed: the hot path's future stays small, and no future holds the request twice).
+pub fn send<'a, P: Peer>(
+    ep: &'a P,
+    req: Request<RequestBody>,
+    t: Timeouts,
+    interim: Option<&'a dyn InterimHook>,
+) -> impl Future<Output = Result<Response<PooledBody>, ClientError>> + 'a {
+    if matches!(ep.transport(), Transport::Http1) && h1::suits(&req) {
+        Either::Left(h1::send(ep.key(), h1::Prepared::new(req), t, interim))
+    } else {
+        Either::Right(Box::pin(send_hyper(ep, req, t, interim)))
+    }
+}
+
+/// `send` through hyper. A pooled connection that turns out closed before the request was
+/// written is replaced by a fresh one transparently: that is not a retry, nothing reached
+/// the upstream.
+async fn send_hyper<P: Peer>(
     ep: &P,
     mut req: Request<RequestBody>,
     t: Timeouts,
     interim: Option<&dyn InterimHook>,
 ) -> Result<Response<PooledBody>, ClientError> {
     let plain = matches!(ep.transport(), Transport::Http1);
-    let own = plain && h1::suits(&req);
-    if let Some(hook) = interim.filter(|_| !own) {
+    if let Some(hook) = interim {
         let hook = hook.shared();
         hyper::ext::on_informational(&mut req, move |res| hook.head(res.status(), res.headers()));
     }
@@ -121,11 +138,8 @@ pub async fn send<P: Peer>(
         },
     }
     let deadline = Instant::now() + t.request;
-    while let Some(conn) = pool::take_idle(ep.key()) {
+    while let Some(conn) = pool::take_idle(ep.key(), false) {
         let mut tx = match conn {
-            Pooled::Raw(io) if own => {
-                return h1::exchange(io, ep.key(), req, deadline, interim).await
-            }
             Pooled::Raw(io) => handshake_h1(io).await?,
             Pooled::Hyper(tx) => match ready(tx).await {
                 Some(tx) => tx,
@@ -144,11 +158,7 @@ pub async fn send<P: Peer>(
     if !plain {
         return Box::pin(send_new(ep, req, t)).await;
     }
-    let stream = connect(ep, t.connect).await?;
-    if own {
-        return h1::exchange(stream, ep.key(), req, deadline, interim).await;
-    }
-    let mut tx = handshake_h1(stream).await?;
+    let mut tx = handshake_h1(connect(ep.key(), t.connect).await?).await?;
     match tokio::time::timeout_at(deadline, tx.send_request(req)).await {
         Err(_) => Err(ClientError::Timeout),
         Ok(Ok(resp)) => Ok(wrap(resp, ep.key(), tx)),
@@ -241,8 +251,9 @@ async fn ready(mut tx: Sender) -> Option<Sender> {
     None
 }
 
-async fn connect<P: Peer>(ep: &P, timeout: Duration) -> Result<TcpStream, ClientError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&**ep.key())).await {
+/// A new plain TCP connection to `key` (`host:port`) within `timeout`.
+async fn connect(key: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(key)).await {
         Err(_) => return Err(ClientError::ConnectTimeout),
         Ok(Err(e)) => return Err(ClientError::Connect(e)),
         Ok(Ok(s)) => s,
