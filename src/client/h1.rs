@@ -151,7 +151,7 @@ async fn read_head(
     let mut map = Some(map);
     loop {
         if !buf.is_empty() {
-            if let Some((res, keep)) = parse(&mut buf, &mut map)? {
+            if let Some((mut res, keep)) = parse(&mut buf, &mut map)? {
                 let status = res.status();
                 if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(hook) = interim {
@@ -159,7 +159,7 @@ async fn read_head(
                     }
                     continue;
                 }
-                let framing = framing(&res, is_head)?;
+                let framing = framing(&mut res, is_head)?;
                 let keep = keep && status != StatusCode::SWITCHING_PROTOCOLS;
                 return Ok((res, buf, framing, keep));
             }
@@ -261,15 +261,17 @@ fn parse(
     Ok(Some((out, keep)))
 }
 
-/// The body's framing (RFC 9112 section 6.3, as hyper's client reads it).
-fn framing(res: &Response<()>, is_head: bool) -> Result<Framing, ClientError> {
-    let status = res.status().as_u16();
+/// The body's framing (RFC 9112 section 6.3, as hyper's client reads it). Transfer-Encoding
+/// overrides Content-Length, which is then removed: a proxy must not forward both (6.3 3.).
+fn framing(res: &mut Response<()>, is_head: bool) -> Result<Framing, ClientError> {
+    let (status, version) = (res.status().as_u16(), res.version());
     if is_head || matches!(status, 101 | 204 | 304) {
         return Ok(Framing::Length(0));
     }
-    let h = res.headers();
+    let h = res.headers_mut();
     if h.contains_key(TRANSFER_ENCODING) {
-        if res.version() == Version::HTTP_10 {
+        h.remove(CONTENT_LENGTH);
+        if version == Version::HTTP_10 {
             return Err(invalid("Transfer-Encoding in an HTTP/1.0 response"));
         }
         let last = h.get_all(TRANSFER_ENCODING).iter().next_back();

@@ -165,7 +165,7 @@ async fn a_sized_answer_is_read_and_its_socket_reused() {
 async fn a_chunked_answer_brings_its_trailers() {
     let (addr, _heads) = upstream(
         vec![vec![
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel",
             b"lo\r\n6\r\n world\r\n0\r\ngrpc-status: 0\r\n",
             b"\r\n",
         ]],
@@ -174,6 +174,10 @@ async fn a_chunked_answer_brings_its_trailers() {
     .await;
     let k = key(addr);
     let res = send(addr, &k, get("/")).await.unwrap();
+    assert!(
+        res.headers().get("content-length").is_none(),
+        "chunked wins, and goes alone"
+    );
     let got = res.into_body().collect().await.unwrap();
     assert_eq!(got.trailers().unwrap()["grpc-status"], "0");
     assert_eq!(&got.to_bytes()[..], b"hello world");
@@ -226,7 +230,7 @@ async fn a_head_answer_has_no_body_and_keeps_its_socket() {
 
 #[tokio::test]
 async fn closing_answers_are_read_to_the_end_and_not_reused() {
-    let cases: [(&'static [u8], &[u8]); 4] = [
+    let cases: [(&'static [u8], &[u8]); 5] = [
         (
             b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
             b"ok",
@@ -235,6 +239,10 @@ async fn closing_answers_are_read_to_the_end_and_not_reused() {
         (b"HTTP/1.1 200 OK\r\n\r\nuntil the end", b"until the end"),
         (
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nraw",
+            b"raw",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: x\r\n\r\nraw",
             b"raw",
         ),
     ];
@@ -408,7 +416,13 @@ async fn the_bodyless_path_takes_bare_sockets_and_leaves_hyper_connections() {
     pool::release_raw(k.clone(), raw);
     pool::PoolReturn::H1 { key: k.clone(), tx }.release();
     // The newest is hyper's; the bodyless path reaches past it for the bare socket.
-    assert!(matches!(pool::take_idle(&k, true), Some(pool::Pooled::Raw(_))));
+    assert!(matches!(
+        pool::take_idle(&k, true),
+        Some(pool::Pooled::Raw(_))
+    ));
     assert!(pool::take_idle(&k, true).is_none());
-    assert!(matches!(pool::take_idle(&k, false), Some(pool::Pooled::Hyper(_))));
+    assert!(matches!(
+        pool::take_idle(&k, false),
+        Some(pool::Pooled::Hyper(_))
+    ));
 }
