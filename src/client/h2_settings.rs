@@ -84,7 +84,7 @@ impl Frames {
                 self.settings = h[3] == SETTINGS && h[4] & ACK == 0;
                 self.e = 0;
                 self.seen += 1;
-                let bad = !self.settings || self.left > MAX_FRAME || self.left % 6 != 0;
+                let bad = !self.settings || self.left > MAX_FRAME || !self.left.is_multiple_of(6);
                 if self.seen == 1 && bad {
                     return Event::NotHttp2;
                 }

@@ -19,9 +19,9 @@ pub fn duration_text(d: Duration) -> String {
     let ms = d.as_millis();
     let (n, unit) = match ms {
         0 => (0, "s"),
-        _ if ms % 3_600_000 == 0 => (ms / 3_600_000, "h"),
-        _ if ms % 60_000 == 0 => (ms / 60_000, "m"),
-        _ if ms % 1_000 == 0 => (ms / 1_000, "s"),
+        _ if ms.is_multiple_of(3_600_000) => (ms / 3_600_000, "h"),
+        _ if ms.is_multiple_of(60_000) => (ms / 60_000, "m"),
+        _ if ms.is_multiple_of(1_000) => (ms / 1_000, "s"),
         _ => (ms, "ms"),
     };
     format!("{n}{unit}")

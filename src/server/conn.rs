@@ -145,14 +145,17 @@ impl Conn {
         // request one allocation.
         let svc = service_fn(move |mut req| {
             let (info, shared, hooks) = (info.clone(), shared.clone(), hooks.clone());
-            Box::pin(async move {
+            // Allocated first and written in place: `Box::pin(future)` would build the 5 KB
+            // future on the stack and copy it into the box.
+            let slot = Box::new_uninit();
+            Box::into_pin(Box::write(slot, async move {
                 hooks.before(&mut req);
                 // Dropped unanswered: the client cancelled (reset the stream).
                 let pending = Pending(&info.state, hooks.max_cancelled);
                 let resp = proxy::handle(&shared, &info, req).await;
                 std::mem::forget(pending);
                 Ok::<_, Infallible>(resp)
-            })
+            }))
         });
         // Holding the watcher until the connection ends keeps the drain on shutdown waiting
         // for it; the close reasons come through `ConnState` (see `CLOSE_*`), which costs a

@@ -79,7 +79,7 @@ fn string_value(tag: u8, content: &[u8]) -> Option<String> {
         // TeletexString: taken as Latin-1
         0x14 => Some(content.iter().map(|&b| b as char).collect()),
         // BMPString: UTF-16 big-endian
-        0x1e if content.len() % 2 == 0 => {
+        0x1e if content.len().is_multiple_of(2) => {
             let units = content.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
             char::decode_utf16(units)
                 .collect::<Result<String, _>>()

@@ -114,7 +114,7 @@ fn millis_into(ms: f64, out: &mut String) {
     let mut b = *b".000";
     digits(&mut b[1..], frac);
     let mut len = 4;
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         len -= 1;
     }
