@@ -126,7 +126,9 @@ pub fn release_raw(key: Arc<str>, io: TcpStream) {
 }
 
 fn put(key: Arc<str>, conn: Pooled) {
-    if conn.is_closed() {
+    // A bare socket comes back from a body that just ended cleanly; `take_idle` looks at it
+    // again before it is used.
+    if matches!(&conn, Pooled::Hyper(tx) if tx.is_closed()) {
         return;
     }
     POOL.with(|p| {
