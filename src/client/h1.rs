@@ -105,12 +105,9 @@ pub(super) async fn exchange(
 /// (hyper's rule: a Content-Length the request has stays).
 fn encode(parts: &http::request::Parts) -> Vec<u8> {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let fields: usize = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
-    let mut out = Vec::with_capacity(parts.method.as_str().len() + target.len() + 13 + fields);
+    // Room for the usual field lines without walking the map twice (measured: summing the
+    // exact size cost more than the copies it saves).
+    let mut out = Vec::with_capacity(target.len() + 32 + 64 * parts.headers.len());
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
