@@ -10,8 +10,9 @@
 //! body that finds such a socket hands it to hyper.
 //!
 //! Parts: `h1` (the bodyless exchange), `transport` (the wire of an endpoint and `dial`: TCP,
-//! TLS, ALPN), `h2` (the HTTP/2 pool), `h2_settings` (follows the server's SETTINGS frames). Narrow interface, so the pool
-//! can be replaced: `send(peer, request, timeouts)` and `sweep_idle(max_idle)`.
+//! TLS, ALPN), `h2` (the HTTP/2 pool), `h2_settings` (follows the server's SETTINGS frames).
+//! Narrow interface, so the pool can be replaced: `send(peer, request, timeouts, interim
+//! hook)` and `sweep_idle(max_idle)`.
 
 #[cfg(test)]
 mod fuzz;
