@@ -188,7 +188,7 @@ fn invalid(why: &'static str) -> ClientError {
 /// Parses one response head off the front of `buf`: `None` until it is whole. The fields
 /// share the head's bytes (one allocation for all of them) and go into `map` (taken; a new
 /// one when it was taken already).
-fn parse(
+pub(super) fn parse(
     buf: &mut BytesMut,
     map: &mut Option<HeaderMap>,
 ) -> Result<Option<(Response<()>, bool)>, ClientError> {
@@ -265,14 +265,17 @@ fn parse(
 
 /// The body's framing (RFC 9112 section 6.3, as hyper's client reads it). Transfer-Encoding
 /// overrides Content-Length, which is then removed: a proxy must not forward both (6.3 3.).
-fn framing(res: &mut Response<()>, is_head: bool) -> Result<Framing, ClientError> {
+pub(super) fn framing(res: &mut Response<()>, is_head: bool) -> Result<Framing, ClientError> {
     let (status, version) = (res.status().as_u16(), res.version());
+    let h = res.headers_mut();
+    let te = h.contains_key(TRANSFER_ENCODING);
+    if te {
+        h.remove(CONTENT_LENGTH);
+    }
     if is_head || matches!(status, 101 | 204 | 304) {
         return Ok(Framing::Length(0));
     }
-    let h = res.headers_mut();
-    if h.contains_key(TRANSFER_ENCODING) {
-        h.remove(CONTENT_LENGTH);
+    if te {
         if version == Version::HTTP_10 {
             return Err(invalid("Transfer-Encoding in an HTTP/1.0 response"));
         }
