@@ -2,7 +2,8 @@
 //! hyper's HTTP/1.1 server cannot send a 1xx of its own, so the connection's socket wrapper
 //! (`server::io::TimedIo`) writes them, from this queue, around hyper's bytes:
 //! - a request that may receive interim heads opens the queue with its number on the
-//!   connection (`open`); the upstream client's 1xx callback, on another task, `push`es
+//!   connection (`open`); the upstream client's 1xx hook (`InterimHook`: on the request's
+//!   own task for `client::h1`, on hyper's upstream connection's task otherwise) `push`es
 //!   serialised heads and wakes the connection's task;
 //! - the socket wrapper writes the queue only in `poll_flush` (`poll_write_to`), where hyper's
 //!   HTTP/1.1 server has written everything it buffered (it flushes its buffer before it

@@ -40,23 +40,18 @@ pub(super) struct Prepared {
     /// The request's map, emptied: it holds the response's fields (no map made per answer).
     map: HeaderMap,
     is_head: bool,
-    /// The request did not ask to close the connection.
-    reuse: bool,
 }
 
 impl Prepared {
     pub(super) fn new(req: Request<RequestBody>) -> Prepared {
         let (parts, _) = req.into_parts();
         let head = encode(&parts);
-        let (reuse, is_head) = (!asks_close(&parts.headers), parts.method == Method::HEAD);
+        // No `Connection` to look at: the upstream head is built from the sanitised one
+        // (`proxy::exchange`), which has no hop-by-hop fields.
+        let is_head = parts.method == Method::HEAD;
         let mut map = parts.headers;
         map.clear();
-        Prepared {
-            head,
-            map,
-            is_head,
-            reuse,
-        }
+        Prepared { head, map, is_head }
     }
 }
 
@@ -83,12 +78,7 @@ pub(super) async fn exchange(
     deadline: Instant,
     interim: Option<&dyn InterimHook>,
 ) -> Result<Response<PooledBody>, ClientError> {
-    let Prepared {
-        head,
-        map,
-        is_head,
-        reuse,
-    } = req;
+    let Prepared { head, map, is_head } = req;
     let exchange = async {
         io.write_all(&head).await.map_err(ClientError::Io)?;
         read_head(&mut io, interim, is_head, map).await
@@ -97,7 +87,7 @@ pub(super) async fn exchange(
         Err(_) => return Err(ClientError::Timeout),
         Ok(r) => r?,
     };
-    let body = WireBody::new(io, buf, framing, key.clone(), reuse && keep);
+    let body = WireBody::new(io, buf, framing, key.clone(), keep);
     Ok(res.map(|()| PooledBody::wire(body)))
 }
 
@@ -128,14 +118,11 @@ fn encode(parts: &http::request::Parts) -> Vec<u8> {
     out
 }
 
-fn asks_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(has_close)
-}
-
-fn has_close(v: &HeaderValue) -> bool {
+/// Whether the comma-separated list `v` holds `token` (case-insensitive).
+fn has_token(v: &HeaderValue, token: &[u8]) -> bool {
     v.as_bytes()
         .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 type Head = (Response<()>, BytesMut, Framing, bool);
@@ -231,8 +218,7 @@ pub(super) fn parse(
     let mut headers = map.take().unwrap_or_default();
     // Room for the fields the gateway adds on the way back (Via, the request id...).
     headers.reserve(count + 8);
-    let mut keep = version == Version::HTTP_11;
-    let mut closed = false;
+    let (mut close, mut keep_alive) = (false, false);
     for &(n, nl, v, vl) in &spans[..count] {
         let (n, v) = (n as usize, v as usize);
         let name = HeaderName::from_bytes(&head[n..n + nl as usize])
@@ -240,16 +226,8 @@ pub(super) fn parse(
         let value = HeaderValue::from_maybe_shared(head.slice(v..v + vl as usize))
             .map_err(|_| invalid("invalid response field value"))?;
         if name == CONNECTION {
-            // Once one line asks to close, a later `keep-alive` cannot undo it.
-            if closed || has_close(&value) {
-                closed = true;
-                keep = false;
-            } else if !keep {
-                keep = value
-                    .as_bytes()
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"keep-alive"));
-            }
+            close |= has_token(&value, b"close");
+            keep_alive |= has_token(&value, b"keep-alive");
         }
         headers.append(name, value);
     }
@@ -260,6 +238,9 @@ pub(super) fn parse(
     if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r).ok()) {
         out.extensions_mut().insert(reason);
     }
+    // HTTP/1.1 stays open unless a line asks to close; HTTP/1.0 only when one asks to stay
+    // (and none to close, in any order).
+    let keep = !close && (version == Version::HTTP_11 || keep_alive);
     Ok(Some((out, keep)))
 }
 

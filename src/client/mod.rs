@@ -1,6 +1,7 @@
 //! The upstream client: how the gateway talks to one endpoint. HTTP/1.1 over a per-thread
-//! pool of `hyper::client::conn::http1` senders keyed by endpoint `host:port` (plain TCP, or
-//! TLS; the idle list itself is `base::pool`, where response bodies return connections), and
+//! pool keyed by endpoint `host:port` of bare sockets (the bodyless path, `h1`) and
+//! `hyper::client::conn::http1` senders (plain TCP, or TLS; the idle list itself is
+//! `base::pool`, where response bodies return connections), and
 //! the HTTP/2 pool of `h2` for h2c, h2 and `auto` endpoints whose ALPN chose h2. Each worker
 //! thread runs its own single-threaded runtime, so its pools need no lock; an HTTP/1.1
 //! connection returns to the pool only after its response body has ended.

@@ -7,11 +7,10 @@
 //! 1xx: it stores and replays final responses only.
 //!
 //! The upstream client's 1xx hook (`Sink`, a `base::interim::InterimHook` handed to
-//! `client::send`: called by `client::h1` as it reads the heads, or through
-//! `hyper::ext::on_informational` on
-//! hyper's upstream connection's task over HTTP/1.1, on the try's response task over HTTP/2,
-//! through our hyper patch, `vendor/hyper`) takes the head, hop-by-hop fields removed, to the
-//! client:
+//! `client::send`: called by `client::h1` on the request's own task as it reads the heads, or
+//! through `hyper::ext::on_informational` on hyper's upstream connection's task over
+//! HTTP/1.1, on the try's response task over HTTP/2, through our hyper patch,
+//! `vendor/hyper`) takes the head, hop-by-hop fields removed, to the client:
 //! - HTTP/1.1: serialised into the client connection's queue (`base::interim`), which the
 //!   connection's socket wrapper writes between hyper's messages; `handle` closes the queue
 //!   and waits for it to drain before the final head goes out;

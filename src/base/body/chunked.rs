@@ -52,11 +52,6 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// Whether the last chunk and the trailer section were read.
-    pub fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
     /// Takes the next step's bytes from the front of `buf`.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Step, ChunkError> {
         loop {
@@ -233,7 +228,7 @@ mod tests {
             Ok(Step::Data(Bytes::from_static(b"abc")))
         );
         assert_eq!(dec.decode(&mut buf), Ok(Step::End));
-        assert!(dec.is_done());
+        assert_eq!(dec.decode(&mut buf), Ok(Step::End), "ended for good");
         assert_eq!(&buf[..], b"HTTP/1.1 200 OK\r\n");
     }
 
